@@ -70,6 +70,18 @@ export const TApplicationExceptionType = Thrift.TApplicationExceptionType;
 export const MessageType = Thrift.MessageType;
 export const InputBufferUnderrunError = (thrift as unknown as { InputBufferUnderrunError: new () => Error }).InputBufferUnderrunError;
 
+const VERSION_MASK = 0xffff0000 | 0;
+const VERSION_1 = 0x80010000 | 0;
+const TYPE_MASK = 0x000000ff;
+const MAX_METHOD_NAME = 1024;
+/** Largest single string or binary accepted (the transport's own cap applies too). */
+export const MAX_STRING_BYTES = 64 * 1024 * 1024;
+const MAX_CONTAINER_SIZE = 16 * 1024 * 1024;
+
+function protocolError(message: string): Error {
+  return new Thrift.TProtocolException(Thrift.TProtocolExceptionType.INVALID_DATA, message);
+}
+
 interface Int64Like {
   buffer: Buffer;
   toNumber(allowImprecise?: boolean): number;
@@ -92,6 +104,58 @@ export class OsqueryBinaryProtocol extends TBinaryProtocol {
     (this as unknown as { trans: { write(b: Buffer): void } }).trans.write(buf);
   }
 
+  /**
+   * Message header, strict or old-style (osqueryd reads leniently). Bounds the
+   * method-name length so a stray non-Thrift byte stream (an HTTP request, a
+   * text line) is refused at once instead of waiting for gigabytes.
+   */
+  override readMessageBegin(): { fname: string; mtype: number; rseqid: number } {
+    const sz = this.readI32();
+    if (sz < 0) {
+      if ((sz & VERSION_MASK) !== VERSION_1) throw protocolError(`bad version in message header: 0x${(sz >>> 0).toString(16)}`);
+      const fname = this.readString();
+      if (fname.length > MAX_METHOD_NAME) throw protocolError('method name too long');
+      const rseqid = this.readI32();
+      return { fname, mtype: sz & TYPE_MASK, rseqid };
+    }
+    if (sz > MAX_METHOD_NAME) throw protocolError(`not a thrift message (name length ${sz})`);
+    const fname = this.readRaw(sz).toString('utf8');
+    const mtype = this.readByte();
+    const rseqid = this.readI32();
+    return { fname, mtype, rseqid };
+  }
+
+  override readString(): string {
+    return this.readRaw(this.readSize('string')).toString('utf8');
+  }
+
+  override readBinary(): Buffer {
+    return this.readRaw(this.readSize('binary'));
+  }
+
+  override readMapBegin(): { ktype: number; vtype: number; size: number } {
+    const r = super.readMapBegin() as { ktype: number; vtype: number; size: number };
+    if (r.size < 0 || r.size > MAX_CONTAINER_SIZE) throw protocolError(`map size ${r.size} out of range`);
+    return r;
+  }
+
+  override readListBegin(): { etype: number; size: number } {
+    const r = super.readListBegin() as { etype: number; size: number };
+    if (r.size < 0 || r.size > MAX_CONTAINER_SIZE) throw protocolError(`list size ${r.size} out of range`);
+    return r;
+  }
+
+  private readSize(what: string): number {
+    const len = this.readI32();
+    if (len < 0 || len > MAX_STRING_BYTES) throw protocolError(`${what} size ${len} out of range`);
+    return len;
+  }
+
+  private readRaw(len: number): Buffer {
+    if (len === 0) return Buffer.alloc(0);
+    return (this as unknown as { trans: { read(n: number): Buffer } }).trans.read(len);
+  }
+
   override readI64(): never {
     const raw = (super.readI64() as unknown as Int64Like).buffer;
     // Typed as never only to satisfy the runtime's Int64 signature; callers get a number.
@@ -109,8 +173,61 @@ type ProcessorCtor = new (handler: object) => { process(input: unknown, output: 
 
 export const ExtensionManagerClientCtor = (managerGen as unknown as { Client: ClientCtor }).Client;
 export const ExtensionClientCtor = (extensionGen as unknown as { Client: ClientCtor }).Client;
-export const ExtensionProcessor = (extensionGen as unknown as { Processor: ProcessorCtor }).Processor;
-export const ExtensionManagerProcessor = (managerGen as unknown as { Processor: ProcessorCtor }).Processor;
+const RawExtensionProcessor = (extensionGen as unknown as { Processor: ProcessorCtor }).Processor;
+const RawManagerProcessor = (managerGen as unknown as { Processor: ProcessorCtor }).Processor;
+
+/*
+ * The generated processors pick promise or callback style by the handler
+ * function's arity (`fn.length`), and a synchronous throw escapes them. These
+ * bindings give every method its exact arity and make it async, so a handler
+ * may return a value or a promise, and a throw becomes a TApplicationException.
+ */
+function bindExtension(h: ExtensionHandler) {
+  return {
+    ping: async () => h.ping(),
+    call: async (registry: string, item: string, request: PluginRequest | null) => h.call(registry ?? '', item ?? '', request ?? {}),
+    shutdown: async () => h.shutdown(),
+  };
+}
+
+function bindManager(h: ExtensionManagerHandler) {
+  return {
+    ...bindExtension(h),
+    extensions: async () => h.extensions(),
+    options: async () => h.options(),
+    registerExtension: async (info: InternalExtensionInfo | null, registry: ExtensionRegistry | null) =>
+      h.registerExtension(extensionInfo({ ...info, name: info?.name ?? '' }), registry ?? {}),
+    deregisterExtension: async (uuid: number) => h.deregisterExtension(Number(uuid)),
+    query: async (sql: string | null) => h.query(sql ?? ''),
+    getQueryColumns: async (sql: string | null) => h.getQueryColumns(sql ?? ''),
+  };
+}
+
+export interface Processor {
+  process(input: unknown, output: unknown): void;
+}
+
+/** Serves the Extension service (ping, call, shutdown) with `handler`. */
+export class ExtensionProcessor implements Processor {
+  private readonly inner: Processor;
+  constructor(handler: ExtensionHandler) {
+    this.inner = new RawExtensionProcessor(bindExtension(handler));
+  }
+  process(input: unknown, output: unknown): void {
+    this.inner.process(input, output);
+  }
+}
+
+/** Serves the ExtensionManager service (osqueryd's side) with `handler`. */
+export class ExtensionManagerProcessor implements Processor {
+  private readonly inner: Processor;
+  constructor(handler: ExtensionManagerHandler) {
+    this.inner = new RawManagerProcessor(bindManager(handler));
+  }
+  process(input: unknown, output: unknown): void {
+    this.inner.process(input, output);
+  }
+}
 
 type StructCtor<T> = new (args?: Partial<T>) => T;
 const types = typesGen as unknown as {
