@@ -33,7 +33,7 @@ export class ThriftConnection {
   readonly path: string;
   private readonly socket: net.Socket;
   private readonly client: GeneratedClient;
-  private pending: { method: string; seqid: number; fail: (err: Error) => void } | undefined;
+  private pending: { method: string; seqid: number; fail: (err: Error) => void; callback?: (err: unknown, result: unknown) => void } | undefined;
   private closedError: Error | undefined;
 
   private constructor(path: string, socket: net.Socket, ctor: ClientCtor, maxMessageBytes: number) {
@@ -106,6 +106,9 @@ export class ThriftConnection {
         settle(new LauncherError('E_THRIFT_PROTOCOL', `encoding ${method}: ${errorMessage(err)}`, { cause: err }));
         return;
       }
+      // The generated recv_* deletes its callback before decoding; keep it so
+      // a reply that arrives in several chunks can be decoded again.
+      if (this.pending) this.pending.callback = this.client._reqs[seqid];
       call.then(
         (value) => settle(undefined, value),
         (err: unknown) => {
@@ -143,6 +146,7 @@ export class ThriftConnection {
         if (!pending || header.fname !== pending.method) {
           throw new LauncherError('E_THRIFT_PROTOCOL', `unexpected reply ${JSON.stringify(header.fname)} on ${this.path}${pending ? ` while waiting for ${pending.method}` : ''}`);
         }
+        if (pending.callback) this.client._reqs[pending.seqid] = pending.callback;
         const recv = this.client[`recv_${header.fname}`] as (i: unknown, m: number, s: number) => void;
         recv.call(this.client, proto, header.mtype, pending.seqid);
         t.commitPosition();

@@ -100,6 +100,17 @@ describe('ExtensionServer and ExtensionManagerClient', () => {
     await waitFor(() => true);
   });
 
+  it('decodes a reply that arrives in many chunks (1,000 rows x 10 columns)', async () => {
+    const ext = new ExtensionServer({ name: 'big', managerPath, plugins: [table(1000, 10)], pingIntervalMs: 0 });
+    toClose.push(ext);
+    await ext.start();
+    const client = new ExtensionClient(ext.socketPath);
+    toClose.push(client);
+    const res = await client.call('table', 'wide', { action: 'generate', context: '{}' });
+    expect(res.response).toHaveLength(1000);
+    expect(res.response[999]).toMatchObject({ c0: 'r999c0', c9: 'r999c9' });
+  });
+
   it('answers an unknown method with a TApplicationException', async () => {
     const ext = new ExtensionServer({ name: 'e3', managerPath, plugins: [], pingIntervalMs: 0 });
     toClose.push(ext);
