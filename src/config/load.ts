@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { resolve, dirname, isAbsolute } from 'node:path';
+import { parseDocument, LineCounter, isMap } from 'yaml';
+import { LauncherError } from '../errors.js';
+import { configSchema, type LauncherConfig } from './schema.js';
+
+/** Environment variables that override the file (the usual few). */
+export const ENV_OVERRIDES = {
+  LAUNCHER_ROOT: 'root_directory',
+  LAUNCHER_OSQUERYD_PATH: 'osqueryd_path',
+  LAUNCHER_DEVICE_URL: 'device_server.url',
+  LAUNCHER_LOG_LEVEL: 'log_level',
+  LAUNCHER_CONTROL_LISTEN: 'control.listen',
+} as const;
+
+export class ConfigError extends LauncherError {
+  readonly problems: string[];
+  constructor(source: string, problems: string[]) {
+    super('E_CONFIG', `invalid configuration in ${source}:\n  - ${problems.join('\n  - ')}`);
+    this.problems = problems;
+  }
+}
+
+function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let cur = obj;
+  for (const k of keys.slice(0, -1)) {
+    if (typeof cur[k] !== 'object' || cur[k] === null) cur[k] = {};
+    cur = cur[k] as Record<string, unknown>;
+  }
+  cur[keys.at(-1)!] = value;
+}
+
+/**
+ * Parse and validate a YAML config text. Every problem is reported with its
+ * path in the file, its line where known, and the reason; nothing starts on
+ * an invalid config.
+ */
+export function parseConfig(text: string, source = '<config>', env: NodeJS.ProcessEnv = process.env, baseDir = process.cwd()): LauncherConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(source, doc.errors.map((e) => {
+      const pos = e.linePos?.[0];
+      return `${pos ? `line ${pos.line}: ` : ''}${e.message.split('\n')[0]}`;
+    }));
+  }
+  const raw: unknown = doc.toJS() ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(source, ['the top level must be a mapping']);
+  const data = raw as Record<string, unknown>;
+  for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
+    const v = env[name];
+    if (v !== undefined && v !== '') setPath(data, path, v);
+  }
+  const parsed = configSchema.safeParse(data);
+  if (!parsed.success) {
+    throw new ConfigError(source, parsed.error.issues.map((issue) => {
+      const path = issue.path.map(String);
+      const node = isMap(doc.contents) ? doc.getIn(path, true) : undefined;
+      const range = (node as { range?: [number, number] } | undefined)?.range;
+      const where = range ? ` (line ${lines.linePos(range[0]).line})` : '';
+      return `${path.length ? path.join('.') : '(top level)'}${where}: ${issue.message}`;
+    }));
+  }
+  const cfg = parsed.data;
+  // Relative paths in the file are relative to the file, not the working directory.
+  const abs = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : resolve(baseDir, p));
+  cfg.root_directory = abs(cfg.root_directory)!;
+  if (cfg.osqueryd_path !== 'auto') cfg.osqueryd_path = abs(cfg.osqueryd_path)!;
+  cfg.device_server.root_pem = abs(cfg.device_server.root_pem);
+  cfg.control.ca = abs(cfg.control.ca);
+  cfg.control.cert = abs(cfg.control.cert);
+  cfg.control.key = abs(cfg.control.key);
+  for (const r of cfg.registrations) r.enroll_secret_path = abs(r.enroll_secret_path);
+  const ids = new Set<string>();
+  const dups = cfg.registrations.filter((r) => (ids.has(r.id) ? true : (ids.add(r.id), false))).map((r) => r.id);
+  if (dups.length) throw new ConfigError(source, dups.map((d) => `registrations: duplicate id ${JSON.stringify(d)}`));
+  return cfg;
+}
+
+export function loadConfigFile(path: string, env: NodeJS.ProcessEnv = process.env): LauncherConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new LauncherError('E_CONFIG', `cannot read config file ${path}: ${(err as Error).message}`, { cause: err });
+  }
+  return parseConfig(text, path, env, dirname(resolve(path)));
+}

@@ -1,0 +1,88 @@
+/**
+ * The launcher's configuration file, defined once with zod: validation,
+ * defaults and the TypeScript type all come from this schema. Every field is
+ * documented in config/launcher.example.yaml.
+ */
+import { z } from 'zod';
+
+export const REGISTRATION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+const registrationId = z.string().regex(REGISTRATION_ID_PATTERN, 'must match [a-z0-9][a-z0-9_-]{0,62} (it is used in file paths)');
+const hexPin = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be a hex SHA-256 (64 hex digits)');
+const level = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
+/** osquery flags a registration may add, e.g. "--verbose" or "--logger_min_status=1". */
+const osqueryFlag = z.string().regex(/^--[a-z][a-z0-9_]*(=.*)?$/, 'must look like --flag or --flag=value');
+
+export const limitsSchema = z
+  .object({
+    memory_mb: z.number().int().min(100).max(100_000).optional(),
+    cpu_percent: z.number().int().min(1).max(100).optional(),
+  })
+  .strict();
+
+export const registrationSchema = z
+  .object({
+    id: registrationId,
+    enroll_secret: z.string().min(1).max(16_384).optional(),
+    enroll_secret_path: z.string().min(1).optional(),
+    limits: limitsSchema.default({}),
+    osquery_flags: z.array(osqueryFlag).max(100).default([]),
+  })
+  .strict()
+  .refine((r) => !(r.enroll_secret && r.enroll_secret_path), { message: 'set enroll_secret or enroll_secret_path, not both' });
+
+export const configSchema = z
+  .object({
+    root_directory: z.string().min(1).default('/var/lib/osquery-launcher'),
+    /** "auto" searches PATH and the usual install paths. */
+    osqueryd_path: z.string().min(1).default('auto'),
+    log_level: level.default('info'),
+    device_server: z
+      .object({
+        url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }),
+        root_pem: z.string().min(1).optional(),
+        cert_pins: z.array(hexPin).default([]),
+        insecure: z.boolean().default(false),
+        insecure_transport: z.boolean().default(false),
+        timeout_ms: z.number().int().min(1000).max(300_000).default(30_000),
+        concurrency: z.number().int().min(1).max(64).default(4),
+      })
+      .strict(),
+    registrations: z.array(registrationSchema).max(256).default([]),
+    control: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** unix:///path/to/socket or 127.0.0.1:port. Default: unix socket in the root directory. */
+        listen: z.string().min(1).optional(),
+        ca: z.string().min(1).optional(),
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+        /** certificate subject CN → "admin" or "tenant:<registration id>" */
+        roles: z.record(z.string().min(1), z.union([z.literal('admin'), z.string().regex(/^tenant:[a-z0-9][a-z0-9_-]{0,62}$/, 'must be "admin" or "tenant:<id>"')])).default({}),
+      })
+      .strict()
+      .default({ enabled: true, roles: {} }),
+    output_ring_lines: z.number().int().min(100).max(1_000_000).default(10_000),
+    log_buffer: z
+      .object({
+        max_entries: z.number().int().min(100).max(10_000_000).default(500_000),
+        max_bytes_per_batch: z.number().int().min(4096).max(64 * 1024 * 1024).default(3 * 1024 * 1024),
+        publish_interval_seconds: z.number().min(0.1).max(3600).default(60),
+      })
+      .strict()
+      .default({ max_entries: 500_000, max_bytes_per_batch: 3 * 1024 * 1024, publish_interval_seconds: 60 }),
+    health: z
+      .object({
+        interval_seconds: z.number().min(0.1).max(3600).default(60),
+        startup_delay_seconds: z.number().min(0).max(3600).default(10),
+        failures: z.number().int().min(1).max(100).default(5),
+      })
+      .strict()
+      .default({ interval_seconds: 60, startup_delay_seconds: 10, failures: 5 }),
+    distributed_forwarding_interval_seconds: z.number().min(1).max(300).default(60),
+  })
+  .strict();
+
+export type LauncherConfig = z.infer<typeof configSchema>;
+export type RegistrationConfig = z.infer<typeof registrationSchema>;
+export type Limits = z.infer<typeof limitsSchema>;
