@@ -1,0 +1,54 @@
+// Issue 7: state tables defined once; tenant scoping enforced where rows are produced.
+import { describe, expect, it } from 'vitest';
+import { stateTablePlugins, instancesTable, historyTable } from '../../src/state/tables.js';
+import { readRows } from '../../src/state/table.js';
+import type { InstanceInfo, StateSource } from '../../src/state/types.js';
+
+function instance(id: string, pid: number): InstanceInfo {
+  return {
+    id, state: 'running', pid, run_id: `run-${id}`, started_at: 1_700_000_000_000, connected_at: 1_700_000_001_000, uptime_seconds: 5,
+    healthy: true, restarts: 0, last_error: null, limits: { memory_mb: 600, cpu_percent: null, mode: 'watchdog' },
+    buffers: { result_count: 1, status_count: 2, bytes: 3, dropped: 0 }, osqueryd_path: '/x', osqueryd_version: '5.12.1',
+  };
+}
+
+const calls: Array<readonly string[] | undefined> = [];
+const source: StateSource = {
+  registrations: () => [],
+  instances: (ids) => {
+    calls.push(ids);
+    return [instance('kolide', 10), instance('acme', 11), instance('globex', 12)].filter((i) => !ids || ids.includes(i.id));
+  },
+  history: () => [
+    { registration_id: 'acme', run_id: 'r1', osqueryd_path: '/x', version: '5', pid: 1, start_time: 1_700_000_000_000, connect_time: null, exit_time: null, exit_code: null, signal: 'SIGKILL', error: 'killed' },
+  ],
+  logBuffers: () => [],
+};
+
+describe('state tables', () => {
+  it('the vendor scope sees every instance; a tenant only its own, whatever it asks for', async () => {
+    const all = stateTablePlugins(() => source, { kind: 'all' }).find((t) => t.name === 'kolide_launcher_instances')!;
+    const acme = stateTablePlugins(() => source, { kind: 'tenant', registrationId: 'acme' }).find((t) => t.name === 'kolide_launcher_instances')!;
+    expect((await all.generate({ constraints: [] })).map((r) => r.registration_id)).toEqual(['kolide', 'acme', 'globex']);
+    expect((await acme.generate({ constraints: [] })).map((r) => r.registration_id)).toEqual(['acme']);
+    // Asking for another tenant's row by constraint yields nothing.
+    const sneaky = { constraints: [{ name: 'registration_id', affinity: 'TEXT', list: [{ op: 2, expr: 'globex' }] }] };
+    expect(await acme.generate(sneaky)).toEqual([]);
+  });
+
+  it('uses registration_id = ? constraints to narrow the read', async () => {
+    const all = stateTablePlugins(() => source, { kind: 'all' }).find((t) => t.name === 'kolide_launcher_instances')!;
+    calls.length = 0;
+    const rows = await all.generate({ constraints: [{ name: 'registration_id', affinity: 'TEXT', list: [{ op: 2, expr: 'globex' }] }] });
+    expect(rows.map((r) => r.pid)).toEqual(['12']);
+    expect(calls[0]).toEqual(['globex']);
+    expect(all.columns.find((c) => c.name === 'registration_id')!.options).toBe(1);
+  });
+
+  it('renders cells as osquery strings and keeps launcher history column names first', () => {
+    const [row] = readRows(instancesTable, source, { kind: 'tenant', registrationId: 'kolide' });
+    expect(row!.id).toBe('kolide');
+    const plugin = stateTablePlugins(() => source, { kind: 'all' }).find((t) => t.name === historyTable.name)!;
+    expect(plugin.columns.slice(0, 9).map((c) => c.name)).toEqual(['enrollment_id', 'instance_run_id', 'start_time', 'connect_time', 'exit_time', 'hostname', 'instance_id', 'version', 'errors']);
+  });
+});
