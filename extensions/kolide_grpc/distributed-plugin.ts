@@ -1,0 +1,69 @@
+/**
+ * The `kolide_grpc` distributed plugin (reference §2.9). getQueries forwards
+ * to RequestQueries when the throttle allows, else answers "no queries" at
+ * once. writeResults sends one Result per `statuses` entry to PublishResults
+ * right away (no buffering, no retry); a failure is status 1 to osqueryd,
+ * which then resends the results on its next cycle.
+ */
+import type { DistributedPlugin, DistributedQueries, DistributedResults } from '../../src/osquery/plugins.js';
+import type { DistributedQueryResult, QueryStats } from '../../src/device/index.js';
+import type { ExtensionContext } from './context.js';
+import type { Session } from './session.js';
+import { QueryThrottle } from './query-throttle.js';
+
+function int(v: unknown): number {
+  const n = Number(v);
+  return Number.isFinite(n) ? Math.trunc(n) : 0;
+}
+
+/** osquery's writeResults payload as PublishResults `Results` (osquery-go shapes). */
+export function toDeviceResults(results: DistributedResults): DistributedQueryResult[] {
+  return Object.entries(results.statuses).map(([name, status]) => {
+    const rows = Object.hasOwn(results.queries, name) ? results.queries[name]! : undefined;
+    const stats = Object.hasOwn(results.stats, name) ? results.stats[name]! : undefined;
+    const s: QueryStats | null = stats
+      ? { wall_time_ms: int(stats.wall_time_ms), user_time: int(stats.user_time), system_time: int(stats.system_time), memory: int(stats.memory) }
+      : null;
+    return {
+      query_name: name,
+      status: int(status),
+      // osquery-go: an empty array becomes null, a missing entry [].
+      rows: rows === undefined ? [] : rows.length === 0 ? null : rows,
+      stats: s,
+      message: results.messages[name] ?? '',
+    };
+  });
+}
+
+export function createDistributedPlugin(ctx: ExtensionContext, session: Session): DistributedPlugin & { readonly throttle: QueryThrottle } {
+  const { opts, state } = ctx;
+  const throttle = new QueryThrottle(opts.distributedForwardingIntervalMs, opts.distributedStartupWindowMs);
+  return {
+    kind: 'distributed',
+    name: 'kolide_grpc',
+    throttle,
+    async getQueries(): Promise<DistributedQueries> {
+      if (!state.active || !throttle.take()) return { queries: {} };
+      try {
+        const res = await session.withNodeKey('queries', (nodeKey, signal) => opts.client.requestQueries(nodeKey, { signal }));
+        throttle.accelerate(res.queries.accelerate);
+        const out: DistributedQueries = { queries: res.queries.queries };
+        if (res.queries.discovery) out.discovery = res.queries.discovery;
+        if (res.queries.accelerate > 0) out.accelerate = res.queries.accelerate;
+        return out;
+      } catch (err) {
+        state.recordError('queries', err);
+        throw err;
+      }
+    },
+    async writeResults(results: DistributedResults): Promise<void> {
+      const items = toDeviceResults(results);
+      try {
+        await session.withNodeKey('results', (nodeKey, signal) => opts.client.publishResults(nodeKey, items, { signal }));
+      } catch (err) {
+        state.recordError('results', err);
+        throw err;
+      }
+    },
+  };
+}

@@ -1,0 +1,153 @@
+/**
+ * One `kolide_grpc` extension per osquery instance: config, logger and
+ * distributed plugins named `kolide_grpc` plus the `kolide_launcher_info`
+ * table, backed by the supervisor's shared device client and SQLite stores,
+ * all keyed by this instance's registration id.
+ */
+import type { ConfigPlugin, DistributedPlugin, LoggerPlugin, Plugin, TablePlugin } from '../../src/osquery/plugins.js';
+import { componentLogger } from '../../src/log/logger.js';
+import { errorMessage } from '../../src/errors.js';
+import { ConfigCache } from '../../src/store/config-cache.js';
+import { LogAppendQueue } from '../../src/store/log-append-queue.js';
+import { LogBuffer } from '../../src/store/log-buffer.js';
+import { NodeKeyStore } from '../../src/store/node-keys.js';
+import { createConfigPlugin } from './config-plugin.js';
+import type { ExtensionContext } from './context.js';
+import { createDistributedPlugin } from './distributed-plugin.js';
+import { Enroller } from './enroller.js';
+import { createLauncherInfoTable } from './launcher-info-table.js';
+import { createLoggerPlugin } from './logger-plugin.js';
+import { resolveOptions, type KolideExtensionOptions } from './options.js';
+import { LogPublisher } from './publisher.js';
+import { Session } from './session.js';
+import { ExtensionState, type KolideExtensionStatus } from './state.js';
+
+export const EXTENSION_NAME = 'kolide_grpc';
+
+export interface KolideExtension {
+  readonly name: typeof EXTENSION_NAME;
+  readonly registrationId: string;
+  readonly hostIdentifier: string;
+  /** Register these on the instance's ExtensionServer. */
+  readonly plugins: readonly Plugin[];
+  readonly configPlugin: ConfigPlugin;
+  readonly loggerPlugin: LoggerPlugin;
+  readonly distributedPlugin: DistributedPlugin;
+  readonly launcherInfoTable: TablePlugin;
+  /** Background enrollment and the log publication loop. Idempotent. */
+  start(): void;
+  /** Stop loops and abort in-flight calls; buffered logs stay for the next run. Idempotent. */
+  stop(): Promise<void>;
+  status(): KolideExtensionStatus;
+  /** Enroll now unless a node key is stored; resolves to the node key. */
+  enroll(): Promise<string>;
+  /** Run one publication tick now (tests, shutdown tooling). */
+  publishNow(): Promise<void>;
+}
+
+export function createKolideExtension(options: KolideExtensionOptions): KolideExtension {
+  const opts = resolveOptions(options);
+  const reg = opts.registrationId;
+  const log = componentLogger(opts.logger, 'kolide_grpc', { registration_id: reg });
+  const state = new ExtensionState();
+  const nodeKeys = new NodeKeyStore(opts.db);
+  const configCache = new ConfigCache(opts.db);
+  const buffer = new LogBuffer(opts.db, { cap: opts.bufferCap });
+  const appender = new LogAppendQueue(buffer);
+  let publisher: LogPublisher | undefined;
+
+  const ctx: ExtensionContext = {
+    opts,
+    state,
+    nodeKeys,
+    configCache,
+    buffer,
+    log,
+    hostIdentifier: nodeKeys.hostIdentifier(reg),
+    disable(operation: string): void {
+      if (state.disabled) return;
+      state.disabled = true;
+      state.abort.abort();
+      log.warn({ operation }, 'device server answered disable_device; registration disabled');
+      void publisher?.stop();
+      try {
+        opts.onDisableDevice(reg);
+      } catch (err) {
+        log.error({ err: errorMessage(err) }, 'onDisableDevice callback threw');
+      }
+    },
+  };
+
+  const enroller = new Enroller(ctx);
+  const session = new Session(ctx, enroller);
+  publisher = new LogPublisher(ctx, session);
+  const configPlugin = createConfigPlugin(ctx, session);
+  const loggerPlugin = createLoggerPlugin(ctx, appender);
+  const distributedPlugin = createDistributedPlugin(ctx, session);
+  const launcherInfoTable = createLauncherInfoTable(ctx);
+  let backgroundEnroll: Promise<unknown> | undefined;
+  let stopping: Promise<void> | undefined;
+
+  const enroll = async (): Promise<string> => {
+    session.checkActive('enroll');
+    try {
+      return await enroller.ensureNodeKey();
+    } catch (err) {
+      state.recordError('enroll', err);
+      throw err;
+    }
+  };
+
+  return {
+    name: EXTENSION_NAME,
+    registrationId: reg,
+    hostIdentifier: ctx.hostIdentifier,
+    plugins: [configPlugin, loggerPlugin, distributedPlugin, launcherInfoTable],
+    configPlugin,
+    loggerPlugin,
+    distributedPlugin,
+    launcherInfoTable,
+    start(): void {
+      if (state.started || state.stopped) return;
+      state.started = true;
+      log.info({ host_identifier: ctx.hostIdentifier }, 'kolide_grpc extension starting');
+      backgroundEnroll = enroll().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'background enrollment failed; will retry on the next call'));
+      publisher!.start();
+    },
+    stop(): Promise<void> {
+      stopping ??= (async () => {
+        state.stopped = true;
+        state.abort.abort();
+        appender.flush();
+        await publisher!.stop();
+        await backgroundEnroll;
+        log.info('kolide_grpc extension stopped');
+      })();
+      return stopping;
+    },
+    status(): KolideExtensionStatus {
+      const nodeKeyPresent = nodeKeys.getNodeKey(reg) !== undefined;
+      return {
+        registrationId: reg,
+        hostIdentifier: ctx.hostIdentifier,
+        started: state.started,
+        stopped: state.stopped,
+        enrolled: nodeKeyPresent && !state.disabled,
+        nodeKeyPresent,
+        disabled: state.disabled,
+        enrollments: state.enrollments,
+        reenrollments: state.reenrollments,
+        lastError: state.lastError ? { ...state.lastError } : undefined,
+        lastPublishAt: state.lastPublishAt,
+        lastConfigSource: state.lastConfigSource,
+        publishedLogs: { ...state.publishedLogs },
+        batchLimitBytes: publisher!.limit.current,
+        buffers: buffer.statsFor(reg),
+      };
+    },
+    enroll,
+    publishNow(): Promise<void> {
+      return publisher!.publishNow();
+    },
+  };
+}

@@ -1,0 +1,112 @@
+/**
+ * Options of one kolide_grpc extension (one per osquery instance) and their
+ * defaults (reference §2.7–2.9).
+ */
+import type { DeviceClient, EnrollmentDetails } from '../../src/device/index.js';
+import type { SqliteDatabase } from '../../src/store/database.js';
+import type { Logger } from '../../src/log/logger.js';
+import { silentLogger } from '../../src/log/logger.js';
+import { LauncherError } from '../../src/errors.js';
+
+/** Who we are, for `kolide_launcher_info` and the enrollment details. */
+export interface LauncherIdentity {
+  version: string;
+  revision?: string;
+  branch?: string;
+  buildDate?: string;
+  buildUser?: string;
+  /** Colon-joined versions across re-execs. */
+  versionChain?: string;
+  /** The latest osquery instance id of this registration, when known. */
+  osqueryInstanceId?: () => string | undefined;
+  localKey?: string;
+  hardwareKey?: string;
+  hardwareKeySource?: string;
+  signingKey?: string;
+  signingKeySource?: string;
+}
+
+export interface KolideExtensionOptions {
+  /** The tenant slot this instance serves ("default" for the vendor). */
+  registrationId: string;
+  /** Enroll secret value; takes priority over the file. Setting both is an error. */
+  enrollSecret?: string;
+  /** File holding the enroll secret (whitespace trimmed). */
+  enrollSecretPath?: string;
+  /** The supervisor's shared device client. */
+  client: DeviceClient;
+  /** The supervisor's SQLite database (node keys, config cache, log buffers). */
+  db: SqliteDatabase;
+  logger?: Logger;
+  /** Log publication interval (ms). Default 60 000. */
+  publishIntervalMs?: number;
+  /** Largest PublishLogs batch, and largest single log (bytes). Default 3 MiB. */
+  maxBytesPerBatch?: number;
+  /** Per-buffer cap (entries); the oldest are dropped beyond it. Default 500 000. */
+  bufferCap?: number;
+  /** Lower/raise the batch limit after slow failures / full batches (§2.8). Default true. */
+  adaptiveBatchLimit?: boolean;
+  /** Batches sent per log type per tick while batches come out full. Default 1 (launcher). */
+  maxBatchesPerTick?: number;
+  /** Minimum time between forwarded RequestQueries (ms). Default 60 000. */
+  distributedForwardingIntervalMs?: number;
+  /** Everything is forwarded this long after start (ms). Default 120 000. */
+  distributedStartupWindowMs?: number;
+  /** Enrollment details; missing keys get runtime defaults or "". */
+  enrollmentDetails?: Partial<EnrollmentDetails>;
+  identity?: LauncherIdentity;
+  /** Called once when the server answers disable_device for this registration. */
+  onDisableDevice?: (registrationId: string) => void;
+  /** Uptime of this registration's osquery instance, for the config `verbose` rule. */
+  getUptimeSeconds?: () => number | undefined;
+  /** `verbose` stays true until the instance has been up this long (s). Default 600. */
+  verboseUptimeSeconds?: number;
+}
+
+export interface ResolvedOptions extends Required<
+  Omit<KolideExtensionOptions, 'enrollSecret' | 'enrollSecretPath' | 'onDisableDevice' | 'getUptimeSeconds' | 'identity' | 'enrollmentDetails'>
+> {
+  enrollSecret: string | undefined;
+  enrollSecretPath: string | undefined;
+  onDisableDevice: (registrationId: string) => void;
+  getUptimeSeconds: () => number | undefined;
+  identity: LauncherIdentity;
+  enrollmentDetails: Partial<EnrollmentDetails>;
+}
+
+export const DEFAULT_MAX_BYTES_PER_BATCH = 3 * 1024 * 1024;
+
+function positive(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new LauncherError('E_INVALID_ARGUMENT', `kolide_grpc option ${name} must be a positive number, got ${value}`);
+  return value;
+}
+
+export function resolveOptions(o: KolideExtensionOptions): ResolvedOptions {
+  if (typeof o.registrationId !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(o.registrationId)) {
+    throw new LauncherError('E_INVALID_REGISTRATION_ID', `kolide_grpc: registration id ${JSON.stringify(o.registrationId)} must be 1-64 of [A-Za-z0-9_.-]`);
+  }
+  if (o.enrollSecret !== undefined && o.enrollSecretPath !== undefined) {
+    throw new LauncherError('E_CONFIG', `kolide_grpc ${o.registrationId}: set enrollSecret or enrollSecretPath, not both`);
+  }
+  return {
+    registrationId: o.registrationId,
+    enrollSecret: o.enrollSecret,
+    enrollSecretPath: o.enrollSecretPath,
+    client: o.client,
+    db: o.db,
+    logger: o.logger ?? silentLogger(),
+    publishIntervalMs: positive('publishIntervalMs', o.publishIntervalMs, 60_000),
+    maxBytesPerBatch: positive('maxBytesPerBatch', o.maxBytesPerBatch, DEFAULT_MAX_BYTES_PER_BATCH),
+    bufferCap: positive('bufferCap', o.bufferCap, 500_000),
+    adaptiveBatchLimit: o.adaptiveBatchLimit ?? true,
+    maxBatchesPerTick: positive('maxBatchesPerTick', o.maxBatchesPerTick, 1),
+    distributedForwardingIntervalMs: positive('distributedForwardingIntervalMs', o.distributedForwardingIntervalMs, 60_000),
+    distributedStartupWindowMs: o.distributedStartupWindowMs ?? 120_000,
+    enrollmentDetails: o.enrollmentDetails ?? {},
+    identity: o.identity ?? { version: '' },
+    onDisableDevice: o.onDisableDevice ?? (() => undefined),
+    getUptimeSeconds: o.getUptimeSeconds ?? (() => undefined),
+    verboseUptimeSeconds: o.verboseUptimeSeconds ?? 600,
+  };
+}

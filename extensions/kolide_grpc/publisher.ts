@@ -1,0 +1,100 @@
+/**
+ * The log publication loop (reference §2.8): right away, then every
+ * interval, status logs first and then result logs; each batch is the oldest
+ * logs within the current byte limit, sent with PublishLogs (LogType 4 / 0),
+ * and deleted only once the server acknowledged it. A failure keeps the
+ * batch for the next tick. Ticks never overlap; stop() ends the loop and
+ * aborts an in-flight publish (its logs stay buffered).
+ */
+import { LogType } from '../../src/device/index.js';
+import { errorMessage } from '../../src/errors.js';
+import type { LogKind } from '../../src/store/log-buffer.js';
+import { BatchLimit } from './batch-limit.js';
+import type { ExtensionContext } from './context.js';
+import type { Session } from './session.js';
+
+export type PublishOutcome = 'empty' | 'partial' | 'full' | 'failed';
+
+export class LogPublisher {
+  readonly limit: BatchLimit;
+  private readonly ctx: ExtensionContext;
+  private readonly session: Session;
+  private loop: Promise<void> | undefined;
+  private chain: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(ctx: ExtensionContext, session: Session) {
+    this.ctx = ctx;
+    this.session = session;
+    this.limit = new BatchLimit({ maxBytes: ctx.opts.maxBytesPerBatch, enabled: ctx.opts.adaptiveBatchLimit });
+  }
+
+  start(): void {
+    this.loop ??= this.run();
+  }
+
+  /** End the loop (the caller has already marked the state stopped or disabled). */
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.wake?.();
+    await this.loop;
+    await this.chain.catch(() => undefined);
+  }
+
+  /** Run one tick now (serialised with the loop's ticks). */
+  publishNow(): Promise<void> {
+    const tick = this.chain.then(() => this.tick());
+    this.chain = tick.catch(() => undefined);
+    return tick;
+  }
+
+  private async run(): Promise<void> {
+    while (this.ctx.state.active) {
+      await this.publishNow().catch((err: unknown) => this.ctx.log.error({ err: errorMessage(err) }, 'log publication tick failed'));
+      if (!this.ctx.state.active) break;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.timer = setTimeout(resolve, this.ctx.opts.publishIntervalMs);
+      });
+      this.wake = undefined;
+    }
+  }
+
+  private async tick(): Promise<void> {
+    for (const kind of ['status', 'result'] as const) {
+      for (let i = 0; i < this.ctx.opts.maxBatchesPerTick; i++) {
+        if (!this.ctx.state.active) return;
+        const outcome = await this.publishBatch(kind);
+        if (outcome !== 'full') break;
+      }
+    }
+  }
+
+  /** Send the oldest batch of one buffer; delete it when acknowledged. */
+  async publishBatch(kind: LogKind): Promise<PublishOutcome> {
+    const { opts, state, buffer, log } = this.ctx;
+    const reg = opts.registrationId;
+    const batch = buffer.readBatch(reg, kind, { limitBytes: this.limit.current, maxLogBytes: opts.maxBytesPerBatch });
+    if (batch.droppedOversize > 0) log.warn({ kind, dropped: batch.droppedOversize, max_bytes: opts.maxBytesPerBatch }, 'dropped logs larger than a batch');
+    if (batch.logs.length === 0) return 'empty';
+    const logType = kind === 'status' ? LogType.STATUS : LogType.STRING;
+    const lines = batch.logs.map((l) => l.data);
+    const started = Date.now();
+    try {
+      const res = await this.session.withNodeKey(`publish_${kind}`, (nodeKey, signal) => opts.client.publishLogs(nodeKey, logType, lines, { signal }));
+      if (res.errorCode || (res.message && res.message !== 'ok')) log.debug({ kind, message: res.message, error_code: res.errorCode }, 'PublishLogs response');
+    } catch (err) {
+      this.limit.onFailure(Date.now() - started);
+      state.recordError(`publish_${kind}`, err);
+      log.warn({ kind, logs: lines.length, bytes: batch.bytes, err: errorMessage(err) }, 'log publication failed; logs stay buffered');
+      return 'failed';
+    }
+    buffer.ack(reg, kind, batch.logs.map((l) => l.id));
+    this.limit.onSuccess(batch.full);
+    state.publishedLogs[kind] += lines.length;
+    state.lastPublishAt = Date.now();
+    log.debug({ kind, logs: lines.length, bytes: batch.bytes }, 'logs published');
+    return batch.full ? 'full' : 'partial';
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * Every node-key call of an extension (config, logs, queries, results) goes
+ * through `withNodeKey` (reference §1.4, §2.6): enroll lazily, call, on
+ * disable_device disable this registration, on node_invalid re-enroll once
+ * and retry once; a second node_invalid gives up.
+ */
+import { LauncherError } from '../../src/errors.js';
+import type { DeviceFlags } from '../../src/device/index.js';
+import type { ExtensionContext } from './context.js';
+import type { Enroller } from './enroller.js';
+
+export type NodeKeyCall<T> = (nodeKey: string, signal: AbortSignal) => Promise<T>;
+
+export class Session {
+  private readonly ctx: ExtensionContext;
+  readonly enroller: Enroller;
+
+  constructor(ctx: ExtensionContext, enroller: Enroller) {
+    this.ctx = ctx;
+    this.enroller = enroller;
+  }
+
+  checkActive(operation: string): void {
+    const { state, opts } = this.ctx;
+    if (state.disabled) throw new LauncherError('E_DEVICE_DISABLED', `registration ${opts.registrationId}: ${operation} refused, device disabled by the server`);
+    if (state.stopped) throw new LauncherError('E_SHUTDOWN', `registration ${opts.registrationId}: ${operation} refused, extension stopped`);
+  }
+
+  async withNodeKey<T extends DeviceFlags>(operation: string, call: NodeKeyCall<T>): Promise<T> {
+    this.checkActive(operation);
+    const signal = this.ctx.state.abort.signal;
+    const first = await this.enroller.ensureNodeKey();
+    const res = this.check(operation, await call(first, signal));
+    if (!res.nodeInvalid) return res;
+    const fresh = await this.enroller.reenroll(first);
+    const retried = this.check(operation, await call(fresh, signal));
+    if (retried.nodeInvalid) {
+      throw new LauncherError('E_NODE_INVALID', `registration ${this.ctx.opts.registrationId}: ${operation} rejected (node_invalid) after re-enrolling`);
+    }
+    return retried;
+  }
+
+  private check<T extends DeviceFlags>(operation: string, res: T): T {
+    if (res.disableDevice) {
+      this.ctx.disable(operation);
+      throw new LauncherError('E_DEVICE_DISABLED', `registration ${this.ctx.opts.registrationId}: device server answered disable_device to ${operation}`);
+    }
+    return res;
+  }
+}

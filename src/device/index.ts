@@ -1,0 +1,10 @@
+export { DeviceClient, DEFAULT_MAX_RESPONSE_BYTES } from './client.js';
+export type { DeviceClientOptions, CallOptions, DeviceClientStats, MethodStats } from './client.js';
+export { DeviceError } from './device-error.js';
+export { decodeResponse } from './decode.js';
+export { encodeRequest, orderedDetails } from './encode.js';
+export { spkiSha256, loadRootPem, CertPinError } from './tls.js';
+export type { DeviceTlsConfig } from './tls.js';
+export { DEFAULT_BACKOFF, backoffDelay } from './backoff.js';
+export type { BackoffPolicy } from './backoff.js';
+export * from './types.js';
