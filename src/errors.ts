@@ -27,7 +27,10 @@ export type ErrorCode =
   | 'E_TIMEOUT'
   | 'E_SHUTDOWN'
   | 'E_PERMISSION_DENIED'
-  | 'E_TLS';
+  | 'E_TLS'
+  | 'E_UNAVAILABLE'
+  | 'E_UNSUPPORTED'
+  | 'E_CONTROL_FAILED';
 
 export class LauncherError extends Error {
   readonly code: ErrorCode;

@@ -1,0 +1,117 @@
+/**
+ * Human-readable output of `launcher ctl`: aligned tables and key/value
+ * blocks. Scripts use --json instead, which prints the API objects as is.
+ */
+import type { OutputLineView, ServerVersionView } from '../control/mapping.js';
+import type { HealthInfo, InstanceInfo, RunRecord } from '../control/target.js';
+
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] as number)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+}
+
+const dash = (v: string | number | null | undefined): string => (v === null || v === undefined || v === '' ? '-' : String(v));
+
+export function time(ms: number | null): string {
+  return ms === null ? '-' : new Date(ms).toISOString();
+}
+
+export function duration(seconds: number): string {
+  const s = Math.floor(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+  if (s < 86_400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
+  return `${Math.floor(s / 86_400)}d${String(Math.floor((s % 86_400) / 3600)).padStart(2, '0')}h`;
+}
+
+function limitsText(i: InstanceInfo): string {
+  const mem = i.limits.memory_mb === null ? 'mem -' : `mem ${i.limits.memory_mb}MB`;
+  const cpu = i.limits.cpu_percent === null ? 'cpu -' : `cpu ${i.limits.cpu_percent}%`;
+  return `${mem}, ${cpu} (${i.limits.mode})`;
+}
+
+export function instanceTable(instances: InstanceInfo[]): string {
+  if (instances.length === 0) return 'no instances\n';
+  return table(
+    ['ID', 'STATE', 'HEALTHY', 'PID', 'UPTIME', 'RESTARTS', 'RUN', 'LAST ERROR'],
+    instances.map((i) => [
+      i.id,
+      i.state,
+      i.healthy ? 'yes' : 'no',
+      dash(i.pid),
+      i.pid === null ? '-' : duration(i.uptime_seconds),
+      String(i.restarts),
+      dash(i.run_id),
+      dash(i.last_error),
+    ]),
+  );
+}
+
+export function instanceDetails(i: InstanceInfo): string {
+  const rows: Array<[string, string]> = [
+    ['id', i.id],
+    ['state', i.state],
+    ['healthy', i.healthy ? 'yes' : 'no'],
+    ['pid', dash(i.pid)],
+    ['run id', dash(i.run_id)],
+    ['started', time(i.started_at)],
+    ['connected', time(i.connected_at)],
+    ['uptime', duration(i.uptime_seconds)],
+    ['restarts', String(i.restarts)],
+    ['limits', limitsText(i)],
+    ['buffers', `${i.buffers.result_count} results, ${i.buffers.status_count} status, ${i.buffers.bytes} bytes, ${i.buffers.dropped} dropped`],
+    ['osqueryd', `${dash(i.osqueryd_path)} ${i.osqueryd_version ? `(${i.osqueryd_version})` : ''}`.trimEnd()],
+    ['last error', dash(i.last_error)],
+  ];
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+}
+
+export function historyTable(runs: RunRecord[]): string {
+  if (runs.length === 0) return 'no runs\n';
+  return table(
+    ['RUN', 'STARTED', 'EXITED', 'EXIT', 'SIGNAL', 'PID', 'VERSION', 'ERROR'],
+    runs.map((r) => [
+      r.run_id,
+      time(r.start_time),
+      time(r.exit_time),
+      dash(r.exit_code),
+      dash(r.signal),
+      dash(r.pid),
+      dash(r.version),
+      dash(r.error),
+    ]),
+  );
+}
+
+export function rowsTable(rows: Array<Record<string, string>>): string {
+  if (rows.length === 0) return 'no rows\n';
+  const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
+  return table(columns, rows.map((r) => columns.map((c) => r[c] ?? '')));
+}
+
+export function healthText(h: HealthInfo): string {
+  const head = `launcher: ${h.healthy ? 'healthy' : 'UNHEALTHY'}\n`;
+  if (h.instances.length === 0) return head;
+  return head + table(['ID', 'HEALTHY', 'STATE'], h.instances.map((i) => [i.id, i.healthy ? 'yes' : 'no', i.state]));
+}
+
+export function versionText(v: ServerVersionView, clientApi: string): string {
+  return [
+    `server version  ${v.serverVersion}`,
+    `api version     ${v.apiVersion} (client ${clientApi})`,
+    `features        ${v.features.join(', ')}`,
+    `you are         ${v.callerSubject} (${v.callerRole})`,
+  ].join('\n') + '\n';
+}
+
+export function outputLineText(line: OutputLineView): string {
+  const missed = line.missed > 0 ? `… ${line.missed} line(s) missed (reader fell behind)\n` : '';
+  const prefix = line.stream === 'stderr' ? 'E ' : '  ';
+  return `${missed}${prefix}${line.text}\n`;
+}

@@ -1,0 +1,22 @@
+/**
+ * API version and the feature names GetVersion announces. A client checks a
+ * feature before using it and degrades (with a clear message) when an older
+ * server lacks it. Names are add-only, like the .proto (adr/0003).
+ */
+export const API_VERSION = 'v1';
+
+export const FEATURES = {
+  health: 'health',
+  instances: 'instances',
+  registrations: 'registrations',
+  restart: 'restart',
+  query: 'query',
+  history: 'history',
+  streamOutput: 'stream-output',
+  streamOutputFollow: 'stream-output-follow',
+} as const;
+
+export type FeatureName = (typeof FEATURES)[keyof typeof FEATURES];
+
+/** Everything this server implements. */
+export const SERVER_FEATURES: readonly string[] = Object.values(FEATURES);

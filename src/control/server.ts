@@ -1,0 +1,107 @@
+/**
+ * The local control API server: gRPC over mutual TLS on a Unix socket (or a
+ * TCP port), serving `launcher.v1.Launcher` for a ControlTarget.
+ *
+ *   const server = await startControlServer({
+ *     target, listen: 'unix:///var/lib/launcher/control.sock',
+ *     ca: 'tls/ca.pem', cert: 'tls/server.pem', key: 'tls/server.key',
+ *     roles: { 'CN=admin': 'admin', 'CN=tenant-acme': 'tenant:acme' },
+ *     logger,
+ *   });
+ *   ...
+ *   await server.close();
+ */
+import * as grpc from '@grpc/grpc-js';
+import { LauncherError, errorMessage } from '../errors.js';
+import { componentLogger, silentLogger, type Logger } from '../log/logger.js';
+import { Authorizer } from './authz.js';
+import { bindAddress, clearStaleSocket, isLoopback, parseListen, removeSocket, restrictSocket } from './listen.js';
+import { launcherApi } from './proto.js';
+import { createLauncherService } from './service.js';
+import type { ControlTarget } from './target.js';
+import { MutualTlsServerCredentials, type PemSource } from './tls.js';
+
+export interface ControlServerOptions {
+  target: ControlTarget;
+  /** `unix:///abs/path` or `host:port` (port 0: any free port). See listen.ts defaultListen(). */
+  listen: string;
+  /** PEM contents or file paths. */
+  ca: PemSource;
+  cert: PemSource;
+  key: PemSource;
+  /** Certificate subject (`CN=<name>`) → `admin` | `tenant:<registration id>`. */
+  roles: Record<string, string>;
+  logger?: Logger;
+  /** Unix socket permissions (default 0600). */
+  socketMode?: 0o600 | 0o660;
+  /** Concurrent StreamOutput calls (default 64). */
+  maxStreams?: number;
+  /** Time close() gives in-flight calls before cutting them (default 2000 ms). */
+  shutdownGraceMs?: number;
+}
+
+export interface ControlServer {
+  /** What a client targets: `unix:///path` or `host:port` with the bound port. */
+  readonly address: string;
+  readonly port: number | undefined;
+  readonly socketPath: string | undefined;
+  close(): Promise<void>;
+}
+
+/** Requests are small (SQL is capped at 64 KiB); responses (query rows) may be large. */
+const MAX_REQUEST_BYTES = 1024 * 1024;
+
+function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+  });
+}
+
+export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
+  const logger = componentLogger(options.logger ?? silentLogger(), 'control');
+  const listen = parseListen(options.listen);
+  const credentials = new MutualTlsServerCredentials({ ca: options.ca, cert: options.cert, key: options.key });
+  const authorizer = new Authorizer(options.roles);
+  const service = createLauncherService({ target: options.target, authorizer, logger, maxStreams: options.maxStreams });
+
+  if (listen.kind === 'tcp' && !isLoopback(listen.host)) {
+    logger.warn({ host: listen.host }, 'control API listening beyond loopback; only mutual TLS protects it');
+  }
+  if (listen.kind === 'unix') await clearStaleSocket(listen.path);
+
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+  server.addService(launcherApi().service, service.handlers);
+  let port: number;
+  try {
+    port = await bind(server, bindAddress(listen), credentials);
+  } catch (err) {
+    server.forceShutdown();
+    throw new LauncherError('E_CONFIG', `control server cannot listen on ${options.listen}: ${errorMessage(err)}`, { cause: err });
+  }
+  if (listen.kind === 'unix') restrictSocket(listen.path, options.socketMode ?? 0o600);
+
+  const address = listen.kind === 'unix' ? `unix://${listen.path}` : bindAddress(listen, port);
+  logger.info({ address, subjects: Object.keys(options.roles).length }, 'control API listening');
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= new Promise<void>((resolve) => {
+      service.closeStreams();
+      const timer = setTimeout(() => server.forceShutdown(), options.shutdownGraceMs ?? 2_000);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        if (listen.kind === 'unix') removeSocket(listen.path);
+        logger.info({ address }, 'control API stopped');
+        resolve();
+      });
+    });
+    return closing;
+  };
+
+  return {
+    address,
+    port: listen.kind === 'tcp' ? port : undefined,
+    socketPath: listen.kind === 'unix' ? listen.path : undefined,
+    close,
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * Entry point of `bin/osqueryd-sim`, the osqueryd stand-in. Command-line
+ * errors, `--version` and `--help` are answered before the daemon (Thrift,
+ * SQLite) is even loaded, so they are fast.
+ */
+import { CommandLineError, parseCommandLine } from './cli.js';
+import { parseFaults } from './faults.js';
+import { FLAG_TABLE } from './flags.js';
+import { OSQUERY_VERSION } from './version.js';
+
+function usage(): string {
+  const lines = FLAG_TABLE.filter((d) => !d.hidden).map((d) => `    --${d.name}${d.type === 'bool' ? '' : ' VALUE'}  ${d.description}${d.cli ? ' (CLI only)' : ''} [default: ${JSON.stringify(d.default)}]`);
+  return `osquery ${OSQUERY_VERSION}, your OS as a high-performance relational database (osqueryd-sim stand-in)\nUsage: osqueryd [OPTION]...\n\nosquery command line flags:\n\n${lines.join('\n')}\n`;
+}
+
+export async function main(argv: readonly string[]): Promise<void> {
+  let flags;
+  try {
+    flags = parseCommandLine(argv).flags;
+  } catch (err) {
+    if (!(err instanceof CommandLineError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+  if (flags.bool('version')) {
+    process.stdout.write(`osqueryd version ${OSQUERY_VERSION}\n`);
+    process.exit(0);
+  }
+  if (flags.bool('help')) {
+    process.stdout.write(usage());
+    process.exit(0);
+  }
+  let faults;
+  try {
+    faults = parseFaults(process.env.OSQUERYD_SIM_FAULTS);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const { runDaemon } = await import('./daemon.js');
+  await runDaemon(flags, faults);
+}
