@@ -9,72 +9,15 @@
  * (src/control/status.ts). Authorization is the server's job: the target
  * trusts every call it receives.
  *
- * This file has no imports so that both src/runtime and src/control can
+ * It imports only src/state's types, so both src/runtime and src/control can
  * depend on it without crossing layers; `OutputSource` is the structural
  * shape of src/runtime/output-ring.ts's `OutputRing`.
  */
 
-/** How resource limits are enforced for a run. */
-export type LimitMode = 'cgroup-v2' | 'cgroup-v1' | 'watchdog' | 'none';
-
-/** Limits requested for a registration; absent: launcher default. */
-export interface Limits {
-  memory_mb?: number;
-  cpu_percent?: number;
-}
-
-/** Limits applied to the current run; `null`: no limit. */
-export interface LimitsInForce {
-  memory_mb: number | null;
-  cpu_percent: number | null;
-  mode: LimitMode;
-}
-
-/** Logs buffered for delivery to the tenant's device server. */
-export interface BufferStats {
-  result_count: number;
-  status_count: number;
-  bytes: number;
-  dropped: number;
-}
-
-export interface InstanceInfo {
-  /** Registration id. */
-  id: string;
-  /** Supervisor state, e.g. 'starting' | 'running' | 'backoff' | 'stopping' | 'stopped'. */
-  state: string;
-  pid: number | null;
-  /** Current (or last) run, null before the first start. */
-  run_id: string | null;
-  started_at: number | null;
-  /** When the extension registered with osqueryd. */
-  connected_at: number | null;
-  uptime_seconds: number;
-  healthy: boolean;
-  restarts: number;
-  last_error: string | null;
-  limits: LimitsInForce;
-  buffers: BufferStats;
-  osqueryd_path: string | null;
-  osqueryd_version: string | null;
-}
-
-/** One osqueryd process lifetime. */
-export interface RunRecord {
-  registration_id: string;
-  run_id: string;
-  osqueryd_path: string;
-  version: string | null;
-  pid: number | null;
-  start_time: number;
-  connect_time: number | null;
-  /** null while the run is still going. */
-  exit_time: number | null;
-  exit_code: number | null;
-  /** Terminating signal name, e.g. 'SIGKILL'. */
-  signal: string | null;
-  error: string | null;
-}
+// The typed state objects are defined once, in src/state/types.ts, and shared
+// with the state tables (issue 7): the API sends the same rows osquery sees.
+export type { LimitMode, Limits, LimitsInForce, BufferStats, InstanceInfo, RunRecord } from '../state/types.js';
+import type { InstanceInfo, Limits, RunRecord } from '../state/types.js';
 
 export interface VersionInfo {
   serverVersion: string;
