@@ -1,0 +1,66 @@
+/**
+ * The control API's view of the supervisor: a thin adapter from ControlTarget
+ * to the Runner, with instance and history rows taken from the same
+ * LiveState the state tables read.
+ */
+import { LauncherError } from '../errors.js';
+import type { Runner } from '../runtime/runner.js';
+import type { AddRegistrationInput, ControlTarget, HealthInfo, InstanceInfo, OutputSource, RunRecord, VersionInfo } from '../control/target.js';
+import { API_VERSION, launcherVersion } from '../version.js';
+import type { LiveState } from './state-source.js';
+
+export class RunnerControlTarget implements ControlTarget {
+  constructor(
+    private readonly runner: Runner,
+    private readonly state: LiveState,
+  ) {}
+
+  version(): VersionInfo {
+    return { serverVersion: launcherVersion(), apiVersion: API_VERSION, features: ['state-tables', 'resource-limits'] };
+  }
+
+  health(): HealthInfo {
+    const instances = this.state.instances().map((i) => ({ id: i.id, healthy: i.healthy, state: i.state }));
+    return { healthy: instances.every((i) => i.healthy), instances };
+  }
+
+  listInstances(): InstanceInfo[] {
+    return this.state.instances();
+  }
+
+  getInstance(id: string): InstanceInfo | undefined {
+    return this.state.instances([id])[0];
+  }
+
+  async addRegistration(req: AddRegistrationInput): Promise<InstanceInfo> {
+    const limits: { memoryMb?: number; cpuPercent?: number } = {};
+    if (req.limits?.memory_mb !== undefined) limits.memoryMb = req.limits.memory_mb;
+    if (req.limits?.cpu_percent !== undefined) limits.cpuPercent = req.limits.cpu_percent;
+    const input: Parameters<Runner['add']>[0] = { id: req.id, limits, osqueryFlags: req.osqueryFlags ?? [] };
+    if (req.enrollSecret !== undefined) input.enrollSecret = req.enrollSecret;
+    if (req.enrollSecretPath !== undefined) input.enrollSecretPath = req.enrollSecretPath;
+    const status = await this.runner.add(input);
+    return this.state.instance(status);
+  }
+
+  async removeRegistration(id: string): Promise<void> {
+    await this.runner.remove(id);
+  }
+
+  async restartInstance(id: string): Promise<InstanceInfo> {
+    return this.state.instance(await this.runner.restart(id));
+  }
+
+  query(id: string, sql: string, timeoutMs: number): Promise<Array<Record<string, string>>> {
+    return this.runner.query(id, sql, timeoutMs);
+  }
+
+  history(id: string, limit: number): RunRecord[] {
+    if (!this.runner.registrationsList().some((r) => r.id === id)) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
+    return this.state.history([id], limit);
+  }
+
+  output(id: string): OutputSource | undefined {
+    return this.runner.output(id);
+  }
+}

@@ -1,0 +1,128 @@
+/**
+ * `npm start`: the whole product on embedded defaults. A local device server
+ * on 127.0.0.1, the supervisor with the vendor (`kolide`) and tenant `acme`,
+ * each with its own osqueryd (a real one when installed, else the stand-in),
+ * the control API with fresh local certificates, and a printed guide.
+ * State lives in ./.launcher-demo (or $LAUNCHER_ROOT).
+ */
+import { existsSync, mkdirSync, writeFileSync, readFileSync, copyFileSync } from 'node:fs';
+import { join, resolve, relative } from 'node:path';
+import { configSchema, type LauncherConfig } from '../config/schema.js';
+import { componentLogger, type Logger } from '../log/logger.js';
+import { startDevServer, type DevServer } from '../devserver/index.js';
+import { initCertificates, issueCertificates, CA_CERT_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, ROLES_FILE } from '../control/certs-init.js';
+import { CLIENT_CONFIG_NAME } from '../control/client-config.js';
+import { locateOsqueryd } from './locate-osqueryd.js';
+import { LauncherApp } from './launcher-app.js';
+
+export const DEMO_TENANTS = ['kolide', 'acme', 'globex'] as const;
+
+/** The demo's osquery config per tenant: a differential and a snapshot query, quick intervals. */
+export function demoOsqueryConfig(tenant: string): string {
+  return JSON.stringify({
+    options: { host_identifier: 'uuid', schedule_splay_percent: 0 },
+    schedule: {
+      [`${tenant}_uptime`]: { query: 'select days, hours, minutes, total_seconds from uptime', interval: 10, snapshot: true },
+      [`${tenant}_launcher_state`]: { query: 'select registration_id, state, pid, healthy from kolide_launcher_instances', interval: 15 },
+    },
+  });
+}
+
+export interface DemoOptions {
+  root?: string;
+  logger: Logger;
+  /** Print the guide (default true). */
+  guide?: (text: string) => void;
+}
+
+export interface PreparedDemo {
+  root: string;
+  config: LauncherConfig;
+  devServer: DevServer;
+  osqueryd: ReturnType<typeof locateOsqueryd>;
+  guide: string;
+}
+
+export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
+  const root = resolve(options.root ?? process.env.LAUNCHER_ROOT ?? '.launcher-demo');
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  const secretsDir = join(root, 'secrets');
+  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+  const secrets: Record<string, string> = {};
+  for (const t of DEMO_TENANTS) {
+    const file = join(secretsDir, `${t}.secret`);
+    if (!existsSync(file)) writeFileSync(file, `demo-secret-${t}-${Math.random().toString(36).slice(2)}\n`, { mode: 0o600 });
+    secrets[t] = readFileSync(file, 'utf8').trim();
+  }
+  const devServer = await startDevServer({
+    dbPath: join(root, 'devserver.sqlite'),
+    tenants: DEMO_TENANTS.map((t) => ({ name: t, secrets: [secrets[t]!], config: demoOsqueryConfig(t) })),
+    logger: componentLogger(options.logger, 'devserver'),
+  });
+  const certs = join(root, 'certs');
+  const target = `unix://${join(root, 'control.sock')}`;
+  if (!existsSync(join(certs, CA_CERT_FILE))) {
+    await initCertificates({ dir: certs, tenants: ['acme', 'globex'], target });
+  } else if (!existsSync(join(certs, 'tenant-globex.pem'))) {
+    await issueCertificates({ dir: certs, tenants: ['globex'], target });
+  }
+  // The admin client config where `launcher ctl` looks by default (./.launcher-demo/ctl.json).
+  const ctl = JSON.parse(readFileSync(join(certs, CLIENT_CONFIG_NAME), 'utf8')) as Record<string, string>;
+  writeFileSync(join(root, CLIENT_CONFIG_NAME), JSON.stringify({ ...ctl, ca: join(certs, ctl.ca!), cert: join(certs, ctl.cert!), key: join(certs, ctl.key!), target }, null, 2) + '\n');
+  copyFileSync(join(secretsDir, 'globex.secret'), join(root, 'globex.secret'));
+  const roles = JSON.parse(readFileSync(join(certs, ROLES_FILE), 'utf8')) as Record<string, string>;
+  const osqueryd = locateOsqueryd(process.env.LAUNCHER_OSQUERYD_PATH ?? 'auto', { allowStandIn: true });
+  const config = configSchema.parse({
+    root_directory: root,
+    osqueryd_path: osqueryd.path,
+    log_level: 'info',
+    device_server: { url: devServer.url, insecure_transport: true },
+    registrations: [
+      { id: 'kolide', enroll_secret_path: join(secretsDir, 'kolide.secret') },
+      { id: 'acme', enroll_secret_path: join(secretsDir, 'acme.secret'), limits: { memory_mb: 300, cpu_percent: 20 } },
+    ],
+    control: { enabled: true, listen: target, ca: join(certs, CA_CERT_FILE), cert: join(certs, SERVER_CERT_FILE), key: join(certs, SERVER_KEY_FILE), roles },
+    log_buffer: { publish_interval_seconds: 5 },
+    health: { interval_seconds: 10, startup_delay_seconds: 5, failures: 3 },
+    distributed_forwarding_interval_seconds: 5,
+  });
+  const rel = relative(process.cwd(), root) || '.';
+  const which = osqueryd.source === 'stand-in'
+    ? `osqueryd: no real osqueryd found (searched PATH and the usual install paths); using the stand-in ${osqueryd.path}`
+    : `osqueryd: ${osqueryd.path} (${osqueryd.source})`;
+  const guide = [
+    '',
+    'osquery-launcher demo',
+    `  ${which}`,
+    `  device server: ${devServer.url} (tenants: ${DEMO_TENANTS.join(', ')}; admin endpoints under /admin/)`,
+    `  control API:   ${target} (mutual TLS; certificates in ${rel}/certs)`,
+    `  state:         ${rel}/launcher.sqlite (registrations, node keys, config cache, log buffers, run history)`,
+    '',
+    'In a second terminal, from this directory:',
+    '  bin/launcher ctl list                                   # instances, pids, health',
+    `  bin/launcher ctl enroll globex --secret-file ${rel}/globex.secret   # add a tenant at runtime`,
+    "  bin/launcher ctl query acme 'select * from kolide_launcher_instances'   # tenant-scoped state table",
+    "  bin/launcher ctl query kolide 'select * from kolide_launcher_instances' # the vendor sees all",
+    '  bin/launcher ctl logs acme -f                           # follow osqueryd output from the start of the run',
+    '  bin/launcher ctl history acme                           # runs, exits, errors',
+    `  curl -s ${devServer.url}/admin/logs?tenant=acme | head  # logs delivered to the device server`,
+    `  curl -s -XPOST ${devServer.url}/admin/queries -d '{"tenant":"acme","sql":"select version from osquery_info"}'`,
+    `  curl -s ${devServer.url}/admin/results?tenant=acme      # distributed query results`,
+    '',
+    'Ctrl-C stops everything.',
+    '',
+  ].join('\n');
+  return { root, config, devServer, osqueryd, guide };
+}
+
+export async function runDemo(options: DemoOptions): Promise<void> {
+  const demo = await prepareDemo(options);
+  const app = new LauncherApp({ config: demo.config, osquerydPath: demo.osqueryd.path, logger: options.logger, extension: { distributedStartupWindowMs: 0 } });
+  const running = app.run();
+  void app.whenReady().then(() => (options.guide ?? ((t: string) => process.stdout.write(t)))(demo.guide));
+  try {
+    await running;
+  } finally {
+    await demo.devServer.close();
+  }
+}

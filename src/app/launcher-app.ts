@@ -1,0 +1,268 @@
+/**
+ * The composition root: one supervisor process built from a validated
+ * config. It owns the shared pieces (SQLite store, JSON-RPC device client,
+ * control API server) and the Runner, and runs them as actors of one RunGroup
+ * (ADR 0001: instances own everything of their own; the app owns only what is
+ * shared).
+ */
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import type { LauncherConfig } from '../config/schema.js';
+import { LauncherError, errorMessage } from '../errors.js';
+import { componentLogger, type Logger } from '../log/logger.js';
+import { openDatabase, type SqliteDatabase } from '../store/database.js';
+import { LogBuffer } from '../store/log-buffer.js';
+import { NodeKeyStore } from '../store/node-keys.js';
+import { DeviceClient } from '../device/index.js';
+import { createKolideExtension } from '../../extensions/kolide_grpc/index.js';
+import { Runner, type RunnerOptions } from '../runtime/runner.js';
+import { RunGroup, type Actor } from '../runtime/rungroup.js';
+import { SignalError, signalActor } from '../runtime/signal-actor.js';
+import type { ExtensionFactory } from '../runtime/extension.js';
+import { stateTablePlugins } from '../state/tables.js';
+import type { Scope } from '../state/table.js';
+import { startControlServer, type ControlServer } from '../control/server.js';
+import { defaultListen } from '../control/listen.js';
+import { launcherVersion } from '../version.js';
+import { LiveState } from './state-source.js';
+import { RunnerControlTarget } from './control-target.js';
+
+export interface LauncherAppOptions {
+  config: LauncherConfig;
+  osquerydPath: string;
+  logger: Logger;
+  /** Registration that sees every tenant's state rows (the vendor). */
+  vendorId?: string;
+  /** Seams for tests and the demo: faster timings, fault injection. */
+  runner?: Pick<RunnerOptions, 'timings' | 'flagTimings' | 'backoff' | 'instanceEnv' | 'limits'>;
+  extension?: { distributedStartupWindowMs?: number };
+  /** Handle SIGTERM/SIGINT (default true). */
+  signals?: boolean;
+}
+
+export class LauncherApp {
+  readonly config: LauncherConfig;
+  readonly db: SqliteDatabase;
+  readonly device: DeviceClient;
+  readonly runner: Runner;
+  readonly state: LiveState;
+  readonly control: RunnerControlTarget;
+  private readonly log: Logger;
+  private readonly group: RunGroup;
+  private readonly disabled = new Set<string>();
+  private controlServer: ControlServer | undefined;
+  private readonly ready: Promise<void>;
+  private markReady!: () => void;
+  private requestStop!: (reason: string) => void;
+  private readonly stopRequested = new Promise<string>((r) => (this.requestStop = r));
+
+  constructor(private readonly o: LauncherAppOptions) {
+    const cfg = o.config;
+    this.config = cfg;
+    this.log = componentLogger(o.logger, 'app');
+    this.ready = new Promise((r) => (this.markReady = r));
+    this.db = openDatabase(join(cfg.root_directory, 'launcher.sqlite'));
+    const ds = cfg.device_server;
+    this.device = new DeviceClient({
+      serverUrl: ds.url,
+      insecure: ds.insecure,
+      insecureTransport: ds.insecure_transport,
+      ...(ds.root_pem ? { rootPemPath: ds.root_pem } : {}),
+      certPins: ds.cert_pins,
+      concurrency: ds.concurrency,
+      timeoutMs: ds.timeout_ms,
+      logger: componentLogger(o.logger, 'device_client'),
+    });
+    const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
+    const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
+    let live: LiveState | undefined;
+    const factory: ExtensionFactory = (ctx) => {
+      const ext = createKolideExtension({
+        registrationId: ctx.registrationId,
+        ...(ctx.registration.enrollSecret ? { enrollSecret: ctx.registration.enrollSecret } : {}),
+        ...(ctx.registration.enrollSecretPath ? { enrollSecretPath: ctx.registration.enrollSecretPath } : {}),
+        client: this.device,
+        db: this.db,
+        logger: ctx.logger,
+        publishIntervalMs: cfg.log_buffer.publish_interval_seconds * 1000,
+        maxBytesPerBatch: cfg.log_buffer.max_bytes_per_batch,
+        bufferCap: cfg.log_buffer.max_entries,
+        distributedForwardingIntervalMs: cfg.distributed_forwarding_interval_seconds * 1000,
+        ...(o.extension?.distributedStartupWindowMs !== undefined ? { distributedStartupWindowMs: o.extension.distributedStartupWindowMs } : {}),
+        identity: { version: launcherVersion() },
+        onDisableDevice: (id) => this.disable(id),
+        getUptimeSeconds: () => this.runnerStatus(ctx.registrationId)?.uptime_seconds,
+      });
+      const scope: Scope = ctx.registrationId === vendorId ? { kind: 'all' } : { kind: 'tenant', registrationId: ctx.registrationId };
+      return {
+        name: 'kolide_grpc',
+        plugins: [...ext.plugins, ...stateTablePlugins(() => live!, scope)],
+        start: () => ext.start(),
+        stop: () => ext.stop(),
+        status: () => ({ ...ext.status() }),
+      };
+    };
+    this.runner = new Runner({
+      root: cfg.root_directory,
+      osquerydPath: o.osquerydPath,
+      extensionFactory: factory,
+      db: this.db,
+      outputCapacity: cfg.output_ring_lines,
+      timings: {
+        healthIntervalMs: cfg.health.interval_seconds * 1000,
+        healthStartupDelayMs: cfg.health.startup_delay_seconds * 1000,
+        healthMaxFailures: cfg.health.failures,
+        ...o.runner?.timings,
+      },
+      ...(o.runner?.flagTimings ? { flagTimings: o.runner.flagTimings } : {}),
+      ...(o.runner?.backoff ? { backoff: o.runner.backoff } : {}),
+      ...(o.runner?.instanceEnv ? { instanceEnv: o.runner.instanceEnv } : {}),
+      ...(o.runner?.limits ? { limits: o.runner.limits } : {}),
+      logger: o.logger,
+    });
+    live = this.state = new LiveState({
+      runner: this.runner,
+      logBuffer,
+      nodeKeys: new NodeKeyStore(this.db),
+      configIds: new Set(cfg.registrations.map((r) => r.id)),
+      disabled: this.disabled,
+      hostname: hostname(),
+    });
+    this.control = new RunnerControlTarget(this.runner, this.state);
+    this.group = new RunGroup({ logger: componentLogger(o.logger, 'rungroup'), interruptTimeoutMs: 20_000, executeReturnTimeoutMs: 10_000 });
+  }
+
+  /** Resolves once the runner is running and the control API (if enabled) listens. */
+  whenReady(): Promise<void> {
+    return this.ready;
+  }
+
+  /** Address clients use for the control API, once listening. */
+  get controlAddress(): string | undefined {
+    return this.controlServer?.address;
+  }
+
+  /** Add the config file's registrations that the store does not know yet. */
+  private async seedRegistrations(): Promise<void> {
+    const known = new Set(this.runner.registrationsList().map((r) => r.id));
+    for (const r of this.config.registrations) {
+      if (known.has(r.id)) continue;
+      const limits: { memoryMb?: number; cpuPercent?: number } = {};
+      if (r.limits.memory_mb !== undefined) limits.memoryMb = r.limits.memory_mb;
+      if (r.limits.cpu_percent !== undefined) limits.cpuPercent = r.limits.cpu_percent;
+      await this.runner.add({
+        id: r.id,
+        ...(r.enroll_secret ? { enrollSecret: r.enroll_secret } : {}),
+        ...(r.enroll_secret_path ? { enrollSecretPath: r.enroll_secret_path } : {}),
+        limits,
+        osqueryFlags: r.osquery_flags,
+      });
+    }
+  }
+
+  private runnerStatus(id: string) {
+    try {
+      return this.runner.statusOf(id);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** disable_device from the backend: stop that registration only, keep it visible as disabled. */
+  private disable(id: string): void {
+    if (this.disabled.has(id)) return;
+    this.disabled.add(id);
+    this.log.warn({ registration_id: id }, 'device server disabled this registration; stopping its instance');
+    void this.runner.remove(id).catch((err: unknown) => this.log.error({ registration_id: id, err: errorMessage(err) }, 'stopping disabled registration failed'));
+  }
+
+  private controlActor(): Actor | undefined {
+    const c = this.config.control;
+    if (!c.enabled) return undefined;
+    if (!c.ca || !c.cert || !c.key) {
+      throw new LauncherError('E_CONFIG', 'control.enabled is true but control.ca, control.cert and control.key are not all set (run `launcher certs init`, or set control.enabled: false)');
+    }
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    return {
+      name: 'control_api',
+      execute: async () => {
+        this.controlServer = await startControlServer({
+          target: this.control,
+          listen: c.listen ?? defaultListen(this.config.root_directory),
+          ca: c.ca!,
+          cert: c.cert!,
+          key: c.key!,
+          roles: c.roles,
+          logger: componentLogger(this.o.logger, 'control'),
+        });
+        this.log.info({ address: this.controlServer.address }, 'control API listening');
+        await stopped;
+      },
+      interrupt: async () => {
+        stop();
+        await this.controlServer?.close();
+      },
+    };
+  }
+
+  /** Run until a signal or a fatal error; every child is stopped before this resolves. */
+  async run(): Promise<void> {
+    await this.seedRegistrations();
+    this.group.add(this.runner);
+    const control = this.controlActor();
+    if (control) this.group.add(control);
+    if (this.o.signals !== false) this.group.add(signalActor());
+    this.group.add({
+      name: 'stop_request',
+      execute: async () => {
+        const reason = await this.stopRequested;
+        this.log.info({ reason }, 'stopping');
+      },
+      interrupt: () => this.requestStop('group stopping'),
+    });
+    let stopReady!: () => void;
+    const readyStopped = new Promise<void>((r) => (stopReady = r));
+    this.group.add({
+      name: 'readiness',
+      execute: async () => {
+        // Ready once the runner runs and the control API listens (if enabled).
+        const deadline = Date.now() + 60_000;
+        while (Date.now() < deadline) {
+          if (this.runner.socketDirectory !== undefined && (!control || this.controlServer)) break;
+          const outcome = await Promise.race([readyStopped.then(() => 'stop' as const), new Promise((r) => setTimeout(r, 20)).then(() => 'tick' as const)]);
+          if (outcome === 'stop') return;
+        }
+        this.markReady();
+        this.log.info({ version: launcherVersion(), registrations: this.runner.registrationsList().length }, 'launcher ready');
+        await readyStopped;
+      },
+      interrupt: () => stopReady(),
+    });
+    try {
+      await this.group.run();
+    } catch (err) {
+      // A signal is how a supervisor is asked to stop: a clean exit, not a failure.
+      if (!(err instanceof SignalError)) throw err;
+      this.log.info({ signal: err.signal }, 'stopped by signal');
+    } finally {
+      this.device.close();
+      this.db.close();
+    }
+  }
+
+  /** Ask the app to stop (as SIGTERM would): the stop actor returns and the group winds down. */
+  stop(reason = 'stop requested'): void {
+    this.requestStop(reason);
+  }
+}
+
+/** Read a file's text or say which file could not be read. */
+export function readTextFile(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new LauncherError('E_CONFIG', `cannot read ${what} ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,115 @@
+/**
+ * The live StateSource (src/state) over the runtime and the stores: every
+ * state table row and every control API instance/history response is built
+ * here, once.
+ */
+import type { Runner } from '../runtime/runner.js';
+import type { RegistrationStatus } from '../runtime/supervisor.js';
+import type { Registration } from '../store/registrations.js';
+import type { RunRecord as StoredRun } from '../store/run-history.js';
+import type { LogBuffer } from '../store/log-buffer.js';
+import type { NodeKeyStore } from '../store/node-keys.js';
+import type { InstanceInfo, LogBufferState, RegistrationState, RunRecord, StateSource } from '../state/types.js';
+
+const ms = (iso: string | undefined): number | null => (iso ? Date.parse(iso) : null);
+
+export function toRunRecord(r: StoredRun): RunRecord {
+  return {
+    registration_id: r.registrationId,
+    run_id: r.runId,
+    osqueryd_path: r.osquerydPath,
+    version: r.osquerydVersion ?? null,
+    pid: r.pid ?? null,
+    start_time: ms(r.startedAt) ?? 0,
+    connect_time: ms(r.connectedAt),
+    exit_time: ms(r.exitedAt),
+    exit_code: r.exitCode ?? null,
+    signal: r.exitSignal ?? null,
+    error: r.error ?? null,
+    instance_id: r.instanceId ?? null,
+    hostname: null,
+  };
+}
+
+export interface LiveStateDeps {
+  runner: Runner;
+  logBuffer: LogBuffer;
+  nodeKeys: NodeKeyStore;
+  /** Ids that came from the config file (the rest were enrolled at runtime). */
+  configIds: ReadonlySet<string>;
+  /** Registrations the device server disabled. */
+  disabled: ReadonlySet<string>;
+  hostname: string;
+}
+
+export class LiveState implements StateSource {
+  constructor(private readonly d: LiveStateDeps) {}
+
+  private pick<T extends { id: string }>(items: T[], ids?: readonly string[]): T[] {
+    return ids ? items.filter((i) => ids.includes(i.id)) : items;
+  }
+
+  registrations(ids?: readonly string[]): RegistrationState[] {
+    return this.pick(this.d.runner.registrationsList(), ids).map((r: Registration) => ({
+      id: r.id,
+      enroll_secret_source: r.enrollSecret ? 'value' : r.enrollSecretPath ? 'file' : 'none',
+      enroll_secret_path: r.enrollSecretPath ?? null,
+      limits: { memory_mb: r.limits.memoryMb, cpu_percent: r.limits.cpuPercent },
+      osquery_flags: r.osqueryFlags,
+      created_at: ms(r.createdAt),
+      origin: this.d.configIds.has(r.id) ? 'config' : 'runtime',
+      enrolled: this.d.nodeKeys.getNodeKey(r.id) !== undefined,
+      disabled: this.d.disabled.has(r.id),
+    }));
+  }
+
+  instance(s: RegistrationStatus): InstanceInfo {
+    const b = this.d.logBuffer.statsFor(s.id);
+    return {
+      id: s.id,
+      state: this.d.disabled.has(s.id) ? 'disabled' : s.state,
+      pid: s.pid,
+      run_id: s.run_id,
+      started_at: s.started_at,
+      connected_at: s.connected_at,
+      uptime_seconds: s.uptime_seconds,
+      healthy: s.healthy,
+      restarts: s.restarts,
+      last_error: s.last_error,
+      limits: { memory_mb: s.limits.memory_mb, cpu_percent: s.limits.cpu_percent, mode: s.limits.mode },
+      buffers: { result_count: b.result.count, status_count: b.status.count, bytes: b.result.bytes + b.status.bytes, dropped: b.result.dropped + b.status.dropped },
+      osqueryd_path: s.osqueryd_path || null,
+      osqueryd_version: s.osqueryd_version,
+    };
+  }
+
+  instances(ids?: readonly string[]): InstanceInfo[] {
+    return this.pick(this.d.runner.status(), ids).map((s) => this.instance(s));
+  }
+
+  history(ids?: readonly string[], limit = 20): RunRecord[] {
+    const regIds = ids ?? this.d.runner.registrationsList().map((r) => r.id);
+    return regIds.flatMap((id) => {
+      try {
+        return this.d.runner.history(id, limit).map((r) => ({ ...toRunRecord(r), hostname: this.d.hostname }));
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  logBuffers(ids?: readonly string[]): LogBufferState[] {
+    const regIds = ids ?? this.d.runner.registrationsList().map((r) => r.id);
+    return regIds.flatMap((id) => {
+      const s = this.d.logBuffer.statsFor(id);
+      return (['result', 'status'] as const).map((kind) => ({
+        registration_id: id,
+        log_type: kind,
+        count: s[kind].count,
+        bytes: s[kind].bytes,
+        dropped: s[kind].dropped,
+        oldest_age_seconds: s[kind].oldestAgeMs === undefined ? null : Math.floor(s[kind].oldestAgeMs / 1000),
+      }));
+    });
+  }
+}
