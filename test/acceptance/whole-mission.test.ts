@@ -49,11 +49,18 @@ async function stopSupervisor(): Promise<number | null> {
   return exited;
 }
 
+/** The supervisor's last log lines, to explain a failure. */
+const recentOutput = () => output.split('\n').slice(-40).join('\n');
+
 async function healthy(id: string) {
-  return waitFor(async () => {
-    const i = await admin.getInstance(id).catch(() => undefined);
-    return i?.healthy && i.pid ? i : undefined;
-  }, 30_000, `${id} healthy`);
+  try {
+    return await waitFor(async () => {
+      const i = await admin.getInstance(id).catch(() => undefined);
+      return i?.healthy && i.pid ? i : undefined;
+    }, 45_000, `${id} healthy`);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\nsupervisor output:\n${recentOutput()}`);
+  }
 }
 
 /** Executions of the vendor's scheduled query that reached the device server: [counter, unixTime]. */
