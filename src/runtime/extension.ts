@@ -1,0 +1,46 @@
+/**
+ * What the runtime needs from an osquery extension (the kolide_grpc one in
+ * production, a small real one in tests). The runtime never imports
+ * `extensions/`: the Runner takes a factory and calls it once per run, so every
+ * run gets a fresh extension, owned by its instance (launcher ADR 2024-10-23).
+ */
+import { LauncherError } from '../errors.js';
+import type { Logger } from '../log/logger.js';
+import type { Plugin } from '../osquery/plugins.js';
+import type { Registration } from '../store/registrations.js';
+import type { ExtensionFlagNames } from './flags.js';
+
+export interface InstanceExtension {
+  /** Extension name registered with osqueryd and passed as `--extensions_require`. */
+  readonly name: string;
+  /** Must include one config plugin (it becomes `--config_plugin`); logger/distributed plugins become the matching flags. */
+  readonly plugins: readonly Plugin[];
+  /** Called before osqueryd is spawned (e.g. start enrolling, start the log loop). */
+  start(): void | Promise<void>;
+  /** Called once the run is over (osqueryd gone, servers stopped). Must be idempotent. */
+  stop(): Promise<void>;
+  /** Shown in the instance's status. */
+  status?(): Record<string, unknown>;
+}
+
+export interface ExtensionContext {
+  registrationId: string;
+  runId: string;
+  registration: Registration;
+  logger: Logger;
+}
+
+export type ExtensionFactory = (ctx: ExtensionContext) => InstanceExtension;
+
+/** The osqueryd flags derived from an extension's plugins; E_CONFIG when it has no config plugin. */
+export function extensionFlagNames(ext: InstanceExtension): ExtensionFlagNames {
+  const byKind = (kind: Plugin['kind']) => ext.plugins.find((p) => p.kind === kind)?.name;
+  const configPlugin = byKind('config');
+  if (!configPlugin) throw new LauncherError('E_CONFIG', `extension ${ext.name} has no config plugin; osqueryd needs one for --config_plugin`);
+  const names: ExtensionFlagNames = { extensionName: ext.name, configPlugin };
+  const logger = byKind('logger');
+  const distributed = byKind('distributed');
+  if (logger) names.loggerPlugin = logger;
+  if (distributed) names.distributedPlugin = distributed;
+  return names;
+}

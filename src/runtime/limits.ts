@@ -1,0 +1,199 @@
+/**
+ * Per-registration resource limits. With limits configured and a writable
+ * cgroup below the supervisor's own, osqueryd runs in
+ * `<own cgroup>/<groupName>/<registration id>` with memory and CPU caps the
+ * kernel enforces; otherwise we fall back to osquery's own watchdog flags
+ * (launcher §3.3 10a). Without limits the watchdog is off, as in launcher
+ * (10b). The mode in force is reported in the instance status.
+ *
+ * cgroup v2: the supervisor's cgroup must be delegated (systemd `Delegate=yes`)
+ * and hold no processes of its own besides what the kernel allows; when
+ * enabling controllers fails (EBUSY, EACCES) we fall back and say why.
+ * cgroup v1: one directory per controller (memory, cpu).
+ *
+ * osqueryd is moved into the cgroup right after spawn; the watchdog worker it
+ * forks later inherits it.
+ */
+import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LauncherError, errorMessage } from '../errors.js';
+import type { ResourceLimits } from '../store/registrations.js';
+
+export type LimitsMode = 'cgroup-v2' | 'cgroup-v1' | 'watchdog' | 'none';
+
+export interface LimitsConfig {
+  /** 'auto' (default): a cgroup when one is writable, else watchdog flags. 'off': watchdog flags only. */
+  cgroup?: 'auto' | 'off';
+  /** Default `/sys/fs/cgroup`. */
+  fsRoot?: string;
+  /** Default `/proc/self/cgroup`. */
+  procSelfCgroup?: string;
+  /** Directory created under the supervisor's cgroup. Default `osquery-launcher`. */
+  groupName?: string;
+  /** `--watchdog_delay` in watchdog mode (s). Default 120 (launcher). */
+  watchdogDelaySec?: number;
+  /** CPUs the percentage is relative to. Default os.availableParallelism(). */
+  cpuCount?: number;
+}
+
+export interface LimitsPlan {
+  mode: LimitsMode;
+  /** Goes into osqueryd's command line (flags.ts). */
+  watchdogFlags: string[];
+  /** cgroup directories used (one for v2, one per controller for v1). */
+  cgroupDirs: string[];
+  /** Why a cgroup was not used, when limits fell back to the watchdog. */
+  fallbackReason?: string;
+  /** Move `pid` into the cgroup(s). Throws E_LAUNCH when that fails. No-op without cgroups. */
+  attach(pid: number): void;
+  /** Remove the cgroup directories once their processes are gone (best effort, bounded). */
+  release(): Promise<void>;
+}
+
+const CPU_PERIOD_US = 100_000;
+
+function hasLimits(l: ResourceLimits): boolean {
+  return l.memoryMb !== undefined || l.cpuPercent !== undefined;
+}
+
+function cpuQuotaUs(percent: number, cpus: number): number {
+  return Math.max(1_000, Math.round((CPU_PERIOD_US * cpus * percent) / 100));
+}
+
+/** `/proc/self/cgroup` → controller (or '' for v2) → path. */
+export function parseProcCgroup(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const controllers = m[1]!;
+    if (controllers === '') out.set('', m[2]!);
+    for (const c of controllers.split(',')) if (c) out.set(c, m[2]!);
+  }
+  return out;
+}
+
+function watchdogFlags(l: ResourceLimits, delaySec: number): string[] {
+  const flags: string[] = [];
+  if (l.memoryMb !== undefined) flags.push(`--watchdog_memory_limit=${l.memoryMb}`);
+  if (l.cpuPercent !== undefined) flags.push(`--watchdog_utilization_limit=${l.cpuPercent}`);
+  flags.push(`--watchdog_delay=${delaySec}`);
+  return flags;
+}
+
+const WATCHDOG_OFF = ['--disable_watchdog', '--distributed_denylist_duration=0'];
+
+function write(path: string, value: string): void {
+  writeFileSync(path, value);
+}
+
+async function removeDirs(dirs: readonly string[]): Promise<void> {
+  // Processes take a moment to leave a cgroup after SIGKILL; rmdir says EBUSY until then.
+  for (const dir of dirs) {
+    for (let attempt = 0; attempt < 20 && existsSync(dir); attempt++) {
+      try {
+        rmdirSync(dir);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        if (code !== 'EBUSY' && code !== 'ENOTEMPTY') return;
+        await sleep(50);
+      }
+    }
+  }
+}
+
+function planV2(fsRoot: string, own: string, group: string, id: string, l: ResourceLimits, cpus: number): string[] {
+  const ownDir = join(fsRoot, own);
+  const needed = [l.memoryMb !== undefined ? 'memory' : '', l.cpuPercent !== undefined ? 'cpu' : ''].filter(Boolean);
+  const available = readFileSync(join(ownDir, 'cgroup.controllers'), 'utf8').split(/\s+/);
+  const missing = needed.filter((c) => !available.includes(c));
+  if (missing.length > 0) throw new Error(`controllers ${missing.join(',')} not available in ${ownDir}`);
+  const groupDir = join(ownDir, group);
+  mkdirSync(groupDir, { recursive: true });
+  const enable = needed.map((c) => `+${c}`).join(' ');
+  write(join(ownDir, 'cgroup.subtree_control'), enable);
+  write(join(groupDir, 'cgroup.subtree_control'), enable);
+  const dir = join(groupDir, id);
+  mkdirSync(dir, { recursive: true });
+  if (l.memoryMb !== undefined) write(join(dir, 'memory.max'), String(l.memoryMb * 1024 * 1024));
+  if (l.cpuPercent !== undefined) write(join(dir, 'cpu.max'), `${cpuQuotaUs(l.cpuPercent, cpus)} ${CPU_PERIOD_US}`);
+  return [dir];
+}
+
+function v1Mount(fsRoot: string, controller: 'memory' | 'cpu'): string | undefined {
+  const candidates = controller === 'cpu' ? ['cpu', 'cpu,cpuacct', 'cpuacct,cpu'] : ['memory'];
+  return candidates.map((c) => join(fsRoot, c)).find((p) => existsSync(join(p, 'cgroup.procs')));
+}
+
+function planV1(fsRoot: string, paths: Map<string, string>, group: string, id: string, l: ResourceLimits, cpus: number): string[] {
+  const dirs: string[] = [];
+  const make = (controller: 'memory' | 'cpu'): string => {
+    const mount = v1Mount(fsRoot, controller);
+    if (!mount) throw new Error(`no cgroup v1 ${controller} hierarchy under ${fsRoot}`);
+    const dir = join(mount, paths.get(controller) ?? '/', group, id);
+    mkdirSync(dir, { recursive: true });
+    dirs.push(dir);
+    return dir;
+  };
+  if (l.memoryMb !== undefined) write(join(make('memory'), 'memory.limit_in_bytes'), String(l.memoryMb * 1024 * 1024));
+  if (l.cpuPercent !== undefined) {
+    const dir = make('cpu');
+    write(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
+    write(join(dir, 'cpu.cfs_quota_us'), String(cpuQuotaUs(l.cpuPercent, cpus)));
+  }
+  return dirs;
+}
+
+/**
+ * Decide how `limits` are enforced for one run and prepare the cgroup. Never
+ * throws for an unusable cgroup: it falls back to watchdog flags and records
+ * the reason.
+ */
+export function planLimits(registrationId: string, limits: ResourceLimits, config: LimitsConfig = {}): LimitsPlan {
+  const noop = { attach: () => undefined, release: async () => undefined, cgroupDirs: [] as string[] };
+  if (!hasLimits(limits)) return { mode: 'none', watchdogFlags: [...WATCHDOG_OFF], ...noop };
+  const delay = config.watchdogDelaySec ?? 120;
+  const fallback = (reason: string | undefined): LimitsPlan => {
+    const plan: LimitsPlan = { mode: 'watchdog', watchdogFlags: watchdogFlags(limits, delay), ...noop };
+    if (reason) plan.fallbackReason = reason;
+    return plan;
+  };
+  if (config.cgroup === 'off' || process.platform !== 'linux') return fallback(config.cgroup === 'off' ? 'cgroups disabled by configuration' : 'not Linux');
+
+  const fsRoot = config.fsRoot ?? '/sys/fs/cgroup';
+  const group = config.groupName ?? 'osquery-launcher';
+  const cpus = config.cpuCount ?? availableParallelism();
+  let mode: LimitsMode;
+  let dirs: string[];
+  try {
+    const paths = parseProcCgroup(readFileSync(config.procSelfCgroup ?? '/proc/self/cgroup', 'utf8'));
+    if (existsSync(join(fsRoot, 'cgroup.controllers')) && paths.has('')) {
+      mode = 'cgroup-v2';
+      dirs = planV2(fsRoot, paths.get('')!, group, registrationId, limits, cpus);
+    } else if (paths.has('memory') || paths.has('cpu')) {
+      mode = 'cgroup-v1';
+      dirs = planV1(fsRoot, paths, group, registrationId, limits, cpus);
+    } else {
+      return fallback(`no cgroup hierarchy found (${fsRoot})`);
+    }
+  } catch (err) {
+    return fallback(`cgroup not usable: ${errorMessage(err)}`);
+  }
+  return {
+    mode,
+    watchdogFlags: [...WATCHDOG_OFF],
+    cgroupDirs: dirs,
+    attach: (pid) => {
+      for (const dir of dirs) {
+        try {
+          write(join(dir, 'cgroup.procs'), String(pid));
+        } catch (err) {
+          throw new LauncherError('E_LAUNCH', `cannot move osqueryd pid ${pid} into cgroup ${dir}: ${errorMessage(err)}`, { cause: err });
+        }
+      }
+    },
+    release: () => removeDirs(dirs),
+  };
+}

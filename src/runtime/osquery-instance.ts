@@ -1,0 +1,393 @@
+/**
+ * One run of one registration's osqueryd: launch, connect, serve our
+ * extension, watch health, end. A new run (new run id, new socket and pidfile
+ * names) is a new OsqueryInstance; the supervision loop (supervisor.ts) makes
+ * them one after another.
+ *
+ * The run ends on the first of: osqueryd exiting, our extension server
+ * stopping (osqueryd gone or asked us to shut down), `healthMaxFailures`
+ * failed health checks in a row, a launch step failing, or stop()/kill().
+ * Ending runs the cleanup stack (cleanup.ts), records the exit in the run
+ * history and settles `exited`. The first reason is kept; later ones are
+ * only logged.
+ */
+import { mkdirSync, rmSync } from 'node:fs';
+import { ulid } from 'ulid';
+import { LauncherError, errorMessage } from '../errors.js';
+import { componentLogger, silentLogger, type Logger } from '../log/logger.js';
+import { ExtensionManagerClient } from '../osquery/client.js';
+import type { ExtensionServer } from '../osquery/extension-server.js';
+import type { Row } from '../osquery/plugins.js';
+import type { Registration } from '../store/registrations.js';
+import type { RunHistoryStore } from '../store/run-history.js';
+import { CleanupStack } from './cleanup.js';
+import { connectManager, readOsqueryInfo, startExtensionServer, verifyRegistered, waitForSocket } from './connect.js';
+import { extensionFlagNames, type ExtensionFactory, type InstanceExtension } from './extension.js';
+import { buildOsquerydArgs, type FlagTimings } from './flags.js';
+import { checkInstanceHealth, startHealthMonitor } from './health.js';
+import { DEFAULT_INSTANCE_TIMINGS, type InstanceTimings } from './instance-options.js';
+import { isLive, StateMachine, type InstanceState } from './instance-state.js';
+import { planLimits, type LimitsConfig, type LimitsMode, type LimitsPlan } from './limits.js';
+import { OutputRing } from './output-ring.js';
+import { instancePaths, type InstancePaths } from './paths.js';
+import { describeExit, OsquerydProcess, type ProcessExit } from './process.js';
+import { removeRunFiles, writeLaunchRecord } from './run-files.js';
+
+export interface OsqueryInstanceOptions {
+  root: string;
+  /** From resolveSocketDir(root). */
+  socketDir: string;
+  registration: Registration;
+  osquerydPath: string;
+  extensionFactory: ExtensionFactory;
+  runId?: string;
+  history?: RunHistoryStore;
+  limits?: LimitsConfig;
+  timings?: Partial<InstanceTimings>;
+  flagTimings?: Partial<FlagTimings>;
+  /** Extra environment for osqueryd (on top of the inherited one). */
+  env?: Record<string, string>;
+  /** Output lines kept for output(). */
+  outputCapacity?: number;
+  logger?: Logger;
+}
+
+export interface InstanceExit {
+  runId: string;
+  /** Why the run ended; undefined when stop()/kill() asked for it. */
+  error?: Error;
+  requested: boolean;
+  process?: ProcessExit;
+  /** The extension registered (the run got to 'running'). */
+  connected: boolean;
+  /** Time from 'running' to the end; 0 when never running. */
+  uptimeMs: number;
+}
+
+export interface InstanceStatus {
+  run_id: string;
+  state: InstanceState;
+  pid: number | null;
+  started_at: number | null;
+  connected_at: number | null;
+  uptime_seconds: number;
+  healthy: boolean;
+  health_failures: number;
+  last_error: string | null;
+  limits: { mode: LimitsMode; memory_mb: number | null; cpu_percent: number | null; fallback_reason?: string };
+  osqueryd_path: string;
+  osqueryd_version: string | null;
+  instance_id: string | null;
+  extension: Record<string, unknown> | null;
+}
+
+export class OsqueryInstance {
+  readonly runId: string;
+  readonly registrationId: string;
+  readonly paths: InstancePaths;
+  readonly output: OutputRing;
+  readonly exited: Promise<InstanceExit>;
+  private readonly o: OsqueryInstanceOptions;
+  private readonly t: InstanceTimings;
+  private readonly log: Logger;
+  /** The logger given, for children with their own `component`. */
+  private readonly baseLog: Logger;
+  private readonly sm: StateMachine;
+  private readonly ctl = new AbortController();
+  private readonly cleanup: CleanupStack;
+  private resolveExited!: (exit: InstanceExit) => void;
+  private launching: Promise<void> | undefined;
+  private ending: Promise<void> | undefined;
+  private endReason: Error | undefined;
+  private requested = false;
+  private proc: OsquerydProcess | undefined;
+  private ext: InstanceExtension | undefined;
+  private readonly servers: ExtensionServer[] = [];
+  private manager: ExtensionManagerClient | undefined;
+  private queryClient: ExtensionManagerClient | undefined;
+  private limits: LimitsPlan | undefined;
+  private startedAt: number | undefined;
+  private connectedAt: number | undefined;
+  private endedAt: number | undefined;
+  private healthFailures = 0;
+  private lastError: string | undefined;
+  private info: { instanceId?: string; version?: string } = {};
+
+  constructor(options: OsqueryInstanceOptions) {
+    this.o = options;
+    this.runId = options.runId ?? ulid();
+    this.registrationId = options.registration.id;
+    this.paths = instancePaths(options.root, this.registrationId, this.runId, options.socketDir);
+    this.t = { ...DEFAULT_INSTANCE_TIMINGS, ...options.timings };
+    this.baseLog = options.logger ?? silentLogger();
+    this.log = componentLogger(this.baseLog, 'osquery_instance', this.bindings());
+    this.sm = new StateMachine(this.log);
+    this.cleanup = new CleanupStack(this.log, this.t.cleanupStepTimeoutMs);
+    this.output = new OutputRing({ runId: this.runId, ...(options.outputCapacity ? { capacity: options.outputCapacity } : {}) });
+    this.exited = new Promise((resolve) => (this.resolveExited = resolve));
+  }
+
+  get state(): InstanceState {
+    return this.sm.state;
+  }
+
+  private bindings(extra: Record<string, string | number> = {}): Record<string, string | number> {
+    return { registration_id: this.registrationId, run_id: this.runId, ...extra };
+  }
+
+  get pid(): number | undefined {
+    return this.proc?.pid;
+  }
+
+  get healthy(): boolean {
+    return this.sm.state === 'running';
+  }
+
+  /**
+   * Start osqueryd and get our extension registered. Resolves once the run is
+   * 'running'; rejects with the reason the run ended otherwise (the run is then
+   * ending or over: await `exited`). Only once per instance.
+   */
+  launch(): Promise<void> {
+    if (this.launching) throw new LauncherError('E_INVALID_ARGUMENT', `instance ${this.registrationId}/${this.runId} was already launched`);
+    if (this.ending) return Promise.reject(new LauncherError('E_SHUTDOWN', `instance ${this.registrationId}/${this.runId} was stopped before launch`));
+    this.launching = this.doLaunch().catch((err: unknown) => {
+      const error = err instanceof Error ? err : new Error(String(err));
+      void this.end(error);
+      throw this.endReason ?? error;
+    });
+    return this.launching;
+  }
+
+  /** Graceful end: deregister, SIGTERM the group, SIGKILL after the grace period. Idempotent; resolves when over. */
+  async stop(): Promise<void> {
+    this.requested ||= !this.endReason;
+    await this.end(undefined);
+  }
+
+  /** Immediate end: SIGKILL the group now, then clean up. Idempotent; escalates a stop in progress. */
+  async kill(): Promise<void> {
+    this.requested ||= !this.endReason;
+    void this.proc?.kill();
+    await this.end(undefined, { immediate: true });
+  }
+
+  /** Run SQL on this osqueryd. E_SHUTDOWN unless the instance is running. */
+  async query(sql: string, timeoutMs: number): Promise<Row[]> {
+    if (!isLive(this.sm.state) || !this.queryClient) {
+      throw new LauncherError('E_SHUTDOWN', `registration ${this.registrationId} run ${this.runId} is ${this.sm.state}, not running`);
+    }
+    return this.queryClient.query(sql, timeoutMs);
+  }
+
+  status(): InstanceStatus {
+    const limits = this.o.registration.limits;
+    const st: InstanceStatus = {
+      run_id: this.runId,
+      state: this.sm.state,
+      pid: this.proc?.pid ?? null,
+      started_at: this.startedAt ?? null,
+      connected_at: this.connectedAt ?? null,
+      uptime_seconds: this.connectedAt ? Math.floor(((this.endedAt ?? Date.now()) - this.connectedAt) / 1000) : 0,
+      healthy: this.healthy,
+      health_failures: this.healthFailures,
+      last_error: this.lastError ?? null,
+      limits: { mode: this.limits?.mode ?? 'none', memory_mb: limits.memoryMb ?? null, cpu_percent: limits.cpuPercent ?? null },
+      osqueryd_path: this.o.osquerydPath,
+      osqueryd_version: this.info.version ?? null,
+      instance_id: this.info.instanceId ?? null,
+      extension: this.extensionStatus(),
+    };
+    if (this.limits?.fallbackReason) st.limits.fallback_reason = this.limits.fallbackReason;
+    return st;
+  }
+
+  private extensionStatus(): Record<string, unknown> | null {
+    try {
+      return this.ext?.status?.() ?? null;
+    } catch (err) {
+      return { error: errorMessage(err) };
+    }
+  }
+
+  private history(what: string, fn: (h: RunHistoryStore) => void): void {
+    if (!this.o.history) return;
+    try {
+      fn(this.o.history);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, `run history: ${what} failed`);
+    }
+  }
+
+  private checkpoint(): void {
+    if (this.ctl.signal.aborted) throw this.endReason ?? new LauncherError('E_SHUTDOWN', `run ${this.runId} stopped during launch`);
+  }
+
+  private async doLaunch(): Promise<void> {
+    const { o, t, paths } = this;
+    this.sm.set('starting');
+    this.startedAt = Date.now();
+    // Never throws: an unusable cgroup falls back to watchdog flags.
+    this.limits = planLimits(this.registrationId, o.registration.limits, o.limits);
+    const limits = this.limits;
+    this.cleanup.push('release limits', () => limits.release());
+    this.history('start', (h) => h.start({ registrationId: this.registrationId, runId: this.runId, osquerydPath: o.osquerydPath, limitsMode: limits.mode }));
+    mkdirSync(paths.registrationDir, { recursive: true, mode: 0o700 });
+    rmSync(paths.socketPath, { force: true }); // stale socket (launcher §3.2 step 6)
+
+    if (limits.fallbackReason) this.log.warn({ reason: limits.fallbackReason }, 'resource limits: falling back to the osquery watchdog');
+
+    this.cleanup.push('stop extension', () => this.ext?.stop());
+    const extLog = componentLogger(this.baseLog, 'extension', this.bindings());
+    this.ext = o.extensionFactory({ registrationId: this.registrationId, runId: this.runId, registration: o.registration, logger: extLog });
+    const names = extensionFlagNames(this.ext);
+    try {
+      await this.ext.start();
+    } catch (err) {
+      throw new LauncherError('E_LAUNCH', `extension ${this.ext.name} for registration ${this.registrationId} failed to start: ${errorMessage(err)}`, { cause: err });
+    }
+    this.checkpoint();
+
+    const args = buildOsquerydArgs({
+      names,
+      pidfilePath: paths.pidfilePath,
+      databasePath: paths.databasePath,
+      socketPath: paths.socketPath,
+      watchdogFlags: limits.watchdogFlags,
+      userFlags: o.registration.osqueryFlags,
+      timings: o.flagTimings ?? {},
+    });
+    this.cleanup.push('remove run files', async () => {
+      const left = await removeRunFiles(paths.socketPath);
+      if (left.length > 0) this.log.warn({ files: left }, 'run files left behind');
+    });
+    this.cleanup.push('terminate osqueryd', async () => {
+      const exit = await this.proc?.terminate(t.stopGraceMs);
+      if (exit) this.log.info({ exit }, `osqueryd ${describeExit(exit)}`);
+    });
+    let outLog = componentLogger(this.baseLog, 'osqueryd', this.bindings());
+    this.log.info({ binary: o.osquerydPath, args }, 'starting osqueryd');
+    this.proc = await OsquerydProcess.spawn({
+      file: o.osquerydPath,
+      args,
+      env: { SYSTEM_VERSION_COMPAT: '0', ...o.env },
+      onLine: (stream, line) => {
+        this.output.append(stream, line);
+        if (stream === 'stderr') outLog.info({ stream }, line);
+        else outLog.debug({ stream }, line);
+      },
+    });
+    const proc = this.proc;
+    outLog = outLog.child({ pid: proc.pid });
+    writeLaunchRecord(paths.runRecordPath, {
+      pid: proc.pid,
+      registration_id: this.registrationId,
+      run_id: this.runId,
+      socket: paths.socketPath,
+      supervisor_pid: process.pid,
+      started_at: new Date(this.startedAt).toISOString(),
+    });
+    void proc.exited.then((exit) => {
+      const phase = isLive(this.sm.state) ? 'while running' : 'during launch';
+      void this.end(new LauncherError('E_LAUNCH', `osqueryd pid ${proc.pid} ${describeExit(exit)} ${phase}`));
+    });
+    this.history('pid', (h) => h.setPid(this.runId, proc.pid, limits.mode));
+    limits.attach(proc.pid);
+    this.checkpoint();
+
+    this.sm.set('connecting', { pid: proc.pid });
+    this.cleanup.push('close clients', () => {
+      this.manager?.close();
+      this.queryClient?.close();
+    });
+    this.manager = new ExtensionManagerClient(paths.socketPath, { timeoutMs: t.callTimeoutMs });
+    this.queryClient = new ExtensionManagerClient(paths.socketPath, { timeoutMs: t.callTimeoutMs });
+    await waitForSocket(paths.socketPath, t, this.ctl.signal);
+    await connectManager(this.manager, t, this.ctl.signal);
+    this.cleanup.push('stop extension servers', () => Promise.all(this.servers.map((s) => s.stop())).then(() => undefined));
+    const server = await startExtensionServer({
+      socketPath: paths.socketPath,
+      manager: this.manager,
+      extension: this.ext,
+      timings: t,
+      signal: this.ctl.signal,
+      logger: componentLogger(this.baseLog, 'extension_server', this.bindings({ extension: this.ext.name })),
+      onServer: (s) => this.servers.push(s),
+    });
+    void server.done.then((reason) => {
+      if (reason) void this.end(new LauncherError('E_THRIFT_CONNECTION', `extension ${server.name} stopped: ${reason.message}`, { cause: reason }), { unresponsive: true });
+    });
+    this.checkpoint();
+    await verifyRegistered(this.manager, this.ext.name, t);
+    this.checkpoint();
+
+    try {
+      this.info = await readOsqueryInfo(this.manager, t);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'osquery_info not readable; version unknown');
+    }
+    this.connectedAt = Date.now();
+    this.history('connected', (h) => h.setConnected(this.runId, { ...this.info, at: new Date(this.connectedAt!).toISOString() }));
+    this.checkpoint();
+    this.sm.set('running', { pid: proc.pid, version: this.info.version, ms_to_running: this.connectedAt - this.startedAt });
+    this.startHealth([{ name: server.name, socketPath: server.socketPath }]);
+  }
+
+  private startHealth(servers: Array<{ name: string; socketPath: string }>): void {
+    const manager = this.manager!;
+    startHealthMonitor({
+      check: () => checkInstanceHealth({ manager, servers, timeoutMs: this.t.healthTimeoutMs }),
+      intervalMs: this.t.healthIntervalMs,
+      startupDelayMs: this.t.healthStartupDelayMs,
+      maxFailures: this.t.healthMaxFailures,
+      signal: this.ctl.signal,
+      onResult: (err, failures) => {
+        this.healthFailures = failures;
+        if (err) {
+          this.lastError = err.message;
+          this.log.warn({ failures, err: err.message }, 'health check failed');
+        }
+        if (isLive(this.sm.state)) this.sm.set(err ? 'unhealthy' : 'running');
+      },
+      onGiveUp: (err) => void this.end(err, { unresponsive: true }),
+    });
+  }
+
+  /**
+   * Begin ending the run (first reason wins) and resolve once it is over.
+   * `unresponsive`: osqueryd stopped answering, so its termination starts at
+   * once instead of after our servers' deregistration calls time out on it.
+   */
+  private end(reason: Error | undefined, opts: { immediate?: boolean; unresponsive?: boolean } = {}): Promise<void> {
+    if (this.ending) {
+      if (reason && reason !== this.endReason) this.log.debug({ err: reason.message }, 'run already ending; later reason ignored');
+      return this.ending;
+    }
+    this.endReason = reason;
+    if (reason) this.lastError = reason.message;
+    this.ctl.abort(reason);
+    this.sm.set('stopping', reason ? { err: reason.message } : { requested: true, immediate: opts.immediate === true });
+    if (opts.unresponsive) void this.proc?.terminate(this.t.stopGraceMs);
+    this.ending = (async () => {
+      await this.launching?.catch(() => undefined);
+      await this.cleanup.run();
+      this.output.close();
+      this.endedAt = Date.now();
+      const exit: InstanceExit = {
+        runId: this.runId,
+        requested: this.requested && !reason,
+        connected: this.connectedAt !== undefined,
+        uptimeMs: this.connectedAt ? this.endedAt - this.connectedAt : 0,
+      };
+      if (reason) exit.error = reason;
+      const processExit = this.proc?.exitStatus;
+      if (processExit) exit.process = processExit;
+      this.history('exit', (h) =>
+        h.setExited(this.runId, { code: processExit?.code ?? null, signal: processExit?.signal ?? null, ...(reason ? { error: reason.message } : {}) }),
+      );
+      this.sm.set(reason ? 'failed' : 'exited', processExit ? { exit: describeExit(processExit) } : {});
+      this.resolveExited(exit);
+    })();
+    return this.ending;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Registrations: one row per tenant (plus the vendor) the supervisor keeps an
+ * osqueryd for. A registration added at runtime is persisted here, so it comes
+ * back after a supervisor restart (the Runner loads the table when it starts).
+ *
+ * The id ends up in file paths (`<root>/registrations/<id>/`) and cgroup
+ * names, so it is validated before it is used anywhere: lower-case letters,
+ * digits, `_` and `-`, at most 63 characters, starting with a letter or digit
+ * (no `.`, no `/`, no leading `-`).
+ */
+import { LauncherError } from '../errors.js';
+import { ensureSchema, type SqliteDatabase } from './database.js';
+
+export const REGISTRATION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+
+/** Throws E_INVALID_REGISTRATION_ID unless `id` matches REGISTRATION_ID_PATTERN; returns it typed. */
+export function validateRegistrationId(id: unknown): string {
+  if (typeof id !== 'string' || !REGISTRATION_ID_PATTERN.test(id)) {
+    const shown = typeof id === 'string' ? JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id) : String(id);
+    throw new LauncherError('E_INVALID_REGISTRATION_ID', `registration id ${shown} is invalid: expected ${REGISTRATION_ID_PATTERN.source}`);
+  }
+  return id;
+}
+
+/**
+ * Per-registration resource limits. `cpuPercent` is a share of the whole
+ * machine (all cores), as osquery's `--watchdog_utilization_limit` measures it.
+ */
+export interface ResourceLimits {
+  memoryMb?: number;
+  cpuPercent?: number;
+}
+
+export interface Registration {
+  id: string;
+  /** Inline enroll secret, or… */
+  enrollSecret?: string;
+  /** …a file holding it (read by the extension, never by the runtime). */
+  enrollSecretPath?: string;
+  limits: ResourceLimits;
+  /** Extra osqueryd flags (`name=value` or `--name=value`), appended in order. */
+  osqueryFlags: string[];
+  /** RFC 3339 UTC. */
+  createdAt: string;
+}
+
+export type RegistrationInput = Pick<Registration, 'id'> & Partial<Omit<Registration, 'id' | 'createdAt'>>;
+
+const MIGRATIONS = [
+  `CREATE TABLE registrations (
+     id TEXT PRIMARY KEY,
+     enroll_secret TEXT,
+     enroll_secret_path TEXT,
+     limits_json TEXT NOT NULL DEFAULT '{}',
+     osquery_flags_json TEXT NOT NULL DEFAULT '[]',
+     created_at TEXT NOT NULL
+   )`,
+];
+
+interface Row {
+  id: string;
+  enroll_secret: string | null;
+  enroll_secret_path: string | null;
+  limits_json: string;
+  osquery_flags_json: string;
+  created_at: string;
+}
+
+/** Throws E_INVALID_ARGUMENT for limits outside what osquery's watchdog accepts (reference §3.3). */
+export function validateLimits(id: string, limits: ResourceLimits): ResourceLimits {
+  const out: ResourceLimits = {};
+  if (limits.memoryMb !== undefined) {
+    if (!Number.isInteger(limits.memoryMb) || limits.memoryMb < 50 || limits.memoryMb > 1_000_000) {
+      throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: memoryMb must be an integer in 50..1000000, got ${limits.memoryMb}`);
+    }
+    out.memoryMb = limits.memoryMb;
+  }
+  if (limits.cpuPercent !== undefined) {
+    if (!Number.isInteger(limits.cpuPercent) || limits.cpuPercent < 1 || limits.cpuPercent > 100) {
+      throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: cpuPercent must be an integer in 1..100, got ${limits.cpuPercent}`);
+    }
+    out.cpuPercent = limits.cpuPercent;
+  }
+  return out;
+}
+
+function fromRow(row: Row): Registration {
+  const reg: Registration = {
+    id: row.id,
+    limits: JSON.parse(row.limits_json) as ResourceLimits,
+    osqueryFlags: JSON.parse(row.osquery_flags_json) as string[],
+    createdAt: row.created_at,
+  };
+  if (row.enroll_secret !== null) reg.enrollSecret = row.enroll_secret;
+  if (row.enroll_secret_path !== null) reg.enrollSecretPath = row.enroll_secret_path;
+  return reg;
+}
+
+/** The `registrations` table. Synchronous (better-sqlite3); every method validates the id first. */
+export class RegistrationStore {
+  private readonly db: SqliteDatabase;
+
+  constructor(db: SqliteDatabase) {
+    this.db = db;
+    ensureSchema(db, 'registrations', MIGRATIONS);
+  }
+
+  /** Insert a new registration; E_ALREADY_EXISTS when the id is taken. */
+  add(input: RegistrationInput): Registration {
+    const id = validateRegistrationId(input.id);
+    const limits = validateLimits(id, input.limits ?? {});
+    const flags = input.osqueryFlags ?? [];
+    if (!Array.isArray(flags) || flags.some((f) => typeof f !== 'string')) {
+      throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: osqueryFlags must be an array of strings`);
+    }
+    const reg: Registration = { id, limits, osqueryFlags: [...flags], createdAt: new Date().toISOString() };
+    if (input.enrollSecret !== undefined) reg.enrollSecret = input.enrollSecret;
+    if (input.enrollSecretPath !== undefined) reg.enrollSecretPath = input.enrollSecretPath;
+    try {
+      this.db
+        .prepare(
+          `INSERT INTO registrations (id, enroll_secret, enroll_secret_path, limits_json, osquery_flags_json, created_at)
+           VALUES (?, ?, ?, ?, ?, ?)`,
+        )
+        .run(id, reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(reg.osqueryFlags), reg.createdAt);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new LauncherError('E_ALREADY_EXISTS', `registration ${id} already exists`, { cause: err });
+      }
+      throw new LauncherError('E_STORE', `cannot insert registration ${id}: ${(err as Error).message}`, { cause: err });
+    }
+    return reg;
+  }
+
+  get(id: string): Registration | undefined {
+    validateRegistrationId(id);
+    const row = this.db.prepare('SELECT * FROM registrations WHERE id = ?').get(id) as Row | undefined;
+    return row ? fromRow(row) : undefined;
+  }
+
+  /** Every registration, in the order they were added. */
+  list(): Registration[] {
+    return (this.db.prepare('SELECT * FROM registrations ORDER BY rowid').all() as Row[]).map(fromRow);
+  }
+
+  /** Delete; returns whether a row was there. */
+  remove(id: string): boolean {
+    validateRegistrationId(id);
+    return this.db.prepare('DELETE FROM registrations WHERE id = ?').run(id).changes > 0;
+  }
+}
