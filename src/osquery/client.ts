@@ -62,7 +62,7 @@ class SerialThriftClient {
         this.conn = await ThriftConnection.connect(this.path, this.ctor, timeoutMs, this.maxBytes);
       }
       const remaining = Math.max(1, deadline - Date.now());
-      return this.conn.invoke<T>(method, args, remaining);
+      return this.conn.invoke<T>(method, args, remaining, timeoutMs);
     };
     const result = this.tail.then(run, run);
     this.tail = result.catch(() => undefined);

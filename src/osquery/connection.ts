@@ -45,6 +45,7 @@ export class ThriftConnection {
     this.client = new ctor(output, OsqueryBinaryProtocol) as GeneratedClient;
     this.client._seqid = -1; // first call goes out with seqid 0, like osqueryd's own client
     const receive = makeReceiver((transport) => this.onReply(transport), maxMessageBytes);
+    socket.on('close', () => receive.cancel());
     socket.on('data', (data: Buffer) => {
       try {
         receive(data);
@@ -82,14 +83,14 @@ export class ThriftConnection {
   }
 
   /** Invoke a generated client method; rejects on timeout, transport failure or TApplicationException. */
-  invoke<T>(method: string, args: unknown[], timeoutMs: number): Promise<T> {
+  invoke<T>(method: string, args: unknown[], timeoutMs: number, reportedTimeoutMs = timeoutMs): Promise<T> {
     if (this.closedError) return Promise.reject(this.closedError);
     if (this.pending) return Promise.reject(new LauncherError('E_THRIFT_CONNECTION', `thrift connection ${this.path} is busy with ${this.pending.method}`));
     const fn = this.client[method];
     if (typeof fn !== 'function') return Promise.reject(new LauncherError('E_THRIFT_PROTOCOL', `no such thrift method: ${method}`));
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.destroy(new LauncherError('E_THRIFT_TIMEOUT', `${method} on ${this.path} timed out after ${timeoutMs} ms`));
+        this.destroy(new LauncherError('E_THRIFT_TIMEOUT', `${method} on ${this.path} timed out after ${reportedTimeoutMs} ms`));
       }, timeoutMs);
       const seqid = this.client._seqid + 1;
       const settle = (err: Error | undefined, value?: T) => {

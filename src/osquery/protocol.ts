@@ -283,9 +283,62 @@ type RuntimeTransport = {
 };
 const Buffered = TBufferedTransport as unknown as RuntimeTransport;
 
-/** Feed socket data in; `onData` is called with the accumulated buffer. Throws past maxBytes. */
-export function makeReceiver(onData: (t: ReadTransport) => void, maxBytes: number): (data: Buffer) => void {
-  return Buffered.receiver(onData, undefined, maxBytes);
+/** Socket data in (throws past maxBytes); `cancel()` drops a deferred parse when the socket closes. */
+export interface Receiver {
+  (data: Buffer): void;
+  cancel(): void;
+}
+
+/**
+ * Feed socket data in; `onData` parses the accumulated buffer, committing each
+ * whole message and rolling back on an incomplete one. Throws past maxBytes.
+ *
+ * An incomplete message is parsed again from its first byte, so parsing on
+ * every chunk is quadratic for a request trickled in small pieces (a 6 MiB
+ * map of tiny entries stalled the whole server for ~40 s). While a message is
+ * incomplete, the next attempt waits until the buffer has doubled, or until
+ * as long as the last attempt took has passed since it ended: parse work stays
+ * linear for a fast sender and at most about half the event loop for a slow
+ * one, and a message is parsed at most one attempt's duration after its last
+ * byte arrived. Small messages are parsed at once, as before.
+ */
+export function makeReceiver(onData: (t: ReadTransport) => void, maxBytes: number): Receiver {
+  let transport: ReadTransport | undefined;
+  let pendingSize = 0; // bytes of the incomplete message at the last attempt; 0: none
+  let lastEnd = 0;
+  let lastCost = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let cancelled = false;
+  const buffered = (t: ReadTransport) => (t as unknown as { writeCursor: number }).writeCursor;
+  const attempt = () => {
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    if (cancelled || !transport) return;
+    const start = performance.now();
+    onData(transport);
+    pendingSize = buffered(transport);
+    lastEnd = performance.now();
+    lastCost = lastEnd - start;
+  };
+  const inner = Buffered.receiver(
+    (t) => {
+      transport = t;
+      if (pendingSize === 0 || buffered(t) >= 2 * pendingSize || performance.now() - lastEnd >= lastCost) {
+        attempt();
+      } else {
+        timer ??= setTimeout(attempt, Math.max(1, Math.ceil(lastEnd + lastCost - performance.now())));
+      }
+    },
+    undefined,
+    maxBytes,
+  );
+  const receive = ((data: Buffer) => inner(data)) as Receiver;
+  receive.cancel = () => {
+    cancelled = true;
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+  };
+  return receive;
 }
 
 /** A write transport whose flush hands the encoded message to `write`. */

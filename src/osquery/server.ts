@@ -104,6 +104,7 @@ export class ThriftServer {
       },
       maxBytes,
     );
+    socket.on('close', () => receive.cancel());
     socket.on('data', (data: Buffer) => {
       try {
         receive(data);
