@@ -71,7 +71,7 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
   writeFileSync(join(root, CLIENT_CONFIG_NAME), JSON.stringify({ ...ctl, ca: join(certs, ctl.ca!), cert: join(certs, ctl.cert!), key: join(certs, ctl.key!), target }, null, 2) + '\n');
   copyFileSync(join(secretsDir, 'globex.secret'), join(root, 'globex.secret'));
   const roles = JSON.parse(readFileSync(join(certs, ROLES_FILE), 'utf8')) as Record<string, string>;
-  const osqueryd = locateOsqueryd(process.env.LAUNCHER_OSQUERYD_PATH ?? 'auto', { allowStandIn: true });
+  const osqueryd = locateOsqueryd(process.env.LAUNCHER_OSQUERYD_PATH || 'auto', { allowStandIn: true });
   const config = configSchema.parse({
     root_directory: root,
     osqueryd_path: osqueryd.path,

@@ -1,0 +1,80 @@
+// Issue 8: `npm start` (launcher demo) on embedded defaults, driven as a user would:
+// start it, use `launcher ctl` from a second "terminal", Ctrl-C.
+import { afterAll, describe, expect, it } from 'vitest';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync, readdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { shortTempDir, waitFor } from '../helpers/tmp.js';
+
+const run = promisify(execFile);
+const repo = resolve(import.meta.dirname, '../..');
+const tmp = shortTempDir('demo');
+const root = join(tmp.dir, 'r');
+let demo: ChildProcess | undefined;
+let output = '';
+
+afterAll(async () => {
+  if (demo && demo.exitCode === null) {
+    demo.kill('SIGKILL');
+    await new Promise((r) => demo!.once('exit', r));
+  }
+  tmp.cleanup();
+});
+
+const ctl = (...args: string[]) =>
+  run(process.execPath, [join(repo, 'bin/launcher'), 'ctl', ...args], { cwd: tmp.dir, env: { ...process.env, LAUNCHER_ROOT: root, LAUNCHER_CTL_CONFIG: '' }, timeout: 30_000 });
+
+describe('launcher demo', () => {
+  it('starts the device server, two instances and the control API, and prints a guide', async () => {
+    demo = spawn(process.execPath, [join(repo, 'bin/launcher'), 'demo'], {
+      cwd: tmp.dir,
+      env: { ...process.env, LAUNCHER_ROOT: root, LAUNCHER_LOG_FORMAT: 'json', LAUNCHER_OSQUERYD_PATH: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    demo.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+    demo.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+    await waitFor(() => output.includes('Ctrl-C stops everything') || demo!.exitCode !== null, 45_000, 'the guide').catch((err: unknown) => {
+      throw new Error(`${String(err)}\ndemo output:\n${output}`);
+    });
+    expect(demo.exitCode, output).toBeNull();
+    expect(output).toMatch(/osqueryd: (no real osqueryd found .* using the stand-in .*osqueryd-sim|\/)/);
+    expect(output).toContain('bin/launcher ctl list');
+    expect(existsSync(join(root, 'ctl.json'))).toBe(true);
+  });
+
+  it('`ctl --json list` works with no options and shows both instances', async () => {
+    const list = await waitFor(async () => {
+      const { stdout } = await ctl('--json', 'list');
+      const rows = JSON.parse(stdout) as Array<{ id: string; state: string; pid: number | null; run_id: string; healthy: boolean }>;
+      return rows.length === 2 && rows.every((r) => r.healthy) ? rows : undefined;
+    }, 45_000, 'two healthy instances');
+    expect(list.map((r) => r.id).sort()).toEqual(['acme', 'kolide']);
+    for (const r of list) {
+      expect(r.state).toBe('running');
+      expect(typeof r.pid).toBe('number');
+      expect(r.run_id).toMatch(/^[0-9A-Z]{26}$/);
+    }
+  });
+
+  it('enrolls globex at runtime as the guide says', async () => {
+    await ctl('enroll', 'globex', '--secret-file', join(root, 'globex.secret'));
+    const rows = await waitFor(async () => {
+      const { stdout } = await ctl('--json', 'list');
+      const r = JSON.parse(stdout) as Array<{ id: string; healthy: boolean }>;
+      return r.find((x) => x.id === 'globex')?.healthy ? r : undefined;
+    }, 45_000, 'globex healthy');
+    expect(rows).toHaveLength(3);
+  });
+
+  it('Ctrl-C stops everything cleanly: exit 0, no osqueryd, no socket', async () => {
+    const { stdout } = await ctl('--json', 'list');
+    const pids = (JSON.parse(stdout) as Array<{ pid: number }>).map((r) => r.pid);
+    const exited = new Promise<number | null>((r) => demo!.once('exit', (code) => r(code)));
+    demo!.kill('SIGINT');
+    expect(await exited).toBe(0);
+    for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+    expect(readdirSync(join(root, 's')).filter((f) => !f.startsWith('.'))).toEqual([]);
+    expect(existsSync(join(root, 'control.sock'))).toBe(false);
+  });
+});
