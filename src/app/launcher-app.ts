@@ -50,7 +50,6 @@ export class LauncherApp {
   readonly control: RunnerControlTarget;
   private readonly log: Logger;
   private readonly group: RunGroup;
-  private readonly disabled = new Set<string>();
   private controlServer: ControlServer | undefined;
   private readonly ready: Promise<void>;
   private markReady!: () => void;
@@ -126,7 +125,6 @@ export class LauncherApp {
       logBuffer,
       nodeKeys: new NodeKeyStore(this.db),
       configIds: new Set(cfg.registrations.map((r) => r.id)),
-      disabled: this.disabled,
       hostname: hostname(),
     });
     this.control = new RunnerControlTarget(this.runner, this.state);
@@ -169,12 +167,11 @@ export class LauncherApp {
     }
   }
 
-  /** disable_device from the backend: stop that registration only, keep it visible as disabled. */
+  /** disable_device from the backend: stop that registration only; it stays, visibly disabled. */
   private disable(id: string): void {
-    if (this.disabled.has(id)) return;
-    this.disabled.add(id);
-    this.log.warn({ registration_id: id }, 'device server disabled this registration; stopping its instance');
-    void this.runner.remove(id).catch((err: unknown) => this.log.error({ registration_id: id, err: errorMessage(err) }, 'stopping disabled registration failed'));
+    void this.runner
+      .disable(id, 'the device server disabled this registration (disable_device)')
+      .catch((err: unknown) => this.log.error({ registration_id: id, err: errorMessage(err) }, 'stopping disabled registration failed'));
   }
 
   private controlActor(): Actor | undefined {

@@ -37,8 +37,6 @@ export interface LiveStateDeps {
   nodeKeys: NodeKeyStore;
   /** Ids that came from the config file (the rest were enrolled at runtime). */
   configIds: ReadonlySet<string>;
-  /** Registrations the device server disabled. */
-  disabled: ReadonlySet<string>;
   hostname: string;
 }
 
@@ -59,7 +57,7 @@ export class LiveState implements StateSource {
       created_at: ms(r.createdAt),
       origin: this.d.configIds.has(r.id) ? 'config' : 'runtime',
       enrolled: this.d.nodeKeys.getNodeKey(r.id) !== undefined,
-      disabled: this.d.disabled.has(r.id),
+      disabled: r.disabledReason !== undefined,
     }));
   }
 
@@ -67,7 +65,7 @@ export class LiveState implements StateSource {
     const b = this.d.logBuffer.statsFor(s.id);
     return {
       id: s.id,
-      state: this.d.disabled.has(s.id) ? 'disabled' : s.state,
+      state: s.state,
       pid: s.pid,
       run_id: s.run_id,
       started_at: s.started_at,

@@ -94,7 +94,7 @@ export class Runner implements Actor {
       const closed = this.runs.closeUnfinished('supervisor exited without recording this run; reaped at the next start');
       if (closed > 0) this.log.warn({ runs: closed }, 'closed runs left open by a previous supervisor');
       this.socketDir = resolveSocketDir(this.root);
-      for (const reg of this.registrations.list()) this.startSupervisor(reg);
+      for (const reg of this.registrations.list()) if (!reg.disabledReason) this.startSupervisor(reg);
       this.log.info({ registrations: this.supervisors.size, socket_dir: this.socketDir }, 'runner started');
     } catch (err) {
       this.state = 'stopping';
@@ -177,9 +177,26 @@ export class Runner implements Actor {
     return inst.query(sql, Math.max(1, deadline - Date.now()));
   }
 
-  /** Every registration's status, in insertion order. */
+  /**
+   * Stop a registration's instance and keep it, disabled, across restarts (the
+   * device server answered disable_device). Its status shows `disabled` and the reason.
+   */
+  async disable(id: string, reason: string): Promise<void> {
+    validateRegistrationId(id);
+    if (!this.registrations.setDisabled(id, reason)) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
+    const sup = this.supervisors.get(id);
+    this.supervisors.delete(id);
+    await sup?.stop();
+    this.log.warn({ registration_id: id, reason }, 'registration disabled');
+  }
+
+  /** Every registration's status, in insertion order (disabled ones included). */
   status(): RegistrationStatus[] {
-    return [...this.supervisors.values()].map((s) => s.status());
+    const out = [...this.supervisors.values()].map((s) => s.status());
+    for (const reg of this.registrations.list()) {
+      if (reg.disabledReason && !this.supervisors.has(reg.id)) out.push({ ...idleStatus(reg), state: 'disabled', last_error: reg.disabledReason });
+    }
+    return out;
   }
 
   statusOf(id: string): RegistrationStatus {
@@ -188,7 +205,7 @@ export class Runner implements Actor {
     if (sup) return sup.status();
     const reg = this.registrations.get(id);
     if (!reg) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
-    return idleStatus(reg);
+    return reg.disabledReason ? { ...idleStatus(reg), state: 'disabled', last_error: reg.disabledReason } : idleStatus(reg);
   }
 
   /** Every instance is running (an empty runner is healthy). */

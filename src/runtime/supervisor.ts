@@ -14,7 +14,7 @@ import type { InstanceStatus, OsqueryInstance } from './osquery-instance.js';
 import { delay } from './wait.js';
 
 /** Loop-level state: the instance's state while a run exists, else one of these. */
-export type SupervisorState = 'pending' | 'backoff' | 'stopped';
+export type SupervisorState = 'pending' | 'backoff' | 'stopped' | 'disabled';
 
 export interface RegistrationStatus extends Omit<InstanceStatus, 'state' | 'run_id'> {
   id: string;

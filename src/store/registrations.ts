@@ -42,9 +42,11 @@ export interface Registration {
   osqueryFlags: string[];
   /** RFC 3339 UTC. */
   createdAt: string;
+  /** Set when the device server disabled this registration (disable_device): it is kept but not launched. */
+  disabledReason?: string;
 }
 
-export type RegistrationInput = Pick<Registration, 'id'> & Partial<Omit<Registration, 'id' | 'createdAt'>>;
+export type RegistrationInput = Pick<Registration, 'id'> & Partial<Omit<Registration, 'id' | 'createdAt' | 'disabledReason'>>;
 
 const MIGRATIONS = [
   `CREATE TABLE registrations (
@@ -55,6 +57,8 @@ const MIGRATIONS = [
      osquery_flags_json TEXT NOT NULL DEFAULT '[]',
      created_at TEXT NOT NULL
    )`,
+  // disable_device from the device server: kept, visible, not launched.
+  `ALTER TABLE registrations ADD COLUMN disabled_reason TEXT`,
 ];
 
 interface Row {
@@ -64,6 +68,7 @@ interface Row {
   limits_json: string;
   osquery_flags_json: string;
   created_at: string;
+  disabled_reason: string | null;
 }
 
 /** Throws E_INVALID_ARGUMENT for limits outside what osquery's watchdog accepts (reference §3.3). */
@@ -93,6 +98,7 @@ function fromRow(row: Row): Registration {
   };
   if (row.enroll_secret !== null) reg.enrollSecret = row.enroll_secret;
   if (row.enroll_secret_path !== null) reg.enrollSecretPath = row.enroll_secret_path;
+  if (row.disabled_reason !== null && row.disabled_reason !== undefined) reg.disabledReason = row.disabled_reason;
   return reg;
 }
 
@@ -141,6 +147,12 @@ export class RegistrationStore {
   /** Every registration, in the order they were added. */
   list(): Registration[] {
     return (this.db.prepare('SELECT * FROM registrations ORDER BY rowid').all() as Row[]).map(fromRow);
+  }
+
+  /** Mark a registration disabled (it stays, and is not launched); returns whether it exists. */
+  setDisabled(id: string, reason: string | null): boolean {
+    validateRegistrationId(id);
+    return this.db.prepare('UPDATE registrations SET disabled_reason = ? WHERE id = ?').run(reason, id).changes > 0;
   }
 
   /** Delete; returns whether a row was there. */
