@@ -25,7 +25,7 @@ function variant(dir: string, name: string, edit: (text: string) => string): str
   return rootDir;
 }
 
-describe('control API compatibility check (scripts/check-proto-compat.mjs, buf breaking)', () => {
+describe('control API compatibility check (scripts/check-proto-compat.mjs)', () => {
   const tmp = shortTempDir('pc');
   afterAll(() => tmp.cleanup());
 
