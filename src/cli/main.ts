@@ -4,6 +4,7 @@ import { launcherVersion } from '../version.js';
 import { buildRunCommand } from './run.js';
 import { buildCtlCommand } from './ctl.js';
 import { buildCertsCommand } from './certs.js';
+import { buildDoctorCommand } from './doctor.js';
 import { createRootLogger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
 
@@ -41,6 +42,7 @@ const program = new Command('launcher')
       }),
   )
   .addCommand(buildCtlCommand())
-  .addCommand(buildCertsCommand());
+  .addCommand(buildCertsCommand())
+  .addCommand(buildDoctorCommand());
 
 await program.parseAsync(process.argv);

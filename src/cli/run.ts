@@ -4,6 +4,7 @@ import { createRootLogger } from '../log/logger.js';
 import { locateOsqueryd } from '../app/locate-osqueryd.js';
 import { LauncherApp } from '../app/launcher-app.js';
 import { errorMessage, isLauncherError } from '../errors.js';
+import { sdReady, sdStopping } from './sd-notify.js';
 
 export function buildRunCommand(): Command {
   return new Command('run')
@@ -21,6 +22,10 @@ export function buildRunCommand(): Command {
         const logger = createRootLogger({ level: config.log_level });
         logger.info({ osqueryd: osqueryd.path, source: osqueryd.source, root: config.root_directory }, 'starting launcher');
         const app = new LauncherApp({ config, osquerydPath: osqueryd.path, logger });
+        // systemd (Type=notify): ready once the runner runs and the control API listens. Not "every instance
+        // healthy": one tenant's crash-looping osqueryd must not fail the whole service start.
+        void app.whenReady().then(() => sdReady(`${config.registrations.length} configured registration(s); control API ${app.controlAddress ?? 'disabled'}`));
+        process.once('SIGTERM', () => void sdStopping('stopping osqueryd instances'));
         await app.run();
       } catch (err) {
         process.stderr.write(`launcher run: ${errorMessage(err)}\n`);

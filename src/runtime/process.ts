@@ -45,6 +45,8 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
 export class OsquerydProcess {
   readonly pid: number;
   readonly exited: Promise<ProcessExit>;
+  /** Both output streams ended and every line was handed to `onLine` (may come after `exited`). */
+  readonly outputEnded: Promise<void>;
   private exitInfo: ProcessExit | undefined;
   private terminating: Promise<ProcessExit> | undefined;
   private killTimer: NodeJS.Timeout | undefined;
@@ -63,12 +65,15 @@ export class OsquerydProcess {
         resolve(this.exitInfo);
       });
     });
+    const ended: Array<Promise<void>> = [];
     for (const stream of ['stdout', 'stderr'] as const) {
       const readable = child[stream] as Readable | null;
       if (!readable) continue;
       const lines = createInterface({ input: readable, crlfDelay: Infinity });
       lines.on('line', (line) => onLine?.(stream, line));
+      ended.push(new Promise((resolve) => lines.once('close', () => resolve())));
     }
+    this.outputEnded = Promise.all(ended).then(() => undefined);
     // reject: false, so this never rejects; awaiting it keeps execa's bookkeeping tidy.
     void child.catch(() => undefined);
   }
@@ -88,8 +93,10 @@ export class OsquerydProcess {
       stdout: 'pipe',
       stderr: 'pipe',
       buffer: false,
-      extendEnv: true,
-      env: options.env ?? {},
+      // The supervisor's environment minus what belongs to the supervisor alone: systemd's
+      // notify socket (osqueryd must not signal readiness for us).
+      extendEnv: false,
+      env: { ...childEnvironment(process.env), ...options.env },
       ...(options.cwd ? { cwd: options.cwd } : {}),
     });
     if (child.pid === undefined) {
@@ -124,4 +131,14 @@ export class OsquerydProcess {
     if (!this.hasExited) signalGroup(this.pid, 'SIGKILL');
     return this.terminate(0);
   }
+}
+
+/** The environment osqueryd inherits: ours, without the supervisor-only variables. */
+export function childEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined || k === 'NOTIFY_SOCKET' || k === 'LISTEN_FDS' || k === 'LISTEN_PID' || k === 'WATCHDOG_USEC' || k === 'WATCHDOG_PID') continue;
+    out[k] = v;
+  }
+  return out;
 }

@@ -10,7 +10,7 @@ describe('config', () => {
     const cfg = parseConfig(example, 'example', {});
     expect(cfg.registrations[0]!.id).toBe('kolide');
     expect(cfg.registrations[0]!.limits).toEqual({ memory_mb: 600, cpu_percent: 50 });
-    expect(cfg.control.roles['tenant-acme']).toBe('tenant:acme');
+    expect(cfg.control.roles['CN=tenant-acme']).toBe('tenant:acme');
     expect(cfg.health.failures).toBe(5);
   });
 
