@@ -83,6 +83,37 @@ export interface LogBufferState {
   oldest_age_seconds: number | null;
 }
 
+/**
+ * The launcher as one instance's extension describes it (`kolide_launcher_info`,
+ * launcher's columns). Per instance: `enrollment_id` is that instance's own
+ * registration id (launcher always says "default"), `identifier` its host
+ * identifier, `osquery_instance_id` its osqueryd's instance id.
+ */
+export interface LauncherInfo {
+  branch: string;
+  build_date: string;
+  build_user: string;
+  /** The Node.js version (launcher: Go's). */
+  go_version: string;
+  goarch: string;
+  goos: string;
+  revision: string;
+  version: string;
+  version_chain: string;
+  enrollment_id: string;
+  identifier: string;
+  osquery_instance_id: string;
+  /** Seconds the supervisor process has been up. */
+  uptime: number;
+  signing_key: string;
+  signing_key_source: string;
+  local_key: string;
+  hardware_key: string;
+  hardware_key_source: string;
+  fingerprint: string;
+  public_key: string;
+}
+
 /** Everything the state tables read; the composition root implements it over the live runtime. */
 export interface StateSource {
   registrations(ids?: readonly string[]): RegistrationState[];

@@ -1,8 +1,10 @@
 // Issue 7: state tables defined once; tenant scoping enforced where rows are produced.
 import { describe, expect, it } from 'vitest';
 import { stateTablePlugins, instancesTable, historyTable } from '../../src/state/tables.js';
-import { readRows } from '../../src/state/table.js';
-import type { InstanceInfo, StateSource } from '../../src/state/types.js';
+import { readRows, renderRow, stateTablePlugin } from '../../src/state/table.js';
+import { launcherInfoTable } from '../../src/state/launcher-info.js';
+import { LAUNCHER_INFO_COLUMNS } from '../../extensions/kolide_grpc/index.js';
+import type { InstanceInfo, LauncherInfo, StateSource } from '../../src/state/types.js';
 
 function instance(id: string, pid: number): InstanceInfo {
   return {
@@ -50,5 +52,23 @@ describe('state tables', () => {
     expect(row!.id).toBe('kolide');
     const plugin = stateTablePlugins(() => source, { kind: 'all' }).find((t) => t.name === historyTable.name)!;
     expect(plugin.columns.slice(0, 9).map((c) => c.name)).toEqual(['enrollment_id', 'instance_run_id', 'start_time', 'connect_time', 'exit_time', 'hostname', 'instance_id', 'version', 'errors']);
+  });
+
+  it('renders nested fields through the declared field path', () => {
+    const row = renderRow(instancesTable, instance('acme', 7));
+    expect(row).toMatchObject({ registration_id: 'acme', limit_mode: 'watchdog', memory_limit_mb: '600', cpu_limit_percent: '', buffered_statuses: '2', healthy: '1', started_at: '1700000000' });
+    expect(instancesTable.columns.find((c) => c.name === 'limit_mode')!.field).toBe('limits.mode');
+  });
+
+  it('kolide_launcher_info: launcher\'s columns from one definition, one row the asking instance owns', async () => {
+    expect(LAUNCHER_INFO_COLUMNS).toEqual(launcherInfoTable.columns.map((c) => c.name));
+    expect(LAUNCHER_INFO_COLUMNS.slice(0, 12)).toEqual(['branch', 'build_date', 'build_user', 'go_version', 'goarch', 'goos', 'revision', 'version', 'version_chain', 'enrollment_id', 'identifier', 'osquery_instance_id']);
+    expect(launcherInfoTable.columns.every((c) => c.type === 'TEXT')).toBe(true);
+    const info = Object.fromEntries(launcherInfoTable.columns.map((c) => [c.field, ''])) as unknown as LauncherInfo;
+    const plugin = stateTablePlugin(launcherInfoTable, () => ({ launcherInfo: () => ({ ...info, enrollment_id: 'acme', uptime: 42 }) }), { kind: 'tenant', registrationId: 'acme' });
+    const rows = await plugin.generate({ constraints: [] });
+    expect(rows).toHaveLength(1);
+    expect(Object.keys(rows[0]!)).toEqual([...LAUNCHER_INFO_COLUMNS]);
+    expect(rows[0]).toMatchObject({ enrollment_id: 'acme', uptime: '42' });
   });
 });
