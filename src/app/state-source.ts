@@ -82,7 +82,16 @@ export class LiveState implements StateSource {
   }
 
   instances(ids?: readonly string[]): InstanceInfo[] {
-    return this.pick(this.d.runner.status(), ids).map((s) => this.instance(s));
+    // State readers skip the extension's own status (it reads SQLite) and read only the ids asked for.
+    const lite = { extension: false };
+    if (!ids) return this.d.runner.status(lite).map((s) => this.instance(s));
+    return ids.flatMap((id) => {
+      try {
+        return [this.instance(this.d.runner.statusOf(id, lite))];
+      } catch {
+        return []; // unknown or invalid id: no row
+      }
+    });
   }
 
   history(ids?: readonly string[], limit = 20): RunRecord[] {

@@ -32,6 +32,14 @@ import { OutputRing } from './output-ring.js';
 import { instancePaths, type InstancePaths } from './paths.js';
 import { describeExit, OsquerydProcess, type ProcessExit } from './process.js';
 import { removeRunFiles, writeLaunchRecord } from './run-files.js';
+import { delay } from './wait.js';
+
+/** glog ERROR or FATAL line: `E1122 12:00:00.000000  4242 file.cpp:12] message`. */
+const GLOG_ERROR = /^[EF]\d{4} \S+\s+\d+ \S+\] /;
+/** How many final output lines may hold osqueryd's reason for exiting. */
+const LAST_WORDS_LINES = 5;
+/** Bound on waiting for osqueryd's pipes to drain after it exited. */
+const OUTPUT_DRAIN_MS = 500;
 
 export interface OsqueryInstanceOptions {
   root: string;
@@ -62,6 +70,11 @@ export interface InstanceExit {
   connected: boolean;
   /** Time from 'running' to the end; 0 when never running. */
   uptimeMs: number;
+}
+
+export interface StatusOptions {
+  /** Include the extension's own status (default true). */
+  extension?: boolean;
 }
 
 export interface InstanceStatus {
@@ -112,6 +125,8 @@ export class OsqueryInstance {
   private healthFailures = 0;
   private lastError: string | undefined;
   private info: { instanceId?: string; version?: string } = {};
+  /** The end reason made when osqueryd exited on its own (its output may say why). */
+  private osquerydExit: LauncherError | undefined;
 
   constructor(options: OsqueryInstanceOptions) {
     this.o = options;
@@ -180,7 +195,8 @@ export class OsqueryInstance {
     return this.queryClient.query(sql, timeoutMs);
   }
 
-  status(): InstanceStatus {
+  /** `extension: false` skips the extension's own status (SQLite reads): for hot readers such as state tables. */
+  status(options: StatusOptions = {}): InstanceStatus {
     const limits = this.o.registration.limits;
     const st: InstanceStatus = {
       run_id: this.runId,
@@ -196,7 +212,7 @@ export class OsqueryInstance {
       osqueryd_path: this.o.osquerydPath,
       osqueryd_version: this.info.version ?? null,
       instance_id: this.info.instanceId ?? null,
-      extension: this.extensionStatus(),
+      extension: options.extension === false ? null : this.extensionStatus(),
     };
     if (this.limits?.fallbackReason) st.limits.fallback_reason = this.limits.fallbackReason;
     return st;
@@ -279,17 +295,22 @@ export class OsqueryInstance {
     });
     const proc = this.proc;
     outLog = outLog.child({ pid: proc.pid });
-    writeLaunchRecord(paths.runRecordPath, {
-      pid: proc.pid,
-      registration_id: this.registrationId,
-      run_id: this.runId,
-      socket: paths.socketPath,
-      supervisor_pid: process.pid,
-      started_at: new Date(this.startedAt).toISOString(),
-    });
+    try {
+      writeLaunchRecord(paths.runRecordPath, {
+        pid: proc.pid,
+        registration_id: this.registrationId,
+        run_id: this.runId,
+        socket: paths.socketPath,
+        supervisor_pid: process.pid,
+        started_at: new Date(this.startedAt).toISOString(),
+      });
+    } catch (err) {
+      throw new LauncherError('E_LAUNCH', `cannot write launch record ${paths.runRecordPath}: ${errorMessage(err)}`, { cause: err });
+    }
     void proc.exited.then((exit) => {
       const phase = isLive(this.sm.state) ? 'while running' : 'during launch';
-      void this.end(new LauncherError('E_LAUNCH', `osqueryd pid ${proc.pid} ${describeExit(exit)} ${phase}`));
+      this.osquerydExit = new LauncherError('E_LAUNCH', `osqueryd pid ${proc.pid} ${describeExit(exit)} ${phase}`);
+      void this.end(this.osquerydExit);
     });
     this.history('pid', (h) => h.setPid(this.runId, proc.pid, limits.mode));
     limits.attach(proc.pid);
@@ -354,6 +375,25 @@ export class OsqueryInstance {
   }
 
   /**
+   * osqueryd's own last words when it exited by itself: a glog ERROR/FATAL
+   * line among its final output lines ("Could not initialize database plugin:
+   * EROFS ..."), appended to `reason` so status and history say why, not only
+   * that it exited (issue 9). Waits briefly for the pipes to drain.
+   */
+  private async withLastOutputError(reason: LauncherError): Promise<LauncherError> {
+    if (this.proc) {
+      const drained = new AbortController();
+      await Promise.race([this.proc.outputEnded, delay(OUTPUT_DRAIN_MS, drained.signal)]);
+      drained.abort();
+    }
+    const { lines } = this.output.read(this.output.nextSeq - LAST_WORDS_LINES);
+    const last = lines.filter((l) => l.stream === 'stderr' && GLOG_ERROR.test(l.text)).at(-1);
+    if (!last) return reason;
+    const text = last.text.slice(last.text.indexOf('] ') + 2) || last.text;
+    return new LauncherError(reason.code, `${reason.message}: ${text}`, { cause: reason.cause });
+  }
+
+  /**
    * Begin ending the run (first reason wins) and resolve once it is over.
    * `unresponsive`: osqueryd stopped answering, so its termination starts at
    * once instead of after our servers' deregistration calls time out on it.
@@ -371,6 +411,10 @@ export class OsqueryInstance {
     this.ending = (async () => {
       await this.launching?.catch(() => undefined);
       await this.cleanup.run();
+      if (reason && reason === this.osquerydExit) {
+        reason = await this.withLastOutputError(this.osquerydExit);
+        this.lastError = reason.message;
+      }
       this.output.close();
       this.endedAt = Date.now();
       const exit: InstanceExit = {

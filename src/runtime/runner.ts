@@ -22,7 +22,7 @@ import type { ExtensionFactory } from './extension.js';
 import { normaliseUserFlags, type FlagTimings } from './flags.js';
 import type { InstanceTimings } from './instance-options.js';
 import type { LimitsConfig } from './limits.js';
-import { OsqueryInstance } from './osquery-instance.js';
+import { OsqueryInstance, type StatusOptions } from './osquery-instance.js';
 import type { OutputRing } from './output-ring.js';
 import { registrationDir, resolveSocketDir } from './paths.js';
 import { reapOrphans, type ReapResult } from './reaper.js';
@@ -191,18 +191,18 @@ export class Runner implements Actor {
   }
 
   /** Every registration's status, in insertion order (disabled ones included). */
-  status(): RegistrationStatus[] {
-    const out = [...this.supervisors.values()].map((s) => s.status());
+  status(options: StatusOptions = {}): RegistrationStatus[] {
+    const out = [...this.supervisors.values()].map((s) => s.status(options));
     for (const reg of this.registrations.list()) {
       if (reg.disabledReason && !this.supervisors.has(reg.id)) out.push({ ...idleStatus(reg), state: 'disabled', last_error: reg.disabledReason });
     }
     return out;
   }
 
-  statusOf(id: string): RegistrationStatus {
+  statusOf(id: string, options: StatusOptions = {}): RegistrationStatus {
     validateRegistrationId(id);
     const sup = this.supervisors.get(id);
-    if (sup) return sup.status();
+    if (sup) return sup.status(options);
     const reg = this.registrations.get(id);
     if (!reg) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
     return reg.disabledReason ? { ...idleStatus(reg), state: 'disabled', last_error: reg.disabledReason } : idleStatus(reg);

@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import type { Registration } from '../store/registrations.js';
 import { RestartBackoff, type BackoffOptions } from './backoff.js';
 import { isFinal } from './instance-state.js';
-import type { InstanceStatus, OsqueryInstance } from './osquery-instance.js';
+import type { InstanceStatus, OsqueryInstance, StatusOptions } from './osquery-instance.js';
 import { delay } from './wait.js';
 
 /** Loop-level state: the instance's state while a run exists, else one of these. */
@@ -142,7 +142,7 @@ export class RegistrationSupervisor {
     await this.stop();
   }
 
-  status(): RegistrationStatus {
+  status(options: StatusOptions = {}): RegistrationStatus {
     const inst = this.current;
     const base: RegistrationStatus = {
       ...idleStatus(this.registration),
@@ -152,7 +152,7 @@ export class RegistrationSupervisor {
       next_launch_at: this.nextLaunchAt ?? null,
       recent_delays_ms: [...this.recentDelays],
     };
-    if (inst) Object.assign(base, inst.status());
+    if (inst) Object.assign(base, inst.status(options));
     if (this.stopped && (!inst || isFinal(inst.state))) base.state = 'stopped';
     else if (this.nextLaunchAt !== undefined) base.state = 'backoff';
     return base;
