@@ -6,7 +6,8 @@ import type { DeviceClient, EnrollmentDetails } from '../../src/device/index.js'
 import type { SqliteDatabase } from '../../src/store/database.js';
 import type { Logger } from '../../src/log/logger.js';
 import { silentLogger } from '../../src/log/logger.js';
-import { LauncherError } from '../../src/errors.js';
+import { LauncherError, errorMessage } from '../../src/errors.js';
+import { validateRegistrationId } from '../../src/store/registrations.js';
 
 /** Who we are, for `kolide_launcher_info` and the enrollment details. */
 export interface LauncherIdentity {
@@ -83,8 +84,11 @@ function positive(name: string, value: number | undefined, fallback: number): nu
 }
 
 export function resolveOptions(o: KolideExtensionOptions): ResolvedOptions {
-  if (typeof o.registrationId !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(o.registrationId)) {
-    throw new LauncherError('E_INVALID_REGISTRATION_ID', `kolide_grpc: registration id ${JSON.stringify(o.registrationId)} must be 1-64 of [A-Za-z0-9_.-]`);
+  // The same rule as everywhere else: the id ends up in file paths and store keys.
+  try {
+    validateRegistrationId(o.registrationId);
+  } catch (err) {
+    throw new LauncherError('E_INVALID_REGISTRATION_ID', `kolide_grpc: ${errorMessage(err)}`, { cause: err });
   }
   if (o.enrollSecret !== undefined && o.enrollSecretPath !== undefined) {
     throw new LauncherError('E_CONFIG', `kolide_grpc ${o.registrationId}: set enrollSecret or enrollSecretPath, not both`);

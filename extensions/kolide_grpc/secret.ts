@@ -1,10 +1,15 @@
 /**
  * The enroll secret (reference §2.3): the configured value, else the file's
- * content with surrounding whitespace trimmed. A missing, unreadable or empty
- * source is a clear E_CONFIG error, never a crash.
+ * content with surrounding whitespace trimmed. A missing, unreadable, empty,
+ * oversized (> 16 KiB) or non-regular source is a clear E_CONFIG error, never
+ * a crash or a hang.
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { LauncherError, errorMessage } from '../../src/errors.js';
+
+/** Largest enroll secret file read (the config's inline secret has the same cap). */
+export const MAX_ENROLL_SECRET_FILE_BYTES = 16 * 1024;
 
 export async function readEnrollSecret(registrationId: string, value: string | undefined, path: string | undefined): Promise<string> {
   if (value !== undefined) {
@@ -15,15 +20,38 @@ export async function readEnrollSecret(registrationId: string, value: string | u
   if (path === undefined) {
     throw new LauncherError('E_CONFIG', `registration ${registrationId}: no enroll secret (neither a value nor a file is configured)`);
   }
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw new LauncherError('E_CONFIG', `registration ${registrationId}: cannot read enroll secret file ${path}: ${errorMessage(err)}`, { cause: err });
-  }
+  const text = await readSecretFile(registrationId, path);
   const secret = text.trim();
   if (secret === '') throw new LauncherError('E_CONFIG', `registration ${registrationId}: enroll secret file ${path} is empty`);
   return secret;
+}
+
+/**
+ * A regular file of at most MAX_ENROLL_SECRET_FILE_BYTES. Opened non-blocking
+ * so a FIFO without a writer cannot hang the open, and checked before reading
+ * so a FIFO or a device (/dev/zero) is refused instead of read forever.
+ */
+async function readSecretFile(registrationId: string, path: string): Promise<string> {
+  const fail = (what: string, cause?: unknown) =>
+    new LauncherError('E_CONFIG', `registration ${registrationId}: ${what}`, cause === undefined ? undefined : { cause });
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+    const st = await handle.stat();
+    if (!st.isFile()) throw fail(`enroll secret file ${path} is not a regular file`);
+    if (st.size > MAX_ENROLL_SECRET_FILE_BYTES) {
+      throw fail(`enroll secret file ${path} is ${st.size} bytes, over the ${MAX_ENROLL_SECRET_FILE_BYTES}-byte limit`);
+    }
+    const buf = Buffer.alloc(MAX_ENROLL_SECRET_FILE_BYTES + 1);
+    const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
+    if (bytesRead > MAX_ENROLL_SECRET_FILE_BYTES) throw fail(`enroll secret file ${path} is over the ${MAX_ENROLL_SECRET_FILE_BYTES}-byte limit`);
+    return buf.subarray(0, bytesRead).toString('utf8');
+  } catch (err) {
+    if (err instanceof LauncherError) throw err;
+    throw fail(`cannot read enroll secret file ${path}: ${errorMessage(err)}`, err);
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
 }
 
 /** The `organization` claim of a JWT enroll secret, read unverified; undefined if absent. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
 import { parseDocument, LineCounter, isMap } from 'yaml';
-import { LauncherError } from '../errors.js';
+import { LauncherError, errorMessage } from '../errors.js';
 import { configSchema, type LauncherConfig } from './schema.js';
 
 /** Environment variables that override the file (the usual few). */
@@ -45,7 +45,13 @@ export function parseConfig(text: string, source = '<config>', env: NodeJS.Proce
       return `${pos ? `line ${pos.line}: ` : ''}${e.message.split('\n')[0]}`;
     }));
   }
-  const raw: unknown = doc.toJS() ?? {};
+  let raw: unknown;
+  try {
+    raw = doc.toJS() ?? {};
+  } catch (err) {
+    // An undefined alias or an alias bomb (yaml's maxAliasCount) is only found here, as a ReferenceError.
+    throw new ConfigError(source, [`(top level): cannot load the YAML document: ${errorMessage(err)}`]);
+  }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(source, ['the top level must be a mapping']);
   const data = raw as Record<string, unknown>;
   for (const [name, path] of Object.entries(ENV_OVERRIDES)) {

@@ -10,8 +10,13 @@ export const REGISTRATION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
 const registrationId = z.string().regex(REGISTRATION_ID_PATTERN, 'must match [a-z0-9][a-z0-9_-]{0,62} (it is used in file paths)');
 const hexPin = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be a hex SHA-256 (64 hex digits)');
 const level = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
-/** osquery flags a registration may add, e.g. "--verbose" or "--logger_min_status=1". */
-const osqueryFlag = z.string().regex(/^--[a-z][a-z0-9_]*(=.*)?$/, 'must look like --flag or --flag=value');
+/**
+ * osquery flags a registration may add, e.g. "--verbose" or "--logger_min_status=1". Bounded and
+ * free of control characters as in the control API (src/control/validate.ts): a NUL byte or an
+ * argument past the kernel's per-argument limit would otherwise only fail at every launch.
+ */
+// eslint-disable-next-line no-control-regex
+const osqueryFlag = z.string().max(1024, 'must be at most 1024 characters').regex(/^--[a-z][a-z0-9_]*(=[^\x00-\x1f\x7f]*)?$/, 'must look like --flag or --flag=value (no control characters)');
 
 export const limitsSchema = z
   .object({

@@ -57,6 +57,12 @@ export interface StreamOutputOptions {
 const MAX_RESPONSE_BYTES = 64 * 1024 * 1024;
 /** Extra time on top of a query's own timeout before the client gives up. */
 const QUERY_DEADLINE_MARGIN_MS = 5_000;
+/**
+ * Longest call deadline sent. grpc-js servers read the grpc-timeout header into an int32 and
+ * arm a timer with it: past 2^31-1 ms (~24.8 days, after the header's rounding) the timer fires
+ * at once and every call fails "Deadline exceeded" before it is handled.
+ */
+const MAX_DEADLINE_MS = 24 * 24 * 3600 * 1000;
 
 function defaultServerName(target: string): string | undefined {
   if (target.startsWith('unix:')) return undefined; // grpc-js uses "localhost"
@@ -91,7 +97,7 @@ export class ControlClient {
     timeoutMs = this.timeoutMs,
   ): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
-      invoke({ deadline: Date.now() + timeoutMs }, (err, res) => {
+      invoke({ deadline: Date.now() + Math.min(timeoutMs, MAX_DEADLINE_MS) }, (err, res) => {
         if (err) this.explain(err, method).then(reject, reject);
         else resolve(res as Res);
       });

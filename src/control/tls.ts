@@ -9,6 +9,7 @@
  * `ServerCredentials` base class takes the options grpc-js passes verbatim to
  * `http2.createSecureServer`; `MutualTlsServerCredentials` uses that.
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as tls from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
@@ -55,11 +56,33 @@ interface LoadedMaterial {
 }
 
 function load(material: TlsMaterial): LoadedMaterial {
+  const ca = readPem(material.ca, 'CA certificate');
+  checkCa(ca, material.ca);
   return {
-    ca: readPem(material.ca, 'CA certificate'),
+    ca,
     cert: readPem(material.cert, 'certificate'),
     key: readPem(material.key, 'private key'),
   };
+}
+
+const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g;
+
+/**
+ * createSecureContext accepts a CA that holds no usable certificate (empty,
+ * garbage, a key): the server would start and refuse every client. Require at
+ * least one certificate and every one to parse.
+ */
+function checkCa(ca: Buffer, source: PemSource): void {
+  const where = Buffer.isBuffer(source) || source.includes('-----BEGIN ') ? '(inline PEM)' : source;
+  const blocks = ca.toString('utf8').match(PEM_CERT) ?? [];
+  if (blocks.length === 0) throw new LauncherError('E_TLS', `CA certificate ${where} contains no PEM certificate`);
+  blocks.forEach((pem, i) => {
+    try {
+      new X509Certificate(pem);
+    } catch (err) {
+      throw new LauncherError('E_TLS', `CA certificate ${where}: certificate #${i + 1} is invalid: ${errorMessage(err)}`, { cause: err });
+    }
+  });
 }
 
 /** Fail early, with the file named, on PEM that Node cannot use. */

@@ -117,6 +117,17 @@ function preview(text: string): string {
   return JSON.stringify(oneLine.length > 80 ? `${oneLine.slice(0, 80)}…` : oneLine);
 }
 
+/** preview() of a parsed value; JSON.stringify overflows the stack on deeply nested input (RangeError). */
+function previewValue(value: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    text = Array.isArray(value) ? '[… nested too deeply to show]' : '{… nested too deeply to show}';
+  }
+  return preview(text);
+}
+
 /** Decode one response body for `method`, or throw a DeviceError. Never throws anything else. */
 export function decodeResponse<M extends DeviceMethod>(method: M, body: Buffer, httpStatus = 200): ResultTypes[M] {
   const text = body.toString('utf8');
@@ -145,11 +156,11 @@ export function decodeResponse<M extends DeviceMethod>(method: M, body: Buffer, 
   }
   const result = envelope.result;
   if (typeof result !== 'object' || Array.isArray(result)) {
-    throw responseError(method, `"result" is not an object (${preview(JSON.stringify(result))})`, httpStatus);
+    throw responseError(method, `"result" is not an object (${previewValue(result)})`, httpStatus);
   }
   for (const [key, value] of Object.entries(result as Record<string, unknown>)) {
     if (foldKey(key) === 'err' && value !== null) {
-      throw responseError(method, `"result.${key}" is non-null (${preview(JSON.stringify(value))}); Go cannot decode it into an error`, httpStatus);
+      throw responseError(method, `"result.${key}" is non-null (${previewValue(value)}); Go cannot decode it into an error`, httpStatus);
     }
   }
   const decoded = schemas[method].safeParse(result);
