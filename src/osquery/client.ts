@@ -77,12 +77,8 @@ class SerialThriftClient {
   }
 }
 
-/** Client of an extension's own socket (`<manager>.<uuid>`): ping, call, shutdown. */
-export class ExtensionClient extends SerialThriftClient {
-  constructor(path: string, options: ThriftClientOptions = {}) {
-    super(path, ExtensionClientCtor, options);
-  }
-
+/** The Extension service every socket serves (an extension's and osqueryd's): ping, call, shutdown. */
+class ExtensionServiceClient extends SerialThriftClient {
   async ping(timeoutMs?: number): Promise<ExtensionStatus> {
     return readStatus(await this.invoke('ping', [], timeoutMs));
   }
@@ -96,27 +92,22 @@ export class ExtensionClient extends SerialThriftClient {
   }
 }
 
+/** Client of an extension's own socket (`<manager>.<uuid>`): ping, call, shutdown. */
+export class ExtensionClient extends ExtensionServiceClient {
+  constructor(path: string, options: ThriftClientOptions = {}) {
+    super(path, ExtensionClientCtor, options);
+  }
+}
+
 /**
  * Client of osqueryd's extension manager socket (`--extensions_socket`).
  * Rows come back as `Record<string,string>[]`; a non-zero status on query,
  * getQueryColumns, registerExtension or deregisterExtension throws
  * ExtensionStatusError.
  */
-export class ExtensionManagerClient extends SerialThriftClient {
+export class ExtensionManagerClient extends ExtensionServiceClient {
   constructor(path: string, options: ThriftClientOptions = {}) {
     super(path, ExtensionManagerClientCtor, options);
-  }
-
-  async ping(timeoutMs?: number): Promise<ExtensionStatus> {
-    return readStatus(await this.invoke('ping', [], timeoutMs));
-  }
-
-  async call(registry: string, item: string, request: PluginRequest, timeoutMs?: number): Promise<ExtensionResponse> {
-    return readResponse(await this.invoke('call', [registry, item, request], timeoutMs));
-  }
-
-  async shutdown(timeoutMs?: number): Promise<void> {
-    await this.invoke('shutdown', [], timeoutMs);
   }
 
   async extensions(timeoutMs?: number): Promise<Map<number, InternalExtensionInfo>> {
