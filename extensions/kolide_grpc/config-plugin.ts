@@ -2,7 +2,8 @@
  * The `kolide_grpc` config plugin (reference §2.7): RequestConfig, rewrite,
  * cache the rewritten config per registration. When the server cannot be
  * used: the cache; with no cache and no node key, `{}`; with a node key but
- * no cache, an error (osqueryd sees status 1 and retries sooner).
+ * no cache, an error (osqueryd sees status 1 and retries sooner). A config
+ * the server returned is served even when caching it fails.
  */
 import type { ConfigPlugin } from '../../src/osquery/plugins.js';
 import { LauncherError, errorMessage, isLauncherError } from '../../src/errors.js';
@@ -23,7 +24,13 @@ export function createConfigPlugin(ctx: ExtensionContext, session: Session): Con
       try {
         const res = await session.withNodeKey('config', (nodeKey, signal) => opts.client.requestConfig(nodeKey, { signal }));
         const config = rewriteConfig(res.config, verboseFor(opts.getUptimeSeconds(), opts.verboseUptimeSeconds));
-        configCache.set(reg, config);
+        try {
+          configCache.set(reg, config);
+        } catch (err) {
+          // Disk full or read-only: the server's config is still good; only the fallback copy is stale (issue 9).
+          state.recordError('config_cache', err);
+          log.warn({ err: errorMessage(err) }, 'cannot cache the config; serving it uncached');
+        }
         state.lastConfigSource = 'server';
         return { [CONFIG_SOURCE]: config };
       } catch (err) {

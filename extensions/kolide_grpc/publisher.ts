@@ -5,6 +5,12 @@
  * and deleted only once the server acknowledged it. A failure keeps the
  * batch for the next tick. Ticks never overlap; stop() ends the loop and
  * aborts an in-flight publish (its logs stay buffered).
+ *
+ * A batch the server accepted but the buffer cannot delete (disk full,
+ * database read-only) is held back in memory: each tick retries the delete
+ * first and publishes nothing of that type until it succeeds, so the server
+ * is not sent the same logs every interval (issue 9). If the run ends or the
+ * supervisor dies meanwhile, the next run sends them once more (at-least-once).
  */
 import { LogType } from '../../src/device/index.js';
 import { errorMessage } from '../../src/errors.js';
@@ -23,6 +29,8 @@ export class LogPublisher {
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
+  /** Ids the server accepted that the buffer could not delete yet, per type. */
+  private readonly undeleted: Record<LogKind, number[]> = { status: [], result: [] };
 
   constructor(ctx: ExtensionContext, session: Session) {
     this.ctx = ctx;
@@ -75,6 +83,16 @@ export class LogPublisher {
   async publishBatch(kind: LogKind): Promise<PublishOutcome> {
     const { opts, state, buffer, log } = this.ctx;
     const reg = opts.registrationId;
+    if (this.undeleted[kind].length > 0) {
+      try {
+        buffer.ack(reg, kind, this.undeleted[kind]);
+      } catch (err) {
+        state.recordError(`delete_${kind}`, err);
+        return 'failed';
+      }
+      log.warn({ kind, logs: this.undeleted[kind].length }, 'published logs deleted from the buffer; publishing resumes');
+      this.undeleted[kind] = [];
+    }
     const batch = buffer.readBatch(reg, kind, { limitBytes: this.limit.current, maxLogBytes: opts.maxBytesPerBatch });
     if (batch.droppedOversize > 0) log.warn({ kind, dropped: batch.droppedOversize, max_bytes: opts.maxBytesPerBatch }, 'dropped logs larger than a batch');
     if (batch.logs.length === 0) return 'empty';
@@ -90,10 +108,18 @@ export class LogPublisher {
       log.warn({ kind, logs: lines.length, bytes: batch.bytes, err: errorMessage(err) }, 'log publication failed; logs stay buffered');
       return 'failed';
     }
-    buffer.ack(reg, kind, batch.logs.map((l) => l.id));
-    this.limit.onSuccess(batch.full);
     state.publishedLogs[kind] += lines.length;
     state.lastPublishAt = Date.now();
+    const ids = batch.logs.map((l) => l.id);
+    try {
+      buffer.ack(reg, kind, ids);
+    } catch (err) {
+      this.undeleted[kind] = ids;
+      state.recordError(`delete_${kind}`, err);
+      log.error({ kind, logs: ids.length, err: errorMessage(err) }, 'published logs cannot be deleted from the buffer; holding them back (not resent) until they can');
+      return 'failed';
+    }
+    this.limit.onSuccess(batch.full);
     log.debug({ kind, logs: lines.length, bytes: batch.bytes }, 'logs published');
     return batch.full ? 'full' : 'partial';
   }
