@@ -7,7 +7,6 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { readFileSync } from 'node:fs';
 import type { LauncherConfig } from '../config/schema.js';
 import { LauncherError, errorMessage } from '../errors.js';
 import { componentLogger, type Logger } from '../log/logger.js';
@@ -252,14 +251,5 @@ export class LauncherApp {
   /** Ask the app to stop (as SIGTERM would): the stop actor returns and the group winds down. */
   stop(reason = 'stop requested'): void {
     this.requestStop(reason);
-  }
-}
-
-/** Read a file's text or say which file could not be read. */
-export function readTextFile(path: string, what: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    throw new LauncherError('E_CONFIG', `cannot read ${what} ${path}: ${errorMessage(err)}`, { cause: err });
   }
 }

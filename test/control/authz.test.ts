@@ -2,18 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { issueCertificates } from '../../src/control/certs-init.js';
 import type { ControlClient } from '../../src/control/client.js';
 import type { ControlServer } from '../../src/control/server.js';
-import { ControlCallError } from '../../src/control/call-error.js';
-import { FakeTarget, capturingLogger, clientFor, makePki, startServer, type Pki } from './fixtures.js';
-
-async function failure(p: Promise<unknown>): Promise<ControlCallError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ControlCallError);
-    return err as ControlCallError;
-  }
-  throw new Error('expected the call to fail');
-}
+import { FakeTarget, capturingLogger, clientFor, makePki, startServer, type Pki, failure } from './fixtures.js';
 
 describe('control API authorization (mTLS subjects → roles)', () => {
   let pki: Pki;

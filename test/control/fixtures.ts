@@ -7,7 +7,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
+import { expect } from 'vitest';
 import { LauncherError } from '../../src/errors.js';
+import { ControlCallError } from '../../src/control/call-error.js';
 import { initCertificates, type CertsInitResult } from '../../src/control/certs-init.js';
 import { ControlClient } from '../../src/control/client.js';
 import { startControlServer, type ControlServer, type ControlServerOptions } from '../../src/control/server.js';
@@ -217,4 +219,15 @@ export async function startServer(
 
 export function clientFor(pki: Pki, server: ControlServer, name: string): ControlClient {
   return new ControlClient({ target: server.address, ...pki.identity(name) });
+}
+
+/** Await a call that must fail with a ControlCallError, and return that error. */
+export async function failure(p: Promise<unknown>): Promise<ControlCallError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ControlCallError);
+    return err as ControlCallError;
+  }
+  throw new Error('expected the call to fail');
 }

@@ -7,8 +7,7 @@ import { createCertificateAuthority, issueClientCertificate, loadCertificateAuth
 import { ControlClient } from '../../src/control/client.js';
 import { launcherApi } from '../../src/control/proto.js';
 import type { ControlServer } from '../../src/control/server.js';
-import { ControlCallError } from '../../src/control/call-error.js';
-import { FakeTarget, makePki, startServer, type Pki } from './fixtures.js';
+import { FakeTarget, makePki, startServer, type Pki, failure } from './fixtures.js';
 
 interface HandshakeResult {
   ok: boolean;
@@ -49,16 +48,6 @@ async function listWith(server: ControlServer, material: { ca: string | Buffer; 
   } finally {
     client.close();
   }
-}
-
-async function failure(p: Promise<unknown>): Promise<ControlCallError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ControlCallError);
-    return err as ControlCallError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 describe('control API transport security', () => {

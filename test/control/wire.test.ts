@@ -4,9 +4,8 @@ import type { ControlClient } from '../../src/control/client.js';
 import type { GetInstanceResponse__Output } from '../../src/control/gen/launcher/v1/GetInstanceResponse.js';
 import { launcherApi } from '../../src/control/proto.js';
 import type { ControlServer } from '../../src/control/server.js';
-import { ControlCallError } from '../../src/control/call-error.js';
 import { clientCredentials } from '../../src/control/tls.js';
-import { FakeTarget, clientFor, makePki, startServer, type Pki } from './fixtures.js';
+import { FakeTarget, clientFor, makePki, startServer, type Pki, failure } from './fixtures.js';
 
 function varint(n: number): number[] {
   const out: number[] = [];
@@ -23,16 +22,6 @@ function field(num: number, wire: 0 | 2, value: number | string): number[] {
   if (wire === 0) return [...tag, ...varint(value as number)];
   const bytes = [...Buffer.from(value as string)];
   return [...tag, ...varint(bytes.length), ...bytes];
-}
-
-async function failure(p: Promise<unknown>): Promise<ControlCallError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(ControlCallError);
-    return err as ControlCallError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 describe('control API wire compatibility and request validation', () => {

@@ -19,24 +19,12 @@ import type { RegistrationStatus } from '../../../src/runtime/supervisor.js';
 import { OSQUERYD_SIM, assertBuilt } from '../../../bench/reliability/paths.js';
 import { isAlive, killAll, osquerydProcesses } from '../../../bench/reliability/procfs.js';
 import { waitFor } from '../../../bench/reliability/wait.js';
+import { FAST } from '../../runtime/harness.js';
 
 type RunnerSeams = NonNullable<LauncherAppOptions['runner']>;
 
-/** Test-speed runner timings (the runtime suite's values; generous per-call timeouts for a loaded 2-core CI box). */
-export const FAST_RUNNER: RunnerSeams = {
-  timings: {
-    healthIntervalMs: 300,
-    healthStartupDelayMs: 300,
-    healthTimeoutMs: 2_000,
-    healthMaxFailures: 3,
-    managerPingIntervalMs: 500,
-    stopGraceMs: 2_000,
-    callTimeoutMs: 2_000,
-  },
-  flagTimings: { extensionsInterval: 1, extensionsTimeout: 5, distributedInterval: 1, configRefresh: 60 },
-  backoff: { initialMs: 100, maxMs: 1_000, stableAfterMs: 2_000 },
-  limits: { cgroup: 'off' },
-};
+/** The runtime suite's test-speed timings, with a shorter backoff cap so fault recoveries stay quick. */
+export const FAST_RUNNER: RunnerSeams = { ...FAST, backoff: { initialMs: 100, maxMs: 1_000, stableAfterMs: 2_000 } };
 
 export interface AppHarnessOptions {
   /** Registration ids; each is also a dev-server tenant with secret `secret-<id>`. */
