@@ -18,6 +18,7 @@ import { Authorizer } from './authz.js';
 import { bindAddress, clearStaleSocket, isLoopback, parseListen, removeSocket, restrictSocket } from './listen.js';
 import { launcherApi } from './proto.js';
 import { createLauncherService } from './service.js';
+import type { StreamQuotaOptions } from './stream-quota.js';
 import type { ControlTarget } from './target.js';
 import { MutualTlsServerCredentials, type PemSource } from './tls.js';
 
@@ -34,8 +35,8 @@ export interface ControlServerOptions {
   logger?: Logger;
   /** Unix socket permissions (default 0600). */
   socketMode?: 0o600 | 0o660;
-  /** Concurrent StreamOutput calls (default 64). */
-  maxStreams?: number;
+  /** Concurrent StreamOutput calls: total (64), per tenant caller (16), kept for admin (16). */
+  streams?: StreamQuotaOptions;
   /** Time close() gives in-flight calls before cutting them (default 2000 ms). */
   shutdownGraceMs?: number;
 }
@@ -62,7 +63,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const listen = parseListen(options.listen);
   const credentials = new MutualTlsServerCredentials({ ca: options.ca, cert: options.cert, key: options.key });
   const authorizer = new Authorizer(options.roles);
-  const service = createLauncherService({ target: options.target, authorizer, logger, maxStreams: options.maxStreams });
+  const service = createLauncherService({ target: options.target, authorizer, logger, streams: options.streams });
 
   if (listen.kind === 'tcp' && !isLoopback(listen.host)) {
     logger.warn({ host: listen.host }, 'control API listening beyond loopback; only mutual TLS protects it');
