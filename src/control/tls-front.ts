@@ -55,7 +55,8 @@ function subjectOf(socket: tls.TLSSocket): string | undefined {
 export function startTlsFront(loaded: LoadedMaterial, logger: Logger, onSecure: (socket: tls.TLSSocket) => void): TlsFront {
   const server = tls.createServer(serverTlsOptions(loaded));
   const log = new HandshakeLog(logger);
-  const presented = new WeakMap<tls.TLSSocket, string | undefined>();
+  /** Per socket in its handshake: the peer (gone once Node destroys the socket) and the subject it presented. */
+  const presented = new WeakMap<tls.TLSSocket, { peer: string; subject?: string }>();
   const connections = new Set<Socket>();
 
   server.on('connection', (raw: Socket) => {
@@ -65,21 +66,25 @@ export function startTlsFront(loaded: LoadedMaterial, logger: Logger, onSecure: 
 
   server.on('keylog', (_line: Buffer, socket: tls.TLSSocket) => {
     if (presented.has(socket)) return;
-    presented.set(socket, undefined);
+    const seen: { peer: string; subject?: string } = { peer: peerOf(socket) };
+    presented.set(socket, seen);
     // Runs before Node's own check of the certificate, which may destroy the socket.
-    socket.prependOnceListener('secure', () => presented.set(socket, subjectOf(socket)));
+    socket.prependOnceListener('secure', () => {
+      const subject = subjectOf(socket);
+      if (subject) seen.subject = subject;
+    });
   });
 
   server.on('tlsClientError', (err: NodeJS.ErrnoException, socket: tls.TLSSocket) => {
     const verify = socket.authorizationError;
     const code = typeof verify === 'string' && verify !== '' ? verify : err.code;
+    const seen = presented.get(socket);
     const rejection: HandshakeRejection = {
-      peer: peerOf(socket),
+      peer: seen?.peer ?? peerOf(socket),
       reason: verify ? `client certificate rejected: ${String(verify)}` : (REASONS[err.code ?? ''] ?? printable(err.message.split('\n')[0] ?? 'handshake failed')),
     };
     if (code) rejection.code = String(code);
-    const subject = presented.get(socket);
-    if (subject) rejection.subject = subject;
+    if (seen?.subject) rejection.subject = seen.subject;
     log.rejected(rejection);
   });
 
