@@ -8,7 +8,7 @@
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { LauncherConfig } from '../config/schema.js';
-import { LauncherError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import { componentLogger, type Logger } from '../log/logger.js';
 import { openDatabase, type SqliteDatabase } from '../store/database.js';
 import { LogBuffer } from '../store/log-buffer.js';
@@ -22,10 +22,10 @@ import type { ExtensionFactory } from '../runtime/extension.js';
 import { stateTablePlugins } from '../state/tables.js';
 import type { Scope } from '../state/table.js';
 import { startControlServer, type ControlServer } from '../control/server.js';
-import { defaultListen } from '../control/listen.js';
 import { launcherVersion } from '../version.js';
 import { LiveState } from './state-source.js';
 import { RunnerControlTarget } from './control-target.js';
+import { checkRootDirectory, controlSettings, deviceClientOptions } from './startup-checks.js';
 
 export interface LauncherAppOptions {
   config: LauncherConfig;
@@ -60,18 +60,9 @@ export class LauncherApp {
     this.config = cfg;
     this.log = componentLogger(o.logger, 'app');
     this.ready = new Promise((r) => (this.markReady = r));
+    checkRootDirectory(cfg.root_directory);
     this.db = openDatabase(join(cfg.root_directory, 'launcher.sqlite'));
-    const ds = cfg.device_server;
-    this.device = new DeviceClient({
-      serverUrl: ds.url,
-      insecure: ds.insecure,
-      insecureTransport: ds.insecure_transport,
-      ...(ds.root_pem ? { rootPemPath: ds.root_pem } : {}),
-      certPins: ds.cert_pins,
-      concurrency: ds.concurrency,
-      timeoutMs: ds.timeout_ms,
-      logger: componentLogger(o.logger, 'device_client'),
-    });
+    this.device = new DeviceClient(deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')));
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
     let live: LiveState | undefined;
@@ -174,11 +165,8 @@ export class LauncherApp {
   }
 
   private controlActor(): Actor | undefined {
-    const c = this.config.control;
-    if (!c.enabled) return undefined;
-    if (!c.ca || !c.cert || !c.key) {
-      throw new LauncherError('E_CONFIG', 'control.enabled is true but control.ca, control.cert and control.key are not all set (run `launcher certs init`, or set control.enabled: false)');
-    }
+    const c = controlSettings(this.config);
+    if (!c) return undefined;
     let stop!: () => void;
     const stopped = new Promise<void>((r) => (stop = r));
     return {
@@ -186,11 +174,7 @@ export class LauncherApp {
       execute: async () => {
         this.controlServer = await startControlServer({
           target: this.control,
-          listen: c.listen ?? defaultListen(this.config.root_directory),
-          ca: c.ca!,
-          cert: c.cert!,
-          key: c.key!,
-          roles: c.roles,
+          ...c,
           logger: componentLogger(this.o.logger, 'control'),
         });
         this.log.info({ address: this.controlServer.address }, 'control API listening');

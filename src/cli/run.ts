@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { loadConfigFile } from '../config/load.js';
 import { createRootLogger } from '../log/logger.js';
-import { locateOsqueryd } from '../app/locate-osqueryd.js';
+import { checkStartup } from '../app/startup-checks.js';
 import { LauncherApp } from '../app/launcher-app.js';
 import { errorMessage, isLauncherError } from '../errors.js';
 import { sdReady, sdStopping } from './sd-notify.js';
@@ -10,16 +10,17 @@ export function buildRunCommand(): Command {
   return new Command('run')
     .description('run the supervisor: one osqueryd per registration, the control API, log shipping')
     .addOption(new Option('-c, --config <file>', 'YAML configuration (see config/launcher.example.yaml)').env('LAUNCHER_CONFIG').makeOptionMandatory())
-    .option('--check', 'validate the configuration and find osqueryd, then exit')
+    .option('--check', 'run every start-up check (configuration, osqueryd and its flags, certificates, secret files, root directory), then exit')
     .action(async (opts: { config: string; check?: boolean }) => {
       try {
         const config = loadConfigFile(opts.config);
-        const osqueryd = locateOsqueryd(config.osqueryd_path);
+        const logger = createRootLogger({ level: config.log_level });
+        // The same checks, through the same code, whether we then start or only report (issue 13).
+        const osqueryd = await checkStartup(config, { logger });
         if (opts.check) {
           process.stdout.write(`configuration ${opts.config} is valid; osqueryd: ${osqueryd.path}\n`);
           return;
         }
-        const logger = createRootLogger({ level: config.log_level });
         logger.info({ osqueryd: osqueryd.path, source: osqueryd.source, root: config.root_directory }, 'starting launcher');
         const app = new LauncherApp({ config, osquerydPath: osqueryd.path, logger });
         // systemd (Type=notify): ready once the runner runs and the control API listens. Not "every instance
@@ -29,7 +30,7 @@ export function buildRunCommand(): Command {
         await app.run();
       } catch (err) {
         process.stderr.write(`launcher run: ${errorMessage(err)}\n`);
-        process.exitCode = isLauncherError(err, 'E_CONFIG') || isLauncherError(err, 'E_OSQUERYD_NOT_FOUND') ? 2 : 1;
+        process.exitCode = isLauncherError(err, 'E_CONFIG') || isLauncherError(err, 'E_OSQUERYD_NOT_FOUND') || isLauncherError(err, 'E_TLS') ? 2 : 1;
       }
     });
 }

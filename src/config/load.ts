@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve, dirname, isAbsolute } from 'node:path';
-import { parseDocument, LineCounter, isMap } from 'yaml';
+import { parseDocument, LineCounter, isMap, type Document } from 'yaml';
 import { LauncherError, errorMessage } from '../errors.js';
 import { configSchema, type LauncherConfig } from './schema.js';
 
@@ -19,6 +19,34 @@ export class ConfigError extends LauncherError {
     super('E_CONFIG', `invalid configuration in ${source}:\n  - ${problems.join('\n  - ')}`);
     this.problems = problems;
   }
+}
+
+/** Where a parsed config came from, so that later checks (src/app/startup-checks.ts) can name the line too. */
+interface ConfigOrigin {
+  source: string;
+  doc: Document;
+  lines: LineCounter;
+}
+
+const origins = new WeakMap<LauncherConfig, ConfigOrigin>();
+
+/** `path (line N): message`, the form every config problem takes. */
+function formatProblem(origin: Omit<ConfigOrigin, 'source'>, path: readonly (string | number)[], message: string): string {
+  const keys = path.map(String);
+  const node = isMap(origin.doc.contents) ? origin.doc.getIn(keys, true) : undefined;
+  const range = (node as { range?: [number, number] } | undefined)?.range;
+  const where = range ? ` (line ${origin.lines.linePos(range[0]).line})` : '';
+  return `${keys.length ? keys.join('.') : '(top level)'}${where}: ${message}`;
+}
+
+/**
+ * A ConfigError for problems found after parsing (e.g. an osquery flag the
+ * osqueryd binary does not know), each with its path and line in the file.
+ */
+export function configProblems(cfg: LauncherConfig, problems: Array<{ path: readonly (string | number)[]; message: string }>): ConfigError {
+  const origin = origins.get(cfg);
+  const text = problems.map((p) => (origin ? formatProblem(origin, p.path, p.message) : `${p.path.join('.')}: ${p.message}`));
+  return new ConfigError(origin?.source ?? '<config>', text);
 }
 
 function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
@@ -60,13 +88,7 @@ export function parseConfig(text: string, source = '<config>', env: NodeJS.Proce
   }
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
-    throw new ConfigError(source, parsed.error.issues.map((issue) => {
-      const path = issue.path.map(String);
-      const node = isMap(doc.contents) ? doc.getIn(path, true) : undefined;
-      const range = (node as { range?: [number, number] } | undefined)?.range;
-      const where = range ? ` (line ${lines.linePos(range[0]).line})` : '';
-      return `${path.length ? path.join('.') : '(top level)'}${where}: ${issue.message}`;
-    }));
+    throw new ConfigError(source, parsed.error.issues.map((issue) => formatProblem({ doc, lines }, issue.path.map(String), issue.message)));
   }
   const cfg = parsed.data;
   // Relative paths in the file are relative to the file, not the working directory.
@@ -81,6 +103,7 @@ export function parseConfig(text: string, source = '<config>', env: NodeJS.Proce
   const ids = new Set<string>();
   const dups = cfg.registrations.filter((r) => (ids.has(r.id) ? true : (ids.add(r.id), false))).map((r) => r.id);
   if (dups.length) throw new ConfigError(source, dups.map((d) => `registrations: duplicate id ${JSON.stringify(d)}`));
+  origins.set(cfg, { source, doc, lines });
   return cfg;
 }
 

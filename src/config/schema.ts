@@ -4,34 +4,42 @@
  * documented in config/launcher.example.yaml.
  */
 import { z } from 'zod';
+import * as rules from '../registration-rules.js';
 
-export const REGISTRATION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export const REGISTRATION_ID_PATTERN = rules.REGISTRATION_ID_PATTERN;
+
+/** A value checked by one of the shared registration rules (src/registration-rules.ts), with its message. */
+function ruled<T extends z.ZodType>(schema: T, problem: (value: z.output<T>) => string | undefined): T {
+  return schema.superRefine((value, ctx) => {
+    const p = problem(value);
+    if (p !== undefined) ctx.addIssue({ code: 'custom', message: p });
+  }) as unknown as T;
+}
 
 const registrationId = z.string().regex(REGISTRATION_ID_PATTERN, 'must match [a-z0-9][a-z0-9_-]{0,62} (it is used in file paths)');
 const hexPin = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be a hex SHA-256 (64 hex digits)');
 const level = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 /**
  * osquery flags a registration may add, e.g. "--verbose" or "--logger_min_status=1". Bounded and
- * free of control characters as in the control API (src/control/validate.ts): a NUL byte or an
- * argument past the kernel's per-argument limit would otherwise only fail at every launch.
+ * free of control characters, by the same rule as the control API: a NUL byte or an argument past
+ * the kernel's per-argument limit would otherwise only fail at every launch.
  */
-// eslint-disable-next-line no-control-regex
-const osqueryFlag = z.string().max(1024, 'must be at most 1024 characters').regex(/^--[a-z][a-z0-9_]*(=[^\x00-\x1f\x7f]*)?$/, 'must look like --flag or --flag=value (no control characters)');
+const osqueryFlag = ruled(z.string(), rules.osqueryFlagProblem);
 
 export const limitsSchema = z
   .object({
-    memory_mb: z.number().int().min(100).max(100_000).optional(),
-    cpu_percent: z.number().int().min(1).max(100).optional(),
+    memory_mb: ruled(z.number(), rules.memoryMbProblem).optional(),
+    cpu_percent: ruled(z.number(), rules.cpuPercentProblem).optional(),
   })
   .strict();
 
 export const registrationSchema = z
   .object({
     id: registrationId,
-    enroll_secret: z.string().min(1).max(16_384).optional(),
+    enroll_secret: ruled(z.string(), rules.enrollSecretProblem).optional(),
     enroll_secret_path: z.string().min(1).optional(),
     limits: limitsSchema.default({}),
-    osquery_flags: z.array(osqueryFlag).max(100).default([]),
+    osquery_flags: ruled(z.array(osqueryFlag), (flags) => rules.osqueryFlagCountProblem(flags.length)).default([]),
   })
   .strict()
   .refine((r) => !(r.enroll_secret && r.enroll_secret_path), { message: 'set enroll_secret or enroll_secret_path, not both' });

@@ -11,6 +11,7 @@
  *   ...
  *   await server.close();
  */
+import type { Server as NetServer } from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { LauncherError, errorMessage } from '../errors.js';
 import { componentLogger, silentLogger, type Logger } from '../log/logger.js';
@@ -18,8 +19,10 @@ import { Authorizer } from './authz.js';
 import { bindAddress, clearStaleSocket, isLoopback, parseListen, removeSocket, restrictSocket } from './listen.js';
 import { launcherApi } from './proto.js';
 import { createLauncherService } from './service.js';
+import type { StreamQuotaOptions } from './stream-quota.js';
 import type { ControlTarget } from './target.js';
-import { MutualTlsServerCredentials, type PemSource } from './tls.js';
+import { startTlsFront } from './tls-front.js';
+import { loadServerMaterial, type PemSource } from './tls.js';
 
 export interface ControlServerOptions {
   target: ControlTarget;
@@ -34,8 +37,8 @@ export interface ControlServerOptions {
   logger?: Logger;
   /** Unix socket permissions (default 0600). */
   socketMode?: 0o600 | 0o660;
-  /** Concurrent StreamOutput calls (default 64). */
-  maxStreams?: number;
+  /** Concurrent StreamOutput calls: total (64), per tenant caller (16), kept for admin (16). */
+  streams?: StreamQuotaOptions;
   /** Time close() gives in-flight calls before cutting them (default 2000 ms). */
   shutdownGraceMs?: number;
 }
@@ -51,18 +54,26 @@ export interface ControlServer {
 /** Requests are small (SQL is capped at 64 KiB); responses (query rows) may be large. */
 const MAX_REQUEST_BYTES = 1024 * 1024;
 
-function bind(server: grpc.Server, address: string, credentials: grpc.ServerCredentials): Promise<number> {
+function listenOn(server: NetServer, listen: ReturnType<typeof parseListen>): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port)));
+    const onError = (err: Error): void => reject(err);
+    server.once('error', onError);
+    const done = (): void => {
+      server.off('error', onError);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr !== null ? addr.port : 0);
+    };
+    if (listen.kind === 'unix') server.listen(listen.path, done);
+    else server.listen(listen.port, listen.host, done);
   });
 }
 
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
   const logger = componentLogger(options.logger ?? silentLogger(), 'control');
   const listen = parseListen(options.listen);
-  const credentials = new MutualTlsServerCredentials({ ca: options.ca, cert: options.cert, key: options.key });
+  const material = loadServerMaterial({ ca: options.ca, cert: options.cert, key: options.key });
   const authorizer = new Authorizer(options.roles);
-  const service = createLauncherService({ target: options.target, authorizer, logger, maxStreams: options.maxStreams });
+  const service = createLauncherService({ target: options.target, authorizer, logger, streams: options.streams });
 
   if (listen.kind === 'tcp' && !isLoopback(listen.host)) {
     logger.warn({ host: listen.host }, 'control API listening beyond loopback; only mutual TLS protects it');
@@ -71,10 +82,15 @@ export async function startControlServer(options: ControlServerOptions): Promise
 
   const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
   server.addService(launcherApi().service, service.handlers);
+  // TLS is terminated by tls-front.ts (so that rejected handshakes are seen and logged); grpc-js
+  // serves HTTP/2 on each verified socket it is handed (ADR 0011).
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  const front = startTlsFront(material, logger, (socket) => injector.injectConnection(socket));
   let port: number;
   try {
-    port = await bind(server, bindAddress(listen), credentials);
+    port = await listenOn(front.server, listen);
   } catch (err) {
+    front.close();
     server.forceShutdown();
     throw new LauncherError('E_CONFIG', `control server cannot listen on ${options.listen}: ${errorMessage(err)}`, { cause: err });
   }
@@ -87,9 +103,11 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const close = (): Promise<void> => {
     closing ??= new Promise<void>((resolve) => {
       service.closeStreams();
+      front.server.close();
       const timer = setTimeout(() => server.forceShutdown(), options.shutdownGraceMs ?? 2_000);
       server.tryShutdown(() => {
         clearTimeout(timer);
+        front.close();
         if (listen.kind === 'unix') removeSocket(listen.path);
         logger.info({ address }, 'control API stopped');
         resolve();

@@ -22,14 +22,15 @@ import {
 } from './mapping.js';
 import { RpcStatusError, statusOf, toServiceError } from './status.js';
 import type { ControlTarget, InstanceInfo } from './target.js';
+import { StreamQuota, type StreamQuotaOptions } from './stream-quota.js';
 import * as validate from './validate.js';
 
 export interface ServiceOptions {
   target: ControlTarget;
   authorizer: Authorizer;
   logger: Logger;
-  /** Concurrent StreamOutput calls allowed (default 64). */
-  maxStreams?: number;
+  /** Concurrent StreamOutput calls: total, per tenant caller, reserved for admin (stream-quota.ts). */
+  streams?: StreamQuotaOptions;
 }
 
 export interface LauncherService {
@@ -56,7 +57,7 @@ function drainOrAbort(stream: NodeJS.EventEmitter, signal: AbortSignal): Promise
 
 export function createLauncherService(options: ServiceOptions): LauncherService {
   const { target, authorizer, logger } = options;
-  const maxStreams = options.maxStreams ?? 64;
+  const quota = new StreamQuota(options.streams);
   const streams = new Set<AbortController>();
 
   function logDenied(method: string, subject: string | undefined, caller: Caller | undefined, err: unknown): void {
@@ -200,12 +201,16 @@ export function createLauncherService(options: ServiceOptions): LauncherService 
 
   async function streamOutput(call: grpc.ServerWritableStream<StreamOutputRequest__Output, OutputLine>): Promise<void> {
     const req = call.request;
-    const { id } = admitRegistration('StreamOutput', call, req.registration_id, 'registration_id');
+    const { caller, id } = admitRegistration('StreamOutput', call, req.registration_id, 'registration_id');
     requireInstance(id);
     const source = target.output(id);
     if (!source) throw new RpcStatusError(grpc.status.FAILED_PRECONDITION, `registration '${id}' has no osqueryd output yet (no run has started)`);
-    if (streams.size >= maxStreams) {
-      throw new RpcStatusError(grpc.status.RESOURCE_EXHAUSTED, `too many open output streams (${maxStreams}); try again later`);
+    let release: () => void;
+    try {
+      release = quota.acquire(caller);
+    } catch (err) {
+      logger.warn({ subject: caller.subject, method: 'StreamOutput', open: quota.inUse, reason: statusOf(err).details }, 'output stream refused');
+      throw err;
     }
     const abort = new AbortController();
     streams.add(abort);
@@ -228,6 +233,7 @@ export function createLauncherService(options: ServiceOptions): LauncherService 
       }
       call.end();
     } finally {
+      release();
       streams.delete(abort);
       call.off('cancelled', onCancel);
       call.off('close', onCancel);

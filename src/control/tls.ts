@@ -49,7 +49,7 @@ export interface TlsMaterial {
   key: PemSource;
 }
 
-interface LoadedMaterial {
+export interface LoadedMaterial {
   ca: Buffer;
   cert: Buffer;
   key: Buffer;
@@ -94,10 +94,42 @@ function checkContext(loaded: LoadedMaterial, what: string): void {
   }
 }
 
+/**
+ * The server's certificate, key and CA, read and checked (E_TLS naming the
+ * file). The control server and the start-up checks (src/app) both call it.
+ */
+export function loadServerMaterial(material: TlsMaterial): LoadedMaterial {
+  const loaded = load(material);
+  checkContext(loaded, 'server');
+  return loaded;
+}
+
+/** Handshakes that do not finish in this time are dropped (and logged). */
+export const HANDSHAKE_TIMEOUT_MS = 10_000;
+
+/**
+ * Options of the control server's own `tls.Server` (server.ts): mutual TLS
+ * with the suites above, HTTP/2 by ALPN, a client certificate from our CA
+ * required (Node and OpenSSL refuse everything else, as grpc-js's own server
+ * would).
+ */
+export function serverTlsOptions(loaded: LoadedMaterial): tls.TlsOptions {
+  return {
+    ...loaded,
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: TLS_MIN_VERSION,
+    ciphers: TLS_CIPHERS,
+    honorCipherOrder: true,
+    ALPNProtocols: ['h2'],
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+  };
+}
+
+/** grpc-js credentials with the same settings, for servers that let grpc-js own TLS (tests, tools). */
 export class MutualTlsServerCredentials extends grpc.ServerCredentials {
   constructor(material: TlsMaterial) {
-    const loaded = load(material);
-    checkContext(loaded, 'server');
+    const loaded = loadServerMaterial(material);
     super(
       {
         requestCert: true,

@@ -6,19 +6,15 @@
  */
 import { isAbsolute } from 'node:path';
 import { LauncherError } from '../errors.js';
+import * as rules from '../registration-rules.js';
 import type { AddRegistrationInput, Limits } from './target.js';
 
-export const REGISTRATION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export { REGISTRATION_ID_PATTERN, MAX_ENROLL_SECRET_BYTES as MAX_SECRET_BYTES, MAX_OSQUERY_FLAGS, MAX_OSQUERY_FLAG_LENGTH as MAX_FLAG_LENGTH } from '../registration-rules.js';
 export const MAX_SQL_BYTES = 64 * 1024;
 export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
 export const MAX_QUERY_TIMEOUT_MS = 300_000;
 export const DEFAULT_HISTORY_LIMIT = 20;
 export const MAX_HISTORY_LIMIT = 1_000;
-export const MAX_SECRET_BYTES = 4_096;
-export const MAX_OSQUERY_FLAGS = 64;
-export const MAX_FLAG_LENGTH = 1_024;
-export const MEMORY_MB_RANGE = [16, 1_048_576] as const;
-export const CPU_PERCENT_RANGE = [1, 10_000] as const;
 
 function invalid(message: string): never {
   throw new LauncherError('E_INVALID_ARGUMENT', message);
@@ -29,10 +25,10 @@ function show(value: string, max = 80): string {
 }
 
 export function registrationId(value: string, field = 'id'): string {
-  if (!REGISTRATION_ID_PATTERN.test(value)) {
+  if (!rules.REGISTRATION_ID_PATTERN.test(value)) {
     throw new LauncherError(
       'E_INVALID_REGISTRATION_ID',
-      `${field} ${show(value)} is not a valid registration id: expected ${REGISTRATION_ID_PATTERN.source}`,
+      `${field} ${show(value)} is not a valid registration id: expected ${rules.REGISTRATION_ID_PATTERN.source}`,
     );
   }
   return value;
@@ -63,27 +59,23 @@ export function historyLimit(value: number): number {
   return value;
 }
 
-function inRange(field: string, value: number | undefined, [min, max]: readonly [number, number]): void {
+/** Throws E_INVALID_ARGUMENT with `field: <rule>` when a shared rule (src/registration-rules.ts) is broken. */
+function rule<T>(field: string, value: T | undefined, problem: (value: T) => string | undefined): void {
   if (value === undefined) return;
-  if (!Number.isInteger(value) || value < min || value > max) invalid(`${field} ${value} is out of range: expected ${min}..${max}`);
+  const p = problem(value);
+  if (p !== undefined) invalid(`${field}: ${p}`);
 }
 
 export function limits(value: Limits | undefined): Limits | undefined {
   if (!value) return undefined;
-  inRange('limits.memory_mb', value.memory_mb, MEMORY_MB_RANGE);
-  inRange('limits.cpu_percent', value.cpu_percent, CPU_PERCENT_RANGE);
+  rule('limits.memory_mb', value.memory_mb, rules.memoryMbProblem);
+  rule('limits.cpu_percent', value.cpu_percent, rules.cpuPercentProblem);
   return value;
 }
 
 export function osqueryFlags(flags: string[]): string[] {
-  if (flags.length > MAX_OSQUERY_FLAGS) invalid(`osquery_flags has ${flags.length} entries, the maximum is ${MAX_OSQUERY_FLAGS}`);
-  for (const flag of flags) {
-    if (flag.length > MAX_FLAG_LENGTH) invalid(`osquery flag ${show(flag)} is longer than ${MAX_FLAG_LENGTH} characters`);
-    // eslint-disable-next-line no-control-regex
-    if (!/^--[A-Za-z0-9_]+(=[^\x00-\x1f\x7f]*)?$/.test(flag)) {
-      invalid(`osquery flag ${show(flag)} is not of the form --name or --name=value (no control characters)`);
-    }
-  }
+  rule('osquery_flags', flags.length, rules.osqueryFlagCountProblem);
+  flags.forEach((flag, i) => rule(`osquery_flags.${i} ${show(flag)}`, flag, rules.osqueryFlagProblem));
   return flags;
 }
 
@@ -93,8 +85,7 @@ export function addRegistration(input: AddRegistrationInput): AddRegistrationInp
   const hasPath = input.enrollSecretPath !== undefined;
   if (hasSecret === hasPath) invalid('exactly one of enroll_secret and enroll_secret_path is required');
   if (hasSecret) {
-    const bytes = Buffer.byteLength(input.enrollSecret as string, 'utf8');
-    if (bytes === 0 || bytes > MAX_SECRET_BYTES) invalid(`enroll_secret must be 1..${MAX_SECRET_BYTES} bytes, got ${bytes}`);
+    rule('enroll_secret', input.enrollSecret, rules.enrollSecretProblem);
   } else {
     const path = input.enrollSecretPath as string;
     if (!isAbsolute(path) || path.includes('\0') || path.length > 4_096) {

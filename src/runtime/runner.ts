@@ -20,6 +20,7 @@ import { RunHistoryStore, type RunRecord } from '../store/run-history.js';
 import type { BackoffOptions } from './backoff.js';
 import type { ExtensionFactory } from './extension.js';
 import { normaliseUserFlags, type FlagTimings } from './flags.js';
+import { checkKnownFlags } from './known-flags.js';
 import type { InstanceTimings } from './instance-options.js';
 import type { LimitsConfig } from './limits.js';
 import { OsqueryInstance, type StatusOptions } from './osquery-instance.js';
@@ -122,12 +123,16 @@ export class Runner implements Actor {
 
   /**
    * Persist a registration and, while running, start supervising it.
-   * E_INVALID_REGISTRATION_ID, E_INVALID_ARGUMENT (flags, limits), E_ALREADY_EXISTS, E_SHUTDOWN.
+   * E_INVALID_REGISTRATION_ID, E_INVALID_ARGUMENT (flags, including flags the
+   * osqueryd binary's --help does not list; limits), E_ALREADY_EXISTS, E_SHUTDOWN.
    */
   async add(input: RegistrationInput): Promise<RegistrationStatus> {
     const id = validateRegistrationId(input.id);
     this.assertOpen(`add ${id}`);
-    normaliseUserFlags(input.osqueryFlags ?? [], `registration ${id} osquery flags`);
+    const where = `registration ${id} osquery flags`;
+    normaliseUserFlags(input.osqueryFlags ?? [], where);
+    await checkKnownFlags(this.o.osquerydPath, input.osqueryFlags ?? [], where, this.log);
+    this.assertOpen(`add ${id}`);
     const reg = this.registrations.add(input);
     this.log.info({ registration_id: id }, 'registration added');
     if (this.state === 'running') this.startSupervisor(reg);

@@ -5,11 +5,21 @@
  */
 import { CommandLineError, parseCommandLine } from './cli.js';
 import { parseFaults } from './faults.js';
-import { FLAG_TABLE } from './flags.js';
+import { FLAG_ALIASES, FLAG_TABLE, findFlag } from './flags.js';
 import { OSQUERY_VERSION } from './version.js';
 
+/**
+ * `--help` in osqueryd's format, one `    --name VALUE  description` line per
+ * flag. Unlike osqueryd, hidden flags and old aliases are listed too: the
+ * launcher reads this list to refuse unknown flags (src/runtime/known-flags.ts),
+ * and it must hold every flag the stand-in accepts.
+ */
 function usage(): string {
-  const lines = FLAG_TABLE.filter((d) => !d.hidden).map((d) => `    --${d.name}${d.type === 'bool' ? '' : ' VALUE'}  ${d.description}${d.cli ? ' (CLI only)' : ''} [default: ${JSON.stringify(d.default)}]`);
+  const line = (name: string, type: string, text: string) => `    --${name}${type === 'bool' ? '' : ' VALUE'}  ${text}`;
+  const lines = FLAG_TABLE.filter((d) => d.name !== 'help' && d.name !== 'version').map((d) =>
+    line(d.name, d.type, `${d.description}${d.cli ? ' (CLI only)' : ''} [default: ${JSON.stringify(d.default)}]`),
+  );
+  for (const [alias, name] of Object.entries(FLAG_ALIASES)) lines.push(line(alias, findFlag(name)?.type ?? 'string', `Alias of --${name}`));
   return `osquery ${OSQUERY_VERSION}, your OS as a high-performance relational database (osqueryd-sim stand-in)\nUsage: osqueryd [OPTION]...\n\nosquery command line flags:\n\n${lines.join('\n')}\n`;
 }
 

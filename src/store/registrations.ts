@@ -9,9 +9,10 @@
  * (no `.`, no `/`, no leading `-`).
  */
 import { LauncherError } from '../errors.js';
+import { REGISTRATION_ID_PATTERN, cpuPercentProblem, memoryMbProblem } from '../registration-rules.js';
 import { ensureSchema, type SqliteDatabase } from './database.js';
 
-export const REGISTRATION_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+export { REGISTRATION_ID_PATTERN };
 
 /** Throws E_INVALID_REGISTRATION_ID unless `id` matches REGISTRATION_ID_PATTERN; returns it typed. */
 export function validateRegistrationId(id: unknown): string {
@@ -71,21 +72,17 @@ interface Row {
   disabled_reason: string | null;
 }
 
-/** Throws E_INVALID_ARGUMENT for limits outside what osquery's watchdog accepts (reference §3.3). */
+/** Throws E_INVALID_ARGUMENT for limits outside the shared rules (src/registration-rules.ts). */
 export function validateLimits(id: string, limits: ResourceLimits): ResourceLimits {
   const out: ResourceLimits = {};
-  if (limits.memoryMb !== undefined) {
-    if (!Number.isInteger(limits.memoryMb) || limits.memoryMb < 50 || limits.memoryMb > 1_000_000) {
-      throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: memoryMb must be an integer in 50..1000000, got ${limits.memoryMb}`);
-    }
-    out.memoryMb = limits.memoryMb;
-  }
-  if (limits.cpuPercent !== undefined) {
-    if (!Number.isInteger(limits.cpuPercent) || limits.cpuPercent < 1 || limits.cpuPercent > 100) {
-      throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: cpuPercent must be an integer in 1..100, got ${limits.cpuPercent}`);
-    }
-    out.cpuPercent = limits.cpuPercent;
-  }
+  const check = (field: string, value: number | undefined, problem: (v: number) => string | undefined): void => {
+    const p = value === undefined ? undefined : problem(value);
+    if (p !== undefined) throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: limits.${field}: ${p}`);
+  };
+  check('memory_mb', limits.memoryMb, memoryMbProblem);
+  check('cpu_percent', limits.cpuPercent, cpuPercentProblem);
+  if (limits.memoryMb !== undefined) out.memoryMb = limits.memoryMb;
+  if (limits.cpuPercent !== undefined) out.cpuPercent = limits.cpuPercent;
   return out;
 }
 

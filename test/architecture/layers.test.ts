@@ -7,19 +7,20 @@ import { join, relative, resolve, dirname } from 'node:path';
 
 const repo = resolve(import.meta.dirname, '../..');
 
-/** module → modules it may import (besides itself). Leaf files: errors, version, log. */
+/** module → modules it may import (besides itself). Leaf files: errors, version, log, registration-rules. */
 const ALLOWED: Record<string, string[]> = {
   'src/log': [],
   'src/errors.ts': [],
   'src/version.ts': [],
-  'src/config': ['src/errors.ts'],
+  'src/registration-rules.ts': [],
+  'src/config': ['src/errors.ts', 'src/registration-rules.ts'],
   'src/osquery': ['src/errors.ts', 'src/log'],
-  'src/store': ['src/errors.ts', 'src/log'],
+  'src/store': ['src/errors.ts', 'src/log', 'src/registration-rules.ts'],
   'src/state': ['src/osquery', 'src/errors.ts'],
   'src/device': ['src/errors.ts', 'src/log'],
-  'extensions': ['src/device', 'src/state', 'src/osquery', 'src/store', 'src/errors.ts', 'src/log'],
+  'extensions': ['src/device', 'src/state', 'src/osquery', 'src/store', 'src/errors.ts', 'src/log', 'src/registration-rules.ts'],
   'src/runtime': ['src/osquery', 'src/store', 'src/state', 'src/errors.ts', 'src/log'],
-  'src/control': ['src/state', 'src/osquery', 'src/errors.ts', 'src/log', 'src/version.ts'],
+  'src/control': ['src/state', 'src/osquery', 'src/errors.ts', 'src/log', 'src/version.ts', 'src/registration-rules.ts'],
   'src/sim': ['src/osquery', 'src/store', 'src/errors.ts', 'src/log'],
   'src/devserver': ['src/store', 'src/errors.ts', 'src/log'],
   'src/doctor': ['src/app', 'src/config', 'src/control', 'src/device', 'src/osquery', 'src/runtime', 'src/errors.ts', 'src/log', 'src/version.ts'],

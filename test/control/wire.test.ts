@@ -85,7 +85,7 @@ describe('control API wire compatibility and request validation', () => {
     ['no secret at all', (c: ControlClient) => c.addRegistration({ id: 'x1' }), /exactly one of/],
     ['a relative secret path', (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecretPath: 'secret.txt' }), /must be an absolute path/],
     ['a malformed osquery flag', (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecret: 's', osqueryFlags: ['verbose'] }), /--name or --name=value/],
-    ['a memory limit out of range', (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecret: 's', limits: { memory_mb: 1 } }), /memory_mb 1 is out of range/],
+    ['a memory limit out of range', (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecret: 's', limits: { memory_mb: 1 } }), /limits.memory_mb: must be an integer in 100..100000 \(MB\), got 1/],
     ['an invalid id to add', (c: ControlClient) => c.addRegistration({ id: '-x', enrollSecret: 's' }), /not a valid registration id/],
   ])('rejects %s with INVALID_ARGUMENT', async (_what, call, message) => {
     const err = await failure(call(admin));
