@@ -15,6 +15,7 @@ import { snapshotDatabase, sqlAttacks, type DatabaseSnapshot } from '../helpers/
 import { startDevServer, type DevServer } from '../../src/devserver/index.js';
 import { initCertificates } from '../../src/control/certs-init.js';
 import { ControlClient } from '../../src/control/client.js';
+import { ExtensionManagerClient, ExtensionStatusError } from '../../src/osquery/client.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
@@ -29,6 +30,8 @@ let supervisor: ChildProcess | undefined;
 let output = '';
 let tenantConfig = '';
 let before: DatabaseSnapshot;
+/** What each entry point answered, written to $SECURITY_REPORT (JSON) for bench/results/reliability.md. */
+const observed: Array<{ entry: string; attack: string; answer: string }> = [];
 const root = () => join(tmp.dir, 'root');
 const dbFile = () => join(root(), 'launcher.sqlite');
 const fresh = () => join(root(), 'created-by-attack.sqlite');
@@ -102,6 +105,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
+  if (process.env.SECURITY_REPORT) writeFileSync(process.env.SECURITY_REPORT, `${JSON.stringify(observed, null, 2)}\n`);
   admin?.close();
   acme?.close();
   const child = supervisor;
@@ -118,6 +122,7 @@ describe('tenant acme attacks the supervisor database through its osqueryd', () 
   it('through the control API as tenant acme: every variant is refused with "not authorized"', async () => {
     for (const a of attacks()) {
       const message = await refusal(acme.query('acme', a.sql, 10_000));
+      observed.push({ entry: 'control API (tenant acme certificate)', attack: a.name, answer: message });
       expect(message, a.name).toContain(a.message);
     }
   });
@@ -132,6 +137,7 @@ describe('tenant acme attacks the supervisor database through its osqueryd', () 
       );
       expect(res, a.name).toBeDefined();
       expect(res!.code, a.name).not.toBe(0);
+      observed.push({ entry: 'launcher ctl query acme', attack: a.name, answer: `exit ${res!.code}: ${res!.stderr!.trim()}` });
       expect(res!.stderr, a.name).toContain(a.message);
       expect(res!.stdout ?? '').not.toContain('node_key');
     }
@@ -151,7 +157,30 @@ describe('tenant acme attacks the supervisor database through its osqueryd', () 
     await waitFor(() => [...names.keys()].every((q) => dev.results({ tenant: 'acme', queryName: q }).length > 0), 60_000, 'every distributed result');
     for (const [q, a] of names) {
       const [result] = dev.results({ tenant: 'acme', queryName: q });
+      observed.push({ entry: 'distributed query (device server)', attack: a.name, answer: `status ${result!.status}, message ${JSON.stringify(result!.message)}` });
       expect({ attack: a.name, status: result!.status, message: result!.message, rows: result!.rows?.length ?? 0 }).toEqual({ attack: a.name, status: 1, message: a.message, rows: 0 });
+    }
+  });
+
+  it("through acme's osqueryd manager socket (Thrift query and getQueryColumns): code 1, SQLite's message", async () => {
+    const pid = (await admin.getInstance('acme')).pid!;
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    const socket = argv.find((a) => a.startsWith('--extensions_socket='))!.slice('--extensions_socket='.length);
+    const thrift = new ExtensionManagerClient(socket, { timeoutMs: 10_000 });
+    try {
+      for (const a of attacks()) {
+        for (const [method, call] of [['query', () => thrift.query(a.sql)], ['getQueryColumns', () => thrift.getQueryColumns(a.sql)]] as const) {
+          // getQueryColumns compiles only the first statement (as osqueryd): the `;`-joined attack starts with a harmless read.
+          if (method === 'getQueryColumns' && a.name.startsWith('; joined')) continue;
+          const err = await call().then(() => undefined, (e: unknown) => e);
+          expect(err, `${method} ${a.name}`).toBeInstanceOf(ExtensionStatusError);
+          const status = (err as ExtensionStatusError).status;
+          observed.push({ entry: `manager socket ${method}`, attack: a.name, answer: `code ${status.code}, ${JSON.stringify(status.message)}` });
+          expect({ code: status.code, message: status.message }, `${method} ${a.name}`).toEqual({ code: 1, message: a.message });
+        }
+      }
+    } finally {
+      thrift.close();
     }
   });
 

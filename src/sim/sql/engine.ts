@@ -14,9 +14,10 @@
  * their rows concatenated.
  *
  * SQL from outside may only read (authorizer.ts, adr/0008): every outside
- * statement is compiled and stepped with the authorizer on and
- * `query_only` set, and must be read-only and return columns; the engine's
- * own statements (table creation, filling, clearing) run with it off.
+ * statement is compiled and stepped with the authorizer on, and must be
+ * read-only and return columns; the engine's own statements (table
+ * creation, filling, clearing) run with it off. Each statement is compiled
+ * once per query, before any table is generated.
  */
 import type { FaultController } from '../faults.js';
 import type { QueryLog, QuerySource } from '../query-log.js';
@@ -65,6 +66,9 @@ export class SqlEngine {
   private readonly options: SqlEngineOptions;
   /** True while outside SQL is compiled or stepped (a statement may recompile, or a pragma table compile SQL, while it steps). */
   private outside = false;
+  private readonly begin: CompiledStatement;
+  private readonly commit: CompiledStatement;
+  private readonly rollback: CompiledStatement;
 
   constructor(options: SqlEngineOptions) {
     this.options = options;
@@ -74,6 +78,9 @@ export class SqlEngine {
     this.db.exec('PRAGMA trusted_schema = OFF');
     // The WASM build has no load_extension(); a stub makes the authorizer refuse it as "not authorized".
     for (const arity of [1, 2]) this.db.defineRefusedFunction('load_extension', arity, NOT_AUTHORIZED);
+    this.begin = this.db.prepare('BEGIN');
+    this.commit = this.db.prepare('COMMIT');
+    this.rollback = this.db.prepare('ROLLBACK');
   }
 
   addTable(provider: TableProvider): void {
@@ -105,15 +112,27 @@ export class SqlEngine {
     this.options.queryLog?.append(source, name, sql);
     this.options.faults?.checkQuery(sql);
     const statements = splitStatements(sql);
-    const early = this.prepareError(statements);
-    if (early !== undefined) return { ok: false, message: early };
-    let generated: Map<string, SqlValue[][]>;
+    // Syntax errors, unknown tables and columns are reported before any table
+    // is generated (as SQLite fails at prepare time), and so are refusals.
+    const compiled: CompiledStatement[] = [];
     try {
-      generated = await this.generateAll(statements);
-    } catch (err) {
-      return { ok: false, message: err instanceof Error ? err.message : String(err) };
+      try {
+        this.withOutside(() => {
+          for (const st of statements) compiled.push(this.compileOutside(st.sql));
+        });
+      } catch (err) {
+        return { ok: false, message: (err as Error).message };
+      }
+      let generated: Map<string, SqlValue[][]>;
+      try {
+        generated = await this.generateAll(statements);
+      } catch (err) {
+        return { ok: false, message: err instanceof Error ? err.message : String(err) };
+      }
+      return this.execute(compiled, generated);
+    } finally {
+      for (const stmt of compiled) stmt.finalize();
     }
-    return this.execute(statements, generated);
   }
 
   /** getQueryColumns: the first statement is prepared, not run. One `{name: type}` row per column. */
@@ -135,15 +154,13 @@ export class SqlEngine {
     }
   }
 
-  /** Run `fn` with the authorizer and query_only on: the only way outside SQL reaches SQLite. */
+  /** Run `fn` with the authorizer on: the only way outside SQL reaches SQLite. */
   private withOutside<T>(fn: () => T): T {
-    this.db.exec('PRAGMA query_only = ON');
     this.outside = true;
     try {
       return fn();
     } finally {
       this.outside = false;
-      this.db.exec('PRAGMA query_only = OFF');
     }
   }
 
@@ -155,21 +172,6 @@ export class SqlEngine {
       throw new Error(NOT_AUTHORIZED);
     }
     return stmt;
-  }
-
-  /**
-   * Syntax errors, unknown tables and columns are reported before any table
-   * is generated (as SQLite fails at prepare time), and so are refusals.
-   */
-  private prepareError(statements: Statement[]): string | undefined {
-    try {
-      this.withOutside(() => {
-        for (const st of statements) this.compileOutside(st.sql).finalize();
-      });
-      return undefined;
-    } catch (err) {
-      return (err as Error).message;
-    }
   }
 
   private referenced(tokens: Token[]): string[] {
@@ -202,18 +204,18 @@ export class SqlEngine {
 
   /** Replace a table's rows in one transaction (the engine's own SQL, authorizer off). */
   private fill(attached: Attached, rows: SqlValue[][]): void {
-    this.db.exec('BEGIN');
+    this.begin.run();
     try {
       attached.clear.run();
       for (const r of rows) attached.insert.run(r);
-      this.db.exec('COMMIT');
+      this.commit.run();
     } catch (err) {
-      this.db.exec('ROLLBACK');
+      this.rollback.run();
       throw err;
     }
   }
 
-  private execute(statements: Statement[], generated: Map<string, SqlValue[][]>): QueryResult {
+  private execute(compiled: CompiledStatement[], generated: Map<string, SqlValue[][]>): QueryResult {
     const filled: Attached[] = [];
     try {
       for (const [name, rows] of generated) {
@@ -226,18 +228,13 @@ export class SqlEngine {
       const rows: Row[] = [];
       let columns: ColumnInfo[] | undefined;
       this.withOutside(() => {
-        for (const st of statements) {
-          const stmt = this.compileOutside(st.sql);
-          try {
-            const cols = resultColumns(stmt);
-            columns ??= cols;
-            while (stmt.step()) {
-              const row = new Map<string, string>();
-              cols.forEach((c, i) => row.set(c.name, renderValue(stmt.value(i), nullvalue)));
-              rows.push(Object.fromEntries([...row.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
-            }
-          } finally {
-            stmt.finalize();
+        for (const stmt of compiled) {
+          const cols = resultColumns(stmt);
+          columns ??= cols;
+          while (stmt.step()) {
+            const row = new Map<string, string>();
+            cols.forEach((c, i) => row.set(c.name, renderValue(stmt.value(i), nullvalue)));
+            rows.push(Object.fromEntries([...row.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
           }
         }
       });
