@@ -9,8 +9,7 @@ import { existsSync, mkdirSync, writeFileSync, readFileSync, copyFileSync } from
 import { join, resolve, relative } from 'node:path';
 import { configSchema, type LauncherConfig } from '../config/schema.js';
 import { componentLogger, type Logger } from '../log/logger.js';
-import { startDevServer, type DevServer } from '../devserver/index.js';
-import { generateAdminToken, writeAdminTokenFile } from '../devserver/admin-token.js';
+import { generateAdminToken, startDevServer, writeAdminTokenFile, type DevServer } from '../devserver/index.js';
 import { initCertificates, issueCertificates, CA_CERT_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, ROLES_FILE } from '../control/certs-init.js';
 import { CLIENT_CONFIG_NAME } from '../control/client-config.js';
 import { locateOsqueryd } from './locate-osqueryd.js';
