@@ -190,7 +190,7 @@ describe('dev server JSON-RPC', () => {
     const k = (await enroll(client, 'acme-secret', 'h')).nodeKey;
     const text = JSON.stringify({ tenant: 'acme', sql: "attach database '/x' as x" });
     const json = { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) };
-    const wrong = [
+    const wrong: Array<Record<string, string>> = [
       {},
       { Authorization: 'Bearer ' },
       { Authorization: `Bearer ${'0'.repeat(server.adminToken.length)}` },
