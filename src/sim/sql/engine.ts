@@ -1,8 +1,7 @@
 /**
  * The stand-in's SQL engine: one in-memory SQLite database (the SQLite WASM
  * build, wasm-sqlite.ts) holding a real table per osquery table, filled on
- * demand. For each query
- * only the tables its statements name are generated: core tables from this
+ * demand. For each query only the tables its statements name are generated: core tables from this
  * machine, extension tables through the extension's `generate` (with a
  * context built from the statement). Rows are gathered first (async: an
  * extension call), then filled, queried and cleared in one synchronous step,

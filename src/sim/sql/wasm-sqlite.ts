@@ -57,6 +57,8 @@ interface OoDatabase {
 
 interface Sqlite3 {
   capi: Capi;
+  /** Console hooks the oo1 layer writes to (e.g. a warning on every failed step). */
+  config: { warn: (...args: unknown[]) => void; log: (...args: unknown[]) => void; debug: (...args: unknown[]) => void };
   oo1: { DB: new (filename: string, flags: string) => OoDatabase };
 }
 
@@ -64,6 +66,8 @@ interface Sqlite3 {
 // (sqlite3_column_decltype is missing); the cast is confined to this line.
 const sqlite3 = (await sqlite3InitModule({ print: () => {}, printErr: () => {} })) as unknown as Sqlite3;
 const capi = sqlite3.capi;
+// Errors reach callers as exceptions; nothing of the library's own may land on stderr, which carries glog lines.
+sqlite3.config.warn = sqlite3.config.log = sqlite3.config.debug = () => {};
 
 /** A failure with SQLite's own message (sqlite3_errmsg), as osqueryd reports it. */
 export class SqliteFailure extends Error {}
@@ -127,8 +131,14 @@ export class CompiledStatement {
 
   /** Bind, run to completion and reset: for the engine's own INSERT/DELETE. */
   run(values: SqlValue[] = []): void {
-    if (values.length > 0) this.stmt.bind(values);
-    this.stmt.stepReset();
+    try {
+      if (values.length > 0) this.stmt.bind(values);
+      this.stmt.stepReset();
+    } catch {
+      const message = this.db.errmsg();
+      capi.sqlite3_reset(this.ptr);
+      throw new SqliteFailure(message);
+    }
   }
 
   finalize(): void {
