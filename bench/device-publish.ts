@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,20 +32,21 @@ function line(i: number): string {
   return head.replace('"pad":""', `"pad":"${'x'.repeat(LINE_BYTES - head.length)}"`);
 }
 
-async function startDevServer(dir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [DEVSERVER, '--port', '0', '--db', join(dir, 'dev.db'), '--tenant', 'bench:bench-secret'], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startDevServer(dir: string): Promise<{ child: ChildProcess; url: string; token: string }> {
+  const tokenFile = join(dir, 'admin.token');
+  const child = spawn(process.execPath, [DEVSERVER, '--port', '0', '--db', join(dir, 'dev.db'), '--tenant', 'bench:bench-secret', '--admin-token-file', tokenFile], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [first] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-  return { child, url: (JSON.parse(first) as { url: string }).url };
+  return { child, url: (JSON.parse(first) as { url: string }).url, token: readFileSync(tokenFile, 'utf8').trim() };
 }
 
-async function stats(url: string): Promise<{ stored: { logs: number }; calls: { PublishLogs: number } }> {
-  const res = await fetch(`${url}/admin/stats`);
+async function stats(url: string, token: string): Promise<{ stored: { logs: number }; calls: { PublishLogs: number } }> {
+  const res = await fetch(`${url}/admin/stats`, { headers: { Authorization: `Bearer ${token}` } });
   return (await res.json()) as { stored: { logs: number }; calls: { PublishLogs: number } };
 }
 
 async function run(lines: string[]): Promise<{ linesPerSec: number; batches: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'bp-'));
-  const { child, url } = await startDevServer(dir);
+  const { child, url, token } = await startDevServer(dir);
   const db = openDatabase(join(dir, 'l.db'));
   const client = new DeviceClient({ serverUrl: url, insecureTransport: true });
   const ext = createKolideExtension({ registrationId: 'bench', enrollSecret: 'bench-secret', client, db, maxBatchesPerTick: 10_000 });
@@ -53,11 +54,11 @@ async function run(lines: string[]): Promise<{ linesPerSec: number; batches: num
     await ext.enroll();
     const buffer = new LogBuffer(db);
     for (let i = 0; i < lines.length; i += 1000) buffer.append('bench', 'result', lines.slice(i, i + 1000));
-    const before = (await stats(url)).calls.PublishLogs;
+    const before = (await stats(url, token)).calls.PublishLogs;
     const t = performance.now();
     while (ext.status().buffers.result.count > 0) await ext.publishNow();
     const secs = (performance.now() - t) / 1000;
-    const after = await stats(url);
+    const after = await stats(url, token);
     if (after.stored.logs !== lines.length) throw new Error(`dev server stored ${after.stored.logs} of ${lines.length} lines`);
     return { linesPerSec: lines.length / secs, batches: after.calls.PublishLogs - before };
   } finally {

@@ -9,13 +9,15 @@ import { existsSync, mkdirSync, writeFileSync, readFileSync, copyFileSync } from
 import { join, resolve, relative } from 'node:path';
 import { configSchema, type LauncherConfig } from '../config/schema.js';
 import { componentLogger, type Logger } from '../log/logger.js';
-import { startDevServer, type DevServer } from '../devserver/index.js';
+import { generateAdminToken, startDevServer, writeAdminTokenFile, type DevServer } from '../devserver/index.js';
 import { initCertificates, issueCertificates, CA_CERT_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, ROLES_FILE } from '../control/certs-init.js';
 import { CLIENT_CONFIG_NAME } from '../control/client-config.js';
 import { locateOsqueryd } from './locate-osqueryd.js';
 import { LauncherApp } from './launcher-app.js';
 
 export const DEMO_TENANTS = ['kolide', 'acme', 'globex'] as const;
+/** The device server's admin token, in the demo root. */
+export const ADMIN_TOKEN_FILE = 'devserver-admin.token';
 
 /** The demo's osquery config per tenant: a differential and a snapshot query, quick intervals. */
 export function demoOsqueryConfig(tenant: string): string {
@@ -54,8 +56,13 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
     if (!existsSync(file)) writeFileSync(file, `demo-secret-${t}-${Math.random().toString(36).slice(2)}\n`, { mode: 0o600 });
     secrets[t] = readFileSync(file, 'utf8').trim();
   }
+  // A fresh admin token per start, 0600 in the root: only this user can drive the device server (issue 13).
+  const adminToken = generateAdminToken();
+  const adminTokenFile = join(root, ADMIN_TOKEN_FILE);
+  writeAdminTokenFile(adminTokenFile, adminToken);
   const devServer = await startDevServer({
     dbPath: join(root, 'devserver.sqlite'),
+    adminToken,
     tenants: DEMO_TENANTS.map((t) => ({ name: t, secrets: [secrets[t]!], config: demoOsqueryConfig(t) })),
     logger: componentLogger(options.logger, 'devserver'),
   });
@@ -87,6 +94,7 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
     distributed_forwarding_interval_seconds: 5,
   });
   const rel = relative(process.cwd(), root) || '.';
+  const bearer = `-H "Authorization: Bearer $(cat ${join(rel, ADMIN_TOKEN_FILE)})"`;
   const which = osqueryd.source === 'stand-in'
     ? `osqueryd: no real osqueryd found (searched PATH and the usual install paths); using the stand-in ${osqueryd.path}`
     : `osqueryd: ${osqueryd.path} (${osqueryd.source})`;
@@ -94,7 +102,7 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
     '',
     'osquery-launcher demo',
     `  ${which}`,
-    `  device server: ${devServer.url} (tenants: ${DEMO_TENANTS.join(', ')}; admin endpoints under /admin/)`,
+    `  device server: ${devServer.url} (tenants: ${DEMO_TENANTS.join(', ')}; admin endpoints under /admin/, token in ${join(rel, ADMIN_TOKEN_FILE)})`,
     `  control API:   ${target} (mutual TLS; certificates in ${rel}/certs)`,
     `  state:         ${rel}/launcher.sqlite (registrations, node keys, config cache, log buffers, run history)`,
     '',
@@ -105,9 +113,9 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
     "  bin/launcher ctl query kolide 'select * from kolide_launcher_instances' # the vendor sees all",
     '  bin/launcher ctl logs acme -f                           # follow osqueryd output from the start of the run',
     '  bin/launcher ctl history acme                           # runs, exits, errors',
-    `  curl -s ${devServer.url}/admin/logs?tenant=acme | head  # logs delivered to the device server`,
-    `  curl -s -XPOST ${devServer.url}/admin/queries -d '{"tenant":"acme","sql":"select version from osquery_info"}'`,
-    `  curl -s ${devServer.url}/admin/results?tenant=acme      # distributed query results`,
+    `  curl -s ${bearer} '${devServer.url}/admin/logs?tenant=acme' | head  # logs delivered to the device server`,
+    `  curl -s ${bearer} -XPOST ${devServer.url}/admin/queries -d '{"tenant":"acme","sql":"select version from osquery_info"}'`,
+    `  curl -s ${bearer} '${devServer.url}/admin/results?tenant=acme'      # distributed query results`,
     '',
     'Ctrl-C stops everything.',
     '',

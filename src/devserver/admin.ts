@@ -1,6 +1,7 @@
 /**
- * Admin HTTP endpoints of the dev server (no auth: it listens on 127.0.0.1
- * for development and tests only).
+ * Admin HTTP endpoints of the dev server (127.0.0.1, development and tests).
+ * The server lets a request reach these only with its admin token
+ * (`Authorization: Bearer <token>`, admin-token.ts); others get 401.
  *
  *   GET  /admin/stats                              counters per method, faults
  *   GET  /admin/tenants                            tenants

@@ -17,6 +17,7 @@ import { silentLogger } from '../log/logger.js';
 import { LauncherError, errorMessage } from '../errors.js';
 import { openDatabase, type SqliteDatabase } from '../store/database.js';
 import { handleAdmin } from './admin.js';
+import { bearerMatches, generateAdminToken } from './admin-token.js';
 import { FaultSwitch, type Fault } from './faults.js';
 import { BodyTooLargeError, isChunked, readBody, send, sendJson } from './http-io.js';
 import { DECODE_ERROR, METHOD_NOT_FOUND, RPC_METHODS, handleRpc, isRpcMethod, type RpcMethod, type RpcOutcome } from './rpc.js';
@@ -37,6 +38,11 @@ export interface DevServerOptions {
   maxBodyBytes?: number;
   /** How many raw requests to keep for inspection. Default 200. */
   recordRequests?: number;
+  /**
+   * Token every `/admin/...` request must send as `Authorization: Bearer <token>`
+   * (admin-token.ts). Default: a fresh random one, readable as `adminToken`.
+   */
+  adminToken?: string;
   logger?: Logger;
 }
 
@@ -76,6 +82,8 @@ function zeroCounts(): Record<RpcMethod, number> {
 export class DevServer {
   readonly store: DevServerStore;
   readonly tls: boolean;
+  /** What `/admin/...` requests must present; a secret: never log it. */
+  readonly adminToken: string;
   private readonly server: http.Server;
   private readonly ownsDb: boolean;
   private readonly maxBody: number;
@@ -106,6 +114,8 @@ export class DevServer {
     this.log = (options.logger ?? silentLogger()).child({ component: 'devserver' });
     this.host = options.host ?? '127.0.0.1';
     this.tls = options.tls !== undefined;
+    if (options.adminToken !== undefined && options.adminToken.length < 16) throw new LauncherError('E_CONFIG', `dev server admin token is too short (${options.adminToken.length} characters, at least 16)`);
+    this.adminToken = options.adminToken ?? generateAdminToken();
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.route(req, res).catch((err: unknown) => {
         this.log.error({ err: errorMessage(err) }, 'dev server request failed');
@@ -140,7 +150,7 @@ export class DevServer {
     this._port = (this.server.address() as AddressInfo).port;
     this.log.info({ url: this.url }, 'dev server listening');
     if (!['127.0.0.1', '::1', 'localhost'].includes(this.host)) {
-      this.log.warn({ host: this.host }, 'dev server admin endpoints have no authentication and are reachable beyond loopback');
+      this.log.warn({ host: this.host }, 'dev server listens beyond loopback: its device RPC has no authentication (admin endpoints need the token)');
     }
   }
 
@@ -233,6 +243,13 @@ export class DevServer {
       return this.serveRpc(req, res);
     }
     if (url.pathname.startsWith('/admin/')) {
+      if (!bearerMatches(req.headers.authorization, this.adminToken)) {
+        // Checked before the body is read: an unauthenticated request changes nothing.
+        res.setHeader('WWW-Authenticate', 'Bearer realm="devserver-admin"');
+        sendJson(res, 401, { error: 'admin endpoints need Authorization: Bearer <token> (the dev server admin token file)' });
+        req.resume();
+        return;
+      }
       // Admin endpoints accept chunked bodies too (curl, scripts).
       const body = await readBody(req, this.maxBody).catch((err: unknown) => {
         send(res, 413, errorMessage(err), 'text/plain');

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { shortTempDir, waitFor } from '../helpers/tmp.js';
+import { writeSupervisorConfig } from '../helpers/supervisor-config.js';
 import { startDevServer, type DevServer } from '../../src/devserver/index.js';
 import { initCertificates } from '../../src/control/certs-init.js';
 import { ControlClient } from '../../src/control/client.js';
@@ -88,26 +89,8 @@ beforeAll(async () => {
     ],
   });
   const certs = await initCertificates({ dir: join(tmp.dir, 'certs'), tenants: ['acme'] });
-  const roles = JSON.parse(readFileSync(certs.rolesFile, 'utf8')) as Record<string, string>;
   const listen = `unix://${join(tmp.dir, 'ctl.sock')}`;
-  writeFileSync(join(tmp.dir, 'launcher.yaml'), [
-    `root_directory: ${root()}`,
-    `osqueryd_path: ${join(repo, 'bin/osqueryd-sim')}`,
-    'log_level: debug',
-    `device_server: {url: "${dev.url}", insecure_transport: true}`,
-    'registrations:',
-    `  - {id: kolide, enroll_secret_path: ${join(tmp.dir, 'kolide.secret')}}`,
-    'control:',
-    `  listen: "${listen}"`,
-    `  ca: ${certs.caCert}`,
-    `  cert: ${certs.serverCert}`,
-    `  key: ${certs.serverKey}`,
-    `  roles: ${JSON.stringify(roles)}`,
-    'log_buffer: {publish_interval_seconds: 0.5}',
-    'health: {interval_seconds: 1, startup_delay_seconds: 1, failures: 3}',
-    'distributed_forwarding_interval_seconds: 1',
-    '',
-  ].join('\n'));
+  writeSupervisorConfig(join(tmp.dir, 'launcher.yaml'), { repo, root: root(), deviceServerUrl: dev.url, registrations: [{ id: 'kolide', secretPath: join(tmp.dir, 'kolide.secret') }], listen, certs });
   admin = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key') });
   supervisor = startSupervisor();
 });
@@ -143,9 +126,9 @@ describe('whole mission', () => {
   it("runs each tenant's distributed query only in its own osqueryd", async () => {
     const vq = dev.addQuery('kolide', "select 'vendor-only' as who");
     const aq = dev.addQuery('acme', "select 'acme-only' as who");
-    await waitFor(() => dev.results({ tenant: 'kolide', query: vq }).length > 0 && dev.results({ tenant: 'acme', query: aq }).length > 0, 40_000, 'both results');
-    expect(dev.results({ tenant: 'kolide', query: vq })[0]!.rows).toEqual([{ who: 'vendor-only' }]);
-    expect(dev.results({ tenant: 'acme', query: aq })[0]!.rows).toEqual([{ who: 'acme-only' }]);
+    await waitFor(() => dev.results({ tenant: 'kolide', queryName: vq }).length > 0 && dev.results({ tenant: 'acme', queryName: aq }).length > 0, 40_000, 'both results');
+    expect(dev.results({ tenant: 'kolide', queryName: vq })[0]!.rows).toEqual([{ who: 'vendor-only' }]);
+    expect(dev.results({ tenant: 'acme', queryName: aq })[0]!.rows).toEqual([{ who: 'acme-only' }]);
     const queryLog = (id: string) => {
       const dir = join(root(), 'registrations', id);
       const file = readdirSync(dir).find((f) => f.endsWith('.queries.log'));

@@ -3,7 +3,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { shortTempDir, waitFor } from '../helpers/tmp.js';
 
@@ -65,6 +65,25 @@ describe('launcher demo', () => {
       return r.find((x) => x.id === 'globex')?.healthy ? r : undefined;
     }, 45_000, 'globex healthy');
     expect(rows).toHaveLength(3);
+  });
+
+  // issue 13: the device server's admin endpoints need the token the demo writes 0600 in its root; the guide uses it.
+  it("the guide's curl commands carry the admin token; without it the device server answers 401", async () => {
+    const tokenFile = join(root, 'devserver-admin.token');
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const token = readFileSync(tokenFile, 'utf8').trim();
+    expect(token).toMatch(/^[0-9a-f]{64}$/);
+    expect(output).not.toContain(token);
+    const lines = output.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('curl '));
+    expect(lines).toHaveLength(3);
+    for (const l of lines) expect(l).toContain('-H "Authorization: Bearer $(cat r/devserver-admin.token)"');
+    // Run the guide's own command, as a user would paste it, from the demo's directory.
+    const queue = lines.find((l) => l.includes('/admin/queries'))!;
+    const { stdout } = await run('bash', ['-c', queue], { cwd: tmp.dir, timeout: 30_000 });
+    expect(JSON.parse(stdout)).toMatchObject({ name: expect.stringMatching(/^devq_/) });
+    const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(queue)![1]!;
+    const denied = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-XPOST', `${url}/admin/queries`, '-d', '{"tenant":"acme","sql":"select 1"}'], { timeout: 30_000 });
+    expect(denied.stdout).toBe('401');
   });
 
   it('Ctrl-C stops everything cleanly: exit 0, no osqueryd, no socket', async () => {

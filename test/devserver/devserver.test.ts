@@ -5,6 +5,7 @@
 import http from 'node:http';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -151,12 +152,13 @@ describe('dev server JSON-RPC', () => {
 
   it('admin endpoints: tenants, config, queries, logs, results, nodes, revoke, fault, stats', async () => {
     const { server, client } = await setup();
+    const auth = { Authorization: `Bearer ${server.adminToken}` };
     const post = async (path: string, body: unknown) => {
       const text = JSON.stringify(body);
-      const r = await raw(server.url, 'POST', text, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) }, path);
+      const r = await raw(server.url, 'POST', text, { ...auth, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) }, path);
       return { status: r.status, json: JSON.parse(r.body) };
     };
-    const get = async (path: string) => JSON.parse((await raw(server.url, 'GET', undefined, {}, path)).body);
+    const get = async (path: string) => JSON.parse((await raw(server.url, 'GET', undefined, auth, path)).body);
     expect((await post('/admin/tenants', { name: 'initech', secrets: ['i-secret'], config: { options: { z: 3 } } })).status).toBe(200);
     const k = (await enroll(client, 'i-secret', 'hi')).nodeKey;
     expect(JSON.parse((await client.requestConfig(k)).config)).toEqual({ options: { z: 3 } });
@@ -180,6 +182,50 @@ describe('dev server JSON-RPC', () => {
     expect((await client.checkHealth()).status).toBe(1);
     expect((await post('/admin/revoke', { tenant: 'initech' })).json.revoked).toBe(1);
     expect((await client.requestConfig(k)).nodeInvalid).toBe(true);
+  });
+
+  // issue 13: the admin endpoints were open to every local user (queue a query into any tenant's osqueryd).
+  it('admin endpoints answer 401 without the token or with a wrong one, and change nothing', async () => {
+    const { server, client } = await setup();
+    const k = (await enroll(client, 'acme-secret', 'h')).nodeKey;
+    const text = JSON.stringify({ tenant: 'acme', sql: "attach database '/x' as x" });
+    const json = { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) };
+    const wrong: Array<Record<string, string>> = [
+      {},
+      { Authorization: 'Bearer ' },
+      { Authorization: `Bearer ${'0'.repeat(server.adminToken.length)}` },
+      { Authorization: `Bearer ${server.adminToken.slice(0, -1)}` },
+      { Authorization: `Bearer ${server.adminToken}x` },
+      { Authorization: `Basic ${Buffer.from(`admin:${server.adminToken}`).toString('base64')}` },
+      { Authorization: server.adminToken },
+    ];
+    for (const headers of wrong) {
+      const queued = await raw(server.url, 'POST', text, { ...json, ...headers }, '/admin/queries');
+      expect(queued.status, JSON.stringify(headers)).toBe(401);
+      expect(queued.headers['www-authenticate']).toMatch(/^Bearer/);
+      expect(queued.body).not.toContain(server.adminToken);
+      for (const path of ['/admin/stats', '/admin/logs?tenant=acme', '/admin/nodes', '/admin/tenants']) {
+        expect((await raw(server.url, 'GET', undefined, headers, path)).status).toBe(401);
+      }
+      const revoke = JSON.stringify({ tenant: 'acme' });
+      expect((await raw(server.url, 'POST', revoke, { 'Content-Type': 'application/json', 'Content-Length': String(revoke.length), ...headers }, '/admin/revoke')).status).toBe(401);
+      expect((await raw(server.url, 'DELETE', undefined, headers, '/admin/fault')).status).toBe(401);
+    }
+    // Nothing was queued or revoked.
+    expect((await client.requestQueries(k)).queries.queries ?? {}).toEqual({});
+    expect((await client.requestConfig(k)).nodeInvalid).toBe(false);
+    // The right token works (case-insensitive scheme, as RFC 7235).
+    const ok = await raw(server.url, 'POST', text, { ...json, Authorization: `bearer ${server.adminToken}` }, '/admin/queries');
+    expect(ok.status).toBe(200);
+    expect(Object.values((await client.requestQueries(k)).queries.queries)).toEqual(["attach database '/x' as x"]);
+  });
+
+  it('an admin token given at start is the one required; a short one is refused', async () => {
+    const token = 'a'.repeat(40);
+    const server = await startDevServer({ adminToken: token });
+    servers.push(server);
+    expect((await raw(server.url, 'GET', undefined, { Authorization: `Bearer ${token}` }, '/admin/stats')).status).toBe(200);
+    await expect(startDevServer({ adminToken: 'short' })).rejects.toThrow(/admin token is too short \(5 characters/);
   });
 
   it('fault knobs produce the failures the client must survive', async () => {
@@ -263,9 +309,45 @@ describe('dev server standalone entry (dist)', () => {
     const client = new DeviceClient({ serverUrl: url, insecureTransport: true });
     clients.push(client);
     expect((await enroll(client, 'sek2', 'h')).nodeKey).toMatch(/^acme::/);
+    // issue 13: without --admin-token-file nobody knows the token.
+    expect((await raw(url, 'GET', undefined, {}, '/admin/stats')).status).toBe(401);
     const exited = once(child, 'exit');
     child.kill('SIGTERM');
     const [code] = (await exited) as [number | null];
     expect(code).toBe(0);
+  });
+
+  // issue 13: `launcher dev-server --admin-token-file` writes a fresh token 0600; admin requests need it.
+  it('--admin-token-file writes a fresh 0600 token that the admin endpoints require', async () => {
+    const main = resolve('dist/src/devserver/main.js');
+    const file = join(tmp.dir, 'admin.token');
+    const start = async () => {
+      child = spawn(process.execPath, [main, '--port', '0', '--tenant', 'acme:sek1', '--admin-token-file', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+      const [first] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
+      expect(first).not.toMatch(/[0-9a-f]{64}/);
+      return { url: (JSON.parse(first) as { url: string }).url, stderr: () => stderr };
+    };
+    const stop = async () => {
+      const exited = once(child!, 'exit');
+      child!.kill('SIGTERM');
+      await exited;
+    };
+    const { url, stderr } = await start();
+    const token = readFileSync(file, 'utf8').trim();
+    expect(token).toMatch(/^[0-9a-f]{64}$/);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect((await raw(url, 'GET', undefined, {}, '/admin/stats')).status).toBe(401);
+    expect((await raw(url, 'GET', undefined, { Authorization: `Bearer ${token}` }, '/admin/stats')).status).toBe(200);
+    expect(stderr()).not.toContain(token);
+    await stop();
+    // A restart writes a new token: the old one stops working.
+    const again = await start();
+    const second = readFileSync(file, 'utf8').trim();
+    expect(second).not.toBe(token);
+    expect((await raw(again.url, 'GET', undefined, { Authorization: `Bearer ${token}` }, '/admin/stats')).status).toBe(401);
+    expect((await raw(again.url, 'GET', undefined, { Authorization: `Bearer ${second}` }, '/admin/stats')).status).toBe(200);
+    await stop();
   });
 });

@@ -1,7 +1,7 @@
 /**
- * The stand-in's SQL engine: one in-memory SQLite database (better-sqlite3)
- * holding a real table per osquery table, filled on demand. For each query
- * only the tables its statements name are generated: core tables from this
+ * The stand-in's SQL engine: one in-memory SQLite database (the SQLite WASM
+ * build, wasm-sqlite.ts) holding a real table per osquery table, filled on
+ * demand. For each query only the tables its statements name are generated: core tables from this
  * machine, extension tables through the extension's `generate` (with a
  * context built from the statement). Rows are gathered first (async: an
  * extension call), then filled, queried and cleared in one synchronous step,
@@ -11,11 +11,17 @@
  * names collapsed (the last wins), keys in sorted order, SQLite's own error
  * message on failure. Several `;`-separated statements are run in order and
  * their rows concatenated.
+ *
+ * SQL from outside may only read (authorizer.ts, adr/0008): every outside
+ * statement is compiled and stepped with the authorizer on, and must be
+ * read-only and return columns; the engine's own statements (table
+ * creation, filling, clearing) run with it off. Each statement is compiled
+ * once per query, before any table is generated.
  */
 import type { FaultController } from '../faults.js';
 import type { QueryLog, QuerySource } from '../query-log.js';
-import type BetterSqlite3 from 'better-sqlite3';
-import { openDatabase, type SqliteDatabase } from '../../store/database.js';
+import { authorizeOutside, NOT_AUTHORIZED, readOnlyQuery } from './authorizer.js';
+import { MemoryDatabase, type CompiledStatement } from './wasm-sqlite.js';
 import { ColumnOptions, ConstraintOp } from '../../osquery/plugins.js';
 import { buildContext, type TableContext } from './constraints.js';
 import { createTableSql, normalizeColumnType, quoteIdent, type TableSpec } from './schema.js';
@@ -49,18 +55,31 @@ export interface SqlEngineOptions {
 
 interface Attached {
   provider: TableProvider;
-  insert: BetterSqlite3.Statement<unknown[]>;
-  clear: BetterSqlite3.Statement<unknown[]>;
+  insert: CompiledStatement;
+  clear: CompiledStatement;
 }
 
 export class SqlEngine {
-  private readonly db: SqliteDatabase;
+  private readonly db: MemoryDatabase;
   private readonly tables = new Map<string, Attached>();
   private readonly options: SqlEngineOptions;
+  /** True while outside SQL is compiled or stepped (a statement may recompile, or a pragma table compile SQL, while it steps). */
+  private outside = false;
+  private readonly begin: CompiledStatement;
+  private readonly commit: CompiledStatement;
+  private readonly rollback: CompiledStatement;
 
   constructor(options: SqlEngineOptions) {
     this.options = options;
-    this.db = openDatabase(':memory:');
+    this.db = new MemoryDatabase();
+    this.db.setAuthorizer((action, arg1, arg2, database) => (this.outside ? authorizeOutside(action, arg1, arg2, database) : 0));
+    this.db.forbidAttach();
+    this.db.exec('PRAGMA trusted_schema = OFF');
+    // The WASM build has no load_extension(); a stub makes the authorizer refuse it as "not authorized".
+    for (const arity of [1, 2]) this.db.defineRefusedFunction('load_extension', arity, NOT_AUTHORIZED);
+    this.begin = this.db.prepare('BEGIN');
+    this.commit = this.db.prepare('COMMIT');
+    this.rollback = this.db.prepare('ROLLBACK');
   }
 
   addTable(provider: TableProvider): void {
@@ -75,7 +94,11 @@ export class SqlEngine {
   }
 
   removeTable(name: string): void {
-    if (!this.tables.delete(name.toLowerCase())) return;
+    const attached = this.tables.get(name.toLowerCase());
+    if (!attached) return;
+    this.tables.delete(name.toLowerCase());
+    attached.insert.finalize();
+    attached.clear.finalize();
     this.db.exec(`DROP TABLE IF EXISTS ${quoteIdent(name)}`);
   }
 
@@ -88,15 +111,27 @@ export class SqlEngine {
     this.options.queryLog?.append(source, name, sql);
     this.options.faults?.checkQuery(sql);
     const statements = splitStatements(sql);
-    const early = this.prepareError(statements);
-    if (early !== undefined) return { ok: false, message: early };
-    let generated: Map<string, SqlValue[][]>;
+    // Syntax errors, unknown tables and columns are reported before any table
+    // is generated (as SQLite fails at prepare time), and so are refusals.
+    const compiled: CompiledStatement[] = [];
     try {
-      generated = await this.generateAll(statements);
-    } catch (err) {
-      return { ok: false, message: err instanceof Error ? err.message : String(err) };
+      try {
+        this.withOutside(() => {
+          for (const st of statements) compiled.push(this.compileOutside(st.sql));
+        });
+      } catch (err) {
+        return { ok: false, message: (err as Error).message };
+      }
+      let generated: Map<string, SqlValue[][]>;
+      try {
+        generated = await this.generateAll(statements);
+      } catch (err) {
+        return { ok: false, message: err instanceof Error ? err.message : String(err) };
+      }
+      return this.execute(compiled, generated);
+    } finally {
+      for (const stmt of compiled) stmt.finalize();
     }
-    return this.execute(statements, generated);
   }
 
   /** getQueryColumns: the first statement is prepared, not run. One `{name: type}` row per column. */
@@ -104,29 +139,38 @@ export class SqlEngine {
     const first = splitStatements(sql)[0];
     if (!first) return { ok: true, rows: [], columns: [] };
     try {
-      const stmt = this.db.prepare(first.sql);
-      if (!stmt.reader) return { ok: true, rows: [], columns: [] };
-      const columns = stmt.columns().map((c) => ({ name: c.name, type: normalizeColumnType(c.type ?? undefined) }));
-      return { ok: true, rows: columns.map((c) => ({ [c.name]: c.type })), columns };
+      return this.withOutside(() => {
+        const stmt = this.compileOutside(first.sql);
+        try {
+          const columns = resultColumns(stmt);
+          return { ok: true, rows: columns.map((c) => ({ [c.name]: c.type })), columns };
+        } finally {
+          stmt.finalize();
+        }
+      });
     } catch (err) {
       return { ok: false, message: (err as Error).message };
     }
   }
 
-  /**
-   * Syntax errors, unknown tables and columns are reported before any table
-   * is generated (as SQLite fails at prepare time). Statements after DDL may
-   * depend on it, so only the ones up to the first non-query are checked.
-   */
-  private prepareError(statements: Statement[]): string | undefined {
-    for (const st of statements) {
-      try {
-        if (!this.db.prepare(st.sql).reader) return undefined;
-      } catch (err) {
-        return (err as Error).message;
-      }
+  /** Run `fn` with the authorizer on: the only way outside SQL reaches SQLite. */
+  private withOutside<T>(fn: () => T): T {
+    this.outside = true;
+    try {
+      return fn();
+    } finally {
+      this.outside = false;
     }
-    return undefined;
+  }
+
+  /** Compile one outside statement (inside withOutside): denied actions fail here, and so does anything but a read. */
+  private compileOutside(sql: string): CompiledStatement {
+    const stmt = this.db.prepare(sql);
+    if (!readOnlyQuery(stmt)) {
+      stmt.finalize();
+      throw new Error(NOT_AUTHORIZED);
+    }
+    return stmt;
   }
 
   private referenced(tokens: Token[]): string[] {
@@ -157,37 +201,42 @@ export class SqlEngine {
     return out;
   }
 
-  private execute(statements: Statement[], generated: Map<string, SqlValue[][]>): QueryResult {
+  /** Replace a table's rows in one transaction (the engine's own SQL, authorizer off). */
+  private fill(attached: Attached, rows: SqlValue[][]): void {
+    this.begin.run();
+    try {
+      attached.clear.run();
+      for (const r of rows) attached.insert.run(r);
+      this.commit.run();
+    } catch (err) {
+      this.rollback.run();
+      throw err;
+    }
+  }
+
+  private execute(compiled: CompiledStatement[], generated: Map<string, SqlValue[][]>): QueryResult {
     const filled: Attached[] = [];
     try {
       for (const [name, rows] of generated) {
         const attached = this.tables.get(name);
         if (!attached) continue; // detached meanwhile: SQLite reports "no such table"
         filled.push(attached);
-        this.db.transaction(() => {
-          attached.clear.run();
-          for (const r of rows) attached.insert.run(...r);
-        })();
+        this.fill(attached, rows);
       }
       const nullvalue = this.options.nullvalue();
       const rows: Row[] = [];
       let columns: ColumnInfo[] | undefined;
-      for (const st of statements) {
-        const stmt = this.db.prepare(st.sql);
-        if (!stmt.reader) {
-          stmt.run();
-          continue;
+      this.withOutside(() => {
+        for (const stmt of compiled) {
+          const cols = resultColumns(stmt);
+          columns ??= cols;
+          while (stmt.step()) {
+            const row = new Map<string, string>();
+            cols.forEach((c, i) => row.set(c.name, renderValue(stmt.value(i), nullvalue)));
+            rows.push(Object.fromEntries([...row.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
+          }
         }
-        stmt.safeIntegers(true);
-        stmt.raw(true);
-        const cols = stmt.columns();
-        columns ??= cols.map((c) => ({ name: c.name, type: normalizeColumnType(c.type ?? undefined) }));
-        for (const values of stmt.all() as unknown[][]) {
-          const row = new Map<string, string>();
-          cols.forEach((c, i) => row.set(c.name, renderValue(values[i], nullvalue)));
-          rows.push(Object.fromEntries([...row.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
-        }
-      }
+      });
       return { ok: true, rows, columns: columns ?? [] };
     } catch (err) {
       return { ok: false, message: (err as Error).message };
@@ -197,6 +246,10 @@ export class SqlEngine {
       }
     }
   }
+}
+
+function resultColumns(stmt: CompiledStatement): ColumnInfo[] {
+  return Array.from({ length: stmt.columnCount }, (_, i) => ({ name: stmt.columnName(i), type: normalizeColumnType(stmt.columnDecltype(i)) }));
 }
 
 function checkRequired(spec: TableSpec, ctx: TableContext): void {
