@@ -154,7 +154,7 @@ export class FrameScanner {
     let depth = this.depth;
     let pending = this.pending;
     let complete = false;
-    for (;;) {
+    outer: for (;;) {
       if (pending >= 0) {
         let need = 0;
         switch (pending) {
@@ -176,7 +176,7 @@ export class FrameScanner {
             need = 16;
             break;
           case T.STRING: {
-            if (pos + 4 > end) break;
+            if (pos + 4 > end) break outer;
             const len = buf.readInt32BE(pos);
             if (len < 0 || len > MAX_STRING_BYTES) throw protocolError(`string size ${len} out of range`);
             need = 4 + len;
@@ -194,7 +194,7 @@ export class FrameScanner {
             if (depth >= MAX_DEPTH) throw protocolError(`nesting deeper than ${MAX_DEPTH}`);
             const isMap = pending === T.MAP;
             const hdr = isMap ? 6 : 5;
-            if (pos + hdr > end) break;
+            if (pos + hdr > end) break outer;
             const size = buf.readInt32BE(pos + hdr - 4);
             if (size < 0 || size > MAX_CONTAINER_SIZE) throw protocolError(`${isMap ? 'map' : 'list'} size ${size} out of range`);
             const k = buf[pos]!;
@@ -213,7 +213,6 @@ export class FrameScanner {
           default:
             throw protocolError(`invalid type ${pending}`);
         }
-        if (pending === T.STRING && pos + 4 > end) break;
         if (pos + need > end) break;
         pos += need;
         pending = -1;
