@@ -30,9 +30,11 @@ export interface ThriftServerOptions {
 export class ThriftServer {
   readonly path: string;
   private readonly server: net.Server;
-  private readonly connections = new Set<net.Socket>();
+  private readonly connections = new Set<ServerConnection>();
   readonly log: Logger;
   readonly maxBytes: number;
+  private readonly idleMs: number;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private listening = false;
   private closing: Promise<void> | undefined;
 
@@ -42,13 +44,12 @@ export class ThriftServer {
     this.path = path;
     this.log = options.logger ?? silentLogger();
     this.maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
-    const idle = options.idleTimeoutMs ?? 5 * 60_000;
+    this.idleMs = options.idleTimeoutMs ?? 5 * 60_000;
     const pick = typeof processor === 'function' ? processor : () => processor;
     this.server = net.createServer((socket) => {
-      this.connections.add(socket);
-      socket.on('close', () => this.connections.delete(socket));
-      if (idle > 0) socket.setTimeout(idle, () => socket.destroy());
-      new ServerConnection(this, socket, pick());
+      const conn = new ServerConnection(this, socket, pick());
+      this.connections.add(conn);
+      socket.on('close', () => this.connections.delete(conn));
     });
     this.server.on('error', (err) => this.log.error({ err, path }, 'thrift server error'));
   }
@@ -65,6 +66,17 @@ export class ThriftServer {
       });
     });
     this.listening = true;
+    if (this.idleMs > 0) {
+      // One sweep for all connections instead of a timer per connection (re-armed on every
+      // read): a connection silent for idleMs is closed within idleMs + idleMs/4.
+      this.sweepTimer = setInterval(() => this.sweep(), Math.max(5, Math.floor(this.idleMs / 4)));
+      this.sweepTimer.unref();
+    }
+  }
+
+  private sweep(): void {
+    const cutoff = performance.now() - this.idleMs;
+    for (const conn of this.connections) if (conn.lastActive <= cutoff) conn.socket.destroy();
   }
 
   get connectionCount(): number {
@@ -74,7 +86,8 @@ export class ThriftServer {
   /** Stop accepting, end every connection, remove the socket file. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      for (const socket of this.connections) socket.destroy();
+      if (this.sweepTimer) clearInterval(this.sweepTimer);
+      for (const conn of this.connections) conn.socket.destroy();
       if (this.listening) {
         await new Promise<void>((resolve) => this.server.close(() => resolve()));
       }
@@ -87,7 +100,9 @@ export class ThriftServer {
 /** One accepted connection: scan, serve one request at a time, write each reply once. */
 class ServerConnection {
   private readonly owner: ThriftServer;
-  private readonly socket: net.Socket;
+  readonly socket: net.Socket;
+  /** performance.now() of the last byte read or reply written. */
+  lastActive = performance.now();
   private readonly processor: Processor;
   private scanner: FrameScanner | undefined; // made on the first byte
   private busy = false;
@@ -101,6 +116,7 @@ class ServerConnection {
   }
 
   private onData(data: Buffer): void {
+    this.lastActive = performance.now();
     const scanner = (this.scanner ??= new FrameScanner(this.owner.maxBytes));
     try {
       scanner.push(data);
@@ -114,6 +130,7 @@ class ServerConnection {
 
   private readonly onReply = (buf: Buffer): void => {
     if (!this.socket.destroyed) this.socket.write(buf);
+    this.lastActive = performance.now();
     this.busy = false;
   };
 

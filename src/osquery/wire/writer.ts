@@ -11,15 +11,18 @@ import { T, VERSION_1 } from './constants.js';
 const INITIAL = 4096;
 /** Scratch kept between messages up to this size; a larger one is dropped after use. */
 const KEEP = 1024 * 1024;
+/** A message larger than this is handed out in the scratch itself (no copy); the next writer starts at that size. */
+const HAND_OFF = 64 * 1024;
 
 let shared: Buffer | undefined;
+let nextSize = INITIAL;
 
 export class WireWriter {
   private buf: Buffer;
   private pos = 0;
 
   constructor() {
-    this.buf = shared ?? Buffer.allocUnsafe(INITIAL);
+    this.buf = shared ?? Buffer.allocUnsafe(nextSize);
     shared = undefined; // taken: a nested writer gets its own
   }
 
@@ -34,6 +37,12 @@ export class WireWriter {
 
   /** The encoded message, in a buffer of its own; the writer is spent. */
   finish(): Buffer {
+    if (this.pos > HAND_OFF) {
+      const whole = this.buf.subarray(0, this.pos);
+      nextSize = Math.min(this.buf.length, KEEP);
+      this.pos = 0;
+      return whole;
+    }
     const out = Buffer.allocUnsafe(this.pos);
     this.buf.copy(out, 0, 0, this.pos);
     this.release();
@@ -94,7 +103,11 @@ export class WireWriter {
       if (i === n) len = n;
     }
     if (len < 0) len = buf.write(s, start, 'utf8');
-    buf.writeInt32BE(len, this.pos);
+    const p = this.pos;
+    buf[p] = len >>> 24;
+    buf[p + 1] = (len >>> 16) & 0xff;
+    buf[p + 2] = (len >>> 8) & 0xff;
+    buf[p + 3] = len & 0xff;
     this.pos = start + len;
   }
 
