@@ -17,12 +17,12 @@ import { readResponse, writeResponse } from '../src/osquery/wire/structs.js';
 import { refReader, refTypes, refWriter } from '../src/osquery/reference.js';
 import type { ExtensionResponse } from '../src/osquery/protocol.js';
 import { median, round, writeResult } from './lib.js';
+import { BENCH_ROWS } from './thrift-fixture.js';
 
 const ROUNDS = 7;
 const PER_ROUND = 40;
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const rows = Array.from({ length: 1000 }, (_, r) => Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`col${i}`, `value-${r}-${i}`])));
-const value: ExtensionResponse = { status: { code: 0, message: 'OK', uuid: 0 }, response: rows };
+const value: ExtensionResponse = { status: { code: 0, message: 'OK', uuid: 0 }, response: BENCH_ROWS };
 
 interface Codec {
   encode(): Buffer;

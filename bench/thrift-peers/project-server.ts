@@ -12,6 +12,7 @@
  */
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { benchManagerHandler, benchTable } from '../thrift-fixture.js';
 
 type ExtensionServerModule = typeof import('../../src/osquery/extension-server.js');
 type ServerModule = typeof import('../../src/osquery/server.js');
@@ -38,32 +39,17 @@ const [{ ExtensionServer }, { ThriftServer }, protocol, { openDatabase }, { Devi
   load<DeviceModule>('src/device/index.js'),
   load<KolideModule>('extensions/kolide_grpc/index.js'),
 ]);
-const { ExtensionManagerProcessor, extensionInfo, response, status } = protocol;
-
-const columns = Array.from({ length: 10 }, (_, i) => ({ name: `col${i}`, type: 'TEXT' as const }));
-const rows = Array.from({ length: 1000 }, (_, r) => Object.fromEntries(columns.map((c, i) => [c.name, `value-${r}-${i}`])));
-const table: import('../../src/osquery/plugins.js').TablePlugin = { kind: 'table', name: 'bench_rows', columns, generate: () => rows };
-
 const managerPath = join(dir, 'm.em');
-let uuid = 0;
-const manager = new ThriftServer(managerPath, () => new ExtensionManagerProcessor({
-  ping: () => status(0, 'OK'),
-  call: () => response(status(1, 'n/a')),
-  shutdown: () => undefined,
-  extensions: () => ({ [String(uuid)]: extensionInfo({ name: 'kolide_grpc' }) }),
-  options: () => ({}),
-  registerExtension: () => status(0, 'OK', (uuid = 4242)),
-  deregisterExtension: () => status(0, 'OK'),
-  query: () => response(status(0, 'OK')),
-  getQueryColumns: () => response(status(0, 'OK')),
-}));
+const managerHandler = benchManagerHandler(protocol, 'kolide_grpc');
+// A factory, as the older ThriftServer takes.
+const manager = new ThriftServer(managerPath, () => new protocol.ExtensionManagerProcessor(managerHandler));
 await manager.listen();
 
 const db = openDatabase(join(dir, 'launcher.db'));
 // Never contacted: the extension is not started, so it neither enrolls nor publishes.
 const client = new DeviceClient({ serverUrl: 'http://127.0.0.1:9', insecureTransport: true, maxAttempts: 1, timeoutMs: 1000 });
 const kolide = createKolideExtension({ registrationId: 'bench', enrollSecret: 'bench-secret', client, db, publishIntervalMs: 3_600_000 });
-const ext = new ExtensionServer({ name: 'kolide_grpc', managerPath, plugins: [table, kolide.loggerPlugin], pingIntervalMs: 0 });
+const ext = new ExtensionServer({ name: 'kolide_grpc', managerPath, plugins: [benchTable, kolide.loggerPlugin], pingIntervalMs: 0 });
 await ext.start();
 process.stdout.write(`${JSON.stringify({ socket: ext.socketPath, root })}\n`);
 

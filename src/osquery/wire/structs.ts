@@ -195,40 +195,40 @@ export function readRegistry(r: WireReader): ExtensionRegistry {
   return reg;
 }
 
-export function writeExtensionList(w: WireWriter, list: InternalExtensionList): void {
+/** A map of structs keyed by i64 (as decimal strings) or by string. */
+function writeStructMap<V>(w: WireWriter, list: Record<string, V>, keyType: number, writeValue: (w: WireWriter, v: V) => void): void {
   const keys = Object.keys(list);
-  w.mapBegin(T.I64, T.STRUCT, keys.length);
+  w.mapBegin(keyType, T.STRUCT, keys.length);
   for (const k of keys) {
-    w.i64(k);
-    writeExtensionInfo(w, list[k]);
+    if (keyType === T.I64) w.i64(k);
+    else w.string(k);
+    writeValue(w, list[k]!);
   }
+}
+
+function readStructMap<V>(r: WireReader, keyType: number, readValue: (r: WireReader) => V, what: string): Record<string, V> {
+  const out: Record<string, V> = {};
+  const n = r.mapBegin(keyType, T.STRUCT, what);
+  for (let i = 0; i < n; i++) {
+    // i64 keys go through a JS number, as the generated code does.
+    const k = keyType === T.I64 ? String(r.i64()) : r.string();
+    put(out, k, readValue(r));
+  }
+  return out;
+}
+
+export function writeExtensionList(w: WireWriter, list: InternalExtensionList): void {
+  writeStructMap(w, list, T.I64, writeExtensionInfo);
 }
 
 export function readExtensionList(r: WireReader): InternalExtensionList {
-  const out: InternalExtensionList = {};
-  const n = r.mapBegin(T.I64, T.STRUCT, 'InternalExtensionList');
-  for (let i = 0; i < n; i++) {
-    const uuid = String(r.i64());
-    put(out, uuid, readExtensionInfo(r));
-  }
-  return out;
+  return readStructMap(r, T.I64, readExtensionInfo, 'InternalExtensionList');
 }
 
 export function writeOptionList(w: WireWriter, list: InternalOptionList): void {
-  const keys = Object.keys(list);
-  w.mapBegin(T.STRING, T.STRUCT, keys.length);
-  for (const k of keys) {
-    w.string(k);
-    writeOptionInfo(w, list[k]);
-  }
+  writeStructMap(w, list, T.STRING, writeOptionInfo);
 }
 
 export function readOptionList(r: WireReader): InternalOptionList {
-  const out: InternalOptionList = {};
-  const n = r.mapBegin(T.STRING, T.STRUCT, 'InternalOptionList');
-  for (let i = 0; i < n; i++) {
-    const k = r.string();
-    put(out, k, readOptionInfo(r));
-  }
-  return out;
+  return readStructMap(r, T.STRING, readOptionInfo, 'InternalOptionList');
 }
