@@ -25,7 +25,8 @@ export interface ThriftServerOptions {
  * served: osqueryd opens a new connection per call, osquery-go keeps one. A
  * connection costs a few listeners and one small object until its first byte
  * arrives; requests on one connection are answered one after the other, in
- * order, each with a single socket write.
+ * order, each with a single socket write. A peer that half-closes still gets
+ * the answers to what it sent; then the connection is closed.
  */
 export class ThriftServer {
   readonly path: string;
@@ -46,7 +47,9 @@ export class ThriftServer {
     this.maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
     this.idleMs = options.idleTimeoutMs ?? 5 * 60_000;
     const pick = typeof processor === 'function' ? processor : () => processor;
-    this.server = net.createServer((socket) => {
+    // allowHalfOpen: on the peer's FIN (osqueryd closes after each call) the socket is destroyed at
+    // once when nothing is left to write, without Node's shutdown(2) round trip first.
+    this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
       const conn = new ServerConnection(this, socket, pick());
       this.connections.add(conn);
       socket.on('close', () => this.connections.delete(conn));
@@ -106,6 +109,7 @@ class ServerConnection {
   private readonly processor: Processor;
   private scanner: FrameScanner | undefined; // made on the first byte
   private busy = false;
+  private ended = false;
 
   constructor(owner: ThriftServer, socket: net.Socket, processor: Processor) {
     this.owner = owner;
@@ -113,6 +117,18 @@ class ServerConnection {
     this.processor = processor;
     socket.on('error', (err) => owner.log.debug({ err: err.message }, 'thrift connection error'));
     socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('end', () => this.onEnd());
+  }
+
+  /** The peer closed its side: answer what it sent (pipelined requests too), then close. */
+  private onEnd(): void {
+    this.ended = true;
+    if (!this.busy) this.drain();
+  }
+
+  private close(): void {
+    if (this.socket.writableLength === 0) this.socket.destroy();
+    else this.socket.end();
   }
 
   private onData(data: Buffer): void {
@@ -135,12 +151,15 @@ class ServerConnection {
   };
 
   private drain(): void {
-    const scanner = this.scanner!;
+    const scanner = this.scanner;
     while (!this.busy && !this.socket.destroyed) {
       let async = false;
       try {
-        const frame = scanner.next();
-        if (!frame) return;
+        const frame = scanner?.next();
+        if (!frame) {
+          if (this.ended) this.close();
+          return;
+        }
         this.busy = true;
         this.processor.process(frame, (buf) => {
           this.onReply(buf);

@@ -1,7 +1,8 @@
 // issue 14: the ThriftServer's connection handling on a real Unix socket, with raw clients:
 // osqueryd's connection-per-call pattern, requests pipelined on one connection answered in order
-// (one at a time, even when the first handler is async and the second sync), a request trickled
-// in byte by byte, and the idle sweep that replaced the per-connection timer.
+// (one at a time, even when the first handler is async and the second sync), a half-closed peer
+// still answered, a request trickled in byte by byte, and the idle sweep that replaced the
+// per-connection timer.
 import net from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -85,6 +86,18 @@ describe('ThriftServer connections (issue 14)', () => {
       ['ping', 2],
       ['call', 3],
       ['ping', 4],
+    ]);
+  });
+
+  it('answers what a half-closed peer sent (an async call, then a ping), then closes', async () => {
+    const server = await serve();
+    const c = rawClient(server.path);
+    await c.ready;
+    c.socket.end(Buffer.concat([request('call', ['table', 't', {}], 5), request('ping', [], 6)]));
+    await waitFor(() => c.closed(), 5_000, 'the server closed the connection');
+    expect(c.frames.map((f) => [f.name, f.seqid])).toEqual([
+      ['call', 5],
+      ['ping', 6],
     ]);
   });
 
