@@ -11,14 +11,10 @@ import { ExtensionServer } from '../src/osquery/extension-server.js';
 import { ExtensionClient } from '../src/osquery/client.js';
 import { ThriftServer } from '../src/osquery/server.js';
 import { ExtensionManagerProcessor, extensionInfo, response, status } from '../src/osquery/protocol.js';
-import type { TablePlugin } from '../src/osquery/plugins.js';
+import { benchManagerHandler, benchTable } from './thrift-fixture.js';
 import { median, percentile, round, writeResult } from './lib.js';
 
 const RUNS = 5;
-const columns = Array.from({ length: 10 }, (_, i) => ({ name: `col${i}`, type: 'TEXT' as const }));
-const rows = Array.from({ length: 1000 }, (_, r) => Object.fromEntries(columns.map((c, i) => [c.name, `value-${r}-${i}`])));
-const table: TablePlugin = { kind: 'table', name: 'bench_rows', columns, generate: () => rows };
-
 async function measure(n: number, fn: () => Promise<unknown>): Promise<{ callsPerSec: number; p50: number; p99: number }> {
   const lat: number[] = [];
   const start = performance.now();
@@ -34,20 +30,9 @@ async function measure(n: number, fn: () => Promise<unknown>): Promise<{ callsPe
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bt-'));
   const managerPath = join(dir, 'm.em');
-  let uuid = 0;
-  const manager = new ThriftServer(managerPath, () => new ExtensionManagerProcessor({
-    ping: () => status(0, 'pong'),
-    call: () => response(status(1, 'n/a')),
-    shutdown: () => undefined,
-    extensions: () => ({ [String(uuid)]: extensionInfo({ name: 'bench' }) }),
-    options: () => ({}),
-    registerExtension: () => status(0, 'OK', (uuid = 4242)),
-    deregisterExtension: () => status(0, 'OK'),
-    query: () => response(status(0, 'OK')),
-    getQueryColumns: () => response(status(0, 'OK')),
-  }));
+  const manager = new ThriftServer(managerPath, new ExtensionManagerProcessor(benchManagerHandler({ status, response, extensionInfo }, 'bench')));
   await manager.listen();
-  const ext = new ExtensionServer({ name: 'bench', managerPath, plugins: [table], pingIntervalMs: 0 });
+  const ext = new ExtensionServer({ name: 'bench', managerPath, plugins: [benchTable], pingIntervalMs: 0 });
   await ext.start();
   const client = new ExtensionClient(ext.socketPath, { timeoutMs: 30_000 });
   const ping: Array<Awaited<ReturnType<typeof measure>>> = [];

@@ -1,8 +1,6 @@
 import { LauncherError } from '../errors.js';
-import { ThriftConnection, DEFAULT_MAX_MESSAGE_BYTES } from './connection.js';
+import { ThriftConnection, DEFAULT_MAX_MESSAGE_BYTES, type ServiceName } from './connection.js';
 import {
-  ExtensionClientCtor,
-  ExtensionManagerClientCtor,
   extensionInfo,
   readResponse,
   readStatus,
@@ -31,8 +29,6 @@ export class ExtensionStatusError extends LauncherError {
   }
 }
 
-type Ctor = new (output: unknown, pClass: unknown) => unknown;
-
 /**
  * Shared plumbing: one lazily opened connection, calls serialised through a
  * promise chain, a fresh connection after any transport failure, and a
@@ -42,14 +38,14 @@ class SerialThriftClient {
   readonly path: string;
   protected readonly timeoutMs: number;
   private readonly maxBytes: number;
-  private readonly ctor: Ctor;
+  private readonly service: ServiceName;
   private conn: ThriftConnection | undefined;
   private tail: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  constructor(path: string, ctor: Ctor, options: ThriftClientOptions = {}) {
+  constructor(path: string, service: ServiceName, options: ThriftClientOptions = {}) {
     this.path = path;
-    this.ctor = ctor;
+    this.service = service;
     this.timeoutMs = options.timeoutMs ?? 5_000;
     this.maxBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   }
@@ -59,7 +55,7 @@ class SerialThriftClient {
       if (this.closed) throw new LauncherError('E_CLOSED', `client for ${this.path} is closed`);
       const deadline = Date.now() + timeoutMs;
       if (!this.conn || this.conn.closed) {
-        this.conn = await ThriftConnection.connect(this.path, this.ctor, timeoutMs, this.maxBytes);
+        this.conn = await ThriftConnection.connect(this.path, this.service, timeoutMs, this.maxBytes);
       }
       const remaining = Math.max(1, deadline - Date.now());
       return this.conn.invoke<T>(method, args, remaining, timeoutMs);
@@ -95,7 +91,7 @@ class ExtensionServiceClient extends SerialThriftClient {
 /** Client of an extension's own socket (`<manager>.<uuid>`): ping, call, shutdown. */
 export class ExtensionClient extends ExtensionServiceClient {
   constructor(path: string, options: ThriftClientOptions = {}) {
-    super(path, ExtensionClientCtor, options);
+    super(path, 'extension', options);
   }
 }
 
@@ -107,7 +103,7 @@ export class ExtensionClient extends ExtensionServiceClient {
  */
 export class ExtensionManagerClient extends ExtensionServiceClient {
   constructor(path: string, options: ThriftClientOptions = {}) {
-    super(path, ExtensionManagerClientCtor, options);
+    super(path, 'manager', options);
   }
 
   async extensions(timeoutMs?: number): Promise<Map<number, InternalExtensionInfo>> {

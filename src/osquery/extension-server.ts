@@ -108,7 +108,7 @@ export class ExtensionServer {
     this.setState('registering');
     try {
       this._uuid = await this.client.registerExtension({ name: this.name, version: this.version }, this.registry());
-      this.server = new ThriftServer(this.socketPath, () => new ExtensionProcessor(this.handler()), { logger: this.log });
+      this.server = new ThriftServer(this.socketPath, new ExtensionProcessor(this.handler()), { logger: this.log });
       await this.server.listen();
     } catch (err) {
       await this.finish(err instanceof Error ? err : new Error(String(err)), false);

@@ -4,9 +4,8 @@ import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { LauncherError, errorMessage } from '../errors.js';
 import { checkUnixSocketPath } from './socket-path.js';
-import { InputBufferUnderrunError, makeReceiver, makeWriteTransport, newProtocol } from './protocol.js';
-
-type ProcessorLike = { process(input: unknown, output: unknown): void };
+import type { Processor } from './processor.js';
+import { FrameScanner } from './wire/scanner.js';
 
 export interface ThriftServerOptions {
   /** Largest request, in bytes, buffered before the connection is dropped. */
@@ -17,30 +16,44 @@ export interface ThriftServerOptions {
 }
 
 /**
- * A Thrift server on a Unix socket, on the `thrift` runtime's buffered
- * transport and binary protocol (unframed, as osqueryd). Unlike the runtime's
- * own createServer it tracks connections (so close() ends them), bounds the
- * bytes a connection may buffer, drops idle connections, and turns a bad frame
- * into a closed connection and a log line instead of an 'error' event.
+ * A Thrift server on a Unix socket: binary protocol, unframed, as osqueryd.
+ * It tracks connections (so close() ends them), bounds the bytes a connection
+ * may buffer, drops idle connections, and turns a bad frame into a closed
+ * connection and a log line.
  *
  * Many concurrent connections and many sequential calls per connection are
- * served: osqueryd opens a new connection per call, osquery-go keeps one.
+ * served: osqueryd opens a new connection per call, osquery-go keeps one. A
+ * connection costs a few listeners and one small object until its first byte
+ * arrives; requests on one connection are answered one after the other, in
+ * order, each with a single socket write. A peer that half-closes still gets
+ * the answers to what it sent; then the connection is closed.
  */
 export class ThriftServer {
   readonly path: string;
   private readonly server: net.Server;
-  private readonly connections = new Set<net.Socket>();
-  private readonly log: Logger;
+  private readonly connections = new Set<ServerConnection>();
+  readonly log: Logger;
+  readonly maxBytes: number;
+  private readonly idleMs: number;
+  private sweepTimer: NodeJS.Timeout | undefined;
   private listening = false;
   private closing: Promise<void> | undefined;
 
-  constructor(path: string, makeProcessor: () => ProcessorLike, options: ThriftServerOptions = {}) {
+  /** `processor`: one shared by every connection, or a factory called per connection. */
+  constructor(path: string, processor: Processor | (() => Processor), options: ThriftServerOptions = {}) {
     checkUnixSocketPath(path);
     this.path = path;
     this.log = options.logger ?? silentLogger();
-    const maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
-    const idle = options.idleTimeoutMs ?? 5 * 60_000;
-    this.server = net.createServer((socket) => this.serve(socket, makeProcessor(), maxBytes, idle));
+    this.maxBytes = options.maxMessageBytes ?? 64 * 1024 * 1024;
+    this.idleMs = options.idleTimeoutMs ?? 5 * 60_000;
+    const pick = typeof processor === 'function' ? processor : () => processor;
+    // allowHalfOpen: on the peer's FIN (osqueryd closes after each call) the socket is destroyed at
+    // once when nothing is left to write, without Node's shutdown(2) round trip first.
+    this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
+      const conn = new ServerConnection(this, socket, pick());
+      this.connections.add(conn);
+      socket.on('close', () => this.connections.delete(conn));
+    });
     this.server.on('error', (err) => this.log.error({ err, path }, 'thrift server error'));
   }
 
@@ -56,6 +69,17 @@ export class ThriftServer {
       });
     });
     this.listening = true;
+    if (this.idleMs > 0) {
+      // One sweep for all connections instead of a timer per connection (re-armed on every
+      // read): a connection silent for idleMs is closed within idleMs + idleMs/4.
+      this.sweepTimer = setInterval(() => this.sweep(), Math.max(5, Math.floor(this.idleMs / 4)));
+      this.sweepTimer.unref();
+    }
+  }
+
+  private sweep(): void {
+    const cutoff = performance.now() - this.idleMs;
+    for (const conn of this.connections) if (conn.lastActive <= cutoff) conn.socket.destroy();
   }
 
   get connectionCount(): number {
@@ -65,7 +89,8 @@ export class ThriftServer {
   /** Stop accepting, end every connection, remove the socket file. Idempotent. */
   close(): Promise<void> {
     this.closing ??= (async () => {
-      for (const socket of this.connections) socket.destroy();
+      if (this.sweepTimer) clearInterval(this.sweepTimer);
+      for (const conn of this.connections) conn.socket.destroy();
       if (this.listening) {
         await new Promise<void>((resolve) => this.server.close(() => resolve()));
       }
@@ -73,45 +98,79 @@ export class ThriftServer {
     })();
     return this.closing;
   }
+}
 
-  private serve(socket: net.Socket, processor: ProcessorLike, maxBytes: number, idleMs: number): void {
-    this.connections.add(socket);
-    socket.on('close', () => this.connections.delete(socket));
-    socket.on('error', (err) => this.log.debug({ err: err.message }, 'thrift connection error'));
-    if (idleMs > 0) {
-      socket.setTimeout(idleMs, () => socket.destroy());
+/** One accepted connection: scan, serve one request at a time, write each reply once. */
+class ServerConnection {
+  private readonly owner: ThriftServer;
+  readonly socket: net.Socket;
+  /** performance.now() of the last byte read or reply written. */
+  lastActive = performance.now();
+  private readonly processor: Processor;
+  private scanner: FrameScanner | undefined; // made on the first byte
+  private busy = false;
+  private ended = false;
+
+  constructor(owner: ThriftServer, socket: net.Socket, processor: Processor) {
+    this.owner = owner;
+    this.socket = socket;
+    this.processor = processor;
+    socket.on('error', (err) => owner.log.debug({ err: err.message }, 'thrift connection error'));
+    socket.on('data', (data: Buffer) => this.onData(data));
+    socket.on('end', () => this.onEnd());
+  }
+
+  /** The peer closed its side: answer what it sent (pipelined requests too), then close. */
+  private onEnd(): void {
+    this.ended = true;
+    if (!this.busy) this.drain();
+  }
+
+  private close(): void {
+    if (this.socket.writableLength === 0) this.socket.destroy();
+    else this.socket.end();
+  }
+
+  private onData(data: Buffer): void {
+    this.lastActive = performance.now();
+    const scanner = (this.scanner ??= new FrameScanner(this.owner.maxBytes));
+    try {
+      scanner.push(data);
+    } catch (err) {
+      this.owner.log.warn({ path: this.owner.path, err: errorMessage(err) }, 'thrift request too large; closing connection');
+      this.socket.destroy();
+      return;
     }
-    const write = (buf: Buffer) => {
-      if (!socket.destroyed) socket.write(buf);
-    };
-    const receive = makeReceiver(
-      (t) => {
-        const input = newProtocol(t);
-        const output = newProtocol(makeWriteTransport(write));
-        try {
-          for (;;) {
-            processor.process(input, output);
-            t.commitPosition();
-          }
-        } catch (err) {
-          if (err instanceof InputBufferUnderrunError) {
-            t.rollbackPosition();
-            return;
-          }
-          this.log.warn({ path: this.path, err: errorMessage(err) }, 'bad thrift frame; closing connection');
-          socket.destroy();
-        }
-      },
-      maxBytes,
-    );
-    socket.on('close', () => receive.cancel());
-    socket.on('data', (data: Buffer) => {
+    this.drain();
+  }
+
+  private readonly onReply = (buf: Buffer): void => {
+    if (!this.socket.destroyed) this.socket.write(buf);
+    this.lastActive = performance.now();
+    this.busy = false;
+  };
+
+  private drain(): void {
+    const scanner = this.scanner;
+    while (!this.busy && !this.socket.destroyed) {
+      let async = false;
       try {
-        receive(data);
+        const frame = scanner?.next();
+        if (!frame) {
+          if (this.ended) this.close();
+          return;
+        }
+        this.busy = true;
+        this.processor.process(frame, (buf) => {
+          this.onReply(buf);
+          if (async) this.drain();
+        });
       } catch (err) {
-        this.log.warn({ path: this.path, err: errorMessage(err) }, 'thrift request too large; closing connection');
-        socket.destroy();
+        this.owner.log.warn({ path: this.owner.path, err: errorMessage(err) }, 'bad thrift frame; closing connection');
+        this.socket.destroy();
+        return;
       }
-    });
+      async = true;
+    }
   }
 }

@@ -15,7 +15,7 @@ import { ExtensionClient, ExtensionManagerClient } from '../../src/osquery/clien
 import { ThriftConnection } from '../../src/osquery/connection.js';
 import { ExtensionServer } from '../../src/osquery/extension-server.js';
 import { ColumnOptions, type LoggerPlugin, type TablePlugin } from '../../src/osquery/plugins.js';
-import { ExtensionClientCtor, ExtensionManagerClientCtor, type ExtensionStatus } from '../../src/osquery/protocol.js';
+import type { ExtensionStatus } from '../../src/osquery/protocol.js';
 import { FuzzRun, fuzzIterations } from '../helpers/fuzz.js';
 import {
   FUZZ_REGISTRY,
@@ -195,7 +195,7 @@ describe('fuzz: ExtensionServer socket', () => {
     logger = fuzzLogger();
     ext = new ExtensionServer({ name: 'fuzz_ext', managerPath, plugins: [fuzzTable(), logger], pingIntervalMs: 0 });
     await ext.start();
-    longLived = await ThriftConnection.connect(ext.socketPath, ExtensionClientCtor, 5_000);
+    longLived = await ThriftConnection.connect(ext.socketPath, 'extension', 5_000);
     const uuid = ext.uuid;
     target = {
       path: ext.socketPath,
@@ -277,7 +277,7 @@ describe('fuzz: osqueryd-sim manager socket', () => {
     legit = new ExtensionServer({ name: 'fuzz_ext', managerPath: socket, plugins: [fuzzTable()], pingIntervalMs: 0 });
     h.defer(() => legit.stop());
     await legit.start();
-    longLived = await ThriftConnection.connect(socket, ExtensionManagerClientCtor, 5_000);
+    longLived = await ThriftConnection.connect(socket, 'manager', 5_000);
     h.defer(() => longLived.close());
     const uuid = legit.uuid;
     target = {

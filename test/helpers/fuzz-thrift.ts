@@ -15,7 +15,7 @@ import {
   ExtensionManagerClientCtor,
   OsqueryBinaryProtocol,
   makeWriteTransport,
-} from '../../src/osquery/protocol.js';
+} from '../../src/osquery/reference.js';
 import type { Rng } from './fuzz.js';
 
 /** Thrift binary-protocol type ids. */
