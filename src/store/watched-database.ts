@@ -10,6 +10,8 @@
  * logs) into a new file at the same path, which becomes the connection every
  * store uses from then on.
  *
+ * Checkpoints run in a worker thread (checkpointer.ts), off the event loop.
+ *
  * Stores keep working on the same `SqliteDatabase` value: it is a proxy that
  * forwards to the current connection (statements are prepared per call, and
  * the log buffer keys its cached statements by connectionOf()).
@@ -17,6 +19,7 @@
 import { renameSync, rmSync, statSync } from 'node:fs';
 import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
+import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { openDatabase, restrictDatabaseFiles, type SqliteDatabase } from './database.js';
 
 const CONNECTION = Symbol('connection');
@@ -40,7 +43,8 @@ export interface WatchedDatabase {
   readonly recreated: number;
   /** Check the file now (call after a write failed); resolves when any recreation finished. */
   checkNow(): Promise<void>;
-  close(): void;
+  /** Stop the watch and the checkpoint worker, close the connection. */
+  close(): Promise<void>;
 }
 
 interface Identity {
@@ -60,7 +64,10 @@ function identity(path: string): Identity | undefined {
 
 export function openWatchedDatabase(path: string, options: WatchedDatabaseOptions = {}): WatchedDatabase {
   const log = options.logger ?? silentLogger();
+  const checkpointed = (conn: SqliteDatabase): Checkpointer =>
+    startCheckpointer(conn, path, { onError: (err) => log.warn({ path, err: errorMessage(err) }, 'checkpoint worker failed; SQLite checkpoints on commit again') });
   let current = openDatabase(path);
+  let checkpointer = checkpointed(current);
   let known = identity(path);
   let recreated = 0;
   let closed = false;
@@ -74,6 +81,21 @@ export function openWatchedDatabase(path: string, options: WatchedDatabaseOption
     },
   });
 
+  /** Make `next` the connection every store uses; close the old one and its checkpoint worker. */
+  const switchTo = async (next: SqliteDatabase): Promise<void> => {
+    const old = current;
+    const oldCheckpointer = checkpointer;
+    current = next;
+    known = identity(path);
+    checkpointer = checkpointed(next);
+    await oldCheckpointer.stop();
+    try {
+      old.close();
+    } catch {
+      // the unlinked file's connection; nothing left to keep
+    }
+  };
+
   const recreate = async (): Promise<void> => {
     log.error({ path }, 'the supervisor database file was deleted while running; recreating it from the open connection (registrations, node keys, history, configs, buffered logs)');
     const tmp = `${path}.restore-${process.pid}`;
@@ -86,16 +108,9 @@ export function openWatchedDatabase(path: string, options: WatchedDatabaseOption
     } else {
       renameSync(tmp, path);
     }
-    const old = current;
-    current = openDatabase(path);
+    await switchTo(openDatabase(path));
     restrictDatabaseFiles(path);
-    known = identity(path);
     recreated++;
-    try {
-      old.close();
-    } catch {
-      // the unlinked file's connection; nothing left to keep
-    }
     log.warn({ path }, 'supervisor database recreated; writes continue in the new file');
   };
 
@@ -107,10 +122,7 @@ export function openWatchedDatabase(path: string, options: WatchedDatabaseOption
         if (now !== undefined && known !== undefined && now.dev === known.dev && now.ino === known.ino) return;
         if (now !== undefined && known !== undefined) {
           log.error({ path }, 'the supervisor database file was replaced while running; switching to the new file');
-          const old = current;
-          current = openDatabase(path);
-          known = now;
-          old.close();
+          await switchTo(openDatabase(path));
           return;
         }
         await recreate();
@@ -133,10 +145,12 @@ export function openWatchedDatabase(path: string, options: WatchedDatabaseOption
       return recreated;
     },
     checkNow,
-    close(): void {
+    async close(): Promise<void> {
       if (closed) return;
       closed = true;
       clearInterval(timer);
+      await checking;
+      await checkpointer.stop();
       current.close();
     },
   };
