@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import type { LauncherConfig } from '../config/schema.js';
 import { LauncherError, errorMessage } from '../errors.js';
 import { componentLogger, type Logger } from '../log/logger.js';
-import { openDatabase, type SqliteDatabase } from '../store/database.js';
+import type { SqliteDatabase } from '../store/database.js';
+import { openWatchedDatabase, type WatchedDatabase } from '../store/watched-database.js';
+import { writesOf } from '../store/write-queue.js';
 import { LogBuffer } from '../store/log-buffer.js';
 import { NodeKeyStore } from '../store/node-keys.js';
 import { DeviceClient } from '../device/index.js';
@@ -43,6 +45,7 @@ export interface LauncherAppOptions {
 export class LauncherApp {
   readonly config: LauncherConfig;
   readonly db: SqliteDatabase;
+  private readonly watched: WatchedDatabase;
   readonly device: DeviceClient;
   readonly runner: Runner;
   readonly state: LiveState;
@@ -60,7 +63,13 @@ export class LauncherApp {
     this.config = cfg;
     this.log = componentLogger(o.logger, 'app');
     this.ready = new Promise((r) => (this.markReady = r));
-    this.db = openDatabase(join(cfg.root_directory, 'launcher.sqlite'));
+    // Watched: recreated from the open connection if the file is deleted (issue 13); checkpoints off the event loop.
+    this.watched = openWatchedDatabase(join(cfg.root_directory, 'launcher.sqlite'), { logger: componentLogger(o.logger, 'store') });
+    this.db = this.watched.db;
+    writesOf(this.db).onError = (what, err) => {
+      this.log.error({ err: errorMessage(err) }, `store write given up: ${what}`);
+      void this.watched.checkNow();
+    };
     const ds = cfg.device_server;
     this.device = new DeviceClient({
       serverUrl: ds.url,
@@ -244,7 +253,7 @@ export class LauncherApp {
       this.log.info({ signal: err.signal }, 'stopped by signal');
     } finally {
       this.device.close();
-      this.db.close();
+      await this.watched.close();
     }
   }
 
