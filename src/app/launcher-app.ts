@@ -13,6 +13,7 @@ import { componentLogger, type Logger } from '../log/logger.js';
 import type { SqliteDatabase } from '../store/database.js';
 import { openWatchedDatabase, type WatchedDatabase } from '../store/watched-database.js';
 import { writesOf } from '../store/write-queue.js';
+import { ensurePrivateDirectory } from '../store/private-directory.js';
 import { LogBuffer } from '../store/log-buffer.js';
 import { NodeKeyStore } from '../store/node-keys.js';
 import { DeviceClient } from '../device/index.js';
@@ -63,6 +64,8 @@ export class LauncherApp {
     this.config = cfg;
     this.log = componentLogger(o.logger, 'app');
     this.ready = new Promise((r) => (this.markReady = r));
+    const previousMode = ensurePrivateDirectory(cfg.root_directory);
+    if (previousMode !== undefined && previousMode !== 0o700) this.log.warn({ root: cfg.root_directory, mode: `0${previousMode.toString(8)}` }, 'root directory was not private; made it 0700');
     // Watched: recreated from the open connection if the file is deleted (issue 13); checkpoints off the event loop.
     this.watched = openWatchedDatabase(join(cfg.root_directory, 'launcher.sqlite'), { logger: componentLogger(o.logger, 'store') });
     this.db = this.watched.db;

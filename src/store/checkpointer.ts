@@ -27,7 +27,7 @@ function tick() {
   const size = walBytes();
   // The WAL file keeps its size after a reset: checkpoint when it grew or is large and was not checkpointed yet.
   if (size >= workerData.thresholdBytes && size !== last) {
-    db.pragma('wal_checkpoint(PASSIVE)');
+    try { db.pragma('wal_checkpoint(PASSIVE)'); } catch { /* the file went away or is locked: try again next tick */ }
     last = size;
   }
   setTimeout(tick, workerData.intervalMs);

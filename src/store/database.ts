@@ -1,5 +1,5 @@
 import Database from 'better-sqlite3';
-import { chmodSync, mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LauncherError, errorMessage } from '../errors.js';
 
@@ -26,7 +26,11 @@ const SECRET_FILE_MODE = 0o600;
  */
 export function openDatabase(path: string): SqliteDatabase {
   try {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // Created 0600 before SQLite opens it: SQLite would create it 0644 & ~umask, and gives -wal/-shm the file's mode.
+      closeSync(openSync(path, 'a', SECRET_FILE_MODE));
+    }
     const db = new Database(path);
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     db.pragma('journal_mode = WAL');

@@ -116,7 +116,8 @@ export function openWatchedDatabase(path: string, options: WatchedDatabaseOption
 
   const checkNow = (): Promise<void> => {
     if (closed) return Promise.resolve();
-    checking ??= (async () => {
+    if (checking) return checking;
+    const run = async (): Promise<void> => {
       try {
         const now = identity(path);
         if (now !== undefined && known !== undefined && now.dev === known.dev && now.ino === known.ino) return;
@@ -128,10 +129,10 @@ export function openWatchedDatabase(path: string, options: WatchedDatabaseOption
         await recreate();
       } catch (err) {
         log.error({ path, err: errorMessage(err) }, 'cannot recreate the supervisor database; will retry');
-      } finally {
-        checking = undefined;
       }
-    })();
+    };
+    // Cleared in a later turn: a check that finished synchronously must not stay "in progress".
+    checking = run().finally(() => (checking = undefined));
     return checking;
   };
 
