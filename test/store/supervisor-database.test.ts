@@ -128,6 +128,7 @@ describe('supervisor database', () => {
     void holder.released.then(() => (releasedSeen = true));
     // Writes keep coming while the lock is held: logs (refused, resent), publisher deletes, history.
     const sending = logger.send(1_000, () => releasedSeen);
+    sending.catch(() => undefined); // awaited below; a probe failing first must not leave it unhandled
     const vendor = new ExtensionClient(socketOf('kolide')(), { timeoutMs: 30_000 });
     try {
       for (let round = 0; round < 3; round++) {
@@ -199,8 +200,8 @@ describe('supervisor database', () => {
     if (process.getuid?.() !== 0) return; // chown to another user needs root; the CI and dev machines run as root
     chownSync(stage.root, 65534, 65534);
     const sup = start(stage);
-    const end = await sup.exited;
-    expect(end.code).not.toBe(0);
+    await waitFor('the supervisor to refuse and exit', () => !sup.running, { timeoutMs: 30_000, intervalMs: 50, explain: () => sup.tail(20) });
+    expect((await sup.exited).code).not.toBe(0);
     expect(sup.tail(40)).toContain(`root directory ${stage.root} (mode 0755) is owned by uid 65534`);
     expect(existsSync(join(stage.root, 'launcher.sqlite'))).toBe(false);
   }, 60_000);
