@@ -126,7 +126,7 @@ export class StreamRegistry {
         scan: this.conn.prepare(`SELECT id, data, bytes, created_at AS createdAt FROM ${t} ORDER BY id`),
         dropOldest: this.conn.prepare(`DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} ORDER BY id LIMIT ?) RETURNING bytes`),
         ack: this.conn.prepare(`DELETE FROM ${t} WHERE id IN (SELECT value FROM json_each(?)) RETURNING bytes`),
-        oldest: this.conn.prepare(`SELECT created_at FROM ${t} ORDER BY id LIMIT 1`).pluck(),
+        oldest: this.conn.prepare(`SELECT created_at FROM ${t} WHERE id > 0 ORDER BY id LIMIT 1`).pluck(), // a rowid seek, not a scan
       },
     };
   }
