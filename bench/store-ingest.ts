@@ -10,6 +10,12 @@
  *   one log per call, each call awaiting its own commit, as the logger
  *   plugin answers osqueryd's one-call-at-a-time logString.
  * - concurrent_64: 64 appenders in flight sharing commits (group commit).
+ * - raw_batched_64: better-sqlite3 alone, 64 rows per transaction (what
+ *   each of concurrent_64's shared commits holds), default checkpointing.
+ * - v1_schema_sequential: for reference, the statements the buffer ran per
+ *   log before issue 14 (an insert into one entries table with a secondary
+ *   FIFO index, then an upsert with RETURNING on a counters row), one log
+ *   per transaction, raw better-sqlite3.
  *
  * The end-to-end logString over the extension socket (Thrift) is measured by
  * the Thrift benches; sequential/raw_floor here is the store's share of it.
@@ -43,7 +49,8 @@ async function inTempDir<T>(fn: (path: string) => Promise<T> | T): Promise<T> {
   }
 }
 
-function rawFloor(lines: string[]): Promise<number> {
+/** better-sqlite3 alone, `perTx` rows per transaction (perTx 1: the floor; 64: what concurrent_64's commits hold). */
+function rawFloor(lines: string[], perTx = 1): Promise<number> {
   return inTempDir((path) => {
     const db = new Database(path);
     try {
@@ -51,7 +58,39 @@ function rawFloor(lines: string[]): Promise<number> {
       db.pragma('synchronous = NORMAL');
       db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, data TEXT NOT NULL)');
       const insert = db.prepare('INSERT INTO t (data) VALUES (?)');
-      const tx = db.transaction((data: string) => insert.run(data));
+      const tx = db.transaction((batch: string[]) => {
+        for (const data of batch) insert.run(data);
+      });
+      const t = performance.now();
+      for (let i = 0; i < lines.length; i += perTx) tx(lines.slice(i, i + perTx));
+      return lines.length / ((performance.now() - t) / 1000);
+    } finally {
+      db.close();
+    }
+  });
+}
+
+const V1_SCHEMA = `CREATE TABLE e (id INTEGER PRIMARY KEY AUTOINCREMENT, registration_id TEXT NOT NULL, kind TEXT NOT NULL, data TEXT NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL);
+  CREATE INDEX e_fifo ON e (registration_id, kind, id);
+  CREATE TABLE c (registration_id TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0, bytes INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (registration_id, kind))`;
+
+function v1Schema(lines: string[]): Promise<number> {
+  return inTempDir((path) => {
+    const db = new Database(path);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma('synchronous = NORMAL');
+      db.exec(V1_SCHEMA);
+      const insert = db.prepare('INSERT INTO e (registration_id, kind, data, bytes, created_at) VALUES (?, ?, ?, ?, ?)');
+      const bump = db.prepare(
+        `INSERT INTO c (registration_id, kind, count, bytes) VALUES (?, ?, 1, ?)
+         ON CONFLICT(registration_id, kind) DO UPDATE SET count = count + 1, bytes = bytes + excluded.bytes RETURNING count`,
+      );
+      const tx = db.transaction((data: string) => {
+        const bytes = Buffer.byteLength(data, 'utf8');
+        insert.run('bench', 'result', data, bytes, Date.now());
+        bump.get('bench', 'result', bytes);
+      });
       const t = performance.now();
       for (const l of lines) tx(l);
       return lines.length / ((performance.now() - t) / 1000);
@@ -91,17 +130,27 @@ async function main(): Promise<void> {
   const sequential: number[] = [];
   const concurrent: number[] = [];
   const ratios: number[] = [];
+  const v1: number[] = [];
+  const batched: number[] = [];
+  const batchedRatios: number[] = [];
+  const v1Ratios: number[] = [];
   let commits = 0;
   for (let r = 0; r < ROUNDS; r++) {
     const f = await rawFloor(seqLines);
     const s = (await project(seqLines, 1)).rate;
     const c = await project(conLines, IN_FLIGHT);
+    const old = await v1Schema(seqLines);
+    const rb = await rawFloor(conLines, IN_FLIGHT);
+    batched.push(rb);
+    batchedRatios.push(c.rate / rb);
+    v1.push(old);
+    v1Ratios.push(old / f);
     floor.push(f);
     sequential.push(s);
     concurrent.push(c.rate);
     ratios.push(s / f);
     commits = c.commits;
-    console.log(`round ${r + 1}: raw_floor ${Math.round(f)}/s, sequential ${Math.round(s)}/s (${round(s / f, 2)}x), concurrent_${IN_FLIGHT} ${Math.round(c.rate)}/s (${c.commits} commits)`);
+    console.log(`round ${r + 1}: raw_floor ${Math.round(f)}/s, sequential ${Math.round(s)}/s (${round(s / f, 2)}x), concurrent_${IN_FLIGHT} ${Math.round(c.rate)}/s (${c.commits} commits), v1_schema ${Math.round(old)}/s (${round(old / f, 2)}x), raw_batched_${IN_FLIGHT} ${Math.round(rb)}/s`);
   }
   const file = writeResult('store-ingest', {
     line_bytes: LINE_BYTES,
@@ -112,6 +161,10 @@ async function main(): Promise<void> {
     sequential_over_raw_floor: round(median(ratios), 3),
     [`concurrent_${IN_FLIGHT}_lines_per_s`]: Math.round(median(concurrent)),
     [`concurrent_${IN_FLIGHT}_commits_last_round`]: commits,
+    [`raw_batched_${IN_FLIGHT}_lines_per_s`]: Math.round(median(batched)),
+    [`concurrent_${IN_FLIGHT}_over_raw_batched`]: round(median(batchedRatios), 3),
+    v1_schema_sequential_lines_per_s: Math.round(median(v1)),
+    v1_schema_over_raw_floor: round(median(v1Ratios), 3),
     targets: { sequential_over_implied_limit: 0.8, concurrent_64_lines_per_s: 80_000 },
     note: 'raw_floor: better-sqlite3 alone, one 1 KiB row per transaction (WAL, synchronous=NORMAL); sequential: LogAppendQueue+LogBuffer, one log per commit; alternated in one run, medians',
   });

@@ -139,7 +139,16 @@ export class LogBuffer {
     const reg = streamsOf(this.db);
     const now = Date.now();
     const touched = new Map<Stream, { count: number; bytes: number; dropped: number; droppedBytes: number }>();
-    const streams = entries.map((e) => reg.ensure(e.registrationId, e.kind));
+    // Consecutive entries mostly share a buffer: look the stream up only when it changes.
+    let last: Stream | undefined;
+    let lastKey: LogAppend | undefined;
+    const streams = entries.map((e) => {
+      if (!last || lastKey!.registrationId !== e.registrationId || lastKey!.kind !== e.kind) {
+        last = reg.ensure(e.registrationId, e.kind);
+        lastKey = e;
+      }
+      return last;
+    });
     for (const s of streams) if (!touched.has(s)) touched.set(s, { count: 0, bytes: 0, dropped: 0, droppedBytes: 0 });
     reg.transaction.immediate(() => {
       for (let i = 0; i < entries.length; i++) {
