@@ -53,17 +53,6 @@ export class WriteQueue {
     return p;
   }
 
-  /** Resolves once every write queued so far has committed or been given up. */
-  async idle(): Promise<void> {
-    const last = this.queue.at(-1);
-    if (!last) return;
-    await new Promise<void>((resolve) => {
-      const { resolve: r, reject: j } = last;
-      last.resolve = () => (r(), resolve());
-      last.reject = (e) => (j(e), resolve());
-    });
-  }
-
   private async drain(): Promise<void> {
     if (this.draining) return;
     this.draining = true;
