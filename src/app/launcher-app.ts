@@ -10,7 +10,10 @@ import { join } from 'node:path';
 import type { LauncherConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { componentLogger, type Logger } from '../log/logger.js';
-import { openDatabase, type SqliteDatabase } from '../store/database.js';
+import type { SqliteDatabase } from '../store/database.js';
+import { openWatchedDatabase, type WatchedDatabase } from '../store/watched-database.js';
+import { writesOf } from '../store/write-queue.js';
+import { ensurePrivateDirectory } from '../store/private-directory.js';
 import { LogBuffer } from '../store/log-buffer.js';
 import { NodeKeyStore } from '../store/node-keys.js';
 import { DeviceClient } from '../device/index.js';
@@ -43,6 +46,7 @@ export interface LauncherAppOptions {
 export class LauncherApp {
   readonly config: LauncherConfig;
   readonly db: SqliteDatabase;
+  private readonly watched: WatchedDatabase;
   readonly device: DeviceClient;
   readonly runner: Runner;
   readonly state: LiveState;
@@ -61,7 +65,15 @@ export class LauncherApp {
     this.log = componentLogger(o.logger, 'app');
     this.ready = new Promise((r) => (this.markReady = r));
     checkRootDirectory(cfg.root_directory);
-    this.db = openDatabase(join(cfg.root_directory, 'launcher.sqlite'));
+    const previousMode = ensurePrivateDirectory(cfg.root_directory);
+    if (previousMode !== undefined && previousMode !== 0o700) this.log.warn({ root: cfg.root_directory, mode: `0${previousMode.toString(8)}` }, 'root directory was not private; made it 0700');
+    // Watched: recreated from the open connection if the file is deleted (issue 13); checkpoints off the event loop.
+    this.watched = openWatchedDatabase(join(cfg.root_directory, 'launcher.sqlite'), { logger: componentLogger(o.logger, 'store') });
+    this.db = this.watched.db;
+    writesOf(this.db).onError = (what, err) => {
+      this.log.error({ err: errorMessage(err) }, `store write given up: ${what}`);
+      void this.watched.checkNow();
+    };
     this.device = new DeviceClient(deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')));
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
@@ -228,7 +240,7 @@ export class LauncherApp {
       this.log.info({ signal: err.signal }, 'stopped by signal');
     } finally {
       this.device.close();
-      this.db.close();
+      await this.watched.close();
     }
   }
 

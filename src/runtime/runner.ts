@@ -92,7 +92,7 @@ export class Runner implements Actor {
     try {
       this.lock = SupervisorLock.acquire(this.root);
       this.reaped = await reapOrphans(this.root, { logger: this.log });
-      const closed = this.runs.closeUnfinished('supervisor exited without recording this run; reaped at the next start');
+      const closed = await this.runs.closeUnfinished('supervisor exited without recording this run; reaped at the next start');
       if (closed > 0) this.log.warn({ runs: closed }, 'closed runs left open by a previous supervisor');
       this.socketDir = resolveSocketDir(this.root);
       for (const reg of this.registrations.list()) if (!reg.disabledReason) this.startSupervisor(reg);
@@ -134,6 +134,7 @@ export class Runner implements Actor {
     await checkKnownFlags(this.o.osquerydPath, input.osqueryFlags ?? [], where, this.log);
     this.assertOpen(`add ${id}`);
     const reg = this.registrations.add(input);
+    await this.registrations.written(); // durable before it runs (waits, without blocking, for another process's lock)
     this.log.info({ registration_id: id }, 'registration added');
     if (this.state === 'running') this.startSupervisor(reg);
     return this.statusOf(id);
@@ -148,8 +149,9 @@ export class Runner implements Actor {
     this.registrations.remove(id);
     this.supervisors.delete(id);
     await sup?.stop();
-    this.runs.removeRegistration(id);
+    void this.runs.removeRegistration(id);
     rmSync(registrationDir(this.root, id), { recursive: true, force: true });
+    await this.registrations.written();
     this.log.info({ registration_id: id }, 'registration removed');
   }
 
@@ -192,6 +194,7 @@ export class Runner implements Actor {
     const sup = this.supervisors.get(id);
     this.supervisors.delete(id);
     await sup?.stop();
+    await this.registrations.written();
     this.log.warn({ registration_id: id, reason }, 'registration disabled');
   }
 

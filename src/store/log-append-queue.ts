@@ -1,26 +1,39 @@
 /**
- * Group commit for log appends: appends made in the same event-loop turn are
- * written in one transaction, and each caller's promise settles only after
- * that transaction committed. Callers (the logger plugin answering osqueryd)
- * therefore never acknowledge a log that is not on disk, while concurrent
- * appends share one commit.
+ * Group commit for log appends: appends that arrive while no commit runs are
+ * written together in one transaction on the next turn of the event loop;
+ * appends that arrive while a commit is retrying join the next transaction.
+ * Each caller's promise settles only after the transaction holding its rows
+ * committed, so the logger plugin never acknowledges a log to osqueryd that
+ * is not on disk, while concurrent appends share one commit.
+ *
+ * A commit that meets another process's lock is retried asynchronously
+ * (busy.ts) for at most `busyBudgetMs`, then its callers are refused: osqueryd
+ * gets an error status for those logs instead of every tenant's extension
+ * and the control API stalling behind a synchronous wait (issue 13).
  */
+import { retryBusy } from './busy.js';
 import type { LogAppend, LogBuffer } from './log-buffer.js';
 
-interface Pending {
-  entries: LogAppend[];
-  waiters: Array<{ resolve: () => void; reject: (err: unknown) => void }>;
+interface Call {
+  entries: readonly LogAppend[];
+  resolve: () => void;
+  reject: (err: unknown) => void;
 }
+
+export const DEFAULT_LOG_BUSY_BUDGET_MS = 250;
 
 export class LogAppendQueue {
   private readonly buffer: LogBuffer;
   private readonly maxBatch: number;
-  private pending: Pending | undefined;
+  private readonly busyBudgetMs: number;
+  private pending: Call[] = [];
+  private draining = false;
   private _commits = 0;
 
-  constructor(buffer: LogBuffer, options: { maxBatch?: number } = {}) {
+  constructor(buffer: LogBuffer, options: { maxBatch?: number; busyBudgetMs?: number } = {}) {
     this.buffer = buffer;
     this.maxBatch = options.maxBatch ?? 10_000;
+    this.busyBudgetMs = options.busyBudgetMs ?? DEFAULT_LOG_BUSY_BUDGET_MS;
   }
 
   /** Transactions committed so far. */
@@ -31,27 +44,50 @@ export class LogAppendQueue {
   append(entries: readonly LogAppend[]): Promise<void> {
     if (entries.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      if (!this.pending) {
-        this.pending = { entries: [], waiters: [] };
-        setImmediate(() => this.flush());
-      }
-      for (const e of entries) this.pending.entries.push(e);
-      this.pending.waiters.push({ resolve, reject });
-      if (this.pending.entries.length >= this.maxBatch) this.flush();
+      if (this.pending.length === 0 && !this.draining) setImmediate(() => void this.drain());
+      this.pending.push({ entries, resolve, reject });
     });
   }
 
-  /** Commit what is pending now (also called by the scheduled flush). */
-  flush(): void {
-    const batch = this.pending;
-    if (!batch) return;
-    this.pending = undefined;
+  /** Commit batches until none is pending; one drain runs at a time. */
+  private async drain(): Promise<void> {
+    if (this.draining) return;
+    this.draining = true;
     try {
-      this.buffer.appendMany(batch.entries);
+      while (this.pending.length > 0) {
+        const calls = this.take();
+        const entries = calls.flatMap((c) => c.entries);
+        try {
+          await retryBusy(`buffering ${entries.length} log(s)`, () => this.buffer.appendMany(entries), { budgetMs: this.busyBudgetMs });
+          this._commits++;
+          for (const c of calls) c.resolve();
+        } catch (err) {
+          for (const c of calls) c.reject(err);
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** The oldest pending calls, whole, up to maxBatch entries (at least one call); the rest stays pending. */
+  private take(): Call[] {
+    let n = 0;
+    let i = 0;
+    while (i < this.pending.length && (i === 0 || n + this.pending[i]!.entries.length <= this.maxBatch)) n += this.pending[i++]!.entries.length;
+    return this.pending.splice(0, i);
+  }
+
+  /** Commit what is pending now, synchronously, one attempt (at stop; a lock refuses the batch). */
+  flush(): void {
+    if (this.draining || this.pending.length === 0) return;
+    const calls = this.pending.splice(0);
+    try {
+      this.buffer.appendMany(calls.flatMap((c) => c.entries));
       this._commits++;
-      for (const w of batch.waiters) w.resolve();
+      for (const c of calls) c.resolve();
     } catch (err) {
-      for (const w of batch.waiters) w.reject(err);
+      for (const c of calls) c.reject(err);
     }
   }
 }

@@ -5,17 +5,20 @@
  * counted), a buffer over its cap loses its oldest entries (counted), and
  * only acknowledged ids are deleted, so delivery is at-least-once.
  *
- * Counts and bytes live in a counters row updated in the same transaction as
- * the entries, so stats and the cap check never scan the buffer.
+ * Each buffer is its own rowid table (log-streams.ts): an append is one
+ * insert, the order is the primary key, and count and bytes are kept in
+ * memory, changed only once the transaction that changed the rows committed
+ * (issue 14). Version 2 of the schema carries version 1's single entries
+ * table over, ids and order kept.
  */
-import { ensureSchema, type SqliteDatabase } from './database.js';
+import { ensureSchema, type Migration, type SqliteDatabase } from './database.js';
 import { LauncherError } from '../errors.js';
-import type Database from 'better-sqlite3';
+import { STREAMS_TABLE, createStreamTable, streamTable, streamsOf, type LogKind, type Stream } from './log-streams.js';
 
-export type LogKind = 'result' | 'status';
+export type { LogKind } from './log-streams.js';
 export const LOG_KINDS: readonly LogKind[] = ['status', 'result'];
 
-const MIGRATIONS = [
+const MIGRATIONS: readonly Migration[] = [
   `CREATE TABLE log_buffer_entries (
      id INTEGER PRIMARY KEY AUTOINCREMENT,
      registration_id TEXT NOT NULL,
@@ -34,7 +37,34 @@ const MIGRATIONS = [
      dropped_oversize INTEGER NOT NULL DEFAULT 0,
      PRIMARY KEY (registration_id, kind)
    )`,
+  migrateToStreams,
 ];
+
+/** v1 → v2: one table per (registration, kind), entries copied in id order, dropped counters kept. */
+function migrateToStreams(db: SqliteDatabase): void {
+  db.exec(STREAMS_TABLE);
+  const pairs = db
+    .prepare(
+      `SELECT registration_id, kind FROM log_buffer_counters
+       UNION SELECT DISTINCT registration_id, kind FROM log_buffer_entries`,
+    )
+    .all() as { registration_id: string; kind: string }[];
+  for (const p of pairs) {
+    const c = db.prepare('SELECT dropped_cap, dropped_oversize FROM log_buffer_counters WHERE registration_id = ? AND kind = ?').get(p.registration_id, p.kind) as
+      | { dropped_cap: number; dropped_oversize: number }
+      | undefined;
+    const id = db
+      .prepare('INSERT INTO log_buffer_streams (registration_id, kind, dropped_cap, dropped_oversize) VALUES (?, ?, ?, ?) RETURNING stream_id')
+      .pluck()
+      .get(p.registration_id, p.kind, c?.dropped_cap ?? 0, c?.dropped_oversize ?? 0) as number;
+    createStreamTable(db, id);
+    db.prepare(
+      `INSERT INTO ${streamTable(id)} (id, bytes, created_at, data)
+       SELECT id, bytes, created_at, data FROM log_buffer_entries WHERE registration_id = ? AND kind = ? ORDER BY id`,
+    ).run(p.registration_id, p.kind);
+  }
+  db.exec('DROP TABLE log_buffer_entries; DROP TABLE log_buffer_counters');
+}
 
 export const DEFAULT_BUFFER_CAP = 500_000;
 
@@ -80,13 +110,6 @@ export interface LogAppend {
   data: string;
 }
 
-interface CounterRow {
-  count: number;
-  bytes: number;
-  dropped_cap: number;
-  dropped_oversize: number;
-}
-
 function checkKind(kind: string): asserts kind is LogKind {
   if (kind !== 'result' && kind !== 'status') throw new LauncherError('E_INVALID_ARGUMENT', `log kind must be "result" or "status", got ${JSON.stringify(kind)}`);
 }
@@ -94,41 +117,11 @@ function checkKind(kind: string): asserts kind is LogKind {
 export class LogBuffer {
   readonly cap: number;
   private readonly db: SqliteDatabase;
-  private readonly stmt: {
-    insert: Database.Statement;
-    bump: Database.Statement;
-    counters: Database.Statement;
-    dropOldest: Database.Statement;
-    scan: Database.Statement;
-    ack: Database.Statement;
-    oldest: Database.Statement;
-  };
 
   constructor(db: SqliteDatabase, options: { cap?: number } = {}) {
     this.db = db;
     this.cap = Math.max(1, Math.floor(options.cap ?? DEFAULT_BUFFER_CAP));
     ensureSchema(db, 'log_buffer', MIGRATIONS);
-    this.stmt = {
-      insert: db.prepare('INSERT INTO log_buffer_entries (registration_id, kind, data, bytes, created_at) VALUES (?, ?, ?, ?, ?)'),
-      bump: db.prepare(
-        `INSERT INTO log_buffer_counters (registration_id, kind, count, bytes, dropped_cap, dropped_oversize) VALUES (@r, @k, @count, @bytes, @cap, @over)
-         ON CONFLICT(registration_id, kind) DO UPDATE SET count = count + @count, bytes = bytes + @bytes,
-           dropped_cap = dropped_cap + @cap, dropped_oversize = dropped_oversize + @over
-         RETURNING count`,
-      ),
-      counters: db.prepare('SELECT count, bytes, dropped_cap, dropped_oversize FROM log_buffer_counters WHERE registration_id = ? AND kind = ?'),
-      dropOldest: db.prepare(
-        `DELETE FROM log_buffer_entries WHERE id IN
-           (SELECT id FROM log_buffer_entries WHERE registration_id = ? AND kind = ? ORDER BY id LIMIT ?)
-         RETURNING bytes`,
-      ),
-      scan: db.prepare('SELECT id, data, bytes, created_at AS createdAt FROM log_buffer_entries WHERE registration_id = ? AND kind = ? ORDER BY id'),
-      ack: db.prepare(
-        `DELETE FROM log_buffer_entries WHERE registration_id = ? AND kind = ? AND id IN (SELECT value FROM json_each(?))
-         RETURNING bytes`,
-      ),
-      oldest: db.prepare('SELECT created_at FROM log_buffer_entries WHERE registration_id = ? AND kind = ? ORDER BY id LIMIT 1').pluck(),
-    };
   }
 
   /** Append lines to one buffer in one transaction; over the cap, the oldest go first. */
@@ -136,33 +129,52 @@ export class LogBuffer {
     this.appendMany(lines.map((data) => ({ registrationId, kind, data })));
   }
 
-  /** Append to any buffers in one transaction (group commit). */
+  /**
+   * Append to any buffers in one transaction (group commit). The in-memory
+   * counts change only after the commit; a failed transaction changes nothing.
+   */
   appendMany(entries: readonly LogAppend[]): void {
     if (entries.length === 0) return;
     for (const e of entries) checkKind(e.kind);
+    const reg = streamsOf(this.db);
     const now = Date.now();
-    this.db.transaction(() => {
-      const added = new Map<string, { r: string; k: LogKind; count: number; bytes: number }>();
-      for (const e of entries) {
+    const touched = new Map<Stream, { count: number; bytes: number; dropped: number; droppedBytes: number }>();
+    // Consecutive entries mostly share a buffer: look the stream up only when it changes.
+    let last: Stream | undefined;
+    let lastKey: LogAppend | undefined;
+    const streams = entries.map((e) => {
+      if (!last || lastKey!.registrationId !== e.registrationId || lastKey!.kind !== e.kind) {
+        last = reg.ensure(e.registrationId, e.kind);
+        lastKey = e;
+      }
+      return last;
+    });
+    for (const s of streams) if (!touched.has(s)) touched.set(s, { count: 0, bytes: 0, dropped: 0, droppedBytes: 0 });
+    reg.transaction.immediate(() => {
+      for (let i = 0; i < entries.length; i++) {
+        const e = entries[i]!;
+        const s = streams[i]!;
+        const d = touched.get(s)!;
         const bytes = Buffer.byteLength(e.data, 'utf8');
-        this.stmt.insert.run(e.registrationId, e.kind, e.data, bytes, now);
-        const key = `${e.kind}\u0000${e.registrationId}`;
-        const a = added.get(key) ?? { r: e.registrationId, k: e.kind, count: 0, bytes: 0 };
-        a.count++;
-        a.bytes += bytes;
-        added.set(key, a);
+        s.stmt.insert.run(s.next + d.count, bytes, now, e.data);
+        d.count++;
+        d.bytes += bytes;
       }
-      for (const a of added.values()) {
-        const { count } = this.stmt.bump.get({ r: a.r, k: a.k, count: a.count, bytes: a.bytes, cap: 0, over: 0 }) as { count: number };
-        if (count > this.cap) this.dropOldest(a.r, a.k, count - this.cap);
+      for (const [s, d] of touched) {
+        const over = s.count + d.count - this.cap;
+        if (over <= 0) continue;
+        const rows = s.stmt.dropOldest.all(over) as { bytes: number }[];
+        d.dropped = rows.length;
+        d.droppedBytes = rows.reduce((sum, r) => sum + r.bytes, 0);
+        reg.bumpDropped.run(rows.length, 0, s.id);
       }
-    })();
-  }
-
-  private dropOldest(registrationId: string, kind: LogKind, n: number): void {
-    const rows = this.stmt.dropOldest.all(registrationId, kind, n) as { bytes: number }[];
-    const bytes = rows.reduce((s, r) => s + r.bytes, 0);
-    this.stmt.bump.get({ r: registrationId, k: kind, count: -rows.length, bytes: -bytes, cap: rows.length, over: 0 });
+    });
+    for (const [s, d] of touched) {
+      s.next += d.count;
+      s.count += d.count - d.dropped;
+      s.bytes += d.bytes - d.droppedBytes;
+      s.droppedCap += d.dropped;
+    }
   }
 
   /**
@@ -175,10 +187,12 @@ export class LogBuffer {
     const limit = Math.max(1, options.limitBytes);
     const maxLog = options.maxLogBytes ?? limit;
     const logs: BufferedLog[] = [];
+    const s = streamsOf(this.db).find(registrationId, kind);
+    if (!s || s.count === 0) return { logs, bytes: 0, full: false, droppedOversize: 0 };
     const oversize: number[] = [];
     let bytes = 0;
     let full = false;
-    for (const row of this.stmt.scan.iterate(registrationId, kind) as IterableIterator<BufferedLog>) {
+    for (const row of s.stmt.scan.iterate() as IterableIterator<BufferedLog>) {
       if (row.bytes > maxLog) {
         oversize.push(row.id);
         continue;
@@ -191,11 +205,15 @@ export class LogBuffer {
       bytes += row.bytes;
     }
     if (oversize.length > 0) {
-      this.db.transaction(() => {
-        const rows = this.stmt.ack.all(registrationId, kind, JSON.stringify(oversize)) as { bytes: number }[];
-        const dropped = rows.reduce((s, r) => s + r.bytes, 0);
-        this.stmt.bump.get({ r: registrationId, k: kind, count: -rows.length, bytes: -dropped, cap: 0, over: rows.length });
-      })();
+      const reg = streamsOf(this.db);
+      const rows = reg.transaction.immediate(() => {
+        const deleted = s.stmt.ack.all(JSON.stringify(oversize)) as { bytes: number }[];
+        reg.bumpDropped.run(0, deleted.length, s.id);
+        return deleted;
+      }) as { bytes: number }[];
+      s.count -= rows.length;
+      s.bytes -= rows.reduce((sum, r) => sum + r.bytes, 0);
+      s.droppedOversize += rows.length;
     }
     return { logs, bytes, full, droppedOversize: oversize.length };
   }
@@ -204,24 +222,25 @@ export class LogBuffer {
   ack(registrationId: string, kind: LogKind, ids: readonly number[]): number {
     checkKind(kind);
     if (ids.length === 0) return 0;
-    return this.db.transaction(() => {
-      const rows = this.stmt.ack.all(registrationId, kind, JSON.stringify(ids)) as { bytes: number }[];
-      const bytes = rows.reduce((s, r) => s + r.bytes, 0);
-      if (rows.length > 0) this.stmt.bump.get({ r: registrationId, k: kind, count: -rows.length, bytes: -bytes, cap: 0, over: 0 });
-      return rows.length;
-    })();
+    const s = streamsOf(this.db).find(registrationId, kind);
+    if (!s) return 0;
+    const rows = s.stmt.ack.all(JSON.stringify(ids)) as { bytes: number }[];
+    s.count -= rows.length;
+    s.bytes -= rows.reduce((sum, r) => sum + r.bytes, 0);
+    return rows.length;
   }
 
   stats(registrationId: string, kind: LogKind): LogBufferStats {
     checkKind(kind);
-    const c = (this.stmt.counters.get(registrationId, kind) as CounterRow | undefined) ?? { count: 0, bytes: 0, dropped_cap: 0, dropped_oversize: 0 };
-    const oldest = this.stmt.oldest.get(registrationId, kind) as number | undefined;
+    const s = streamsOf(this.db).find(registrationId, kind);
+    if (!s) return { count: 0, bytes: 0, droppedCap: 0, droppedOversize: 0, dropped: 0, oldestAgeMs: undefined };
+    const oldest = s.count > 0 ? (s.stmt.oldest.get() as number | undefined) : undefined;
     return {
-      count: c.count,
-      bytes: c.bytes,
-      droppedCap: c.dropped_cap,
-      droppedOversize: c.dropped_oversize,
-      dropped: c.dropped_cap + c.dropped_oversize,
+      count: s.count,
+      bytes: s.bytes,
+      droppedCap: s.droppedCap,
+      droppedOversize: s.droppedOversize,
+      dropped: s.droppedCap + s.droppedOversize,
       oldestAgeMs: oldest === undefined ? undefined : Math.max(0, Date.now() - oldest),
     };
   }
@@ -232,9 +251,6 @@ export class LogBuffer {
 
   /** Delete a registration's buffers and counters. */
   clear(registrationId: string): void {
-    this.db.transaction(() => {
-      this.db.prepare('DELETE FROM log_buffer_entries WHERE registration_id = ?').run(registrationId);
-      this.db.prepare('DELETE FROM log_buffer_counters WHERE registration_id = ?').run(registrationId);
-    })();
+    streamsOf(this.db).clear(registrationId);
   }
 }

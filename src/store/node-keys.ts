@@ -2,10 +2,17 @@
  * Per-registration enrollment state (reference §2.2, §2.10): the node key the
  * device server issued and the host identifier UUID, generated once per
  * registration and kept across node-key changes and restarts.
+ *
+ * Writes go through the database's write queue (write-queue.ts). Until a
+ * queued write committed (another process holds a lock), the record is kept
+ * in memory, shared by every NodeKeyStore on the database, and reads return
+ * it: a node key the device server issued is used at once and never asked
+ * for twice because the disk was busy.
  */
 import { randomUUID } from 'node:crypto';
 import { ensureSchema, type SqliteDatabase } from './database.js';
 import { LauncherError } from '../errors.js';
+import { writesOf } from './write-queue.js';
 
 const MIGRATIONS = [
   `CREATE TABLE node_keys_registrations (
@@ -43,15 +50,46 @@ function checkId(registrationId: string): void {
   }
 }
 
+/** Records written but not committed yet, per database: undefined = deleted. */
+const unsaved = new WeakMap<object, Map<string, NodeKeyRecord | undefined>>();
+
 export class NodeKeyStore {
   private readonly db: SqliteDatabase;
+  private readonly unsaved: Map<string, NodeKeyRecord | undefined>;
 
   constructor(db: SqliteDatabase) {
     this.db = db;
     ensureSchema(db, 'node_keys', MIGRATIONS);
+    let m = unsaved.get(db);
+    if (!m) unsaved.set(db, (m = new Map()));
+    this.unsaved = m;
+  }
+
+  /** Keep `rec` in memory and write it (upsert, or delete when undefined) through the queue. */
+  private save(registrationId: string, rec: NodeKeyRecord | undefined, what: string): Promise<void> {
+    this.unsaved.set(registrationId, rec);
+    const write = (): void => {
+      if (rec === undefined) {
+        this.db.prepare('DELETE FROM node_keys_registrations WHERE registration_id = ?').run(registrationId);
+      } else {
+        this.db
+          .prepare(
+            `INSERT INTO node_keys_registrations (registration_id, host_identifier, node_key, munemo, enrolled_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+             ON CONFLICT(registration_id) DO UPDATE SET host_identifier = excluded.host_identifier, node_key = excluded.node_key,
+               munemo = excluded.munemo, enrolled_at = excluded.enrolled_at, updated_at = excluded.updated_at`,
+          )
+          .run(registrationId, rec.hostIdentifier, rec.nodeKey ?? null, rec.munemo ?? null, rec.enrolledAt ?? null, Date.now());
+      }
+      if (this.unsaved.get(registrationId) === rec) this.unsaved.delete(registrationId);
+    };
+    return writesOf(this.db).run(`${what} of registration ${registrationId}`, write);
   }
 
   get(registrationId: string): NodeKeyRecord | undefined {
+    if (this.unsaved.has(registrationId)) {
+      const rec = this.unsaved.get(registrationId);
+      return rec ? { ...rec } : undefined;
+    }
     const row = this.db.prepare('SELECT * FROM node_keys_registrations WHERE registration_id = ?').get(registrationId) as Row | undefined;
     if (!row) return undefined;
     return {
@@ -73,45 +111,37 @@ export class NodeKeyStore {
    */
   hostIdentifier(registrationId: string): string {
     checkId(registrationId);
-    return this.db.transaction(() => {
-      const row = this.db.prepare('SELECT host_identifier FROM node_keys_registrations WHERE registration_id = ?').get(registrationId) as
-        | { host_identifier: string }
-        | undefined;
-      if (row && UUID.test(row.host_identifier)) return row.host_identifier.toLowerCase();
-      const id = randomUUID();
-      this.db
-        .prepare(
-          `INSERT INTO node_keys_registrations (registration_id, host_identifier, updated_at) VALUES (?, ?, ?)
-           ON CONFLICT(registration_id) DO UPDATE SET host_identifier = excluded.host_identifier, updated_at = excluded.updated_at`,
-        )
-        .run(registrationId, id, Date.now());
-      return id;
-    })();
+    const rec = this.get(registrationId);
+    if (rec && UUID.test(rec.hostIdentifier)) return rec.hostIdentifier.toLowerCase();
+    const id = randomUUID();
+    void this.save(registrationId, { registrationId, hostIdentifier: id, nodeKey: rec?.nodeKey, munemo: rec?.munemo, enrolledAt: rec?.enrolledAt }, 'saving the host identifier');
+    return id;
   }
 
-  setNodeKey(registrationId: string, nodeKey: string, munemo?: string): void {
+  setNodeKey(registrationId: string, nodeKey: string, munemo?: string): Promise<void> {
     if (nodeKey === '') throw new LauncherError('E_INVALID_ARGUMENT', `empty node key for registration ${registrationId}`);
-    this.hostIdentifier(registrationId);
-    const now = Date.now();
-    this.db
-      .prepare('UPDATE node_keys_registrations SET node_key = ?, munemo = ?, enrolled_at = ?, updated_at = ? WHERE registration_id = ?')
-      .run(nodeKey, munemo ?? null, now, now, registrationId);
+    const hostIdentifier = this.hostIdentifier(registrationId);
+    return this.save(registrationId, { registrationId, hostIdentifier, nodeKey, munemo, enrolledAt: Date.now() }, 'saving the node key');
   }
 
   /** Forget the node key (re-enroll); the host identifier stays. */
-  clearNodeKey(registrationId: string): void {
-    this.db
-      .prepare('UPDATE node_keys_registrations SET node_key = NULL, munemo = NULL, enrolled_at = NULL, updated_at = ? WHERE registration_id = ?')
-      .run(Date.now(), registrationId);
+  clearNodeKey(registrationId: string): Promise<void> {
+    const rec = this.get(registrationId);
+    if (!rec) return Promise.resolve();
+    return this.save(registrationId, { ...rec, nodeKey: undefined, munemo: undefined, enrolledAt: undefined }, 'clearing the node key');
   }
 
   /** Forget the registration entirely, host identifier included. */
-  remove(registrationId: string): void {
-    this.db.prepare('DELETE FROM node_keys_registrations WHERE registration_id = ?').run(registrationId);
+  remove(registrationId: string): Promise<void> {
+    return this.save(registrationId, undefined, 'forgetting the enrollment');
   }
 
   list(): NodeKeyRecord[] {
-    const ids = this.db.prepare('SELECT registration_id FROM node_keys_registrations ORDER BY registration_id').pluck().all() as string[];
-    return ids.map((id) => this.get(id)!);
+    const ids = new Set(this.db.prepare('SELECT registration_id FROM node_keys_registrations').pluck().all() as string[]);
+    for (const id of this.unsaved.keys()) ids.add(id);
+    return [...ids]
+      .sort()
+      .map((id) => this.get(id))
+      .filter((r): r is NodeKeyRecord => r !== undefined);
   }
 }

@@ -10,7 +10,9 @@
  */
 import { LauncherError } from '../errors.js';
 import { REGISTRATION_ID_PATTERN, cpuPercentProblem, memoryMbProblem } from '../registration-rules.js';
+import { isBusy } from './busy.js';
 import { ensureSchema, type SqliteDatabase } from './database.js';
+import { writesOf } from './write-queue.js';
 
 export { REGISTRATION_ID_PATTERN };
 
@@ -99,16 +101,37 @@ function fromRow(row: Row): Registration {
   return reg;
 }
 
-/** The `registrations` table. Synchronous (better-sqlite3); every method validates the id first. */
+/**
+ * The `registrations` table; every method validates the id first. Reads are
+ * synchronous; writes go through the database's write queue (write-queue.ts),
+ * so a lock held by another process delays them without blocking: await
+ * written() before treating a change as durable.
+ */
 export class RegistrationStore {
   private readonly db: SqliteDatabase;
+  private last: Promise<void> = Promise.resolve();
 
   constructor(db: SqliteDatabase) {
     this.db = db;
     ensureSchema(db, 'registrations', MIGRATIONS);
   }
 
-  /** Insert a new registration; E_ALREADY_EXISTS when the id is taken. */
+  /** Resolves once this store's writes so far are committed; rejects with the error of one that was given up. */
+  written(): Promise<void> {
+    return this.last;
+  }
+
+  private write(what: string, fn: () => void): void {
+    const p = writesOf(this.db).run(what, fn);
+    const prev = this.last;
+    this.last = prev.then(
+      () => p,
+      () => p,
+    );
+    this.last.catch(() => undefined);
+  }
+
+  /** Insert a new registration; E_ALREADY_EXISTS when the id is taken (at once, or from written() when the insert waited for a lock). */
   add(input: RegistrationInput): Registration {
     const id = validateRegistrationId(input.id);
     const limits = validateLimits(id, input.limits ?? {});
@@ -119,19 +142,22 @@ export class RegistrationStore {
     const reg: Registration = { id, limits, osqueryFlags: [...flags], createdAt: new Date().toISOString() };
     if (input.enrollSecret !== undefined) reg.enrollSecret = input.enrollSecret;
     if (input.enrollSecretPath !== undefined) reg.enrollSecretPath = input.enrollSecretPath;
-    try {
-      this.db
-        .prepare(
-          `INSERT INTO registrations (id, enroll_secret, enroll_secret_path, limits_json, osquery_flags_json, created_at)
-           VALUES (?, ?, ?, ?, ?, ?)`,
-        )
-        .run(id, reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(reg.osqueryFlags), reg.createdAt);
-    } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-        throw new LauncherError('E_ALREADY_EXISTS', `registration ${id} already exists`, { cause: err });
+    this.write(`saving registration ${id}`, () => {
+      try {
+        this.db
+          .prepare(
+            `INSERT INTO registrations (id, enroll_secret, enroll_secret_path, limits_json, osquery_flags_json, created_at)
+             VALUES (?, ?, ?, ?, ?, ?)`,
+          )
+          .run(id, reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(reg.osqueryFlags), reg.createdAt);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          throw new LauncherError('E_ALREADY_EXISTS', `registration ${id} already exists`, { cause: err });
+        }
+        if (isBusy(err)) throw err;
+        throw new LauncherError('E_STORE', `cannot insert registration ${id}: ${(err as Error).message}`, { cause: err });
       }
-      throw new LauncherError('E_STORE', `cannot insert registration ${id}: ${(err as Error).message}`, { cause: err });
-    }
+    });
     return reg;
   }
 
@@ -148,13 +174,15 @@ export class RegistrationStore {
 
   /** Mark a registration disabled (it stays, and is not launched); returns whether it exists. */
   setDisabled(id: string, reason: string | null): boolean {
-    validateRegistrationId(id);
-    return this.db.prepare('UPDATE registrations SET disabled_reason = ? WHERE id = ?').run(reason, id).changes > 0;
+    if (!this.get(id)) return false;
+    this.write(`disabling registration ${id}`, () => void this.db.prepare('UPDATE registrations SET disabled_reason = ? WHERE id = ?').run(reason, id));
+    return true;
   }
 
   /** Delete; returns whether a row was there. */
   remove(id: string): boolean {
-    validateRegistrationId(id);
-    return this.db.prepare('DELETE FROM registrations WHERE id = ?').run(id).changes > 0;
+    if (!this.get(id)) return false;
+    this.write(`removing registration ${id}`, () => void this.db.prepare('DELETE FROM registrations WHERE id = ?').run(id));
+    return true;
   }
 }

@@ -6,9 +6,15 @@
  *
  * A row is written when the launch starts, so a launch that fails before
  * osqueryd is even spawned still leaves a record with its error.
+ *
+ * Writes go through the database's write queue (write-queue.ts): while
+ * another process holds a lock they wait, in order, without blocking the
+ * event loop; each returns a promise callers may ignore.
  */
 import { ensureSchema, type SqliteDatabase } from './database.js';
 import { validateRegistrationId } from './registrations.js';
+import { writesOf } from './write-queue.js';
+import { retryBusy } from './busy.js';
 
 export const DEFAULT_HISTORY_KEEP = 20;
 
@@ -94,44 +100,59 @@ export class RunHistoryStore {
   }
 
   /** A new run; drops the registration's runs beyond the newest `keep`. */
-  start(rec: { registrationId: string; runId: string; osquerydPath: string; limitsMode?: string; startedAt?: string }): void {
+  start(rec: { registrationId: string; runId: string; osquerydPath: string; limitsMode?: string; startedAt?: string }): Promise<void> {
     validateRegistrationId(rec.registrationId);
-    this.db.transaction(() => {
+    const startedAt = rec.startedAt ?? now();
+    return this.write(`run history of ${rec.registrationId}: start of run ${rec.runId}`, () => this.db.transaction(() => {
       this.db
         .prepare('INSERT INTO run_history (registration_id, run_id, osqueryd_path, limits_mode, started_at) VALUES (?, ?, ?, ?, ?)')
-        .run(rec.registrationId, rec.runId, rec.osquerydPath, rec.limitsMode ?? null, rec.startedAt ?? now());
+        .run(rec.registrationId, rec.runId, rec.osquerydPath, rec.limitsMode ?? null, startedAt);
       this.db
         .prepare(
           `DELETE FROM run_history WHERE registration_id = ? AND seq NOT IN
              (SELECT seq FROM run_history WHERE registration_id = ? ORDER BY seq DESC LIMIT ?)`,
         )
         .run(rec.registrationId, rec.registrationId, this.keep);
-    })();
+    }).immediate());
   }
 
-  setPid(runId: string, pid: number, limitsMode?: string): void {
-    this.db.prepare('UPDATE run_history SET pid = ?, limits_mode = COALESCE(?, limits_mode) WHERE run_id = ?').run(pid, limitsMode ?? null, runId);
+  private write(what: string, fn: () => void): Promise<void> {
+    return writesOf(this.db).run(what, fn);
   }
 
-  setConnected(runId: string, info: { instanceId?: string; version?: string; at?: string } = {}): void {
-    this.db
-      .prepare('UPDATE run_history SET connected_at = ?, instance_id = ?, osqueryd_version = ? WHERE run_id = ?')
-      .run(info.at ?? now(), info.instanceId ?? null, info.version ?? null, runId);
+  setPid(runId: string, pid: number, limitsMode?: string): Promise<void> {
+    return this.write(`run history: pid of run ${runId}`, () =>
+      void this.db.prepare('UPDATE run_history SET pid = ?, limits_mode = COALESCE(?, limits_mode) WHERE run_id = ?').run(pid, limitsMode ?? null, runId),
+    );
+  }
+
+  setConnected(runId: string, info: { instanceId?: string; version?: string; at?: string } = {}): Promise<void> {
+    const at = info.at ?? now();
+    return this.write(`run history: connection of run ${runId}`, () =>
+      void this.db
+        .prepare('UPDATE run_history SET connected_at = ?, instance_id = ?, osqueryd_version = ? WHERE run_id = ?')
+        .run(at, info.instanceId ?? null, info.version ?? null, runId),
+    );
   }
 
   /** Record the end of a run; the first exit recorded wins. */
-  setExited(runId: string, info: { code?: number | null; signal?: string | null; error?: string; at?: string } = {}): void {
-    this.db
-      .prepare('UPDATE run_history SET exited_at = ?, exit_code = ?, exit_signal = ?, error = ? WHERE run_id = ? AND exited_at IS NULL')
-      .run(info.at ?? now(), info.code ?? null, info.signal ?? null, info.error ?? null, runId);
+  setExited(runId: string, info: { code?: number | null; signal?: string | null; error?: string; at?: string } = {}): Promise<void> {
+    const at = info.at ?? now();
+    return this.write(`run history: exit of run ${runId}`, () =>
+      void this.db
+        .prepare('UPDATE run_history SET exited_at = ?, exit_code = ?, exit_signal = ?, error = ? WHERE run_id = ? AND exited_at IS NULL')
+        .run(at, info.code ?? null, info.signal ?? null, info.error ?? null, runId),
+    );
   }
 
   /**
    * Close every run without an exit time (the supervisor died under them);
    * returns how many. Called at start, after orphans were reaped.
    */
-  closeUnfinished(error: string): number {
-    return this.db.prepare('UPDATE run_history SET exited_at = ?, error = COALESCE(error, ?) WHERE exited_at IS NULL').run(now(), error).changes;
+  async closeUnfinished(error: string): Promise<number> {
+    return retryBusy('run history: closing runs left open', () => this.db.prepare('UPDATE run_history SET exited_at = ?, error = COALESCE(error, ?) WHERE exited_at IS NULL').run(now(), error).changes, {
+      budgetMs: writesOf(this.db).budgetMs,
+    });
   }
 
   get(runId: string): RunRecord | undefined {
@@ -146,8 +167,8 @@ export class RunHistoryStore {
     return rows.map(fromRow);
   }
 
-  removeRegistration(registrationId: string): number {
+  removeRegistration(registrationId: string): Promise<void> {
     validateRegistrationId(registrationId);
-    return this.db.prepare('DELETE FROM run_history WHERE registration_id = ?').run(registrationId).changes;
+    return this.write(`run history of ${registrationId}: removal`, () => void this.db.prepare('DELETE FROM run_history WHERE registration_id = ?').run(registrationId));
   }
 }

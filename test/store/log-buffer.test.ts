@@ -128,4 +128,101 @@ describe('LogBuffer', () => {
     db.close();
     await expect(q.append([{ registrationId: 'a', kind: 'result', data: 'x' }])).rejects.toThrow();
   });
+
+  // issue 14: per-log cost — no secondary index and no counter upsert per append.
+  it('keeps each buffer in its own rowid table: no index, no counter row written per append', () => {
+    const b = new LogBuffer(db);
+    b.append('a', 'result', ['1', '2']);
+    const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name LIKE 'log_buffer%' AND sql IS NOT NULL").pluck().all();
+    expect(indexes).toEqual([]);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('log_buffer_entries', 'log_buffer_counters')").all()).toEqual([]);
+    // Counts are in memory, rebuilt from the rows on reopen.
+    db.close();
+    db = openDatabase(path);
+    expect(new LogBuffer(db).stats('a', 'result')).toMatchObject({ count: 2, bytes: 2 });
+  });
+
+  // issue 14: the schema change carries existing buffered logs over.
+  it('migrates a version 1 database: every entry kept, in order, with its id and the dropped counters', () => {
+    db.exec(`CREATE TABLE schema_versions (module TEXT PRIMARY KEY, version INTEGER NOT NULL);
+      INSERT INTO schema_versions VALUES ('log_buffer', 1);
+      CREATE TABLE log_buffer_entries (id INTEGER PRIMARY KEY AUTOINCREMENT, registration_id TEXT NOT NULL, kind TEXT NOT NULL,
+        data TEXT NOT NULL, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL);
+      CREATE INDEX log_buffer_entries_fifo ON log_buffer_entries (registration_id, kind, id);
+      CREATE TABLE log_buffer_counters (registration_id TEXT NOT NULL, kind TEXT NOT NULL, count INTEGER NOT NULL DEFAULT 0,
+        bytes INTEGER NOT NULL DEFAULT 0, dropped_cap INTEGER NOT NULL DEFAULT 0, dropped_oversize INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (registration_id, kind));`);
+    const ins = db.prepare('INSERT INTO log_buffer_entries (registration_id, kind, data, bytes, created_at) VALUES (?, ?, ?, 1, ?)');
+    const expected: Record<string, string[]> = { 'a/result': [], 'a/status': [], 'b/result': [] };
+    for (let i = 0; i < 300; i++) {
+      const key = (['a/result', 'a/status', 'b/result'] as const)[i % 3]!;
+      const [r, k] = key.split('/') as [string, string];
+      ins.run(r, k, `${key}-${i}`, 1000 + i);
+      expected[key]!.push(`${key}-${i}`);
+    }
+    db.prepare("INSERT INTO log_buffer_counters VALUES ('a', 'result', 100, 100, 7, 2), ('a', 'status', 100, 100, 0, 0), ('b', 'result', 100, 100, 0, 0), ('gone', 'status', 0, 0, 3, 0)").run();
+    db.close();
+    db = openDatabase(path);
+    const b = new LogBuffer(db);
+    for (const [key, lines] of Object.entries(expected)) {
+      const [r, k] = key.split('/') as [string, 'result' | 'status'];
+      const batch = b.readBatch(r, k, { limitBytes: 1_000_000 });
+      expect(batch.logs.map((l) => l.data)).toEqual(lines);
+      expect(batch.logs.map((l) => l.createdAt)).toEqual([...batch.logs.map((l) => l.createdAt)].sort((x, y) => x - y));
+      expect(b.stats(r, k).count).toBe(100);
+    }
+    expect(b.stats('a', 'result')).toMatchObject({ droppedCap: 7, droppedOversize: 2 });
+    expect(b.stats('gone', 'status')).toMatchObject({ count: 0, droppedCap: 3 });
+    // New appends follow the carried-over ones; acks of carried-over ids work.
+    b.append('a', 'result', ['new']);
+    const all = b.readBatch('a', 'result', { limitBytes: 1_000_000 }).logs;
+    expect(all.at(-1)!.data).toBe('new');
+    expect(b.ack('a', 'result', all.slice(0, 10).map((l) => l.id))).toBe(10);
+    expect(b.stats('a', 'result').count).toBe(91);
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('log_buffer_entries', 'log_buffer_counters')").all()).toEqual([]);
+  });
+
+  // issue 14: calls arriving while a commit is pending join the next transaction; each is answered after its commit.
+  it('shares commits between calls that arrive while one is in progress', async () => {
+    const b = new LogBuffer(db);
+    const q = new LogAppendQueue(b);
+    const first = Array.from({ length: 64 }, (_, i) => q.append([{ registrationId: 'a', kind: 'result', data: line(i) }]));
+    await Promise.all(first);
+    const committedAfterFirst = q.commits;
+    // A wave per event-loop turn, several turns: far fewer commits than calls.
+    const waves: Promise<void>[] = [];
+    for (let w = 0; w < 8; w++) {
+      for (let i = 0; i < 64; i++) waves.push(q.append([{ registrationId: 'a', kind: 'result', data: line(1000 + w * 64 + i) }]));
+      await new Promise((r) => setImmediate(r));
+    }
+    await Promise.all(waves);
+    expect(committedAfterFirst).toBe(1);
+    expect(q.commits).toBeLessThanOrEqual(1 + 8);
+    expect(b.stats('a', 'result').count).toBe(64 + 8 * 64);
+    const data = b.readBatch('a', 'result', { limitBytes: 1_000_000 }).logs.map((l) => l.data);
+    expect(data).toEqual([...Array.from({ length: 64 }, (_, i) => line(i)), ...Array.from({ length: 512 }, (_, i) => line(1000 + i))]);
+  });
+
+  // issue 13: a lock held by another connection refuses the batch after a bounded async retry; the event loop keeps turning.
+  it('refuses appends while another connection holds the write lock, without blocking the event loop', async () => {
+    const b = new LogBuffer(db);
+    const q = new LogAppendQueue(b, { busyBudgetMs: 100 });
+    const other = openDatabase(path);
+    other.exec('BEGIN IMMEDIATE');
+    let ticks = 0;
+    const ticker = setInterval(() => ticks++, 1);
+    const refused = q.append([{ registrationId: 'a', kind: 'result', data: 'x' }]).then(
+      () => 'ok',
+      (err: Error) => err.message,
+    );
+    const outcome = await refused;
+    clearInterval(ticker);
+    expect(outcome).toMatch(/locked by another process/);
+    expect(ticks).toBeGreaterThan(3);
+    expect(b.stats('a', 'result').count).toBe(0);
+    other.exec('COMMIT');
+    other.close();
+    await q.append([{ registrationId: 'a', kind: 'result', data: 'y' }]);
+    expect(b.readBatch('a', 'result', { limitBytes: 100 }).logs.map((l) => l.data)).toEqual(['y']);
+  });
 });
