@@ -6,7 +6,7 @@
  * shared).
  */
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { LauncherConfig } from '../config/schema.js';
 import { LauncherError, errorMessage } from '../errors.js';
 import { componentLogger, type Logger } from '../log/logger.js';
@@ -16,6 +16,7 @@ import { NodeKeyStore } from '../store/node-keys.js';
 import { DeviceClient } from '../device/index.js';
 import { createKolideExtension } from '../../extensions/kolide_grpc/index.js';
 import { Runner, type RunnerOptions } from '../runtime/runner.js';
+import { tlsServerCertsPath } from '../runtime/flags.js';
 import { RunGroup, type Actor } from '../runtime/rungroup.js';
 import { SignalError, signalActor } from '../runtime/signal-actor.js';
 import type { ExtensionFactory } from '../runtime/extension.js';
@@ -39,6 +40,8 @@ export interface LauncherAppOptions {
   /** Handle SIGTERM/SIGINT (default true). */
   signals?: boolean;
 }
+
+const withTlsServerCerts = (path: string | undefined): { tlsServerCerts?: string } => (path ? { tlsServerCerts: path } : {});
 
 export class LauncherApp {
   readonly config: LauncherConfig;
@@ -107,6 +110,7 @@ export class LauncherApp {
       extensionFactory: factory,
       db: this.db,
       outputCapacity: cfg.output_ring_lines,
+      ...withTlsServerCerts(tlsServerCertsPath(ds.root_pem ? resolve(ds.root_pem) : undefined)),
       timings: {
         healthIntervalMs: cfg.health.interval_seconds * 1000,
         healthStartupDelayMs: cfg.health.startup_delay_seconds * 1000,

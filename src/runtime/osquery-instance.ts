@@ -23,7 +23,7 @@ import type { RunHistoryStore } from '../store/run-history.js';
 import { CleanupStack } from './cleanup.js';
 import { connectManager, readOsqueryInfo, startExtensionServer, verifyRegistered, waitForSocket } from './connect.js';
 import { extensionFlagNames, type ExtensionFactory, type InstanceExtension } from './extension.js';
-import { buildOsquerydArgs, type FlagTimings } from './flags.js';
+import { augeasLensesPath, buildOsquerydArgs, type FlagTimings } from './flags.js';
 import { checkInstanceHealth, startHealthMonitor } from './health.js';
 import { DEFAULT_INSTANCE_TIMINGS, type InstanceTimings } from './instance-options.js';
 import { isLive, StateMachine, type InstanceState } from './instance-state.js';
@@ -55,6 +55,8 @@ export interface OsqueryInstanceOptions {
   flagTimings?: Partial<FlagTimings>;
   /** Extra environment for osqueryd (on top of the inherited one). */
   env?: Record<string, string>;
+  /** `--tls_server_certs` (flags.ts tlsServerCertsPath). */
+  tlsServerCerts?: string;
   /** Output lines kept for output(). */
   outputCapacity?: number;
   logger?: Logger;
@@ -272,6 +274,8 @@ export class OsqueryInstance {
       watchdogFlags: limits.watchdogFlags,
       userFlags: o.registration.osqueryFlags,
       timings: o.flagTimings ?? {},
+      tlsServerCerts: o.tlsServerCerts,
+      augeasLenses: augeasLensesPath(o.root),
     });
     this.cleanup.push('remove run files', async () => {
       const left = await removeRunFiles(paths.socketPath);

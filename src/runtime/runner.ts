@@ -47,6 +47,8 @@ export interface RunnerOptions {
   /** Extra osqueryd environment per run (a seam for fault injection in tests, or per-tenant settings). */
   instanceEnv?: (registration: Registration, runId: string) => Record<string, string> | undefined;
   outputCapacity?: number;
+  /** `--tls_server_certs` for every osqueryd (flags.ts tlsServerCertsPath). */
+  tlsServerCerts?: string;
   logger?: Logger;
 }
 
@@ -261,6 +263,7 @@ export class Runner implements Actor {
       ...(o.timings ? { timings: o.timings } : {}),
       ...(o.flagTimings ? { flagTimings: o.flagTimings } : {}),
       ...(o.outputCapacity ? { outputCapacity: o.outputCapacity } : {}),
+      ...(o.tlsServerCerts ? { tlsServerCerts: o.tlsServerCerts } : {}),
       ...(env ? { env } : {}),
     });
   }
