@@ -14,7 +14,7 @@ import { openDatabase, type SqliteDatabase } from '../store/database.js';
 import { LogBuffer } from '../store/log-buffer.js';
 import { NodeKeyStore } from '../store/node-keys.js';
 import { DeviceClient } from '../device/index.js';
-import { createKolideExtension } from '../../extensions/kolide_grpc/index.js';
+import { createKolideExtension, DeviceStateTracker, readEnrollSecret, type DetailsTimings } from '../../extensions/kolide_grpc/index.js';
 import { Runner, type RunnerOptions } from '../runtime/runner.js';
 import { tlsServerCertsPath } from '../runtime/flags.js';
 import { RunGroup, type Actor } from '../runtime/rungroup.js';
@@ -36,7 +36,7 @@ export interface LauncherAppOptions {
   vendorId?: string;
   /** Seams for tests and the demo: faster timings, fault injection. */
   runner?: Pick<RunnerOptions, 'timings' | 'flagTimings' | 'backoff' | 'instanceEnv' | 'limits'>;
-  extension?: { distributedStartupWindowMs?: number };
+  extension?: { distributedStartupWindowMs?: number; detailsTimings?: Partial<DetailsTimings> };
   /** Handle SIGTERM/SIGINT (default true). */
   signals?: boolean;
 }
@@ -57,6 +57,7 @@ export class LauncherApp {
   private markReady!: () => void;
   private requestStop!: (reason: string) => void;
   private readonly stopRequested = new Promise<string>((r) => (this.requestStop = r));
+  private forgetDevice: (id: string) => void = () => undefined;
 
   constructor(private readonly o: LauncherAppOptions) {
     const cfg = o.config;
@@ -78,6 +79,14 @@ export class LauncherApp {
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
     let live: LiveState | undefined;
+    // Each registration's device standing outlives its runs (a failing enrollment stays visible across restarts).
+    const trackers = new Map<string, DeviceStateTracker>();
+    const trackerOf = (id: string): DeviceStateTracker => {
+      let t = trackers.get(id);
+      if (!t) trackers.set(id, (t = new DeviceStateTracker()));
+      return t;
+    };
+    this.forgetDevice = (id) => trackers.delete(id);
     const factory: ExtensionFactory = (ctx) => {
       const ext = createKolideExtension({
         registrationId: ctx.registrationId,
@@ -94,6 +103,9 @@ export class LauncherApp {
         identity: { version: launcherVersion() },
         onDisableDevice: (id) => this.disable(id),
         getUptimeSeconds: () => this.runnerStatus(ctx.registrationId)?.uptime_seconds,
+        osqueryQuery: ctx.query,
+        deviceState: trackerOf(ctx.registrationId),
+        ...(o.extension?.detailsTimings ? { detailsTimings: o.extension.detailsTimings } : {}),
       });
       const scope: Scope = ctx.registrationId === vendorId ? { kind: 'all' } : { kind: 'tenant', registrationId: ctx.registrationId };
       return {
@@ -129,8 +141,13 @@ export class LauncherApp {
       nodeKeys: new NodeKeyStore(this.db),
       configIds: new Set(cfg.registrations.map((r) => r.id)),
       hostname: hostname(),
+      defaultDeviceUrl: this.device.url.origin,
+      deviceState: (id, enrolled, disabled) => trackers.get(id)?.snapshot(enrolled, disabled),
     });
-    this.control = new RunnerControlTarget(this.runner, this.state);
+    this.control = new RunnerControlTarget(this.runner, this.state, {
+      checkSecretFile: async (id, path) => void (await readEnrollSecret(id, undefined, path)),
+      forget: (id) => this.forgetDevice(id),
+    });
     this.group = new RunGroup({ logger: componentLogger(o.logger, 'rungroup'), interruptTimeoutMs: 20_000, executeReturnTimeoutMs: 10_000 });
   }
 

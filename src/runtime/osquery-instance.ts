@@ -129,6 +129,9 @@ export class OsqueryInstance {
   private info: { instanceId?: string; version?: string } = {};
   /** The end reason made when osqueryd exited on its own (its output may say why). */
   private osquerydExit: LauncherError | undefined;
+  /** Settles once the extension manager answered (for ExtensionContext.query). */
+  private managerUp!: () => void;
+  private readonly managerReady = new Promise<void>((resolve) => (this.managerUp = resolve));
 
   constructor(options: OsqueryInstanceOptions) {
     this.o = options;
@@ -257,7 +260,13 @@ export class OsqueryInstance {
 
     this.cleanup.push('stop extension', () => this.ext?.stop());
     const extLog = componentLogger(this.baseLog, 'extension', this.bindings());
-    this.ext = o.extensionFactory({ registrationId: this.registrationId, runId: this.runId, registration: o.registration, logger: extLog });
+    this.ext = o.extensionFactory({
+      registrationId: this.registrationId,
+      runId: this.runId,
+      registration: o.registration,
+      logger: extLog,
+      query: (sql, timeoutMs) => this.earlyQuery(sql, timeoutMs),
+    });
     const names = extensionFlagNames(this.ext);
     try {
       await this.ext.start();
@@ -329,6 +338,7 @@ export class OsqueryInstance {
     this.queryClient = new ExtensionManagerClient(paths.socketPath, { timeoutMs: t.callTimeoutMs });
     await waitForSocket(paths.socketPath, t, this.ctl.signal);
     await connectManager(this.manager, t, this.ctl.signal);
+    this.managerUp();
     this.cleanup.push('stop extension servers', () => Promise.all(this.servers.map((s) => s.stop())).then(() => undefined));
     const server = await startExtensionServer({
       socketPath: paths.socketPath,
@@ -356,6 +366,23 @@ export class OsqueryInstance {
     this.checkpoint();
     this.sm.set('running', { pid: proc.pid, version: this.info.version, ms_to_running: this.connectedAt - this.startedAt });
     this.startHealth([{ name: server.name, socketPath: server.socketPath }]);
+  }
+
+  /** ExtensionContext.query: waits for the manager, not for 'running'. */
+  private async earlyQuery(sql: string, timeoutMs: number): Promise<Row[]> {
+    const ended = () => new LauncherError('E_SHUTDOWN', `registration ${this.registrationId} run ${this.runId} ended before its osqueryd answered`);
+    if (this.ctl.signal.aborted) throw ended();
+    let onAbort!: () => void;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(ended());
+      this.ctl.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.managerReady, aborted]);
+    } finally {
+      this.ctl.signal.removeEventListener('abort', onAbort);
+    }
+    return this.queryClient!.query(sql, timeoutMs);
   }
 
   private startHealth(servers: Array<{ name: string; socketPath: string }>): void {

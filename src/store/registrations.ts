@@ -44,9 +44,18 @@ export interface Registration {
   createdAt: string;
   /** Set when the device server disabled this registration (disable_device): it is kept but not launched. */
   disabledReason?: string;
+  /** The device server URLs the backend moved this registration to (wrong_region / deployment_urls); absent: the configured server. */
+  deployment?: DeploymentUrls;
 }
 
-export type RegistrationInput = Pick<Registration, 'id'> & Partial<Omit<Registration, 'id' | 'createdAt' | 'disabledReason'>>;
+/** URLs a backend hands out in `deployment_urls`; only non-empty ones are kept. */
+export interface DeploymentUrls {
+  deviceUrl?: string;
+  controlServerUrl?: string;
+  publisherUrl?: string;
+}
+
+export type RegistrationInput = Pick<Registration, 'id'> & Partial<Omit<Registration, 'id' | 'createdAt' | 'disabledReason' | 'deployment'>>;
 
 const MIGRATIONS = [
   `CREATE TABLE registrations (
@@ -59,6 +68,8 @@ const MIGRATIONS = [
    )`,
   // disable_device from the device server: kept, visible, not launched.
   `ALTER TABLE registrations ADD COLUMN disabled_reason TEXT`,
+  // wrong_region / deployment_urls: where the backend moved this registration (issue 15).
+  `ALTER TABLE registrations ADD COLUMN deployment_json TEXT`,
 ];
 
 interface Row {
@@ -69,6 +80,7 @@ interface Row {
   osquery_flags_json: string;
   created_at: string;
   disabled_reason: string | null;
+  deployment_json: string | null;
 }
 
 /** Throws E_INVALID_ARGUMENT for limits outside what osquery's watchdog accepts (reference §3.3). */
@@ -99,6 +111,7 @@ function fromRow(row: Row): Registration {
   if (row.enroll_secret !== null) reg.enrollSecret = row.enroll_secret;
   if (row.enroll_secret_path !== null) reg.enrollSecretPath = row.enroll_secret_path;
   if (row.disabled_reason !== null && row.disabled_reason !== undefined) reg.disabledReason = row.disabled_reason;
+  if (row.deployment_json) reg.deployment = JSON.parse(row.deployment_json) as DeploymentUrls;
   return reg;
 }
 
@@ -153,6 +166,16 @@ export class RegistrationStore {
   setDisabled(id: string, reason: string | null): boolean {
     validateRegistrationId(id);
     return this.db.prepare('UPDATE registrations SET disabled_reason = ? WHERE id = ?').run(reason, id).changes > 0;
+  }
+
+  /** Record where the backend moved a registration (merged: empty values keep the stored ones); returns whether it exists. */
+  setDeployment(id: string, urls: DeploymentUrls): boolean {
+    validateRegistrationId(id);
+    const current = this.get(id);
+    if (!current) return false;
+    const merged: DeploymentUrls = { ...current.deployment };
+    for (const [k, v] of Object.entries(urls) as Array<[keyof DeploymentUrls, string | undefined]>) if (v) merged[k] = v;
+    return this.db.prepare('UPDATE registrations SET deployment_json = ? WHERE id = ?').run(JSON.stringify(merged), id).changes > 0;
   }
 
   /** Delete; returns whether a row was there. */
