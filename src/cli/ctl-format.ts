@@ -45,17 +45,17 @@ function deviceText(d: DeviceState | undefined): string {
 export function instanceTable(instances: InstanceInfo[]): string {
   if (instances.length === 0) return 'no instances\n';
   return table(
-    ['ID', 'STATE', 'HEALTHY', 'DEVICE', 'PID', 'UPTIME', 'RESTARTS', 'RUN', 'LAST ERROR'],
+    ['ID', 'STATE', 'HEALTHY', 'PID', 'UPTIME', 'RESTARTS', 'RUN', 'LAST ERROR', 'DEVICE'],
     instances.map((i) => [
       i.id,
       i.state,
       i.healthy ? 'yes' : 'no',
-      i.device.state,
       dash(i.pid),
       i.pid === null ? '-' : duration(i.uptime_seconds),
       String(i.restarts),
       dash(i.run_id),
       dash(i.last_error),
+      i.device.state,
     ]),
   );
 }
