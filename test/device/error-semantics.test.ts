@@ -8,8 +8,8 @@
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeviceClient, DeviceError, type DeviceClientOptions } from '../../src/device/index.js';
-import { rawReply, rpcResult, startCaptureServer, type CaptureServer, type Responder } from './support.js';
+import { DeviceClient, type DeviceClientOptions } from '../../src/device/index.js';
+import { rawReply, rejection, rpcResult, startCaptureServer, type CaptureServer, type Responder } from './support.js';
 
 const servers: CaptureServer[] = [];
 const clients: DeviceClient[] = [];
@@ -29,16 +29,6 @@ function client(serverUrl: string, options: Partial<DeviceClientOptions> = {}): 
   const c = new DeviceClient({ serverUrl, insecureTransport: true, maxAttempts: 3, backoff: { baseMs: 5, maxMs: 20 }, ...options });
   clients.push(c);
   return c;
-}
-
-async function rejection(p: Promise<unknown>): Promise<DeviceError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DeviceError);
-    return err as DeviceError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 const rpcError = (status: number, code: number, message: string) => rawReply(status, JSON.stringify({ jsonrpc: '2.0', id: 0, error: { code, message } }));
