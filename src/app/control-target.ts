@@ -25,7 +25,7 @@ export class RunnerControlTarget implements ControlTarget {
   ) {}
 
   version(): VersionInfo {
-    return { serverVersion: launcherVersion(), apiVersion: API_VERSION, features: ['state-tables', 'resource-limits'] };
+    return { serverVersion: launcherVersion(), apiVersion: API_VERSION, features: ['state-tables', 'resource-limits', 'device-state'] };
   }
 
   health(): HealthInfo {

@@ -70,6 +70,7 @@ describe('device standing end to end (issue 15)', () => {
       await app.whenReady();
       admin = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key') });
       const get = (id: string) => admin!.getInstance(id);
+      expect(await admin.supports('device-state')).toBe(true);
       await waitFor(async () => (await get('kolide')).healthy && (await get('kolide')).device.state === 'enrolled', 30_000, 'vendor enrolled');
       const vendorPid = (await get('kolide')).pid;
       expect(vendorPid).toBeGreaterThan(0);
