@@ -98,6 +98,18 @@ describe('device state (issue 15)', () => {
     expect(good.status().device).toEqual({ state: 'enrolled', error: null, since: null });
   });
 
+  // issue 15: an unreachable device server looked healthy too.
+  it('is failing with the transport error when the device server cannot be reached', async () => {
+    env = await makeEnv();
+    const gone = await startCaptureServer(rpcResult({}));
+    const url = gone.url;
+    await gone.close();
+    useClient(env, url);
+    const ext = env.make();
+    await expect(ext.enroll()).rejects.toThrow();
+    expect(ext.status().device).toMatchObject({ state: 'failing', error: expect.stringMatching(/^enroll: RequestEnrollment: POST .* failed/) });
+  });
+
   it('is failing when a config fetch fails after enrolling, and clears when it works again', async () => {
     env = await makeEnv();
     const ext = env.make();
