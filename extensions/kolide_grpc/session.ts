@@ -56,7 +56,6 @@ export class Session {
     }
   }
 
-
   private check<T extends DeviceFlags>(operation: string, res: T): T {
     if (res.disableDevice) {
       this.ctx.disable(operation);

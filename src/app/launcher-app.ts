@@ -57,7 +57,8 @@ export class LauncherApp {
   private markReady!: () => void;
   private requestStop!: (reason: string) => void;
   private readonly stopRequested = new Promise<string>((r) => (this.requestStop = r));
-  private forgetDevice: (id: string) => void = () => undefined;
+  /** Each registration's device standing outlives its runs (a failing enrollment stays visible across restarts). */
+  private readonly deviceTrackers = new Map<string, DeviceStateTracker>();
 
   constructor(private readonly o: LauncherAppOptions) {
     const cfg = o.config;
@@ -79,14 +80,12 @@ export class LauncherApp {
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
     let live: LiveState | undefined;
-    // Each registration's device standing outlives its runs (a failing enrollment stays visible across restarts).
-    const trackers = new Map<string, DeviceStateTracker>();
+    const trackers = this.deviceTrackers;
     const trackerOf = (id: string): DeviceStateTracker => {
       let t = trackers.get(id);
       if (!t) trackers.set(id, (t = new DeviceStateTracker()));
       return t;
     };
-    this.forgetDevice = (id) => trackers.delete(id);
     const factory: ExtensionFactory = (ctx) => {
       const ext = createKolideExtension({
         registrationId: ctx.registrationId,
@@ -146,7 +145,7 @@ export class LauncherApp {
     });
     this.control = new RunnerControlTarget(this.runner, this.state, {
       checkSecretFile: async (id, path) => void (await readEnrollSecret(id, undefined, path)),
-      forget: (id) => this.forgetDevice(id),
+      forget: (id) => trackers.delete(id),
     });
     this.group = new RunGroup({ logger: componentLogger(o.logger, 'rungroup'), interruptTimeoutMs: 20_000, executeReturnTimeoutMs: 10_000 });
   }
