@@ -75,6 +75,7 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
       if (urls.deviceUrl) next.deviceUrl = opts.client.checkServerUrl(urls.deviceUrl);
       if (urls.controlServerUrl) next.controlServerUrl = urls.controlServerUrl;
       if (urls.publisherUrl) next.publisherUrl = urls.publisherUrl;
+      if (next.deviceUrl === deployment.deviceUrl && next.controlServerUrl === deployment.controlServerUrl && next.publisherUrl === deployment.publisherUrl) return;
       deployment = next;
       registrations.setDeployment(reg, next);
       log.warn({ device_url: next.deviceUrl }, 'device server moved this registration (deployment_urls)');
