@@ -25,6 +25,11 @@ export class DeviceStateTracker {
     this.failures.set(operation, { message: errorMessage(err), since, at: now });
   }
 
+  /** Forget every failure (the registration was re-enrolled). */
+  reset(): void {
+    this.failures.clear();
+  }
+
   succeeded(operation: string): void {
     this.failures.delete(operation);
   }

@@ -15,6 +15,8 @@ export interface EnrollHooks {
   checkSecretFile(id: string, path: string): Promise<void>;
   /** Drop a removed registration's device standing. */
   forget(id: string): void;
+  /** Forget a re-enrolled registration's node key and failures (its instance is stopped). */
+  reset(id: string): void;
 }
 
 export class RunnerControlTarget implements ControlTarget {
@@ -25,7 +27,7 @@ export class RunnerControlTarget implements ControlTarget {
   ) {}
 
   version(): VersionInfo {
-    return { serverVersion: launcherVersion(), apiVersion: API_VERSION, features: ['state-tables', 'resource-limits', 'device-state'] };
+    return { serverVersion: launcherVersion(), apiVersion: API_VERSION, features: ['state-tables', 'resource-limits', 'device-state', 're-enroll'] };
   }
 
   health(): HealthInfo {
@@ -56,7 +58,8 @@ export class RunnerControlTarget implements ControlTarget {
     const input: Parameters<Runner['add']>[0] = { id: req.id, limits, osqueryFlags: req.osqueryFlags ?? [] };
     if (req.enrollSecret !== undefined) input.enrollSecret = req.enrollSecret;
     if (req.enrollSecretPath !== undefined) input.enrollSecretPath = req.enrollSecretPath;
-    const status = await this.runner.add(input);
+    const known = this.runner.registrationsList().some((r) => r.id === req.id);
+    const status = req.replace && known ? await this.runner.replace(input, () => this.hooks?.reset(req.id)) : await this.runner.add(input);
     return this.state.instance(status);
   }
 

@@ -81,6 +81,7 @@ export class LauncherApp {
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
     let live: LiveState | undefined;
     const trackers = this.deviceTrackers;
+    const nodeKeys = new NodeKeyStore(this.db);
     const trackerOf = (id: string): DeviceStateTracker => {
       let t = trackers.get(id);
       if (!t) trackers.set(id, (t = new DeviceStateTracker()));
@@ -137,7 +138,7 @@ export class LauncherApp {
     live = this.state = new LiveState({
       runner: this.runner,
       logBuffer,
-      nodeKeys: new NodeKeyStore(this.db),
+      nodeKeys,
       configIds: new Set(cfg.registrations.map((r) => r.id)),
       hostname: hostname(),
       defaultDeviceUrl: this.device.url.origin,
@@ -146,6 +147,10 @@ export class LauncherApp {
     this.control = new RunnerControlTarget(this.runner, this.state, {
       checkSecretFile: async (id, path) => void (await readEnrollSecret(id, undefined, path)),
       forget: (id) => trackers.delete(id),
+      reset: (id) => {
+        nodeKeys.clearNodeKey(id);
+        trackers.get(id)?.reset();
+      },
     });
     this.group = new RunGroup({ logger: componentLogger(o.logger, 'rungroup'), interruptTimeoutMs: 20_000, executeReturnTimeoutMs: 10_000 });
   }

@@ -194,12 +194,14 @@ export function toAddRegistrationMessage(input: AddRegistrationInput): AddRegist
   if (input.enrollSecret !== undefined) msg.enroll_secret = input.enrollSecret;
   if (input.enrollSecretPath !== undefined) msg.enroll_secret_path = input.enrollSecretPath;
   if (input.limits) msg.limits = { memory_mb: input.limits.memory_mb, cpu_percent: input.limits.cpu_percent };
+  if (input.replace) msg.replace = true;
   return msg;
 }
 
 /** Request fields as received; validation happens in validate.ts. */
 export function fromAddRegistrationMessage(msg: AddRegistrationRequest__Output): AddRegistrationInput {
   const input: AddRegistrationInput = { id: msg.id, osqueryFlags: [...msg.osquery_flags] };
+  if (msg.replace) input.replace = true;
   if (msg.enroll_secret !== undefined) input.enrollSecret = msg.enroll_secret;
   if (msg.enroll_secret_path !== undefined) input.enrollSecretPath = msg.enroll_secret_path;
   if (msg.limits) {

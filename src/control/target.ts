@@ -39,6 +39,8 @@ export interface AddRegistrationInput {
   enrollSecretPath?: string;
   limits?: Limits;
   osqueryFlags?: string[];
+  /** Re-enroll an existing registration (new secret, limits, flags); only its osqueryd restarts. */
+  replace?: boolean;
 }
 
 /** Structural view of `OutputRing` (src/runtime/output-ring.ts). */

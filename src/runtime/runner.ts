@@ -136,6 +136,26 @@ export class Runner implements Actor {
     return this.statusOf(id);
   }
 
+  /**
+   * Re-enroll an existing registration with new settings: its instance stops,
+   * `beforeStart` runs (the caller forgets the old enrollment), and a new
+   * instance starts with the new settings. Nothing else is touched.
+   * E_NOT_FOUND for an unknown id; validation errors as add().
+   */
+  async replace(input: RegistrationInput, beforeStart?: () => void): Promise<RegistrationStatus> {
+    const id = validateRegistrationId(input.id);
+    this.assertOpen(`re-enroll ${id}`);
+    normaliseUserFlags(input.osqueryFlags ?? [], `registration ${id} osquery flags`);
+    const sup = this.supervisors.get(id);
+    const reg = this.registrations.update(input);
+    this.supervisors.delete(id);
+    await sup?.stop();
+    beforeStart?.();
+    this.log.info({ registration_id: id }, 'registration re-enrolled');
+    if (this.state === 'running') this.startSupervisor(reg);
+    return this.statusOf(id);
+  }
+
   /** Stop its instance, forget it and delete its files (database, history). E_NOT_FOUND for an unknown id. */
   async remove(id: string): Promise<void> {
     validateRegistrationId(id);

@@ -168,6 +168,26 @@ export class RegistrationStore {
     return this.db.prepare('UPDATE registrations SET disabled_reason = ? WHERE id = ?').run(reason, id).changes > 0;
   }
 
+  /**
+   * Re-enroll: new secret, limits and flags for an existing registration
+   * (created_at and the deployment URLs stay; a disable is lifted). E_NOT_FOUND when unknown.
+   */
+  update(input: RegistrationInput): Registration {
+    const id = validateRegistrationId(input.id);
+    const limits = validateLimits(id, input.limits ?? {});
+    const flags = input.osqueryFlags ?? [];
+    if (!Array.isArray(flags) || flags.some((f) => typeof f !== 'string')) {
+      throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: osqueryFlags must be an array of strings`);
+    }
+    const changed = this.db
+      .prepare(
+        `UPDATE registrations SET enroll_secret = ?, enroll_secret_path = ?, limits_json = ?, osquery_flags_json = ?, disabled_reason = NULL WHERE id = ?`,
+      )
+      .run(input.enrollSecret ?? null, input.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(flags), id).changes;
+    if (changed === 0) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
+    return this.get(id)!;
+  }
+
   /** Record where the backend moved a registration (merged: empty values keep the stored ones); returns whether it exists. */
   setDeployment(id: string, urls: DeploymentUrls): boolean {
     validateRegistrationId(id);

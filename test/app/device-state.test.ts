@@ -9,8 +9,8 @@
  *   kolide_launcher_registrations;
  * - `ctl enroll` with an unreadable secret file fails with a clear message;
  * - a bad secret is a visible `failing` device state with the backend's
- *   answer; re-enrolling with the right secret makes it `enrolled` and the
- *   vendor's osqueryd is never restarted.
+ *   answer; re-enrolling with the right secret (`ctl enroll --replace`)
+ *   makes it `enrolled` and the vendor's osqueryd is never restarted.
  */
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -117,10 +117,14 @@ describe('device standing end to end (issue 15)', () => {
       const instRows = await app.runner.query('kolide', "select device_state, device_error from kolide_launcher_instances where registration_id = 'zed'");
       expect(instRows[0]).toMatchObject({ device_state: 'failing', device_error: expect.stringMatching(/node_invalid/) });
 
-      // Re-enroll with the right secret through the control API.
-      expect((await ctl(ctlConfig, 'remove', 'zed')).code).toBe(EXIT.ok);
-      expect((await ctl(ctlConfig, 'enroll', 'zed', '--secret-file', good)).code).toBe(EXIT.ok);
+      // Without --replace an existing id is refused; with it, zed is re-enrolled with the right secret.
+      expect((await ctl(ctlConfig, 'enroll', 'zed', '--secret-file', good)).code).toBe(EXIT.alreadyExists);
+      const zedPid = (await get('zed')).pid;
+      const fixed = await ctl(ctlConfig, 'enroll', 'zed', '--secret-file', good, '--replace');
+      expect(fixed.code, fixed.err).toBe(EXIT.ok);
       await waitFor(async () => (await get('zed')).device.state === 'enrolled', 30_000, 'zed enrolled');
+      expect((await get('zed')).pid).not.toBe(zedPid);
+      expect((await app.runner.query('kolide', "select enroll_secret_path from kolide_launcher_registrations where registration_id = 'zed'"))[0]!.enroll_secret_path).toBe(good);
       expect(dev.nodes('zed')).toHaveLength(1);
       expect((await get('kolide')).pid).toBe(vendorPid);
       expect((await get('kolide')).restarts).toBe(0);
