@@ -115,6 +115,17 @@ function fromRow(row: Row): Registration {
   return reg;
 }
 
+/** Id, limits and flags of an input, validated (E_INVALID_REGISTRATION_ID, E_INVALID_ARGUMENT). */
+function checkedSettings(input: RegistrationInput): { id: string; limits: ResourceLimits; flags: string[] } {
+  const id = validateRegistrationId(input.id);
+  const limits = validateLimits(id, input.limits ?? {});
+  const flags = input.osqueryFlags ?? [];
+  if (!Array.isArray(flags) || flags.some((f) => typeof f !== 'string')) {
+    throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: osqueryFlags must be an array of strings`);
+  }
+  return { id, limits, flags };
+}
+
 /** The `registrations` table. Synchronous (better-sqlite3); every method validates the id first. */
 export class RegistrationStore {
   private readonly db: SqliteDatabase;
@@ -126,12 +137,7 @@ export class RegistrationStore {
 
   /** Insert a new registration; E_ALREADY_EXISTS when the id is taken. */
   add(input: RegistrationInput): Registration {
-    const id = validateRegistrationId(input.id);
-    const limits = validateLimits(id, input.limits ?? {});
-    const flags = input.osqueryFlags ?? [];
-    if (!Array.isArray(flags) || flags.some((f) => typeof f !== 'string')) {
-      throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: osqueryFlags must be an array of strings`);
-    }
+    const { id, limits, flags } = checkedSettings(input);
     const reg: Registration = { id, limits, osqueryFlags: [...flags], createdAt: new Date().toISOString() };
     if (input.enrollSecret !== undefined) reg.enrollSecret = input.enrollSecret;
     if (input.enrollSecretPath !== undefined) reg.enrollSecretPath = input.enrollSecretPath;
@@ -173,12 +179,7 @@ export class RegistrationStore {
    * (created_at and the deployment URLs stay; a disable is lifted). E_NOT_FOUND when unknown.
    */
   update(input: RegistrationInput): Registration {
-    const id = validateRegistrationId(input.id);
-    const limits = validateLimits(id, input.limits ?? {});
-    const flags = input.osqueryFlags ?? [];
-    if (!Array.isArray(flags) || flags.some((f) => typeof f !== 'string')) {
-      throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: osqueryFlags must be an array of strings`);
-    }
+    const { id, limits, flags } = checkedSettings(input);
     const changed = this.db
       .prepare(
         `UPDATE registrations SET enroll_secret = ?, enroll_secret_path = ?, limits_json = ?, osquery_flags_json = ?, disabled_reason = NULL WHERE id = ?`,
