@@ -22,7 +22,7 @@ export function createConfigPlugin(ctx: ExtensionContext, session: Session): Con
     name: 'kolide_grpc',
     async genConfig(): Promise<Record<string, string>> {
       try {
-        const res = await session.withNodeKey('config', (nodeKey, signal) => opts.client.requestConfig(nodeKey, { signal }));
+        const res = await session.withNodeKey('config', (nodeKey, call) => opts.client.requestConfig(nodeKey, call));
         const config = rewriteConfig(res.config, verboseFor(opts.getUptimeSeconds(), opts.verboseUptimeSeconds));
         try {
           configCache.set(reg, config);

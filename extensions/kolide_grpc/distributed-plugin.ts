@@ -45,7 +45,7 @@ export function createDistributedPlugin(ctx: ExtensionContext, session: Session)
     async getQueries(): Promise<DistributedQueries> {
       if (!state.active || !throttle.take()) return { queries: {} };
       try {
-        const res = await session.withNodeKey('queries', (nodeKey, signal) => opts.client.requestQueries(nodeKey, { signal }));
+        const res = await session.withNodeKey('queries', (nodeKey, call) => opts.client.requestQueries(nodeKey, call));
         throttle.accelerate(res.queries.accelerate);
         const out: DistributedQueries = { queries: res.queries.queries };
         if (res.queries.discovery) out.discovery = res.queries.discovery;
@@ -59,7 +59,7 @@ export function createDistributedPlugin(ctx: ExtensionContext, session: Session)
     async writeResults(results: DistributedResults): Promise<void> {
       const items = toDeviceResults(results);
       try {
-        await session.withNodeKey('results', (nodeKey, signal) => opts.client.publishResults(nodeKey, items, { signal }));
+        await session.withNodeKey('results', (nodeKey, call) => opts.client.publishResults(nodeKey, items, call));
       } catch (err) {
         state.recordError('results', err);
         throw err;

@@ -11,6 +11,8 @@ import { ConfigCache } from '../../src/store/config-cache.js';
 import { LogAppendQueue } from '../../src/store/log-append-queue.js';
 import { LogBuffer } from '../../src/store/log-buffer.js';
 import { NodeKeyStore } from '../../src/store/node-keys.js';
+import { RegistrationStore, type DeploymentUrls } from '../../src/store/registrations.js';
+import { DetailsReader } from './details.js';
 import { createConfigPlugin } from './config-plugin.js';
 import type { ExtensionContext } from './context.js';
 import { createDistributedPlugin } from './distributed-plugin.js';
@@ -54,6 +56,8 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
   const configCache = new ConfigCache(opts.db);
   const buffer = new LogBuffer(opts.db, { cap: opts.bufferCap });
   const appender = new LogAppendQueue(buffer);
+  const registrations = new RegistrationStore(opts.db);
+  let deployment: DeploymentUrls = registrations.get(reg)?.deployment ?? {};
   let publisher: LogPublisher | undefined;
 
   const ctx: ExtensionContext = {
@@ -64,6 +68,18 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
     buffer,
     log,
     hostIdentifier: nodeKeys.hostIdentifier(reg),
+    details: new DetailsReader(opts.osqueryQuery, opts.detailsTimings, log, state.abort.signal),
+    deviceUrl: () => deployment.deviceUrl,
+    moveTo(urls: DeploymentUrls): void {
+      const next: DeploymentUrls = { ...deployment };
+      if (urls.deviceUrl) next.deviceUrl = opts.client.checkServerUrl(urls.deviceUrl);
+      if (urls.controlServerUrl) next.controlServerUrl = urls.controlServerUrl;
+      if (urls.publisherUrl) next.publisherUrl = urls.publisherUrl;
+      if (next.deviceUrl === deployment.deviceUrl && next.controlServerUrl === deployment.controlServerUrl && next.publisherUrl === deployment.publisherUrl) return;
+      deployment = next;
+      registrations.setDeployment(reg, next);
+      log.warn({ device_url: next.deviceUrl }, 'device server moved this registration (deployment_urls)');
+    },
     disable(operation: string): void {
       if (state.disabled) return;
       state.disabled = true;
@@ -111,6 +127,7 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
       if (state.started || state.stopped) return;
       state.started = true;
       log.info({ host_identifier: ctx.hostIdentifier }, 'kolide_grpc extension starting');
+      ctx.details.start();
       backgroundEnroll = enroll().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'background enrollment failed; will retry on the next call'));
       publisher!.start();
     },
@@ -133,6 +150,8 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
         started: state.started,
         stopped: state.stopped,
         enrolled: nodeKeyPresent && !state.disabled,
+        device: opts.deviceState.snapshot(nodeKeyPresent, state.disabled),
+        deviceUrl: deployment.deviceUrl ?? opts.client.url.origin,
         nodeKeyPresent,
         disabled: state.disabled,
         enrollments: state.enrollments,

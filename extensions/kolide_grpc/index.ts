@@ -7,3 +7,6 @@ export { rewriteConfig, verboseFor } from './config-rewrite.js';
 export { toDeviceResults } from './distributed-plugin.js';
 export { readEnrollSecret, munemoOf } from './secret.js';
 export { LAUNCHER_INFO_COLUMNS } from './launcher-info-table.js';
+export { DeviceStateTracker } from './device-state.js';
+export { DETAILS_SQL, DEFAULT_DETAILS_TIMINGS } from './details.js';
+export type { DetailsTimings, OsqueryQuery } from './details.js';

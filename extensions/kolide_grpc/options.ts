@@ -8,6 +8,8 @@ import type { Logger } from '../../src/log/logger.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { LauncherError, errorMessage } from '../../src/errors.js';
 import { validateRegistrationId } from '../../src/store/registrations.js';
+import { DEFAULT_DETAILS_TIMINGS, type DetailsTimings, type OsqueryQuery } from './details.js';
+import { DeviceStateTracker } from './device-state.js';
 
 /** Who we are, for `kolide_launcher_info` and the enrollment details. */
 export interface LauncherIdentity {
@@ -62,11 +64,18 @@ export interface KolideExtensionOptions {
   getUptimeSeconds?: () => number | undefined;
   /** `verbose` stays true until the instance has been up this long (s). Default 600. */
   verboseUptimeSeconds?: number;
+  /** SQL through this instance's osqueryd once its manager answers: the OS and hardware enrollment details (issue 15). */
+  osqueryQuery?: OsqueryQuery;
+  detailsTimings?: Partial<DetailsTimings>;
+  /** This registration's device standing, kept across runs by the caller; default a fresh one. */
+  deviceState?: DeviceStateTracker;
 }
 
 export interface ResolvedOptions extends Required<
-  Omit<KolideExtensionOptions, 'enrollSecret' | 'enrollSecretPath' | 'onDisableDevice' | 'getUptimeSeconds' | 'identity' | 'enrollmentDetails'>
+  Omit<KolideExtensionOptions, 'enrollSecret' | 'enrollSecretPath' | 'onDisableDevice' | 'getUptimeSeconds' | 'identity' | 'enrollmentDetails' | 'osqueryQuery' | 'detailsTimings'>
 > {
+  osqueryQuery: OsqueryQuery | undefined;
+  detailsTimings: DetailsTimings;
   enrollSecret: string | undefined;
   enrollSecretPath: string | undefined;
   onDisableDevice: (registrationId: string) => void;
@@ -112,5 +121,8 @@ export function resolveOptions(o: KolideExtensionOptions): ResolvedOptions {
     onDisableDevice: o.onDisableDevice ?? (() => undefined),
     getUptimeSeconds: o.getUptimeSeconds ?? (() => undefined),
     verboseUptimeSeconds: o.verboseUptimeSeconds ?? 600,
+    osqueryQuery: o.osqueryQuery,
+    detailsTimings: { ...DEFAULT_DETAILS_TIMINGS, ...o.detailsTimings },
+    deviceState: o.deviceState ?? new DeviceStateTracker(),
   };
 }

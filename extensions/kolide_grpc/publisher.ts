@@ -100,7 +100,7 @@ export class LogPublisher {
     const lines = batch.logs.map((l) => l.data);
     const started = Date.now();
     try {
-      const res = await this.session.withNodeKey(`publish_${kind}`, (nodeKey, signal) => opts.client.publishLogs(nodeKey, logType, lines, { signal }));
+      const res = await this.session.withNodeKey(`publish_${kind}`, (nodeKey, call) => opts.client.publishLogs(nodeKey, logType, lines, call));
       if (res.errorCode || (res.message && res.message !== 'ok')) log.debug({ kind, message: res.message, error_code: res.errorCode }, 'PublishLogs response');
     } catch (err) {
       this.limit.onFailure(Date.now() - started);

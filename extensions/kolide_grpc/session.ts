@@ -5,11 +5,12 @@
  * and retry once; a second node_invalid gives up.
  */
 import { LauncherError } from '../../src/errors.js';
-import type { DeviceFlags } from '../../src/device/index.js';
-import type { ExtensionContext } from './context.js';
+import type { CallOptions, DeviceFlags } from '../../src/device/index.js';
+import { callOptions, type ExtensionContext } from './context.js';
 import type { Enroller } from './enroller.js';
 
-export type NodeKeyCall<T> = (nodeKey: string, signal: AbortSignal) => Promise<T>;
+/** `call` carries the abort signal and this registration's server URL: pass it to the client as is. */
+export type NodeKeyCall<T> = (nodeKey: string, call: CallOptions) => Promise<T>;
 
 export class Session {
   private readonly ctx: ExtensionContext;
@@ -26,18 +27,33 @@ export class Session {
     if (state.stopped) throw new LauncherError('E_SHUTDOWN', `registration ${opts.registrationId}: ${operation} refused, extension stopped`);
   }
 
+  /** Enrollment failures are reported by the enroller; the call's own outcome goes to the device state here. */
   async withNodeKey<T extends DeviceFlags>(operation: string, call: NodeKeyCall<T>): Promise<T> {
     this.checkActive(operation);
-    const signal = this.ctx.state.abort.signal;
     const first = await this.enroller.ensureNodeKey();
-    const res = this.check(operation, await call(first, signal));
-    if (!res.nodeInvalid) return res;
-    const fresh = await this.enroller.reenroll(first);
-    const retried = this.check(operation, await call(fresh, signal));
-    if (retried.nodeInvalid) {
-      throw new LauncherError('E_NODE_INVALID', `registration ${this.ctx.opts.registrationId}: ${operation} rejected (node_invalid) after re-enrolling`);
+    const device = this.ctx.opts.deviceState;
+    try {
+      const res = this.check(operation, await call(first, callOptions(this.ctx)));
+      if (!res.nodeInvalid) {
+        device.succeeded(operation);
+        return res;
+      }
+    } catch (err) {
+      device.failed(operation, err);
+      throw err;
     }
-    return retried;
+    const fresh = await this.enroller.reenroll(first);
+    try {
+      const retried = this.check(operation, await call(fresh, callOptions(this.ctx)));
+      if (retried.nodeInvalid) {
+        throw new LauncherError('E_NODE_INVALID', `registration ${this.ctx.opts.registrationId}: ${operation} rejected (node_invalid) after re-enrolling`);
+      }
+      device.succeeded(operation);
+      return retried;
+    } catch (err) {
+      device.failed(operation, err);
+      throw err;
+    }
   }
 
   private check<T extends DeviceFlags>(operation: string, res: T): T {

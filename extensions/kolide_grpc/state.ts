@@ -4,6 +4,7 @@
  */
 import type { LogBufferStats, LogKind } from '../../src/store/log-buffer.js';
 import { errorMessage, isLauncherError } from '../../src/errors.js';
+import type { DeviceState } from '../../src/state/types.js';
 
 export interface LastError {
   /** What was being done: enroll, config, publish_status, publish_result, queries, results. */
@@ -21,6 +22,10 @@ export interface KolideExtensionStatus {
   stopped: boolean;
   /** A node key is stored and the device is not disabled. */
   enrolled: boolean;
+  /** Standing with the device server (device-state.ts). */
+  device: DeviceState;
+  /** The device server this registration talks to. */
+  deviceUrl: string;
   nodeKeyPresent: boolean;
   /** The server answered disable_device for this registration. */
   disabled: boolean;

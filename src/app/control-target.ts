@@ -3,24 +3,35 @@
  * to the Runner, with instance and history rows taken from the same
  * LiveState the state tables read.
  */
-import { LauncherError } from '../errors.js';
+import { LauncherError, errorMessage } from '../errors.js';
 import type { Runner } from '../runtime/runner.js';
 import type { AddRegistrationInput, ControlTarget, HealthInfo, InstanceInfo, OutputSource, RunRecord, VersionInfo } from '../control/target.js';
 import { API_VERSION, launcherVersion } from '../version.js';
 import type { LiveState } from './state-source.js';
 
+/** What enrollment needs from the composition root. */
+export interface EnrollHooks {
+  /** Throws a clear E_CONFIG error when the supervisor cannot read the secret file. */
+  checkSecretFile(id: string, path: string): Promise<void>;
+  /** Drop a removed registration's device standing. */
+  forget(id: string): void;
+  /** Forget a re-enrolled registration's node key and failures (its instance is stopped). */
+  reset(id: string): void;
+}
+
 export class RunnerControlTarget implements ControlTarget {
   constructor(
     private readonly runner: Runner,
     private readonly state: LiveState,
+    private readonly hooks?: EnrollHooks,
   ) {}
 
   version(): VersionInfo {
-    return { serverVersion: launcherVersion(), apiVersion: API_VERSION, features: ['state-tables', 'resource-limits'] };
+    return { serverVersion: launcherVersion(), apiVersion: API_VERSION, features: ['state-tables', 'resource-limits', 'device-state', 're-enroll'] };
   }
 
   health(): HealthInfo {
-    const instances = this.state.instances().map((i) => ({ id: i.id, healthy: i.healthy, state: i.state }));
+    const instances = this.state.instances().map((i) => ({ id: i.id, healthy: i.healthy, state: i.state, device: i.device }));
     return { healthy: instances.every((i) => i.healthy), instances };
   }
 
@@ -36,15 +47,25 @@ export class RunnerControlTarget implements ControlTarget {
     const limits: { memoryMb?: number; cpuPercent?: number } = {};
     if (req.limits?.memory_mb !== undefined) limits.memoryMb = req.limits.memory_mb;
     if (req.limits?.cpu_percent !== undefined) limits.cpuPercent = req.limits.cpu_percent;
+    // issue 15: a secret file the supervisor cannot read fails the enrollment now, not every 5 s in the log.
+    if (req.enrollSecretPath !== undefined && this.hooks) {
+      try {
+        await this.hooks.checkSecretFile(req.id, req.enrollSecretPath);
+      } catch (err) {
+        throw new LauncherError('E_INVALID_ARGUMENT', `enroll ${req.id}: ${errorMessage(err).replace(/^registration \S+: /, '')}`, { cause: err });
+      }
+    }
     const input: Parameters<Runner['add']>[0] = { id: req.id, limits, osqueryFlags: req.osqueryFlags ?? [] };
     if (req.enrollSecret !== undefined) input.enrollSecret = req.enrollSecret;
     if (req.enrollSecretPath !== undefined) input.enrollSecretPath = req.enrollSecretPath;
-    const status = await this.runner.add(input);
+    const known = this.runner.registrationsList().some((r) => r.id === req.id);
+    const status = req.replace && known ? await this.runner.replace(input, () => this.hooks?.reset(req.id)) : await this.runner.add(input);
     return this.state.instance(status);
   }
 
   async removeRegistration(id: string): Promise<void> {
     await this.runner.remove(id);
+    this.hooks?.forget(id);
   }
 
   async restartInstance(id: string): Promise<InstanceInfo> {

@@ -6,7 +6,7 @@
  * shared).
  */
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { LauncherConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { componentLogger, type Logger } from '../log/logger.js';
@@ -17,8 +17,9 @@ import { ensurePrivateDirectory } from '../store/private-directory.js';
 import { LogBuffer } from '../store/log-buffer.js';
 import { NodeKeyStore } from '../store/node-keys.js';
 import { DeviceClient } from '../device/index.js';
-import { createKolideExtension } from '../../extensions/kolide_grpc/index.js';
+import { createKolideExtension, DeviceStateTracker, readEnrollSecret, type DetailsTimings } from '../../extensions/kolide_grpc/index.js';
 import { Runner, type RunnerOptions } from '../runtime/runner.js';
+import { tlsServerCertsPath } from '../runtime/flags.js';
 import { RunGroup, type Actor } from '../runtime/rungroup.js';
 import { SignalError, signalActor } from '../runtime/signal-actor.js';
 import type { ExtensionFactory } from '../runtime/extension.js';
@@ -38,10 +39,12 @@ export interface LauncherAppOptions {
   vendorId?: string;
   /** Seams for tests and the demo: faster timings, fault injection. */
   runner?: Pick<RunnerOptions, 'timings' | 'flagTimings' | 'backoff' | 'instanceEnv' | 'limits'>;
-  extension?: { distributedStartupWindowMs?: number };
+  extension?: { distributedStartupWindowMs?: number; detailsTimings?: Partial<DetailsTimings> };
   /** Handle SIGTERM/SIGINT (default true). */
   signals?: boolean;
 }
+
+const withTlsServerCerts = (path: string | undefined): { tlsServerCerts?: string } => (path ? { tlsServerCerts: path } : {});
 
 export class LauncherApp {
   readonly config: LauncherConfig;
@@ -58,6 +61,8 @@ export class LauncherApp {
   private markReady!: () => void;
   private requestStop!: (reason: string) => void;
   private readonly stopRequested = new Promise<string>((r) => (this.requestStop = r));
+  /** Each registration's device standing outlives its runs (a failing enrollment stays visible across restarts). */
+  private readonly deviceTrackers = new Map<string, DeviceStateTracker>();
 
   constructor(private readonly o: LauncherAppOptions) {
     const cfg = o.config;
@@ -78,6 +83,13 @@ export class LauncherApp {
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
     let live: LiveState | undefined;
+    const trackers = this.deviceTrackers;
+    const nodeKeys = new NodeKeyStore(this.db);
+    const trackerOf = (id: string): DeviceStateTracker => {
+      let t = trackers.get(id);
+      if (!t) trackers.set(id, (t = new DeviceStateTracker()));
+      return t;
+    };
     const factory: ExtensionFactory = (ctx) => {
       const ext = createKolideExtension({
         registrationId: ctx.registrationId,
@@ -94,6 +106,9 @@ export class LauncherApp {
         identity: { version: launcherVersion() },
         onDisableDevice: (id) => this.disable(id),
         getUptimeSeconds: () => this.runnerStatus(ctx.registrationId)?.uptime_seconds,
+        osqueryQuery: ctx.query,
+        deviceState: trackerOf(ctx.registrationId),
+        ...(o.extension?.detailsTimings ? { detailsTimings: o.extension.detailsTimings } : {}),
       });
       const scope: Scope = ctx.registrationId === vendorId ? { kind: 'all' } : { kind: 'tenant', registrationId: ctx.registrationId };
       return {
@@ -110,6 +125,7 @@ export class LauncherApp {
       extensionFactory: factory,
       db: this.db,
       outputCapacity: cfg.output_ring_lines,
+      ...withTlsServerCerts(tlsServerCertsPath(cfg.device_server.root_pem ? resolve(cfg.device_server.root_pem) : undefined)),
       timings: {
         healthIntervalMs: cfg.health.interval_seconds * 1000,
         healthStartupDelayMs: cfg.health.startup_delay_seconds * 1000,
@@ -125,11 +141,20 @@ export class LauncherApp {
     live = this.state = new LiveState({
       runner: this.runner,
       logBuffer,
-      nodeKeys: new NodeKeyStore(this.db),
+      nodeKeys,
       configIds: new Set(cfg.registrations.map((r) => r.id)),
       hostname: hostname(),
+      defaultDeviceUrl: this.device.url.origin,
+      deviceState: (id, enrolled, disabled) => trackers.get(id)?.snapshot(enrolled, disabled),
     });
-    this.control = new RunnerControlTarget(this.runner, this.state);
+    this.control = new RunnerControlTarget(this.runner, this.state, {
+      checkSecretFile: async (id, path) => void (await readEnrollSecret(id, undefined, path)),
+      forget: (id) => trackers.delete(id),
+      reset: (id) => {
+        nodeKeys.clearNodeKey(id);
+        trackers.get(id)?.reset();
+      },
+    });
     this.group = new RunGroup({ logger: componentLogger(o.logger, 'rungroup'), interruptTimeoutMs: 20_000, executeReturnTimeoutMs: 10_000 });
   }
 

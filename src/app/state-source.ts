@@ -9,7 +9,7 @@ import type { Registration } from '../store/registrations.js';
 import type { RunRecord as StoredRun } from '../store/run-history.js';
 import type { LogBuffer } from '../store/log-buffer.js';
 import type { NodeKeyStore } from '../store/node-keys.js';
-import type { InstanceInfo, LogBufferState, RegistrationState, RunRecord, StateSource } from '../state/types.js';
+import type { DeviceState, InstanceInfo, LogBufferState, RegistrationState, RunRecord, StateSource } from '../state/types.js';
 
 const ms = (iso: string | undefined): number | null => (iso ? Date.parse(iso) : null);
 
@@ -38,6 +38,10 @@ export interface LiveStateDeps {
   /** Ids that came from the config file (the rest were enrolled at runtime). */
   configIds: ReadonlySet<string>;
   hostname: string;
+  /** The configured device server (a registration's own URL when the backend moved it). */
+  defaultDeviceUrl: string;
+  /** A registration's device standing from its tracker; undefined before its first run. */
+  deviceState?: (id: string, enrolled: boolean, disabled: boolean) => DeviceState | undefined;
 }
 
 export class LiveState implements StateSource {
@@ -45,6 +49,18 @@ export class LiveState implements StateSource {
 
   private pick<T extends { id: string }>(items: T[], ids?: readonly string[]): T[] {
     return ids ? items.filter((i) => ids.includes(i.id)) : items;
+  }
+
+  /** Device standing and URL of a registration (issue 15): beside `healthy`, never folded into it. */
+  private device(id: string, reg: Registration | undefined): { device: DeviceState; device_url: string } {
+    const enrolled = this.d.nodeKeys.getNodeKey(id) !== undefined;
+    const disabled = reg?.disabledReason !== undefined;
+    const device = this.d.deviceState?.(id, enrolled, disabled) ?? {
+      state: disabled ? ('disabled' as const) : enrolled ? ('enrolled' as const) : ('enrolling' as const),
+      error: null,
+      since: null,
+    };
+    return { device, device_url: reg?.deployment?.deviceUrl ?? this.d.defaultDeviceUrl };
   }
 
   registrations(ids?: readonly string[]): RegistrationState[] {
@@ -58,11 +74,13 @@ export class LiveState implements StateSource {
       origin: this.d.configIds.has(r.id) ? 'config' : 'runtime',
       enrolled: this.d.nodeKeys.getNodeKey(r.id) !== undefined,
       disabled: r.disabledReason !== undefined,
+      ...this.device(r.id, r),
     }));
   }
 
-  instance(s: RegistrationStatus): InstanceInfo {
+  instance(s: RegistrationStatus, regs?: ReadonlyMap<string, Registration>): InstanceInfo {
     const b = this.d.logBuffer.statsFor(s.id);
+    const reg = regs ? regs.get(s.id) : this.d.runner.registrationsList().find((r) => r.id === s.id);
     return {
       id: s.id,
       state: s.state,
@@ -78,16 +96,18 @@ export class LiveState implements StateSource {
       buffers: { result_count: b.result.count, status_count: b.status.count, bytes: b.result.bytes + b.status.bytes, dropped: b.result.dropped + b.status.dropped },
       osqueryd_path: s.osqueryd_path || null,
       osqueryd_version: s.osqueryd_version,
+      ...this.device(s.id, reg),
     };
   }
 
   instances(ids?: readonly string[]): InstanceInfo[] {
     // State readers skip the extension's own status (it reads SQLite) and read only the ids asked for.
     const lite = { extension: false };
-    if (!ids) return this.d.runner.status(lite).map((s) => this.instance(s));
+    const regs = new Map(this.d.runner.registrationsList().map((r) => [r.id, r]));
+    if (!ids) return this.d.runner.status(lite).map((s) => this.instance(s, regs));
     return ids.flatMap((id) => {
       try {
-        return [this.instance(this.d.runner.statusOf(id, lite))];
+        return [this.instance(this.d.runner.statusOf(id, lite), regs)];
       } catch {
         return []; // unknown or invalid id: no row
       }

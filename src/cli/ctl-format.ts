@@ -3,7 +3,7 @@
  * blocks. Scripts use --json instead, which prints the API objects as is.
  */
 import type { OutputLineView, ServerVersionView } from '../control/mapping.js';
-import type { HealthInfo, InstanceInfo, RunRecord } from '../control/target.js';
+import type { DeviceState, HealthInfo, InstanceInfo, RunRecord } from '../control/target.js';
 
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -35,10 +35,17 @@ function limitsText(i: InstanceInfo): string {
   return `${mem}, ${cpu} (${i.limits.mode})`;
 }
 
+/** `failing (since 12:00:00Z): enroll: …`, or the state alone. */
+function deviceText(d: DeviceState | undefined): string {
+  if (!d) return '-';
+  if (d.state !== 'failing') return d.state;
+  return `failing${d.since ? ` since ${time(d.since)}` : ''}: ${d.error ?? 'unknown error'}`;
+}
+
 export function instanceTable(instances: InstanceInfo[]): string {
   if (instances.length === 0) return 'no instances\n';
   return table(
-    ['ID', 'STATE', 'HEALTHY', 'PID', 'UPTIME', 'RESTARTS', 'RUN', 'LAST ERROR'],
+    ['ID', 'STATE', 'HEALTHY', 'PID', 'UPTIME', 'RESTARTS', 'RUN', 'LAST ERROR', 'DEVICE'],
     instances.map((i) => [
       i.id,
       i.state,
@@ -48,6 +55,7 @@ export function instanceTable(instances: InstanceInfo[]): string {
       String(i.restarts),
       dash(i.run_id),
       dash(i.last_error),
+      i.device.state,
     ]),
   );
 }
@@ -57,6 +65,8 @@ export function instanceDetails(i: InstanceInfo): string {
     ['id', i.id],
     ['state', i.state],
     ['healthy', i.healthy ? 'yes' : 'no'],
+    ['device', deviceText(i.device)],
+    ['device url', i.device_url || '-'],
     ['pid', dash(i.pid)],
     ['run id', dash(i.run_id)],
     ['started', time(i.started_at)],
@@ -98,7 +108,7 @@ export function rowsTable(rows: Array<Record<string, string>>): string {
 export function healthText(h: HealthInfo): string {
   const head = `launcher: ${h.healthy ? 'healthy' : 'UNHEALTHY'}\n`;
   if (h.instances.length === 0) return head;
-  return head + table(['ID', 'HEALTHY', 'STATE'], h.instances.map((i) => [i.id, i.healthy ? 'yes' : 'no', i.state]));
+  return head + table(['ID', 'HEALTHY', 'STATE', 'DEVICE'], h.instances.map((i) => [i.id, i.healthy ? 'yes' : 'no', i.state, deviceText(i.device)]));
 }
 
 export function versionText(v: ServerVersionView, clientApi: string): string {

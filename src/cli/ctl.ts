@@ -170,19 +170,21 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
     .option('--memory-mb <n>', 'memory limit in MB', positiveInt)
     .option('--cpu-percent <n>', 'CPU limit in percent', positiveInt)
     .option('--osquery-flag <flag>', 'extra osqueryd flag, e.g. --osquery-flag=--verbose (repeatable)', collect, [] as string[])
+    .option('--replace', 're-enroll an existing registration with these settings (e.g. a fixed secret); only its osqueryd restarts')
     .action(
       action(
         async (
           ctx,
           id: string,
-          opts: { secret?: string; secretFile?: string; memoryMb?: number; cpuPercent?: number; osqueryFlag: string[] },
+          opts: { secret?: string; secretFile?: string; memoryMb?: number; cpuPercent?: number; osqueryFlag: string[]; replace?: boolean },
         ) => {
           await requireFeature(ctx, FEATURES.registrations, 'adding registrations');
+          if (opts.replace) await requireFeature(ctx, 're-enroll', 're-enrolling (--replace)');
           if ((opts.secret === undefined) === (opts.secretFile === undefined)) {
             io.stderr('launcher ctl: enroll needs exactly one of --secret and --secret-file\n');
             return EXIT.usage;
           }
-          const input: AddRegistrationInput = { id, osqueryFlags: opts.osqueryFlag };
+          const input: AddRegistrationInput = { id, osqueryFlags: opts.osqueryFlag, ...(opts.replace ? { replace: true } : {}) };
           if (opts.secret !== undefined) input.enrollSecret = opts.secret;
           if (opts.secretFile !== undefined) input.enrollSecretPath = resolve(io.cwd, opts.secretFile);
           if (opts.memoryMb !== undefined || opts.cpuPercent !== undefined) {

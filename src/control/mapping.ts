@@ -13,7 +13,8 @@ import type { GetVersionResponse__Output } from './gen/launcher/v1/GetVersionRes
 import type { HealthResponse, HealthResponse__Output } from './gen/launcher/v1/HealthResponse.js';
 import type { AddRegistrationRequest, AddRegistrationRequest__Output } from './gen/launcher/v1/AddRegistrationRequest.js';
 import type { Row__Output } from './gen/launcher/v1/Row.js';
-import type { AddRegistrationInput, HealthInfo, InstanceInfo, LimitMode, RunRecord } from './target.js';
+import type { DeviceState as DeviceStateMessage, DeviceState__Output } from './gen/launcher/v1/DeviceState.js';
+import type { AddRegistrationInput, DeviceState, HealthInfo, InstanceInfo, LimitMode, RunRecord } from './target.js';
 
 /** One output line as a client sees it. */
 export interface OutputLineView {
@@ -46,6 +47,15 @@ function nonEmpty(value: string | undefined): string | null {
   return value === undefined || value === '' ? null : value;
 }
 
+function toDeviceMessage(d: DeviceState): DeviceStateMessage {
+  return { state: d.state, error: d.error ?? '', since_unix_ms: someOrUndefined(d.since) };
+}
+
+/** An older server sends no device state: shown as unknown, not as enrolled. */
+function fromDeviceMessage(msg: DeviceState__Output | null | undefined): DeviceState {
+  return { state: (msg?.state || 'unknown') as DeviceState['state'], error: nonEmpty(msg?.error), since: optionalNumber(msg?.since_unix_ms) };
+}
+
 export function toInstanceMessage(info: InstanceInfo): Instance {
   return {
     id: info.id,
@@ -71,6 +81,8 @@ export function toInstanceMessage(info: InstanceInfo): Instance {
     },
     osqueryd_path: info.osqueryd_path ?? '',
     osqueryd_version: info.osqueryd_version ?? '',
+    device: toDeviceMessage(info.device),
+    device_url: info.device_url,
   };
 }
 
@@ -101,6 +113,8 @@ export function fromInstanceMessage(msg: Instance__Output): InstanceInfo {
     },
     osqueryd_path: nonEmpty(msg.osqueryd_path),
     osqueryd_version: nonEmpty(msg.osqueryd_version),
+    device: fromDeviceMessage(msg.device),
+    device_url: msg.device_url ?? '',
   };
 }
 
@@ -155,11 +169,14 @@ export function fromOutputLineMessage(msg: OutputLine__Output): OutputLineView {
 }
 
 export function toHealthMessage(health: HealthInfo): HealthResponse {
-  return { healthy: health.healthy, instances: health.instances.map((i) => ({ id: i.id, healthy: i.healthy, state: i.state })) };
+  return {
+    healthy: health.healthy,
+    instances: health.instances.map((i) => ({ id: i.id, healthy: i.healthy, state: i.state, ...(i.device ? { device: toDeviceMessage(i.device) } : {}) })),
+  };
 }
 
 export function fromHealthMessage(msg: HealthResponse__Output): HealthInfo {
-  return { healthy: msg.healthy, instances: msg.instances.map((i) => ({ id: i.id, healthy: i.healthy, state: i.state })) };
+  return { healthy: msg.healthy, instances: msg.instances.map((i) => ({ id: i.id, healthy: i.healthy, state: i.state, device: fromDeviceMessage(i.device) })) };
 }
 
 export function fromVersionMessage(msg: GetVersionResponse__Output): ServerVersionView {
@@ -177,12 +194,14 @@ export function toAddRegistrationMessage(input: AddRegistrationInput): AddRegist
   if (input.enrollSecret !== undefined) msg.enroll_secret = input.enrollSecret;
   if (input.enrollSecretPath !== undefined) msg.enroll_secret_path = input.enrollSecretPath;
   if (input.limits) msg.limits = { memory_mb: input.limits.memory_mb, cpu_percent: input.limits.cpu_percent };
+  if (input.replace) msg.replace = true;
   return msg;
 }
 
 /** Request fields as received; validation happens in validate.ts. */
 export function fromAddRegistrationMessage(msg: AddRegistrationRequest__Output): AddRegistrationInput {
   const input: AddRegistrationInput = { id: msg.id, osqueryFlags: [...msg.osquery_flags] };
+  if (msg.replace) input.replace = true;
   if (msg.enroll_secret !== undefined) input.enrollSecret = msg.enroll_secret;
   if (msg.enroll_secret_path !== undefined) input.enrollSecretPath = msg.enroll_secret_path;
   if (msg.limits) {

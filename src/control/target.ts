@@ -16,8 +16,8 @@
 
 // The typed state objects are defined once, in src/state/types.ts, and shared
 // with the state tables (issue 7): the API sends the same rows osquery sees.
-export type { LimitMode, Limits, LimitsInForce, BufferStats, InstanceInfo, RunRecord } from '../state/types.js';
-import type { InstanceInfo, Limits, RunRecord } from '../state/types.js';
+export type { LimitMode, Limits, LimitsInForce, BufferStats, InstanceInfo, RunRecord, DeviceState } from '../state/types.js';
+import type { DeviceState, InstanceInfo, Limits, RunRecord } from '../state/types.js';
 
 export interface VersionInfo {
   serverVersion: string;
@@ -28,7 +28,8 @@ export interface VersionInfo {
 
 export interface HealthInfo {
   healthy: boolean;
-  instances: Array<{ id: string; healthy: boolean; state: string }>;
+  /** `device` beside `healthy`: a registration can be healthy (osqueryd and extension fine) and failing to enroll. */
+  instances: Array<{ id: string; healthy: boolean; state: string; device?: DeviceState }>;
 }
 
 export interface AddRegistrationInput {
@@ -38,6 +39,8 @@ export interface AddRegistrationInput {
   enrollSecretPath?: string;
   limits?: Limits;
   osqueryFlags?: string[];
+  /** Re-enroll an existing registration (new secret, limits, flags); only its osqueryd restarts. */
+  replace?: boolean;
 }
 
 /** Structural view of `OutputRing` (src/runtime/output-ring.ts). */

@@ -1,17 +1,20 @@
 /**
  * The shared JSON-RPC client to the device server: one per supervisor, used
  * by every instance's extension. It holds no per-tenant state: the node key
- * is an argument of each call. All requests go through one p-queue
- * (concurrency limit); each attempt has a timeout; transport errors and HTTP
- * 5xx are retried with exponential backoff and jitter, a bounded number of
- * times; responses are decoded strictly (decode.ts).
+ * and, when a registration was moved (wrong_region), its server URL are
+ * arguments of each call. All requests go through one p-queue (concurrency
+ * limit); each attempt has a timeout. A JSON-RPC body is decoded whatever the
+ * HTTP status and its answer (result or error) is final; only calls that got
+ * no answer (network failure, timeout, 5xx without a JSON-RPC body) are
+ * retried, with exponential backoff and jitter, a bounded number of times
+ * (ADR 0013). Responses are decoded strictly (decode.ts).
  */
 import PQueue from 'p-queue';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { errorMessage, isLauncherError } from '../errors.js';
 import { DEFAULT_BACKOFF, backoffDelay, sleep, type BackoffPolicy } from './backoff.js';
-import { decodeResponse, type ResultTypes } from './decode.js';
+import { decodeResponse, hasRpcBody, previewBody, type ResultTypes } from './decode.js';
 import { DeviceError } from './device-error.js';
 import { encodeRequest, enrollmentParams, nodeKeyParams, publishLogsParams, publishResultsParams } from './encode.js';
 import { isPostError, parseServerUrl, postJson, type PostTarget } from './http-post.js';
@@ -52,6 +55,8 @@ export interface CallOptions {
   signal?: AbortSignal;
   timeoutMs?: number;
   maxAttempts?: number;
+  /** This call's server (a registration moved by wrong_region); default the configured one. Same rules as `serverUrl`. */
+  serverUrl?: string;
 }
 
 export interface MethodStats {
@@ -80,9 +85,16 @@ export interface DeviceClientStats {
 
 export const DEFAULT_MAX_RESPONSE_BYTES = 16 * 1024 * 1024;
 
+/** Distinct per-call server URLs whose parsed target is kept (registrations moved to another region). */
+const MAX_CACHED_TARGETS = 64;
+
 export class DeviceClient {
   readonly url: URL;
   private readonly target: PostTarget;
+  private readonly targets = new Map<string, PostTarget>();
+  private readonly tlsConfig: DeviceTlsConfig;
+  private readonly insecureTransport: boolean;
+  private readonly userAgent: string;
   private readonly queue: PQueue;
   private readonly timeoutMs: number;
   private readonly maxAttempts: number;
@@ -95,13 +107,11 @@ export class DeviceClient {
 
   constructor(options: DeviceClientOptions) {
     const insecureTransport = options.insecureTransport === true;
+    this.insecureTransport = insecureTransport;
+    this.tlsConfig = { ...(options.rootPemPath !== undefined ? { rootPemPath: options.rootPemPath } : {}), ...(options.certPins ? { certPins: options.certPins } : {}), ...(options.insecure !== undefined ? { insecure: options.insecure } : {}) };
+    this.userAgent = options.userAgent ?? 'Go-http-client/1.1';
     this.url = parseServerUrl(options.serverUrl, insecureTransport);
-    const hostname = this.url.hostname.replace(/^\[|\]$/g, '');
-    this.target = {
-      url: this.url,
-      tls: this.url.protocol === 'https:' ? buildTlsOptions(options, hostname) : undefined,
-      userAgent: options.userAgent ?? 'Go-http-client/1.1',
-    };
+    this.target = this.makeTarget(this.url);
     this.queue = new PQueue({ concurrency: Math.max(1, options.concurrency ?? 4) });
     this.timeoutMs = options.timeoutMs ?? 30_000;
     this.maxAttempts = Math.max(1, options.maxAttempts ?? 3);
@@ -152,6 +162,33 @@ export class DeviceClient {
     this.queue.clear();
   }
 
+  /**
+   * Check a server URL with the client's own rules (scheme, insecureTransport,
+   * no path); E_CONFIG with the reason otherwise. Used before a backend's
+   * deployment URL is stored.
+   */
+  checkServerUrl(raw: string): string {
+    return parseServerUrl(raw, this.insecureTransport).origin;
+  }
+
+  private makeTarget(url: URL): PostTarget {
+    const hostname = url.hostname.replace(/^\[|\]$/g, '');
+    return { url, tls: url.protocol === 'https:' ? buildTlsOptions(this.tlsConfig, hostname) : undefined, userAgent: this.userAgent };
+  }
+
+  /** The target of one call: the configured server, or a registration's own (parsed once, cached). */
+  private targetFor(serverUrl: string | undefined): PostTarget {
+    if (serverUrl === undefined || serverUrl === '') return this.target;
+    let target = this.targets.get(serverUrl);
+    if (!target) {
+      target = this.makeTarget(parseServerUrl(serverUrl, this.insecureTransport));
+      if (target.url.origin === this.url.origin) target = this.target;
+      if (this.targets.size >= MAX_CACHED_TARGETS) this.targets.delete(this.targets.keys().next().value!);
+      this.targets.set(serverUrl, target);
+    }
+    return target;
+  }
+
   private nextId(method: DeviceMethod): number {
     const id = this.nextIds.get(method) ?? 0;
     this.nextIds.set(method, id + 1);
@@ -184,7 +221,8 @@ export class DeviceClient {
     for (let attempt = 1; ; attempt++) {
       try {
         if (signal.aborted) throw aborted();
-        const result = await this.queue.add(() => this.attempt(method, params, timeoutMs, signal), { signal }).catch((err: unknown) => {
+        const target = this.targetFor(options.serverUrl);
+        const result = await this.queue.add(() => this.attempt(method, params, target, timeoutMs, signal), { signal }).catch((err: unknown) => {
           throw signal.aborted && !(err instanceof DeviceError) ? aborted() : err;
         });
         return result;
@@ -210,24 +248,26 @@ export class DeviceClient {
     }
   }
 
-  private async attempt<M extends DeviceMethod>(method: M, params: unknown, timeoutMs: number, signal: AbortSignal): Promise<ResultTypes[M]> {
+  private async attempt<M extends DeviceMethod>(method: M, params: unknown, target: PostTarget, timeoutMs: number, signal: AbortSignal): Promise<ResultTypes[M]> {
     const body = encodeRequest(method, params, this.nextId(method));
     this.counters.requests++;
     this.counters.bytesSent += body.length;
     let res;
     try {
-      res = await postJson(this.target, body, { timeoutMs, maxResponseBytes: this.maxResponseBytes, signal });
+      res = await postJson(target, body, { timeoutMs, maxResponseBytes: this.maxResponseBytes, signal });
     } catch (err) {
       throw this.transportError(method, err);
     }
     this.counters.bytesReceived += res.wireBytes;
-    if (res.status >= 500) {
-      throw new DeviceError('E_DEVICE_TRANSPORT', method, `${method}: HTTP ${res.status} from ${this.url.origin}`, {
+    // Like launcher, the body is decoded whatever the HTTP status: a JSON-RPC
+    // answer (result or error) is the backend's word and is never retried.
+    // A 5xx without one (a proxy's HTML page) means no answer came: retried.
+    if (res.status >= 500 && !hasRpcBody(res.body)) {
+      throw new DeviceError('E_DEVICE_TRANSPORT', method, `${method}: HTTP ${res.status} from ${target.url.origin} without a JSON-RPC body (${previewBody(res.body)})`, {
         retryable: true,
         httpStatus: res.status,
       });
     }
-    // Like launcher, any other HTTP status is ignored and the body decoded.
     return decodeResponse(method, res.body, res.status);
   }
 

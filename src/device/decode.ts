@@ -112,6 +112,24 @@ function responseError(method: DeviceMethod, what: string, httpStatus: number, c
   return new DeviceError('E_DEVICE_RESPONSE', method, `${method}: bad response (HTTP ${httpStatus}): ${what}`, { httpStatus, cause });
 }
 
+/** Whether a body is a JSON-RPC response at all: a JSON object with a `result` or `error` key (Go's key folding). */
+export function hasRpcBody(body: Buffer): boolean {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return false;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return false;
+  const envelope = pickFields(parsed, ['result', 'error']) as { result?: unknown; error?: unknown };
+  return envelope.result !== undefined || envelope.error !== undefined;
+}
+
+/** The start of a body, one line, quoted: for messages. */
+export function previewBody(body: Buffer): string {
+  return body.length === 0 ? 'empty body' : `starts ${preview(body.subarray(0, 400).toString('utf8'))}`;
+}
+
 function preview(text: string): string {
   const oneLine = text.replace(/\s+/g, ' ').trim();
   return JSON.stringify(oneLine.length > 80 ? `${oneLine.slice(0, 80)}…` : oneLine);
@@ -146,7 +164,8 @@ export function decodeResponse<M extends DeviceMethod>(method: M, body: Buffer, 
     const e = rpcErrorSchema.safeParse(envelope.error);
     if (!e.success) throw responseError(method, `malformed error object: ${describeIssues(e.error)}`, httpStatus);
     const message = e.data.message || standardErrorText[e.data.code] || `JSON-RPC error ${e.data.code}`;
-    throw new DeviceError('E_DEVICE_REJECTED', method, `${method}: server returned JSON-RPC error ${e.data.code}: ${message}`, {
+    const status = httpStatus === 200 ? '' : ` (HTTP ${httpStatus})`;
+    throw new DeviceError('E_DEVICE_REJECTED', method, `${method}: server returned JSON-RPC error ${e.data.code}${status}: ${message}`, {
       httpStatus,
       rpcCode: e.data.code,
     });

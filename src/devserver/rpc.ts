@@ -52,7 +52,8 @@ export function handleRpc(store: DevServerStore, method: RpcMethod, params: unkn
     if (!p.success) return decodeError(method, p.error);
     const tenant = store.tenantOfSecret(p.data.enroll_secret);
     if (tenant === undefined || p.data.host_identifier === '') {
-      return { result: { node_key: '', node_invalid: true, wrong_region: false, disable_device: false } };
+      const error_code = tenant === undefined ? 'enroll_secret_unknown' : 'host_identifier_missing';
+      return { result: { node_key: '', node_invalid: true, wrong_region: false, disable_device: false, error_code } };
     }
     if (store.isDisabled(tenant)) return { result: { node_key: '', node_invalid: false, wrong_region: false, disable_device: true } };
     const nodeKey = store.issueNodeKey(tenant, p.data.host_identifier, p.data.EnrollmentDetails ?? {});

@@ -5,6 +5,7 @@
  */
 import type { ExtensionResponse, PluginRequest, PluginResponse } from './protocol.js';
 import { response, status } from './protocol.js';
+import { rawJsonElements } from './json-elements.js';
 import { errorMessage } from '../errors.js';
 
 export type Row = Record<string, string>;
@@ -190,13 +191,15 @@ function failed(message: string, code = 1): ExtensionResponse {
 
 function parseStatusBatch(text: string | undefined): { entries: StatusLog[]; raw: string[] } {
   if (!text) return { entries: [], raw: [] };
-  const parsed: unknown = JSON.parse(text);
-  // Older cores sent an object keyed by "" instead of an array.
-  const items = Array.isArray(parsed) ? parsed : typeof parsed === 'object' && parsed !== null ? Object.values(parsed) : [];
+  JSON.parse(text); // a bad batch is an error
+  // Each element's own text, byte for byte (osquery-go's json.RawMessage), not a re-serialisation.
+  // Older cores sent an object keyed by "" (duplicate keys) instead of an array: its values count the same.
+  const texts = rawJsonElements(text);
   const entries: StatusLog[] = [];
   const raw: string[] = [];
-  for (const item of items) {
-    if (typeof item !== 'object' || item === null) continue;
+  for (const itemText of texts) {
+    const item: unknown = JSON.parse(itemText);
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) continue;
     const o = item as Record<string, unknown>;
     entries.push({
       s: Number(o.s ?? 0),
@@ -207,7 +210,7 @@ function parseStatusBatch(text: string | undefined): { entries: StatusLog[]; raw
       c: String(o.c ?? ''),
       u: Number(o.u ?? 0),
     });
-    raw.push(JSON.stringify(item));
+    raw.push(itemText);
   }
   return { entries, raw };
 }
@@ -218,6 +221,8 @@ function parseDistributedResults(text: string | undefined): DistributedResults {
   const asRecord = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
   const queries: Record<string, Row[]> = {};
   for (const [id, rows] of Object.entries(asRecord(o.queries))) {
+    // osqueryd sends "" for a query without rows: like a missing entry (osquery-go gives [] rows), not an empty array.
+    if (rows === '') continue;
     queries[id] = Array.isArray(rows)
       ? rows.map((r) => Object.fromEntries(Object.entries(asRecord(r)).map(([k, v]) => [k, v === null || v === undefined ? '' : String(v)])))
       : [];
@@ -282,7 +287,8 @@ export async function dispatchPluginCall(plugin: Plugin, request: PluginRequest)
           await plugin.logString(request.event, 'event');
           return ok();
         }
-        if (request.health !== undefined) return ok();
+        // As launcher's logger: health logs are refused, not silently accepted.
+        if (request.health !== undefined) return failed(`logger ${plugin.name}: health logs are unsupported`);
         return failed(`logger ${plugin.name}: unknown request`);
       }
       case 'distributed': {

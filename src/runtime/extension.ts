@@ -6,7 +6,7 @@
  */
 import { LauncherError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import type { Plugin } from '../osquery/plugins.js';
+import type { Plugin, Row } from '../osquery/plugins.js';
 import type { Registration } from '../store/registrations.js';
 import type { ExtensionFlagNames } from './flags.js';
 
@@ -28,6 +28,12 @@ export interface ExtensionContext {
   runId: string;
   registration: Registration;
   logger: Logger;
+  /**
+   * SQL on this run's osqueryd as soon as its extension manager answers
+   * (before the run is 'running': osqueryd may still be waiting for our
+   * config). Rejects with E_SHUTDOWN when the run ends first.
+   */
+  query(sql: string, timeoutMs: number): Promise<Row[]>;
 }
 
 export type ExtensionFactory = (ctx: ExtensionContext) => InstanceExtension;

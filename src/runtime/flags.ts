@@ -7,6 +7,8 @@
  * Plugin and extension names come from the instance's extension, so the
  * same code serves `kolide_grpc` or anything else.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { LauncherError } from '../errors.js';
 
 /** Flags only the supervisor sets (the tail), plus `flagfile`, which could smuggle any flag in. */
@@ -60,6 +62,25 @@ export interface OsquerydArgsInput {
   /** The registration's flags, validated by normaliseUserFlags. */
   userFlags: readonly string[];
   timings?: Partial<FlagTimings>;
+  /** `--tls_server_certs`: the PEM bundle osqueryd's own TLS features trust (launcher §3.3 #9), when there is one. */
+  tlsServerCerts?: string | undefined;
+  /** `--augeas_lenses`: the lenses directory (launcher §3.3 #13), when it exists. */
+  augeasLenses?: string | undefined;
+}
+
+/** System CA bundles, in launcher's order of preference (Linux). */
+const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/ca-bundle.pem', '/etc/pki/tls/cacert.pem', '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem', '/etc/ssl/cert.pem'];
+
+/** The configured root PEM, else the first system CA bundle present, else undefined (the flag is then left out). */
+export function tlsServerCertsPath(rootPem: string | undefined, candidates: readonly string[] = SYSTEM_CA_BUNDLES): string | undefined {
+  if (rootPem) return rootPem;
+  return candidates.find((p) => existsSync(p));
+}
+
+/** `<root>/augeas-lenses` when that directory exists (launcher installs its lenses there), else undefined. */
+export function augeasLensesPath(root: string): string | undefined {
+  const dir = join(root, 'augeas-lenses');
+  return existsSync(dir) ? dir : undefined;
 }
 
 const FLAG_NAME = /^[a-z][a-z0-9_]*$/;
@@ -93,8 +114,10 @@ export function buildOsquerydArgs(input: OsquerydArgsInput): string[] {
     args.push(`--distributed_plugin=${names.distributedPlugin}`, '--disable_distributed=false', `--distributed_interval=${t.distributedInterval}`);
   }
   args.push('--pack_delimiter=:', '--host_identifier=uuid', '--force=true', '--utc');
+  if (input.tlsServerCerts) args.push(`--tls_server_certs=${input.tlsServerCerts}`);
   args.push(...input.watchdogFlags);
   args.push(`--config_refresh=${t.configRefresh}`, `--config_accelerated_refresh=${t.configAcceleratedRefresh}`);
+  if (input.augeasLenses) args.push(`--augeas_lenses=${input.augeasLenses}`);
   if (t.extensionsInterval !== undefined) args.push(`--extensions_interval=${t.extensionsInterval}`);
   args.push(...normaliseUserFlags(input.userFlags));
   args.push(

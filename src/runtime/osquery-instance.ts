@@ -23,7 +23,7 @@ import type { RunHistoryStore } from '../store/run-history.js';
 import { CleanupStack } from './cleanup.js';
 import { connectManager, readOsqueryInfo, startExtensionServer, verifyRegistered, waitForSocket } from './connect.js';
 import { extensionFlagNames, type ExtensionFactory, type InstanceExtension } from './extension.js';
-import { buildOsquerydArgs, type FlagTimings } from './flags.js';
+import { augeasLensesPath, buildOsquerydArgs, type FlagTimings } from './flags.js';
 import { checkInstanceHealth, startHealthMonitor } from './health.js';
 import { DEFAULT_INSTANCE_TIMINGS, type InstanceTimings } from './instance-options.js';
 import { isLive, StateMachine, type InstanceState } from './instance-state.js';
@@ -55,6 +55,8 @@ export interface OsqueryInstanceOptions {
   flagTimings?: Partial<FlagTimings>;
   /** Extra environment for osqueryd (on top of the inherited one). */
   env?: Record<string, string>;
+  /** `--tls_server_certs` (flags.ts tlsServerCertsPath). */
+  tlsServerCerts?: string;
   /** Output lines kept for output(). */
   outputCapacity?: number;
   logger?: Logger;
@@ -127,6 +129,9 @@ export class OsqueryInstance {
   private info: { instanceId?: string; version?: string } = {};
   /** The end reason made when osqueryd exited on its own (its output may say why). */
   private osquerydExit: LauncherError | undefined;
+  /** Settles once the extension manager answered (for ExtensionContext.query). */
+  private managerUp!: () => void;
+  private readonly managerReady = new Promise<void>((resolve) => (this.managerUp = resolve));
 
   constructor(options: OsqueryInstanceOptions) {
     this.o = options;
@@ -255,7 +260,13 @@ export class OsqueryInstance {
 
     this.cleanup.push('stop extension', () => this.ext?.stop());
     const extLog = componentLogger(this.baseLog, 'extension', this.bindings());
-    this.ext = o.extensionFactory({ registrationId: this.registrationId, runId: this.runId, registration: o.registration, logger: extLog });
+    this.ext = o.extensionFactory({
+      registrationId: this.registrationId,
+      runId: this.runId,
+      registration: o.registration,
+      logger: extLog,
+      query: (sql, timeoutMs) => this.earlyQuery(sql, timeoutMs),
+    });
     const names = extensionFlagNames(this.ext);
     try {
       await this.ext.start();
@@ -272,6 +283,8 @@ export class OsqueryInstance {
       watchdogFlags: limits.watchdogFlags,
       userFlags: o.registration.osqueryFlags,
       timings: o.flagTimings ?? {},
+      tlsServerCerts: o.tlsServerCerts,
+      augeasLenses: augeasLensesPath(o.root),
     });
     this.cleanup.push('remove run files', async () => {
       const left = await removeRunFiles(paths.socketPath);
@@ -325,6 +338,7 @@ export class OsqueryInstance {
     this.queryClient = new ExtensionManagerClient(paths.socketPath, { timeoutMs: t.callTimeoutMs });
     await waitForSocket(paths.socketPath, t, this.ctl.signal);
     await connectManager(this.manager, t, this.ctl.signal);
+    this.managerUp();
     this.cleanup.push('stop extension servers', () => Promise.all(this.servers.map((s) => s.stop())).then(() => undefined));
     const server = await startExtensionServer({
       socketPath: paths.socketPath,
@@ -352,6 +366,23 @@ export class OsqueryInstance {
     this.checkpoint();
     this.sm.set('running', { pid: proc.pid, version: this.info.version, ms_to_running: this.connectedAt - this.startedAt });
     this.startHealth([{ name: server.name, socketPath: server.socketPath }]);
+  }
+
+  /** ExtensionContext.query: waits for the manager, not for 'running'. */
+  private async earlyQuery(sql: string, timeoutMs: number): Promise<Row[]> {
+    const ended = () => new LauncherError('E_SHUTDOWN', `registration ${this.registrationId} run ${this.runId} ended before its osqueryd answered`);
+    if (this.ctl.signal.aborted) throw ended();
+    let onAbort!: () => void;
+    const aborted = new Promise<never>((_, reject) => {
+      onAbort = () => reject(ended());
+      this.ctl.signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([this.managerReady, aborted]);
+    } finally {
+      this.ctl.signal.removeEventListener('abort', onAbort);
+    }
+    return this.queryClient!.query(sql, timeoutMs);
   }
 
   private startHealth(servers: Array<{ name: string; socketPath: string }>): void {

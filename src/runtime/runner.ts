@@ -48,6 +48,8 @@ export interface RunnerOptions {
   /** Extra osqueryd environment per run (a seam for fault injection in tests, or per-tenant settings). */
   instanceEnv?: (registration: Registration, runId: string) => Record<string, string> | undefined;
   outputCapacity?: number;
+  /** `--tls_server_certs` for every osqueryd (flags.ts tlsServerCertsPath). */
+  tlsServerCerts?: string;
   logger?: Logger;
 }
 
@@ -136,6 +138,30 @@ export class Runner implements Actor {
     const reg = this.registrations.add(input);
     await this.registrations.written(); // durable before it runs (waits, without blocking, for another process's lock)
     this.log.info({ registration_id: id }, 'registration added');
+    if (this.state === 'running') this.startSupervisor(reg);
+    return this.statusOf(id);
+  }
+
+  /**
+   * Re-enroll an existing registration with new settings: its instance stops,
+   * `beforeStart` runs (the caller forgets the old enrollment), and a new
+   * instance starts with the new settings. Nothing else is touched.
+   * E_NOT_FOUND for an unknown id; validation errors as add().
+   */
+  async replace(input: RegistrationInput, beforeStart?: () => void): Promise<RegistrationStatus> {
+    const id = validateRegistrationId(input.id);
+    this.assertOpen(`re-enroll ${id}`);
+    const where = `registration ${id} osquery flags`;
+    normaliseUserFlags(input.osqueryFlags ?? [], where);
+    await checkKnownFlags(this.o.osquerydPath, input.osqueryFlags ?? [], where, this.log);
+    this.assertOpen(`re-enroll ${id}`);
+    const sup = this.supervisors.get(id);
+    const reg = this.registrations.update(input);
+    await this.registrations.written();
+    this.supervisors.delete(id);
+    await sup?.stop();
+    beforeStart?.();
+    this.log.info({ registration_id: id }, 'registration re-enrolled');
     if (this.state === 'running') this.startSupervisor(reg);
     return this.statusOf(id);
   }
@@ -269,6 +295,7 @@ export class Runner implements Actor {
       ...(o.timings ? { timings: o.timings } : {}),
       ...(o.flagTimings ? { flagTimings: o.flagTimings } : {}),
       ...(o.outputCapacity ? { outputCapacity: o.outputCapacity } : {}),
+      ...(o.tlsServerCerts ? { tlsServerCerts: o.tlsServerCerts } : {}),
       ...(env ? { env } : {}),
     });
   }

@@ -27,6 +27,10 @@ export const registrationsTable = defineStateTable<RegistrationState, StateSourc
     reg({ name: 'created_at', type: 'BIGINT', field: 'created_at', description: 'Unix seconds the registration was added', render: secs }),
     reg({ name: 'enrolled', type: 'INTEGER', field: 'enrolled', description: '1 when a node key is held' }),
     reg({ name: 'disabled', type: 'INTEGER', field: 'disabled', description: '1 when the device server answered disable_device' }),
+    reg({ name: 'device_state', type: 'TEXT', field: 'device.state', description: 'enrolled, enrolling, failing or disabled' }),
+    reg({ name: 'device_error', type: 'TEXT', field: 'device.error', description: 'What failed and the message, while failing' }),
+    reg({ name: 'device_failing_since', type: 'BIGINT', field: 'device.since', description: 'Unix seconds the failure streak began', render: secs }),
+    reg({ name: 'device_url', type: 'TEXT', field: 'device_url', description: 'Device server of this registration (moved by wrong_region)' }),
   ],
 });
 
@@ -56,6 +60,10 @@ export const instancesTable = defineStateTable<InstanceInfo, StateSource>()({
     inst({ name: 'dropped_logs', type: 'BIGINT', field: 'buffers.dropped', description: 'Logs dropped by the buffer cap' }),
     inst({ name: 'osqueryd_path', type: 'TEXT', field: 'osqueryd_path', description: 'osqueryd binary' }),
     inst({ name: 'osqueryd_version', type: 'TEXT', field: 'osqueryd_version', description: 'osqueryd version' }),
+    inst({ name: 'device_state', type: 'TEXT', field: 'device.state', description: 'enrolled, enrolling, failing or disabled (beside healthy, not part of it)' }),
+    inst({ name: 'device_error', type: 'TEXT', field: 'device.error', description: 'What failed and the message, while failing' }),
+    inst({ name: 'device_failing_since', type: 'BIGINT', field: 'device.since', description: 'Unix seconds the failure streak began', render: secs }),
+    inst({ name: 'device_url', type: 'TEXT', field: 'device_url', description: 'Device server of this registration' }),
   ],
 });
 

@@ -25,6 +25,24 @@ export interface BufferStats {
   dropped: number;
 }
 
+/**
+ * A registration's standing with its device server, beside (never folded
+ * into) `healthy`, which is about osqueryd and the extension (issue 15):
+ * `enrolled` (node key held, last calls fine), `enrolling` (no node key yet,
+ * nothing failed so far), `failing` (enrollment or the last config, log
+ * publish or query poll failed: `error`, and `since` the streak began),
+ * `disabled` (the server answered disable_device).
+ */
+export type DeviceStateName = 'enrolled' | 'enrolling' | 'failing' | 'disabled';
+
+export interface DeviceState {
+  state: DeviceStateName;
+  /** What failed and the backend's (or transport's) message, while failing. */
+  error: string | null;
+  /** Epoch ms the current failure streak began, while failing. */
+  since: number | null;
+}
+
 export interface InstanceInfo {
   /** Registration id. */
   id: string;
@@ -42,6 +60,10 @@ export interface InstanceInfo {
   buffers: BufferStats;
   osqueryd_path: string | null;
   osqueryd_version: string | null;
+  /** Standing with the device server (issue 15). */
+  device: DeviceState;
+  /** The device server this registration talks to (the configured one unless the backend moved it). */
+  device_url: string;
 }
 
 export interface RunRecord {
@@ -72,6 +94,8 @@ export interface RegistrationState {
   origin: string;
   enrolled: boolean;
   disabled: boolean;
+  device: DeviceState;
+  device_url: string;
 }
 
 export interface LogBufferState {

@@ -47,9 +47,18 @@ export interface Registration {
   createdAt: string;
   /** Set when the device server disabled this registration (disable_device): it is kept but not launched. */
   disabledReason?: string;
+  /** The device server URLs the backend moved this registration to (wrong_region / deployment_urls); absent: the configured server. */
+  deployment?: DeploymentUrls;
 }
 
-export type RegistrationInput = Pick<Registration, 'id'> & Partial<Omit<Registration, 'id' | 'createdAt' | 'disabledReason'>>;
+/** URLs a backend hands out in `deployment_urls`; only non-empty ones are kept. */
+export interface DeploymentUrls {
+  deviceUrl?: string;
+  controlServerUrl?: string;
+  publisherUrl?: string;
+}
+
+export type RegistrationInput = Pick<Registration, 'id'> & Partial<Omit<Registration, 'id' | 'createdAt' | 'disabledReason' | 'deployment'>>;
 
 const MIGRATIONS = [
   `CREATE TABLE registrations (
@@ -62,6 +71,8 @@ const MIGRATIONS = [
    )`,
   // disable_device from the device server: kept, visible, not launched.
   `ALTER TABLE registrations ADD COLUMN disabled_reason TEXT`,
+  // wrong_region / deployment_urls: where the backend moved this registration (issue 15).
+  `ALTER TABLE registrations ADD COLUMN deployment_json TEXT`,
 ];
 
 interface Row {
@@ -72,6 +83,7 @@ interface Row {
   osquery_flags_json: string;
   created_at: string;
   disabled_reason: string | null;
+  deployment_json: string | null;
 }
 
 /** Throws E_INVALID_ARGUMENT for limits outside the shared rules (src/registration-rules.ts). */
@@ -98,7 +110,19 @@ function fromRow(row: Row): Registration {
   if (row.enroll_secret !== null) reg.enrollSecret = row.enroll_secret;
   if (row.enroll_secret_path !== null) reg.enrollSecretPath = row.enroll_secret_path;
   if (row.disabled_reason !== null && row.disabled_reason !== undefined) reg.disabledReason = row.disabled_reason;
+  if (row.deployment_json) reg.deployment = JSON.parse(row.deployment_json) as DeploymentUrls;
   return reg;
+}
+
+/** Id, limits and flags of an input, validated (E_INVALID_REGISTRATION_ID, E_INVALID_ARGUMENT). */
+function checkedSettings(input: RegistrationInput): { id: string; limits: ResourceLimits; flags: string[] } {
+  const id = validateRegistrationId(input.id);
+  const limits = validateLimits(id, input.limits ?? {});
+  const flags = input.osqueryFlags ?? [];
+  if (!Array.isArray(flags) || flags.some((f) => typeof f !== 'string')) {
+    throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: osqueryFlags must be an array of strings`);
+  }
+  return { id, limits, flags };
 }
 
 /**
@@ -133,12 +157,7 @@ export class RegistrationStore {
 
   /** Insert a new registration; E_ALREADY_EXISTS when the id is taken (at once, or from written() when the insert waited for a lock). */
   add(input: RegistrationInput): Registration {
-    const id = validateRegistrationId(input.id);
-    const limits = validateLimits(id, input.limits ?? {});
-    const flags = input.osqueryFlags ?? [];
-    if (!Array.isArray(flags) || flags.some((f) => typeof f !== 'string')) {
-      throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: osqueryFlags must be an array of strings`);
-    }
+    const { id, limits, flags } = checkedSettings(input);
     const reg: Registration = { id, limits, osqueryFlags: [...flags], createdAt: new Date().toISOString() };
     if (input.enrollSecret !== undefined) reg.enrollSecret = input.enrollSecret;
     if (input.enrollSecretPath !== undefined) reg.enrollSecretPath = input.enrollSecretPath;
@@ -176,6 +195,40 @@ export class RegistrationStore {
   setDisabled(id: string, reason: string | null): boolean {
     if (!this.get(id)) return false;
     this.write(`disabling registration ${id}`, () => void this.db.prepare('UPDATE registrations SET disabled_reason = ? WHERE id = ?').run(reason, id));
+    return true;
+  }
+
+  /**
+   * Re-enroll: new secret, limits and flags for an existing registration
+   * (created_at and the deployment URLs stay; a disable is lifted). E_NOT_FOUND when unknown.
+   */
+  update(input: RegistrationInput): Registration {
+    const { id, limits, flags } = checkedSettings(input);
+    const current = this.get(id);
+    if (!current) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
+    const reg: Registration = { id, limits, osqueryFlags: [...flags], createdAt: current.createdAt };
+    if (input.enrollSecret !== undefined) reg.enrollSecret = input.enrollSecret;
+    if (input.enrollSecretPath !== undefined) reg.enrollSecretPath = input.enrollSecretPath;
+    if (current.deployment) reg.deployment = current.deployment;
+    this.write(`updating registration ${id}`, () => {
+      this.db
+        .prepare(
+          `UPDATE registrations SET enroll_secret = ?, enroll_secret_path = ?, limits_json = ?, osquery_flags_json = ?, disabled_reason = NULL WHERE id = ?`,
+        )
+        .run(reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(flags), id);
+    });
+    return reg;
+  }
+
+  /** Record where the backend moved a registration (merged: empty values keep the stored ones); returns whether it exists. */
+  setDeployment(id: string, urls: DeploymentUrls): boolean {
+    validateRegistrationId(id);
+    const current = this.get(id);
+    if (!current) return false;
+    const merged: DeploymentUrls = { ...current.deployment };
+    for (const [k, v] of Object.entries(urls) as Array<[keyof DeploymentUrls, string | undefined]>) if (v) merged[k] = v;
+    const json = JSON.stringify(merged);
+    this.write(`saving device URLs of registration ${id}`, () => void this.db.prepare('UPDATE registrations SET deployment_json = ? WHERE id = ?').run(json, id));
     return true;
   }
 

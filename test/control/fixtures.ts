@@ -33,6 +33,8 @@ export function instance(id: string, overrides: Partial<InstanceInfo> = {}): Ins
     buffers: { result_count: 3, status_count: 4, bytes: 1234, dropped: 0 },
     osqueryd_path: '/usr/local/bin/osqueryd',
     osqueryd_version: '5.12.1',
+    device: { state: 'enrolled', error: null, since: null },
+    device_url: 'https://device.example',
     ...overrides,
   };
 }

@@ -9,9 +9,9 @@ import net from 'node:net';
 import zlib from 'node:zlib';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DeviceClient, DeviceError, type DeviceClientOptions } from '../../src/device/index.js';
+import { DeviceClient, type DeviceClientOptions } from '../../src/device/index.js';
 import { waitFor } from '../helpers/tmp.js';
-import { rawReply, rpcResult, startCaptureServer, type CaptureServer, type Responder } from './support.js';
+import { rawReply, rejection, rpcResult, startCaptureServer, type CaptureServer, type Responder } from './support.js';
 
 const servers: CaptureServer[] = [];
 const clients: DeviceClient[] = [];
@@ -27,16 +27,6 @@ async function setup(respond: Responder, options: Partial<DeviceClientOptions> =
   const client = new DeviceClient({ serverUrl: server.url, insecureTransport: true, maxAttempts: 3, backoff: { baseMs: 5, maxMs: 20 }, ...options });
   clients.push(client);
   return { server, client };
-}
-
-async function rejection(p: Promise<unknown>): Promise<DeviceError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DeviceError);
-    return err as DeviceError;
-  }
-  throw new Error('expected the call to fail');
 }
 
 describe('device client over HTTP', () => {

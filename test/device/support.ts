@@ -10,6 +10,8 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AddressInfo, Socket } from 'node:net';
+import { expect } from 'vitest';
+import { DeviceError } from '../../src/device/index.js';
 
 export interface CapturedRequest {
   method: string;
@@ -156,4 +158,15 @@ export function makeTlsFixture(dir: string): TlsFixture {
     wrongNameCert: readFileSync(join(dir, 'wrong.pem'), 'utf8'),
     wrongNameKey: readFileSync(join(dir, 'wrong.key'), 'utf8'),
   };
+}
+
+/** Await a call that must fail with a DeviceError, and return that error. */
+export async function rejection(p: Promise<unknown>): Promise<DeviceError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(DeviceError);
+    return err as DeviceError;
+  }
+  throw new Error('expected the call to fail');
 }

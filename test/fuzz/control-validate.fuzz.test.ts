@@ -157,6 +157,8 @@ describe('fuzz: control API requests through a real server', () => {
     buffers: { result_count: 0, status_count: 0, bytes: 0, dropped: 0 },
     osqueryd_path: null,
     osqueryd_version: null,
+    device: { state: 'enrolling', error: null, since: null },
+    device_url: 'https://device.example',
   });
   const target: ControlTarget = {
     version: () => ({ serverVersion: '0.0.0-fuzz', apiVersion: '1', features: [] }),

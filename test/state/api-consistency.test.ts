@@ -26,7 +26,7 @@ const PACKAGE = 'launcher.v1';
  *   table names the column.
  */
 const RENAMED: Record<'Instance' | 'Run', Record<string, string>> = {
-  Instance: { started_at_unix_ms: 'started_at', connected_at_unix_ms: 'connected_at' },
+  Instance: { started_at_unix_ms: 'started_at', connected_at_unix_ms: 'connected_at', 'device.since_unix_ms': 'device.since' },
   Run: { start_time_unix_ms: 'start_time', connect_time_unix_ms: 'connect_time', exit_time_unix_ms: 'exit_time', osqueryd_version: 'version' },
 };
 
@@ -103,6 +103,8 @@ const instance: InstanceInfo = {
   buffers: { result_count: 7, status_count: 8, bytes: 9000, dropped: 2 },
   osqueryd_path: '/opt/osquery/bin/osqueryd',
   osqueryd_version: '5.12.1',
+  device: { state: 'failing', error: 'enroll: node_invalid', since: 1_763_700_002_789 },
+  device_url: 'https://eu.device.example',
 };
 
 const run: RunRecord = {

@@ -11,6 +11,7 @@ function instance(id: string, pid: number): InstanceInfo {
     id, state: 'running', pid, run_id: `run-${id}`, started_at: 1_700_000_000_000, connected_at: 1_700_000_001_000, uptime_seconds: 5,
     healthy: true, restarts: 0, last_error: null, limits: { memory_mb: 600, cpu_percent: null, mode: 'watchdog' },
     buffers: { result_count: 1, status_count: 2, bytes: 3, dropped: 0 }, osqueryd_path: '/x', osqueryd_version: '5.12.1',
+    device: { state: 'enrolled', error: null, since: null }, device_url: 'https://device.example',
   };
 }
 

@@ -5,6 +5,7 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 import type { AddRegistrationRequest as _launcher_v1_AddRegistrationRequest, AddRegistrationRequest__Output as _launcher_v1_AddRegistrationRequest__Output } from './launcher/v1/AddRegistrationRequest.js';
 import type { AddRegistrationResponse as _launcher_v1_AddRegistrationResponse, AddRegistrationResponse__Output as _launcher_v1_AddRegistrationResponse__Output } from './launcher/v1/AddRegistrationResponse.js';
 import type { BufferStats as _launcher_v1_BufferStats, BufferStats__Output as _launcher_v1_BufferStats__Output } from './launcher/v1/BufferStats.js';
+import type { DeviceState as _launcher_v1_DeviceState, DeviceState__Output as _launcher_v1_DeviceState__Output } from './launcher/v1/DeviceState.js';
 import type { GetHistoryRequest as _launcher_v1_GetHistoryRequest, GetHistoryRequest__Output as _launcher_v1_GetHistoryRequest__Output } from './launcher/v1/GetHistoryRequest.js';
 import type { GetHistoryResponse as _launcher_v1_GetHistoryResponse, GetHistoryResponse__Output as _launcher_v1_GetHistoryResponse__Output } from './launcher/v1/GetHistoryResponse.js';
 import type { GetInstanceRequest as _launcher_v1_GetInstanceRequest, GetInstanceRequest__Output as _launcher_v1_GetInstanceRequest__Output } from './launcher/v1/GetInstanceRequest.js';
@@ -41,6 +42,7 @@ export interface ProtoGrpcType {
       AddRegistrationRequest: MessageTypeDefinition<_launcher_v1_AddRegistrationRequest, _launcher_v1_AddRegistrationRequest__Output>
       AddRegistrationResponse: MessageTypeDefinition<_launcher_v1_AddRegistrationResponse, _launcher_v1_AddRegistrationResponse__Output>
       BufferStats: MessageTypeDefinition<_launcher_v1_BufferStats, _launcher_v1_BufferStats__Output>
+      DeviceState: MessageTypeDefinition<_launcher_v1_DeviceState, _launcher_v1_DeviceState__Output>
       GetHistoryRequest: MessageTypeDefinition<_launcher_v1_GetHistoryRequest, _launcher_v1_GetHistoryRequest__Output>
       GetHistoryResponse: MessageTypeDefinition<_launcher_v1_GetHistoryResponse, _launcher_v1_GetHistoryResponse__Output>
       GetInstanceRequest: MessageTypeDefinition<_launcher_v1_GetInstanceRequest, _launcher_v1_GetInstanceRequest__Output>

@@ -8,6 +8,7 @@ import { ColumnOptions, equalityValues } from '../../osquery/plugins.js';
 import type { TableContext } from './constraints.js';
 import type { ColumnSpec } from './schema.js';
 import { readOsVersion, readProcesses, readSystemInfo, readUptimeSeconds, readUsers } from './proc.js';
+import { readKernelInfo, readPlatformInfo } from './platform.js';
 
 /** What the osquery_* tables report about the running daemon. */
 export interface CoreState {
@@ -113,6 +114,8 @@ export function coreTables(state: CoreState): TableProvider[] {
       () => [readSystemInfo(state.hostUuid)],
     ),
     table('os_version', [['name', T], ['version', T], ['major', I], ['minor', I], ['patch', I], ['build', T], ['platform', T], ['platform_like', T], ['codename', T], ['arch', T]], () => [readOsVersion()]),
+    table('platform_info', [['vendor', T], ['version', T], ['date', T], ['revision', T], ['extra', T], ['firmware_type', T], ['address', T], ['size', T], ['volume_size', I]], () => [readPlatformInfo()]),
+    table('kernel_info', [['version', T], ['arguments', T], ['path', T], ['device', T]], () => [readKernelInfo()]),
     table(
       'processes',
       [['pid', B, ColumnOptions.INDEX], ['name', T], ['path', T], ['cmdline', T], ['state', T], ['cwd', T], ['root', T], ['uid', B], ['gid', B], ['euid', B], ['egid', B], ['suid', B], ['sgid', B], ['on_disk', I], ['wired_size', B], ['resident_size', B], ['total_size', B], ['user_time', B], ['system_time', B], ['disk_bytes_read', B], ['disk_bytes_written', B], ['start_time', B], ['parent', B], ['pgroup', B], ['threads', I], ['nice', I], ['cgroup_path', T]],

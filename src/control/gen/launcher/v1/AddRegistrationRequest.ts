@@ -16,6 +16,13 @@ export interface AddRegistrationRequest {
    */
   'osquery_flags'?: (string)[];
   /**
+   * Re-enroll an existing registration with these settings (a fixed secret):
+   * its node key is forgotten and only its osqueryd restarts. Announced as
+   * feature "re-enroll". Without it an existing id is ALREADY_EXISTS; with it
+   * an unknown id is simply added.
+   */
+  'replace'?: (boolean);
+  /**
    * Exactly one of the two.
    */
   'enroll_secret_source'?: "enroll_secret"|"enroll_secret_path";
@@ -33,4 +40,11 @@ export interface AddRegistrationRequest__Output {
    * Extra osqueryd flags, each "--name" or "--name=value".
    */
   'osquery_flags': (string)[];
+  /**
+   * Re-enroll an existing registration with these settings (a fixed secret):
+   * its node key is forgotten and only its osqueryd restarts. Announced as
+   * feature "re-enroll". Without it an existing id is ALREADY_EXISTS; with it
+   * an unknown id is simply added.
+   */
+  'replace': (boolean);
 }

@@ -3,6 +3,7 @@
 
 import type { LimitsInForce as _launcher_v1_LimitsInForce, LimitsInForce__Output as _launcher_v1_LimitsInForce__Output } from '../../launcher/v1/LimitsInForce.js';
 import type { BufferStats as _launcher_v1_BufferStats, BufferStats__Output as _launcher_v1_BufferStats__Output } from '../../launcher/v1/BufferStats.js';
+import type { DeviceState as _launcher_v1_DeviceState, DeviceState__Output as _launcher_v1_DeviceState__Output } from '../../launcher/v1/DeviceState.js';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -38,6 +39,15 @@ export interface Instance {
   'buffers'?: (_launcher_v1_BufferStats | null);
   'osqueryd_path'?: (string);
   'osqueryd_version'?: (string);
+  /**
+   * Standing with the device server: enrolled, enrolling, failing (with the error), disabled.
+   */
+  'device'?: (_launcher_v1_DeviceState | null);
+  /**
+   * The device server this registration talks to: the configured one unless
+   * the backend moved it (wrong_region).
+   */
+  'device_url'?: (string);
   '_pid'?: "pid";
   '_started_at_unix_ms'?: "started_at_unix_ms";
   '_connected_at_unix_ms'?: "connected_at_unix_ms";
@@ -76,4 +86,13 @@ export interface Instance__Output {
   'buffers': (_launcher_v1_BufferStats__Output | null);
   'osqueryd_path': (string);
   'osqueryd_version': (string);
+  /**
+   * Standing with the device server: enrolled, enrolling, failing (with the error), disabled.
+   */
+  'device': (_launcher_v1_DeviceState__Output | null);
+  /**
+   * The device server this registration talks to: the configured one unless
+   * the backend moved it (wrong_region).
+   */
+  'device_url': (string);
 }
