@@ -21,7 +21,9 @@ import { ExtensionManagerClient, ExtensionStatusError } from '../../src/osquery/
 const repo = resolve(import.meta.dirname, '../..');
 const run = promisify(execFile);
 /** Tables the running supervisor itself writes all the time (buffered status logs, run records, config refreshes). */
-const VOLATILE = ['log_buffer_entries', 'log_buffer_counters', 'run_history', 'config_cache_entries'];
+const VOLATILE = ['log_buffer_entries', 'log_buffer_counters', 'log_buffer_streams', 'run_history', 'config_cache_entries'];
+/** The store makes one table per log stream (`log_buffer_s<N>`, src/store/log-streams.ts) as logs arrive. */
+const isVolatile = (table: string): boolean => VOLATILE.includes(table) || /^log_buffer_s\d+$/.test(table);
 
 let tmp: ReturnType<typeof shortTempDir>;
 let dev: DevServer;
@@ -40,9 +42,10 @@ const attacks = () => sqlAttacks(dbFile(), fresh());
 
 /** The snapshot without what the supervisor changes by itself: volatile tables, their AUTOINCREMENT counters, WAL/SHM files. */
 function stable(s: DatabaseSnapshot): DatabaseSnapshot {
-  const rows = Object.fromEntries(Object.entries(s.rows).filter(([t]) => !VOLATILE.includes(t)));
-  if (rows.sqlite_sequence) rows.sqlite_sequence = rows.sqlite_sequence.filter((r) => !VOLATILE.includes((r as { name: string }).name));
-  return { ...s, rows, files: s.files.filter((f) => !/launcher\.sqlite-(wal|shm)$/.test(f)) };
+  const rows = Object.fromEntries(Object.entries(s.rows).filter(([t]) => !isVolatile(t)));
+  if (rows.sqlite_sequence) rows.sqlite_sequence = rows.sqlite_sequence.filter((r) => !isVolatile((r as { name: string }).name));
+  const schema = s.schema.filter((r) => !isVolatile((r as { tbl_name: string }).tbl_name));
+  return { ...s, rows, schema, files: s.files.filter((f) => !/launcher\.sqlite-(wal|shm)$/.test(f)) };
 }
 
 async function refusal(p: Promise<unknown>): Promise<string> {
