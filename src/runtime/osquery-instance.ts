@@ -113,6 +113,8 @@ export class OsqueryInstance {
   private ending: Promise<void> | undefined;
   private endReason: Error | undefined;
   private requested = false;
+  /** The run ends because osqueryd stopped answering: nothing is sent to it any more. */
+  private unresponsive = false;
   private proc: OsquerydProcess | undefined;
   private ext: InstanceExtension | undefined;
   private readonly servers: ExtensionServer[] = [];
@@ -150,8 +152,14 @@ export class OsqueryInstance {
     return { registration_id: this.registrationId, run_id: this.runId, ...extra };
   }
 
+  /** The pid osqueryd was spawned with (also after it exited). */
   get pid(): number | undefined {
     return this.proc?.pid;
+  }
+
+  /** osqueryd's pid while it runs; undefined before the spawn and once it exited (issue 13: status shows no dead pid). */
+  get runningPid(): number | undefined {
+    return this.proc && !this.proc.hasExited ? this.proc.pid : undefined;
   }
 
   get healthy(): boolean {
@@ -201,7 +209,7 @@ export class OsqueryInstance {
     const st: InstanceStatus = {
       run_id: this.runId,
       state: this.sm.state,
-      pid: this.proc?.pid ?? null,
+      pid: this.runningPid ?? null,
       started_at: this.startedAt ?? null,
       connected_at: this.connectedAt ?? null,
       uptime_seconds: this.connectedAt ? Math.floor(((this.endedAt ?? Date.now()) - this.connectedAt) / 1000) : 0,
@@ -325,7 +333,10 @@ export class OsqueryInstance {
     this.queryClient = new ExtensionManagerClient(paths.socketPath, { timeoutMs: t.callTimeoutMs });
     await waitForSocket(paths.socketPath, t, this.ctl.signal);
     await connectManager(this.manager, t, this.ctl.signal);
-    this.cleanup.push('stop extension servers', () => Promise.all(this.servers.map((s) => s.stop())).then(() => undefined));
+    // osqueryd gone (exited, or stopped answering): no deregistration call that can only time out (issue 14).
+    this.cleanup.push('stop extension servers', () =>
+      Promise.all(this.servers.map((s) => s.stop({ managerGone: proc.hasExited || this.unresponsive }))).then(() => undefined),
+    );
     const server = await startExtensionServer({
       socketPath: paths.socketPath,
       manager: this.manager,
@@ -407,7 +418,10 @@ export class OsqueryInstance {
     if (reason) this.lastError = reason.message;
     this.ctl.abort(reason);
     this.sm.set('stopping', reason ? { err: reason.message } : { requested: true, immediate: opts.immediate === true });
-    if (opts.unresponsive) void this.proc?.terminate(this.t.stopGraceMs);
+    if (opts.unresponsive) {
+      this.unresponsive = true;
+      void this.proc?.terminate(this.t.stopGraceMs);
+    }
     this.ending = (async () => {
       await this.launching?.catch(() => undefined);
       await this.cleanup.run();
