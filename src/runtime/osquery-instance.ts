@@ -36,10 +36,29 @@ import { delay } from './wait.js';
 
 /** glog ERROR or FATAL line: `E1122 12:00:00.000000  4242 file.cpp:12] message`. */
 const GLOG_ERROR = /^[EF]\d{4} \S+\s+\d+ \S+\] /;
+/** Any glog line (INFO and WARNING ones say what osqueryd did, not why it stopped). */
+const GLOG_ANY = /^[IWEF]\d{4} \S+\s+\d+ \S+\] /;
 /** How many final output lines may hold osqueryd's reason for exiting. */
 const LAST_WORDS_LINES = 5;
+/** Longest last-words text put into an error message. */
+const LAST_WORDS_MAX = 400;
 /** Bound on waiting for osqueryd's pipes to drain after it exited. */
 const OUTPUT_DRAIN_MS = 500;
+
+/**
+ * osqueryd's reason for exiting among its final output lines: the last glog
+ * ERROR/FATAL line (its message), else — when it exited by itself with a code
+ * (`plain`), not killed by a signal — the last stderr line that is not a glog
+ * INFO/WARNING line: gflags' `ERROR: unknown command line flag 'x'` or
+ * `ERROR: illegal value ...` (issue 13).
+ */
+export function lastWords(lines: ReadonlyArray<{ stream: string; text: string }>, plain = true): string | undefined {
+  const stderr = lines.filter((l) => l.stream === 'stderr' && l.text.trim() !== '');
+  const glog = stderr.filter((l) => GLOG_ERROR.test(l.text)).at(-1);
+  const text = glog ? glog.text.slice(glog.text.indexOf('] ') + 2) || glog.text : plain ? stderr.filter((l) => !GLOG_ANY.test(l.text)).at(-1)?.text.trim() : undefined;
+  if (!text) return undefined;
+  return text.length > LAST_WORDS_MAX ? `${text.slice(0, LAST_WORDS_MAX)}…` : text;
+}
 
 export interface OsqueryInstanceOptions {
   root: string;
@@ -386,10 +405,10 @@ export class OsqueryInstance {
   }
 
   /**
-   * osqueryd's own last words when it exited by itself: a glog ERROR/FATAL
-   * line among its final output lines ("Could not initialize database plugin:
-   * EROFS ..."), appended to `reason` so status and history say why, not only
-   * that it exited (issue 9). Waits briefly for the pipes to drain.
+   * osqueryd's own last words when it exited by itself (lastWords(): a glog
+   * ERROR/FATAL line such as "Could not initialize database plugin: EROFS ...",
+   * or gflags' error line), appended to `reason` so status and history say
+   * why, not only that it exited (issues 9, 13). Waits briefly for the pipes to drain.
    */
   private async withLastOutputError(reason: LauncherError): Promise<LauncherError> {
     if (this.proc) {
@@ -398,9 +417,8 @@ export class OsqueryInstance {
       drained.abort();
     }
     const { lines } = this.output.read(this.output.nextSeq - LAST_WORDS_LINES);
-    const last = lines.filter((l) => l.stream === 'stderr' && GLOG_ERROR.test(l.text)).at(-1);
-    if (!last) return reason;
-    const text = last.text.slice(last.text.indexOf('] ') + 2) || last.text;
+    const text = lastWords(lines, this.proc?.exitStatus?.signal === null);
+    if (!text) return reason;
     return new LauncherError(reason.code, `${reason.message}: ${text}`, { cause: reason.cause });
   }
 
