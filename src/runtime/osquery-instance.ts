@@ -89,6 +89,8 @@ export interface InstanceExit {
   connected: boolean;
   /** Time from 'running' to the end; 0 when never running. */
   uptimeMs: number;
+  /** The kernel's OOM killer ended osqueryd (its memory cgroup counted a kill). */
+  oomKilled: boolean;
 }
 
 export interface StatusOptions {
@@ -148,6 +150,7 @@ export class OsqueryInstance {
   private info: { instanceId?: string; version?: string } = {};
   /** The end reason made when osqueryd exited on its own (its output may say why). */
   private osquerydExit: LauncherError | undefined;
+  private oomKilled = false;
 
   constructor(options: OsqueryInstanceOptions) {
     this.o = options;
@@ -334,13 +337,24 @@ export class OsqueryInstance {
     } catch (err) {
       throw new LauncherError('E_LAUNCH', `cannot write launch record ${paths.runRecordPath}: ${errorMessage(err)}`, { cause: err });
     }
+    let oomBaseline: number | undefined;
     void proc.exited.then((exit) => {
       const phase = isLive(this.sm.state) ? 'while running' : 'during launch';
-      this.osquerydExit = new LauncherError('E_LAUNCH', `osqueryd pid ${proc.pid} ${describeExit(exit)} ${phase}`);
+      const how = `${describeExit(exit)} ${phase}`;
+      // The kernel counts OOM kills per memory cgroup: a rise means this SIGKILL was the OOM killer (issue 13).
+      const oom = oomBaseline !== undefined && (limits.oomKills() ?? oomBaseline) > oomBaseline;
+      this.oomKilled = oom;
+      this.osquerydExit = oom
+        ? new LauncherError(
+            'E_LAUNCH',
+            `oom_killed: osqueryd pid ${proc.pid} was killed by the kernel OOM killer at its memory limit (${o.registration.limits.memoryMb} MB, ${limits.mode}; ${how})`,
+          )
+        : new LauncherError('E_LAUNCH', `osqueryd pid ${proc.pid} ${how}`);
       void this.end(this.osquerydExit);
     });
     this.history('pid', (h) => h.setPid(this.runId, proc.pid, limits.mode));
     limits.attach(proc.pid);
+    oomBaseline = limits.oomKills();
     this.checkpoint();
 
     this.sm.set('connecting', { pid: proc.pid });
@@ -454,6 +468,7 @@ export class OsqueryInstance {
         requested: this.requested && !reason,
         connected: this.connectedAt !== undefined,
         uptimeMs: this.connectedAt ? this.endedAt - this.connectedAt : 0,
+        oomKilled: this.oomKilled,
       };
       if (reason) exit.error = reason;
       const processExit = this.proc?.exitStatus;
