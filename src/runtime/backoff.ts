@@ -14,7 +14,7 @@
  * uses 5 s + 2^n (cap 600 s) for the same reason (peers §1.4). See ADR 0004.
  */
 export interface BackoffOptions {
-  /** Delay after the first failure of a run that was up, since the last stable run. Default 100 ms. */
+  /** Delay after the first failure of a run that was up, since the last stable run. Default 0: at once (the growth starts with the next failure). */
   quickRestartMs: number;
   /** First delay of the growing series. Default 1 s. */
   initialMs: number;
@@ -32,7 +32,7 @@ export interface BackoffOptions {
 }
 
 export const DEFAULT_BACKOFF: BackoffOptions = {
-  quickRestartMs: 100,
+  quickRestartMs: 0,
   initialMs: 1_000,
   maxMs: 60_000,
   multiplier: 2,
