@@ -88,7 +88,8 @@ class Demo {
     this.root = mkdtempSync(join(tmpdir(), 'brc-'));
     const env = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('LAUNCHER_') || k === 'OSQUERYD_SIM_FAULTS') delete env[k];
-    this.child = spawn(process.execPath, [join(tree.repo, 'bin/launcher'), 'demo', '--root', this.root], { stdio: 'ignore', env });
+    // The entry point itself, as installed (its shebang carries the runtime's flags).
+    this.child = spawn(join(tree.repo, 'bin/launcher'), ['demo', '--root', this.root], { stdio: 'ignore', env });
     this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
     live.add(this);
     void this.exited.then(() => live.delete(this));

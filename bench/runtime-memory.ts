@@ -1,6 +1,7 @@
 /**
  * Supervisor memory (issues 4, 14): the resident set of the real supervisor
- * process (`launcher run --config`, control API on, a local device server;
+ * process (`bin/launcher run --config` started as an installed one is, so with
+ * the flags its entry point carries; control API on, a local device server;
  * osqueryd children are separate processes and not included) 30 s after it
  * was started, with no forced GC, for 1, 10 and 50 registrations. The
  * children's total RSS is reported beside it for scale only, with how many
@@ -73,7 +74,8 @@ async function one(tree: Tree, n: number): Promise<{ rss_mb: number; healthy: nu
     writeFileSync(cfgFile, JSON.stringify(config, null, 2));
     const env = { ...process.env };
     for (const k of Object.keys(env)) if (k.startsWith('LAUNCHER_') || k === 'OSQUERYD_SIM_FAULTS') delete env[k];
-    const child = spawn(process.execPath, [join(tree.repo, 'bin/launcher'), 'run', '--config', cfgFile], { stdio: 'ignore', env });
+    // As installed: the entry point itself (its shebang, like packaging/launcher.sh, carries the runtime's flags).
+    const child = spawn(join(tree.repo, 'bin/launcher'), ['run', '--config', cfgFile], { stdio: 'ignore', env });
     const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
       await sleep(SAMPLE_AFTER_MS);

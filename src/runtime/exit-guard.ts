@@ -1,6 +1,6 @@
 /**
  * Last-resort kill of every live osqueryd process group when the supervisor
- * exits. Nothing kills detached children with their parent, and Linux has
+ * exits. execa's `cleanup` does nothing for detached children, and Linux has
  * no portable way for a grandchild to die with us, so:
  *  - a normal exit, `process.exit()` or an uncaught exception runs the
  *    synchronous 'exit' hook below (SIGKILL to each group);

@@ -1,14 +1,13 @@
 /**
  * One osqueryd child process, in its own process group (Playwright's
- * processLauncher, launcher §3.2 step 6): spawned with node:child_process (no
- * execa: its ~130 modules cost the idle supervisor memory, issue 14), no shell, output
+ * processLauncher, launcher §3.2 step 6): spawned with execa, no shell, output
  * read line by line, terminated by signalling the whole group (osqueryd's
  * watchdog forks a worker, and autoloaded extensions are its children too),
  * SIGTERM first and SIGKILL after a grace period or on request.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { execa, type ResultPromise } from 'execa';
 import { LauncherError, errorMessage } from '../errors.js';
 import { guardProcessGroup } from './exit-guard.js';
 
@@ -53,7 +52,7 @@ export class OsquerydProcess {
   private killTimer: NodeJS.Timeout | undefined;
   private readonly releaseGuard: () => void;
 
-  private constructor(child: ChildProcess, pid: number, onLine: SpawnOsquerydOptions['onLine']) {
+  private constructor(child: ResultPromise, pid: number, onLine: SpawnOsquerydOptions['onLine']) {
     this.pid = pid;
     this.releaseGuard = guardProcessGroup(pid);
     this.exited = new Promise((resolve) => {
@@ -75,8 +74,8 @@ export class OsquerydProcess {
       ended.push(new Promise((resolve) => lines.once('close', () => resolve())));
     }
     this.outputEnded = Promise.all(ended).then(() => undefined);
-    // A failed kill() is reported as an 'error' event; signalGroup() handles the group itself.
-    child.on('error', () => undefined);
+    // reject: false, so this never rejects; awaiting it keeps execa's bookkeeping tidy.
+    void child.catch(() => undefined);
   }
 
   /**
@@ -84,19 +83,25 @@ export class OsquerydProcess {
    * the binary cannot be started (missing, not executable).
    */
   static async spawn(options: SpawnOsquerydOptions): Promise<OsquerydProcess> {
-    const child = spawn(options.file, options.args, {
+    const child = execa(options.file, options.args, {
       detached: true,
+      // No effect for detached children (execa skips them); exit-guard.ts covers it.
+      cleanup: true,
+      reject: false,
       shell: false,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdin: 'ignore',
+      stdout: 'pipe',
+      stderr: 'pipe',
+      buffer: false,
       // The supervisor's environment minus what belongs to the supervisor alone: systemd's
       // notify socket (osqueryd must not signal readiness for us).
+      extendEnv: false,
       env: { ...childEnvironment(process.env), ...options.env },
       ...(options.cwd ? { cwd: options.cwd } : {}),
     });
     if (child.pid === undefined) {
-      // Not started (missing, not executable): the reason comes as an 'error' event.
-      const err = await new Promise<Error>((resolve) => child.once('error', resolve));
-      throw new LauncherError('E_LAUNCH', `cannot start osqueryd ${options.file}: ${errorMessage(err)}`, { cause: err });
+      const result = await child;
+      throw new LauncherError('E_LAUNCH', `cannot start osqueryd ${options.file}: ${result.shortMessage ?? errorMessage(result.cause)}`, { cause: result.cause });
     }
     return new OsquerydProcess(child, child.pid, options.onLine);
   }
