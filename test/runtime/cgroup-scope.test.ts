@@ -10,8 +10,10 @@ import { LauncherProcess } from '../../bench/reliability/launcher-process.js';
 import { Stage } from '../../bench/reliability/stage.js';
 import { supervisorGroupDirs, supervisorGroupName } from '../../src/runtime/cgroup-scope.js';
 import { parseProcCgroup } from '../../src/runtime/limits.js';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { dumpLogs, startRunner, type Harness } from './harness.js';
-import { isAlive, simAvailable, waitFor } from './helpers.js';
+import { isAlive, simAvailable, tempRoot, waitFor } from './helpers.js';
 
 /** Our own memory and cpu cgroups (v1) accept a new child directory. */
 function cgroupV1Writable(): string | undefined {
@@ -146,5 +148,42 @@ describe.skipIf(skipReason !== undefined)('cgroups per supervisor (real cgroup v
     const calmRun = await waitFor('calm’s run to end', () => h!.runner.history('calm', 1).find((r) => r.exitedAt), 20_000);
     expect(calmRun).toMatchObject({ exitSignal: 'SIGKILL' });
     expect(calmRun.error).toMatch(/^osqueryd pid \d+ killed by SIGKILL while running/);
+  });
+
+  it('a new supervisor on the same root kills what a dead predecessor left in its cgroups and removes them; another root’s groups are untouched', async () => {
+    const group = `ol-reap-${process.pid}`;
+    topDirs.push(...supervisorGroupDirs({ groupName: group }));
+    const mine = tempRoot('cr');
+    const other = tempRoot('co');
+    const dirsMine = supervisorGroupDirs({ groupName: supervisorGroupName(mine.dir, group) });
+    const dirsOther = supervisorGroupDirs({ groupName: supervisorGroupName(other.dir, group) });
+    // Left behind: a process (say, something osqueryd forked) in each root's per-registration group.
+    const strays = [mine, other].map(() => spawn('sleep', ['300'], { stdio: 'ignore', detached: true }));
+    const [strayMine, strayOther] = strays.map((c) => c.pid!);
+    try {
+      for (const [dirs, pid] of [[dirsMine, strayMine], [dirsOther, strayOther]] as const) {
+        for (const d of dirs) {
+          mkdirSync(join(d, 'acme'), { recursive: true });
+          writeFileSync(join(d, 'acme', 'cgroup.procs'), String(pid));
+        }
+      }
+      h = await startRunner({ limits: { cgroup: 'auto', groupName: group } }, mine.dir);
+      expect(h.runner.reaped?.killed).toContain(strayMine);
+      await waitFor('the stray of this root to die', () => !isAlive(strayMine!), 5_000);
+      for (const d of dirsMine) expect(existsSync(join(d, 'acme')), `${d}/acme removed`).toBe(false);
+      expect(isAlive(strayOther!)).toBe(true);
+      for (const d of dirsOther) expect(procsIn(join(d, 'acme'))).toEqual([strayOther]);
+    } finally {
+      for (const c of strays) c.kill('SIGKILL');
+      await waitFor('strays gone', () => strays.every((c) => !isAlive(c.pid!)), 5_000);
+      for (const d of dirsOther) for (const x of [join(d, 'acme'), d]) {
+        try {
+          rmdirSync(x);
+        } catch {
+          /* gone */
+        }
+      }
+      other.cleanup();
+    }
   });
 });
