@@ -20,7 +20,7 @@
  * Run: node dist/bench/recovery.js [--base /work/wt/runtime-base] [--after DIR] [--kills 20] [--base-kills 6] [--stops 5]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -28,7 +28,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ControlClient } from '../src/control/client.js';
 import type { InstanceInfo } from '../src/state/types.js';
 import { REPO } from './reliability/paths.js';
-import { isAlive, killAll } from './reliability/procfs.js';
+import { killAll, processesUnder } from './reliability/procfs.js';
 import { median, percentile, round, writeResult } from './lib.js';
 
 function arg(name: string, fallback: string): string {
@@ -49,19 +49,6 @@ interface Tree {
   repo: string;
 }
 
-/** Processes whose command line names `root` (osqueryds and wrappers carry `--extensions_socket=<root>/s/...`). */
-function processesOf(root: string): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(`${root}/`) && isAlive(Number(name))) out.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, intervalMs = 10): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -118,7 +105,7 @@ class Demo {
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 30_000);
     await this.exited;
     clearTimeout(timer);
-    const left = killAll(processesOf(this.root));
+    const left = killAll(processesUnder(this.root));
     if (left.length > 0) process.stderr.write(`${this.tree.name}: killed ${left.length} leftover process(es)\n`);
     rmSync(this.root, { recursive: true, force: true });
   }
@@ -197,7 +184,7 @@ async function cleanStop(tree: Tree): Promise<{ ms: number; left: number }> {
     demo.child.kill('SIGTERM');
     await demo.exited;
     const ms = performance.now() - t0;
-    const left = processesOf(demo.root).length;
+    const left = processesUnder(demo.root).length;
     return { ms, left };
   } finally {
     await demo.stop();

@@ -14,7 +14,7 @@
  * Run: node dist/bench/runtime-memory.js [--base DIR] [--after DIR] [--counts 1,10,50] [--reps 2]
  */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -22,7 +22,7 @@ import { initCertificates } from '../src/control/certs-init.js';
 import { ControlClient } from '../src/control/client.js';
 import { startDevServer } from '../src/devserver/index.js';
 import { REPO } from './reliability/paths.js';
-import { killAll, rssMb } from './reliability/procfs.js';
+import { killAll, processesUnder, rssMb } from './reliability/procfs.js';
 import { median, round, writeResult } from './lib.js';
 
 function arg(name: string, fallback: string): string {
@@ -41,18 +41,6 @@ interface Tree {
   repo: string;
 }
 
-function processesOf(root: string): number[] {
-  const out: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(`${root}/`)) out.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
 
 async function one(tree: Tree, n: number): Promise<{ rss_mb: number; healthy: number; children_rss_mb_total: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'bm-'));
@@ -81,7 +69,7 @@ async function one(tree: Tree, n: number): Promise<{ rss_mb: number; healthy: nu
       await sleep(SAMPLE_AFTER_MS);
       if (child.exitCode !== null) throw new Error(`${tree.name}: launcher run exited early (${child.exitCode})`);
       const rss = rssMb(child.pid!) ?? NaN;
-      const kids = processesOf(root).reduce((sum, p) => sum + (rssMb(p) ?? 0), 0);
+      const kids = processesUnder(root).reduce((sum, p) => sum + (rssMb(p) ?? 0), 0);
       const client = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key'), callTimeoutMs: 10_000 });
       const healthy = (await client.listInstances().catch(() => [])).filter((i) => i.healthy).length;
       client.close();
@@ -91,7 +79,7 @@ async function one(tree: Tree, n: number): Promise<{ rss_mb: number; healthy: nu
       const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
       await exited;
       clearTimeout(timer);
-      killAll(processesOf(root));
+      killAll(processesUnder(root));
     }
   } finally {
     await dev.close();
