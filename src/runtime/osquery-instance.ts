@@ -27,6 +27,7 @@ import { buildOsquerydArgs, type FlagTimings } from './flags.js';
 import { checkInstanceHealth, startHealthMonitor } from './health.js';
 import { DEFAULT_INSTANCE_TIMINGS, type InstanceTimings } from './instance-options.js';
 import { isLive, StateMachine, type InstanceState } from './instance-state.js';
+import { lastWords } from './last-words.js';
 import { planLimits, type LimitsConfig, type LimitsMode, type LimitsPlan } from './limits.js';
 import { OutputRing } from './output-ring.js';
 import { instancePaths, type InstancePaths } from './paths.js';
@@ -34,31 +35,10 @@ import { describeExit, OsquerydProcess, type ProcessExit } from './process.js';
 import { removeRunFiles, writeLaunchRecord } from './run-files.js';
 import { delay } from './wait.js';
 
-/** glog ERROR or FATAL line: `E1122 12:00:00.000000  4242 file.cpp:12] message`. */
-const GLOG_ERROR = /^[EF]\d{4} \S+\s+\d+ \S+\] /;
-/** Any glog line (INFO and WARNING ones say what osqueryd did, not why it stopped). */
-const GLOG_ANY = /^[IWEF]\d{4} \S+\s+\d+ \S+\] /;
 /** How many final output lines may hold osqueryd's reason for exiting. */
 const LAST_WORDS_LINES = 5;
-/** Longest last-words text put into an error message. */
-const LAST_WORDS_MAX = 400;
 /** Bound on waiting for osqueryd's pipes to drain after it exited. */
 const OUTPUT_DRAIN_MS = 500;
-
-/**
- * osqueryd's reason for exiting among its final output lines: the last glog
- * ERROR/FATAL line (its message), else — when it exited by itself with a code
- * (`plain`), not killed by a signal — the last stderr line that is not a glog
- * INFO/WARNING line: gflags' `ERROR: unknown command line flag 'x'` or
- * `ERROR: illegal value ...` (issue 13).
- */
-export function lastWords(lines: ReadonlyArray<{ stream: string; text: string }>, plain = true): string | undefined {
-  const stderr = lines.filter((l) => l.stream === 'stderr' && l.text.trim() !== '');
-  const glog = stderr.filter((l) => GLOG_ERROR.test(l.text)).at(-1);
-  const text = glog ? glog.text.slice(glog.text.indexOf('] ') + 2) || glog.text : plain ? stderr.filter((l) => !GLOG_ANY.test(l.text)).at(-1)?.text.trim() : undefined;
-  if (!text) return undefined;
-  return text.length > LAST_WORDS_MAX ? `${text.slice(0, LAST_WORDS_MAX)}…` : text;
-}
 
 export interface OsqueryInstanceOptions {
   root: string;
@@ -339,7 +319,7 @@ export class OsqueryInstance {
     }
     let oomBaseline: number | undefined;
     void proc.exited.then((exit) => {
-      const phase = isLive(this.sm.state) ? 'while running' : 'during launch';
+      const phase = isLive(this.sm.state) ? 'while running' : this.sm.state === 'stopping' ? 'while stopping' : 'during launch';
       const how = `${describeExit(exit)} ${phase}`;
       // The kernel counts OOM kills per memory cgroup: a rise means this SIGKILL was the OOM killer (issue 13).
       const oom = oomBaseline !== undefined && (limits.oomKills() ?? oomBaseline) > oomBaseline;
