@@ -39,6 +39,8 @@ import { delay } from './wait.js';
 const LAST_WORDS_LINES = 5;
 /** Bound on waiting for osqueryd's pipes to drain after it exited. */
 const OUTPUT_DRAIN_MS = 500;
+/** How long a lost manager connection waits for osqueryd's exit to be reported before it is the run's end reason. */
+const EXIT_REPORT_GRACE_MS = 250;
 
 export interface OsqueryInstanceOptions {
   root: string;
@@ -359,8 +361,14 @@ export class OsqueryInstance {
       logger: componentLogger(this.baseLog, 'extension_server', this.bindings({ extension: this.ext.name })),
       onServer: (s) => this.servers.push(s),
     });
-    void server.done.then((reason) => {
-      if (reason) void this.end(new LauncherError('E_THRIFT_CONNECTION', `extension ${server.name} stopped: ${reason.message}`, { cause: reason }), { unresponsive: true });
+    void server.done.then(async (reason) => {
+      if (!reason) return;
+      // A dying osqueryd resets our connections just before its exit is reported: give the exit the
+      // chance to be the recorded cause ("killed by SIGKILL"), not the connection it took down.
+      const grace = new AbortController();
+      await Promise.race([proc.exited, delay(EXIT_REPORT_GRACE_MS, grace.signal)]);
+      grace.abort();
+      void this.end(new LauncherError('E_THRIFT_CONNECTION', `extension ${server.name} stopped: ${reason.message}`, { cause: reason }), { unresponsive: true });
     });
     this.checkpoint();
     await verifyRegistered(this.manager, this.ext.name, t);
