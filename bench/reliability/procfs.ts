@@ -62,6 +62,18 @@ function cmdline(pid: number): string[] | undefined {
   }
 }
 
+/** Live processes (wrappers included) whose command line names a path under `dir`: everything a supervisor on that root started. */
+export function processesUnder(dir: string): number[] {
+  const needle = `${dir.replace(/\/+$/, '')}/`;
+  let pids: number[];
+  try {
+    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+  } catch {
+    return [];
+  }
+  return pids.filter((pid) => pid !== process.pid && (cmdline(pid)?.some((a) => a.includes(needle)) ?? false) && isAlive(pid));
+}
+
 /** Live processes whose command line gives a manager socket inside `socketDir` (our osqueryds). */
 export function osquerydProcesses(socketDir: string): OsquerydProcess[] {
   const prefix = `--extensions_socket=${socketDir.replace(/\/+$/, '')}/`;

@@ -1,19 +1,19 @@
-/** `launcher`: the supervisor and its tools. */
+/**
+ * `launcher`: the supervisor and its tools. Only the subcommand named on the
+ * command line is loaded (issue 14: `launcher run` must not carry the control
+ * CLI, certificate tooling or doctor in memory); `launcher --help`, `help`
+ * and anything unrecognised load them all.
+ */
 import { Command } from 'commander';
 import { launcherVersion } from '../version.js';
-import { buildRunCommand } from './run.js';
-import { buildCtlCommand } from './ctl.js';
-import { buildCertsCommand } from './certs.js';
-import { buildDoctorCommand } from './doctor.js';
 import { createRootLogger } from '../log/logger.js';
 import { errorMessage } from '../errors.js';
 
-const program = new Command('launcher')
-  .description('osquery-launcher: keeps one osqueryd per registration (vendor + tenants) alive, each with its own kolide_grpc extension')
-  .version(`osquery-launcher ${launcherVersion()}`, '-V, --version')
-  .showHelpAfterError()
-  .addCommand(buildRunCommand())
-  .addCommand(
+type Builder = () => Promise<Command>;
+
+const SUBCOMMANDS: Record<string, Builder> = {
+  run: async () => (await import('./run.js')).buildRunCommand(),
+  demo: async () =>
     new Command('demo')
       .description('run the whole product locally on embedded defaults (what `npm start` runs); state in ./.launcher-demo or $LAUNCHER_ROOT')
       .option('--root <dir>', 'state directory (default ./.launcher-demo)')
@@ -27,8 +27,7 @@ const program = new Command('launcher')
           process.exitCode = 1;
         }
       }),
-  )
-  .addCommand(
+  'dev-server': async () =>
     new Command('dev-server')
       .description('run the local device server (Kolide JSON-RPC protocol) on 127.0.0.1')
       .allowUnknownOption()
@@ -40,9 +39,22 @@ const program = new Command('launcher')
         process.argv = [process.argv[0]!, process.argv[1]!, ...process.argv.slice(idx + 1)];
         await import('../devserver/main.js');
       }),
-  )
-  .addCommand(buildCtlCommand())
-  .addCommand(buildCertsCommand())
-  .addCommand(buildDoctorCommand());
+  ctl: async () => (await import('./ctl.js')).buildCtlCommand(),
+  certs: async () => (await import('./certs.js')).buildCertsCommand(),
+  doctor: async () => (await import('./doctor.js')).buildDoctorCommand(),
+};
+
+/** The subcommand named first on the command line (options before it skipped), if it is one of ours. */
+function namedSubcommand(argv: readonly string[]): string | undefined {
+  const first = argv.slice(2).find((a) => !a.startsWith('-'));
+  return first !== undefined && Object.hasOwn(SUBCOMMANDS, first) ? first : undefined;
+}
+
+const program = new Command('launcher')
+  .description('osquery-launcher: keeps one osqueryd per registration (vendor + tenants) alive, each with its own kolide_grpc extension')
+  .version(`osquery-launcher ${launcherVersion()}`, '-V, --version')
+  .showHelpAfterError();
+const named = namedSubcommand(process.argv);
+for (const name of named ? [named] : Object.keys(SUBCOMMANDS)) program.addCommand(await SUBCOMMANDS[name]!());
 
 await program.parseAsync(process.argv);

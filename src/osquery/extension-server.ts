@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { Logger } from '../log/logger.js';
 import { silentLogger } from '../log/logger.js';
 import { LauncherError, errorMessage } from '../errors.js';
@@ -134,9 +135,13 @@ export class ExtensionServer {
     return this.plugins.has(`${kind}/${name}`);
   }
 
-  /** Graceful stop: deregister (best effort), stop serving. Idempotent. */
-  stop(): Promise<void> {
-    return this.finish(undefined, true);
+  /**
+   * Graceful stop: deregister (best effort), stop serving. Idempotent.
+   * `managerGone`: the caller knows osqueryd exited, so deregistering cannot
+   * succeed and is skipped (it is skipped too when the manager socket file is gone).
+   */
+  stop(options: { managerGone?: boolean } = {}): Promise<void> {
+    return this.finish(undefined, options.managerGone !== true);
   }
 
   private handler(): ExtensionHandler {
@@ -173,10 +178,17 @@ export class ExtensionServer {
       const wasServing = this._state === 'serving';
       this.setState('stopped');
       if (this.watchTimer) clearTimeout(this.watchTimer);
-      if (deregister && wasServing && this._uuid !== 0) {
-        await this.client.deregisterExtension(this._uuid, Math.min(this.timeoutMs, 2_000)).catch((err: unknown) => {
-          this.log.debug({ err: errorMessage(err) }, 'deregister failed (manager may be gone)');
-        });
+      if (wasServing && this._uuid !== 0) {
+        // issue 14: a call to a manager that is gone only waits for its timeout; skip it.
+        const gone = !deregister ? 'osqueryd exited or shut us down' : !existsSync(this.managerPath) ? 'manager socket is gone' : undefined;
+        if (gone) {
+          this.log.debug({ uuid: this._uuid, reason: gone }, 'deregister skipped: manager gone');
+        } else {
+          this.log.debug({ uuid: this._uuid }, 'deregistering extension');
+          await this.client.deregisterExtension(this._uuid, Math.min(this.timeoutMs, 2_000)).catch((err: unknown) => {
+            this.log.debug({ err: errorMessage(err) }, 'deregister failed (manager may be gone)');
+          });
+        }
       }
       await this.server?.close();
       if (this.ownsClient) this.client.close();

@@ -12,7 +12,10 @@
  * cgroup v1: one directory per controller (memory, cpu).
  *
  * osqueryd is moved into the cgroup right after spawn; the watchdog worker it
- * forks later inherits it.
+ * forks later inherits it. `groupName` may have several segments: the Runner
+ * makes it unique per supervisor root (cgroup-scope.ts), so two supervisors
+ * on one host never share a group. The plan reads the memory cgroup's OOM-kill
+ * counter so an exit can be told apart from any other SIGKILL (issue 13).
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -30,7 +33,7 @@ export interface LimitsConfig {
   fsRoot?: string;
   /** Default `/proc/self/cgroup`. */
   procSelfCgroup?: string;
-  /** Directory created under the supervisor's cgroup. Default `osquery-launcher`. */
+  /** Directory (relative path) created under the supervisor's cgroup. Default `osquery-launcher`. */
   groupName?: string;
   /** `--watchdog_delay` in watchdog mode (s). Default 120 (launcher). */
   watchdogDelaySec?: number;
@@ -44,6 +47,10 @@ export interface LimitsPlan {
   watchdogFlags: string[];
   /** cgroup directories used (one for v2, one per controller for v1). */
   cgroupDirs: string[];
+  /** The cgroup holding the memory limit, when there is one. */
+  memoryDir?: string;
+  /** OOM kills the kernel counted in the memory cgroup so far; undefined without one (or when unreadable). */
+  oomKills(): number | undefined;
   /** Why a cgroup was not used, when limits fell back to the watchdog. */
   fallbackReason?: string;
   /** Move `pid` into the cgroup(s). Throws E_LAUNCH when that fails. No-op without cgroups. */
@@ -89,7 +96,8 @@ function write(path: string, value: string): void {
   writeFileSync(path, value);
 }
 
-async function removeDirs(dirs: readonly string[]): Promise<void> {
+/** rmdir each of `dirs` (deepest first is the caller's job), retrying while the kernel still counts processes in it. */
+export async function removeDirs(dirs: readonly string[]): Promise<void> {
   // Processes take a moment to leave a cgroup after SIGKILL; rmdir says EBUSY until then.
   for (const dir of dirs) {
     for (let attempt = 0; attempt < 20 && existsSync(dir); attempt++) {
@@ -104,6 +112,16 @@ async function removeDirs(dirs: readonly string[]): Promise<void> {
   }
 }
 
+/** `oom_kill N` from memory.oom_control (v1) or memory.events (v2). */
+export function readOomKills(file: string): number | undefined {
+  try {
+    const m = /^oom_kill (\d+)$/m.exec(readFileSync(file, 'utf8'));
+    return m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function planV2(fsRoot: string, own: string, group: string, id: string, l: ResourceLimits, cpus: number): string[] {
   const ownDir = join(fsRoot, own);
   const needed = [l.memoryMb !== undefined ? 'memory' : '', l.cpuPercent !== undefined ? 'cpu' : ''].filter(Boolean);
@@ -113,8 +131,13 @@ function planV2(fsRoot: string, own: string, group: string, id: string, l: Resou
   const groupDir = join(ownDir, group);
   mkdirSync(groupDir, { recursive: true });
   const enable = needed.map((c) => `+${c}`).join(' ');
-  write(join(ownDir, 'cgroup.subtree_control'), enable);
-  write(join(groupDir, 'cgroup.subtree_control'), enable);
+  // Every level from our own cgroup down to the group hands the controllers on.
+  let level = ownDir;
+  write(join(level, 'cgroup.subtree_control'), enable);
+  for (const segment of group.split('/').filter(Boolean)) {
+    level = join(level, segment);
+    write(join(level, 'cgroup.subtree_control'), enable);
+  }
   const dir = join(groupDir, id);
   mkdirSync(dir, { recursive: true });
   if (l.memoryMb !== undefined) write(join(dir, 'memory.max'), String(l.memoryMb * 1024 * 1024));
@@ -122,7 +145,7 @@ function planV2(fsRoot: string, own: string, group: string, id: string, l: Resou
   return [dir];
 }
 
-function v1Mount(fsRoot: string, controller: 'memory' | 'cpu'): string | undefined {
+export function v1Mount(fsRoot: string, controller: 'memory' | 'cpu'): string | undefined {
   const candidates = controller === 'cpu' ? ['cpu', 'cpu,cpuacct', 'cpuacct,cpu'] : ['memory'];
   return candidates.map((c) => join(fsRoot, c)).find((p) => existsSync(join(p, 'cgroup.procs')));
 }
@@ -137,7 +160,19 @@ function planV1(fsRoot: string, paths: Map<string, string>, group: string, id: s
     dirs.push(dir);
     return dir;
   };
-  if (l.memoryMb !== undefined) write(join(make('memory'), 'memory.limit_in_bytes'), String(l.memoryMb * 1024 * 1024));
+  if (l.memoryMb !== undefined) {
+    const dir = make('memory');
+    const bytes = String(l.memoryMb * 1024 * 1024);
+    write(join(dir, 'memory.limit_in_bytes'), bytes);
+    // With swap accounting, cap memory+swap too: otherwise a hog swaps instead of meeting the limit.
+    if (existsSync(join(dir, 'memory.memsw.limit_in_bytes'))) {
+      try {
+        write(join(dir, 'memory.memsw.limit_in_bytes'), bytes);
+      } catch {
+        // not allowed here: the memory limit alone still holds
+      }
+    }
+  }
   if (l.cpuPercent !== undefined) {
     const dir = make('cpu');
     write(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
@@ -152,7 +187,7 @@ function planV1(fsRoot: string, paths: Map<string, string>, group: string, id: s
  * the reason.
  */
 export function planLimits(registrationId: string, limits: ResourceLimits, config: LimitsConfig = {}): LimitsPlan {
-  const noop = { attach: () => undefined, release: async () => undefined, cgroupDirs: [] as string[] };
+  const noop = { attach: () => undefined, release: async () => undefined, cgroupDirs: [] as string[], oomKills: () => undefined };
   if (!hasLimits(limits)) return { mode: 'none', watchdogFlags: [...WATCHDOG_OFF], ...noop };
   const delay = config.watchdogDelaySec ?? 120;
   const fallback = (reason: string | undefined): LimitsPlan => {
@@ -181,10 +216,14 @@ export function planLimits(registrationId: string, limits: ResourceLimits, confi
   } catch (err) {
     return fallback(`cgroup not usable: ${errorMessage(err)}`);
   }
+  const memoryDir = limits.memoryMb === undefined ? undefined : mode === 'cgroup-v2' ? dirs[0] : dirs.find((d) => d.startsWith(`${v1Mount(fsRoot, 'memory') ?? '\0'}/`));
+  const oomFile = memoryDir && join(memoryDir, mode === 'cgroup-v2' ? 'memory.events' : 'memory.oom_control');
   return {
     mode,
     watchdogFlags: [...WATCHDOG_OFF],
     cgroupDirs: dirs,
+    ...(memoryDir ? { memoryDir } : {}),
+    oomKills: () => (oomFile ? readOomKills(oomFile) : undefined),
     attach: (pid) => {
       for (const dir of dirs) {
         try {

@@ -27,6 +27,7 @@ import { augeasLensesPath, buildOsquerydArgs, type FlagTimings } from './flags.j
 import { checkInstanceHealth, startHealthMonitor } from './health.js';
 import { DEFAULT_INSTANCE_TIMINGS, type InstanceTimings } from './instance-options.js';
 import { isLive, StateMachine, type InstanceState } from './instance-state.js';
+import { lastWords } from './last-words.js';
 import { planLimits, type LimitsConfig, type LimitsMode, type LimitsPlan } from './limits.js';
 import { OutputRing } from './output-ring.js';
 import { instancePaths, type InstancePaths } from './paths.js';
@@ -34,12 +35,12 @@ import { describeExit, OsquerydProcess, type ProcessExit } from './process.js';
 import { removeRunFiles, writeLaunchRecord } from './run-files.js';
 import { delay } from './wait.js';
 
-/** glog ERROR or FATAL line: `E1122 12:00:00.000000  4242 file.cpp:12] message`. */
-const GLOG_ERROR = /^[EF]\d{4} \S+\s+\d+ \S+\] /;
 /** How many final output lines may hold osqueryd's reason for exiting. */
 const LAST_WORDS_LINES = 5;
 /** Bound on waiting for osqueryd's pipes to drain after it exited. */
 const OUTPUT_DRAIN_MS = 500;
+/** How long a lost manager connection waits for osqueryd's exit to be reported before it is the run's end reason. */
+const EXIT_REPORT_GRACE_MS = 250;
 
 export interface OsqueryInstanceOptions {
   root: string;
@@ -72,6 +73,8 @@ export interface InstanceExit {
   connected: boolean;
   /** Time from 'running' to the end; 0 when never running. */
   uptimeMs: number;
+  /** The kernel's OOM killer ended osqueryd (its memory cgroup counted a kill). */
+  oomKilled: boolean;
 }
 
 export interface StatusOptions {
@@ -115,6 +118,8 @@ export class OsqueryInstance {
   private ending: Promise<void> | undefined;
   private endReason: Error | undefined;
   private requested = false;
+  /** The run ends because osqueryd stopped answering: nothing is sent to it any more. */
+  private unresponsive = false;
   private proc: OsquerydProcess | undefined;
   private ext: InstanceExtension | undefined;
   private readonly servers: ExtensionServer[] = [];
@@ -132,6 +137,7 @@ export class OsqueryInstance {
   /** Settles once the extension manager answered (for ExtensionContext.query). */
   private managerUp!: () => void;
   private readonly managerReady = new Promise<void>((resolve) => (this.managerUp = resolve));
+  private oomKilled = false;
 
   constructor(options: OsqueryInstanceOptions) {
     this.o = options;
@@ -155,8 +161,14 @@ export class OsqueryInstance {
     return { registration_id: this.registrationId, run_id: this.runId, ...extra };
   }
 
+  /** The pid osqueryd was spawned with (also after it exited). */
   get pid(): number | undefined {
     return this.proc?.pid;
+  }
+
+  /** osqueryd's pid while it runs; undefined before the spawn and once it exited (issue 13: status shows no dead pid). */
+  get runningPid(): number | undefined {
+    return this.proc && !this.proc.hasExited ? this.proc.pid : undefined;
   }
 
   get healthy(): boolean {
@@ -206,7 +218,7 @@ export class OsqueryInstance {
     const st: InstanceStatus = {
       run_id: this.runId,
       state: this.sm.state,
-      pid: this.proc?.pid ?? null,
+      pid: this.runningPid ?? null,
       started_at: this.startedAt ?? null,
       connected_at: this.connectedAt ?? null,
       uptime_seconds: this.connectedAt ? Math.floor(((this.endedAt ?? Date.now()) - this.connectedAt) / 1000) : 0,
@@ -320,13 +332,24 @@ export class OsqueryInstance {
     } catch (err) {
       throw new LauncherError('E_LAUNCH', `cannot write launch record ${paths.runRecordPath}: ${errorMessage(err)}`, { cause: err });
     }
+    let oomBaseline: number | undefined;
     void proc.exited.then((exit) => {
-      const phase = isLive(this.sm.state) ? 'while running' : 'during launch';
-      this.osquerydExit = new LauncherError('E_LAUNCH', `osqueryd pid ${proc.pid} ${describeExit(exit)} ${phase}`);
+      const phase = isLive(this.sm.state) ? 'while running' : this.sm.state === 'stopping' ? 'while stopping' : 'during launch';
+      const how = `${describeExit(exit)} ${phase}`;
+      // The kernel counts OOM kills per memory cgroup: a rise means this SIGKILL was the OOM killer (issue 13).
+      const oom = oomBaseline !== undefined && (limits.oomKills() ?? oomBaseline) > oomBaseline;
+      this.oomKilled = oom;
+      this.osquerydExit = oom
+        ? new LauncherError(
+            'E_LAUNCH',
+            `oom_killed: osqueryd pid ${proc.pid} was killed by the kernel OOM killer at its memory limit (${o.registration.limits.memoryMb} MB, ${limits.mode}; ${how})`,
+          )
+        : new LauncherError('E_LAUNCH', `osqueryd pid ${proc.pid} ${how}`);
       void this.end(this.osquerydExit);
     });
     this.history('pid', (h) => h.setPid(this.runId, proc.pid, limits.mode));
     limits.attach(proc.pid);
+    oomBaseline = limits.oomKills();
     this.checkpoint();
 
     this.sm.set('connecting', { pid: proc.pid });
@@ -339,7 +362,10 @@ export class OsqueryInstance {
     await waitForSocket(paths.socketPath, t, this.ctl.signal);
     await connectManager(this.manager, t, this.ctl.signal);
     this.managerUp();
-    this.cleanup.push('stop extension servers', () => Promise.all(this.servers.map((s) => s.stop())).then(() => undefined));
+    // osqueryd gone (exited, or stopped answering): no deregistration call that can only time out (issue 14).
+    this.cleanup.push('stop extension servers', () =>
+      Promise.all(this.servers.map((s) => s.stop({ managerGone: proc.hasExited || this.unresponsive }))).then(() => undefined),
+    );
     const server = await startExtensionServer({
       socketPath: paths.socketPath,
       manager: this.manager,
@@ -349,8 +375,14 @@ export class OsqueryInstance {
       logger: componentLogger(this.baseLog, 'extension_server', this.bindings({ extension: this.ext.name })),
       onServer: (s) => this.servers.push(s),
     });
-    void server.done.then((reason) => {
-      if (reason) void this.end(new LauncherError('E_THRIFT_CONNECTION', `extension ${server.name} stopped: ${reason.message}`, { cause: reason }), { unresponsive: true });
+    void server.done.then(async (reason) => {
+      if (!reason) return;
+      // A dying osqueryd resets our connections just before its exit is reported: give the exit the
+      // chance to be the recorded cause ("killed by SIGKILL"), not the connection it took down.
+      const grace = new AbortController();
+      await Promise.race([proc.exited, delay(EXIT_REPORT_GRACE_MS, grace.signal)]);
+      grace.abort();
+      void this.end(new LauncherError('E_THRIFT_CONNECTION', `extension ${server.name} stopped: ${reason.message}`, { cause: reason }), { unresponsive: true });
     });
     this.checkpoint();
     await verifyRegistered(this.manager, this.ext.name, t);
@@ -406,10 +438,10 @@ export class OsqueryInstance {
   }
 
   /**
-   * osqueryd's own last words when it exited by itself: a glog ERROR/FATAL
-   * line among its final output lines ("Could not initialize database plugin:
-   * EROFS ..."), appended to `reason` so status and history say why, not only
-   * that it exited (issue 9). Waits briefly for the pipes to drain.
+   * osqueryd's own last words when it exited by itself (lastWords(): a glog
+   * ERROR/FATAL line such as "Could not initialize database plugin: EROFS ...",
+   * or gflags' error line), appended to `reason` so status and history say
+   * why, not only that it exited (issues 9, 13). Waits briefly for the pipes to drain.
    */
   private async withLastOutputError(reason: LauncherError): Promise<LauncherError> {
     if (this.proc) {
@@ -418,9 +450,8 @@ export class OsqueryInstance {
       drained.abort();
     }
     const { lines } = this.output.read(this.output.nextSeq - LAST_WORDS_LINES);
-    const last = lines.filter((l) => l.stream === 'stderr' && GLOG_ERROR.test(l.text)).at(-1);
-    if (!last) return reason;
-    const text = last.text.slice(last.text.indexOf('] ') + 2) || last.text;
+    const text = lastWords(lines, this.proc?.exitStatus?.signal === null);
+    if (!text) return reason;
     return new LauncherError(reason.code, `${reason.message}: ${text}`, { cause: reason.cause });
   }
 
@@ -438,7 +469,10 @@ export class OsqueryInstance {
     if (reason) this.lastError = reason.message;
     this.ctl.abort(reason);
     this.sm.set('stopping', reason ? { err: reason.message } : { requested: true, immediate: opts.immediate === true });
-    if (opts.unresponsive) void this.proc?.terminate(this.t.stopGraceMs);
+    if (opts.unresponsive) {
+      this.unresponsive = true;
+      void this.proc?.terminate(this.t.stopGraceMs);
+    }
     this.ending = (async () => {
       await this.launching?.catch(() => undefined);
       await this.cleanup.run();
@@ -453,6 +487,7 @@ export class OsqueryInstance {
         requested: this.requested && !reason,
         connected: this.connectedAt !== undefined,
         uptimeMs: this.connectedAt ? this.endedAt - this.connectedAt : 0,
+        oomKilled: this.oomKilled,
       };
       if (reason) exit.error = reason;
       const processExit = this.proc?.exitStatus;

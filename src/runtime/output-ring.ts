@@ -61,7 +61,8 @@ export class OutputRing {
   readonly runId: string;
   private readonly maxLineLength: number;
   private readonly clock: () => number;
-  private readonly slots: (OutputLine | undefined)[];
+  /** Grows to `capacity` as lines come, then wraps (not preallocated: 10,000 empty slots are 80 KB per instance, issue 14). */
+  private readonly slots: OutputLine[] = [];
   private first = 0;
   private next = 0;
   private isClosed = false;
@@ -77,7 +78,6 @@ export class OutputRing {
     this.runId = options.runId ?? '';
     this.maxLineLength = options.maxLineLength ?? DEFAULT_MAX_LINE_LENGTH;
     this.clock = options.clock ?? Date.now;
-    this.slots = new Array<OutputLine | undefined>(capacity);
   }
 
   /** Seq of the oldest line still held (equals `nextSeq` when empty). */
@@ -101,7 +101,9 @@ export class OutputRing {
       ? `${text.slice(0, this.maxLineLength)}… [${text.length - this.maxLineLength} characters cut]`
       : text;
     const line: OutputLine = { seq: this.next, stream, text: body, time: this.clock() };
-    this.slots[this.next % this.capacity] = line;
+    const slot = this.next % this.capacity;
+    if (slot === this.slots.length) this.slots.push(line);
+    else this.slots[slot] = line;
     this.next += 1;
     if (this.next - this.first > this.capacity) this.first = this.next - this.capacity;
     this.notify();
@@ -143,7 +145,7 @@ export class OutputRing {
   }
 
   private at(seq: number): OutputLine {
-    return this.slots[seq % this.capacity] as OutputLine;
+    return this.slots[seq % this.capacity]!;
   }
 
   private notify(): void {

@@ -22,6 +22,7 @@ import type { ExtensionFactory } from './extension.js';
 import { normaliseUserFlags, type FlagTimings } from './flags.js';
 import { checkKnownFlags } from './known-flags.js';
 import type { InstanceTimings } from './instance-options.js';
+import { clearSupervisorGroups, scopeLimits, supervisorGroupDirs } from './cgroup-scope.js';
 import type { LimitsConfig } from './limits.js';
 import { OsqueryInstance, type StatusOptions } from './osquery-instance.js';
 import type { OutputRing } from './output-ring.js';
@@ -72,6 +73,10 @@ export class Runner implements Actor {
   private interrupted!: () => void;
   private readonly interruptedP = new Promise<void>((resolve) => (this.interrupted = resolve));
   private stopping: Promise<void> | undefined;
+  /** Limits config of every run: the cgroup group made unique to this root (cgroup-scope.ts). */
+  private limits: LimitsConfig | undefined;
+  /** This supervisor's cgroup directories, once execute() computed them. */
+  private cgroupDirs: string[] = [];
   /** What the reaper found at start. */
   reaped: ReapResult | undefined;
 
@@ -93,7 +98,11 @@ export class Runner implements Actor {
     this.state = 'running';
     try {
       this.lock = SupervisorLock.acquire(this.root);
+      this.limits = scopeLimits(this.root, this.o.limits);
+      this.cgroupDirs = supervisorGroupDirs(this.limits);
       this.reaped = await reapOrphans(this.root, { logger: this.log });
+      // A dead predecessor's osqueryds that still sit in our cgroups (the records may be gone).
+      for (const pid of await clearSupervisorGroups(this.cgroupDirs, this.log)) if (!this.reaped.killed.includes(pid)) this.reaped.killed.push(pid);
       const closed = await this.runs.closeUnfinished('supervisor exited without recording this run; reaped at the next start');
       if (closed > 0) this.log.warn({ runs: closed }, 'closed runs left open by a previous supervisor');
       this.socketDir = resolveSocketDir(this.root);
@@ -291,7 +300,7 @@ export class Runner implements Actor {
       extensionFactory: o.extensionFactory,
       history: this.runs,
       logger: this.baseLog,
-      ...(o.limits ? { limits: o.limits } : {}),
+      ...(this.limits ? { limits: this.limits } : {}),
       ...(o.timings ? { timings: o.timings } : {}),
       ...(o.flagTimings ? { flagTimings: o.flagTimings } : {}),
       ...(o.outputCapacity ? { outputCapacity: o.outputCapacity } : {}),
@@ -318,6 +327,7 @@ export class Runner implements Actor {
         sups.map((s) => s.stop().catch((err: unknown) => this.log.warn({ registration_id: s.id, err: errorMessage(err) }, 'supervisor stop failed'))),
       );
       this.supervisors.clear();
+      await clearSupervisorGroups(this.cgroupDirs, this.log);
       this.lock?.release();
       if (this.ownsDb) this.db.close();
       this.state = 'stopped';

@@ -1,9 +1,13 @@
 /**
  * The run group's signal actor: SIGTERM/SIGINT (by default) end the group with
- * a SignalError; the handlers are removed when the actor is interrupted, so a
- * second signal after shutdown began gets Node's default behaviour (exit).
+ * a SignalError and a graceful shutdown. Once shutdown has begun (a first
+ * signal, or the group ending for another reason), a further signal escalates:
+ * every osqueryd process group is SIGKILLed at once and the process exits
+ * (issue 13: Node's default action on a second SIGINT would exit and orphan
+ * every osqueryd).
  */
 import { LauncherError } from '../errors.js';
+import { killGuardedGroups } from './exit-guard.js';
 import type { Actor, RunGroup } from './rungroup.js';
 
 /** The first error of a group ended by a signal. Callers check `code === 'E_SHUTDOWN'` and `signal`. */
@@ -15,13 +19,37 @@ export class SignalError extends LauncherError {
   }
 }
 
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGTERM: 15 };
+const escalating = new Set<NodeJS.Signals>();
+
+function escalate(signal: NodeJS.Signals): void {
+  const killed = killGuardedGroups();
+  process.stderr.write(`received ${signal} during shutdown: killed ${killed} osqueryd process group(s) with SIGKILL; exiting now\n`);
+  process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
+}
+
+/**
+ * From now on, `signals` kill every osqueryd group and exit (installed once per
+ * signal per process, and kept: Node's signal handles do not keep the process alive).
+ */
+export function escalateOnSignals(signals: readonly NodeJS.Signals[]): void {
+  for (const sig of signals) {
+    if (escalating.has(sig)) continue;
+    escalating.add(sig);
+    process.on(sig, () => escalate(sig));
+  }
+}
+
 export function signalActor(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SIGINT']): Actor {
   const handlers = new Map<NodeJS.Signals, () => void>();
   let settle: ((err?: Error) => void) | undefined;
   let interrupted = false;
-  const removeHandlers = () => {
+  const shutdownBegun = () => {
     for (const [sig, h] of handlers) process.off(sig, h);
     handlers.clear();
+    // Added during the emit of the first signal, so that signal is not seen twice
+    // (EventEmitter calls the listeners it had when emit began).
+    escalateOnSignals(signals);
   };
   return {
     name: 'signals',
@@ -29,7 +57,7 @@ export function signalActor(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SI
       new Promise<void>((resolve, reject) => {
         if (interrupted) return resolve();
         settle = (err) => {
-          removeHandlers();
+          shutdownBegun();
           if (err) reject(err);
           else resolve();
         };
@@ -41,7 +69,7 @@ export function signalActor(signals: readonly NodeJS.Signals[] = ['SIGTERM', 'SI
       }),
     interrupt: () => {
       interrupted = true;
-      removeHandlers();
+      shutdownBegun();
       settle?.();
     },
   };

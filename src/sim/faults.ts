@@ -14,6 +14,10 @@ export interface Faults {
   exitAfterMs?: number;
   /** Grow the resident set by n MB every second. */
   growMemoryMbPerS?: number;
+  /** A memory hog: allocate (and touch) n MB as fast as it can, 8 MB at a time, and keep it. */
+  allocateMemoryMb?: number;
+  /** Start allocate_memory_mb this many ms after start. Default 0. */
+  allocateAfterMs?: number;
   /** Wait n ms before binding the extension manager socket. */
   startDelayMs?: number;
 }
@@ -23,6 +27,8 @@ const KEYS: Record<string, keyof Faults> = {
   hang_after_ms: 'hangAfterMs',
   exit_after_ms: 'exitAfterMs',
   grow_memory_mb_per_s: 'growMemoryMbPerS',
+  allocate_memory_mb: 'allocateMemoryMb',
+  allocate_after_ms: 'allocateAfterMs',
   start_delay_ms: 'startDelayMs',
 };
 
@@ -75,7 +81,7 @@ export class FaultController {
 
   /** Start the timed faults (call once the daemon starts). */
   start(): void {
-    const { hangAfterMs, exitAfterMs, growMemoryMbPerS } = this.faults;
+    const { hangAfterMs, exitAfterMs, growMemoryMbPerS, allocateMemoryMb, allocateAfterMs } = this.faults;
     if (hangAfterMs !== undefined) {
       this.timers.push(
         setTimeout(() => {
@@ -97,6 +103,24 @@ export class FaultController {
       const step = Math.max(1, Math.round((growMemoryMbPerS * 1024 * 1024) / 10));
       this.timers.push(setInterval(() => this.ballast.push(Buffer.allocUnsafe(step).fill(1)), 100));
     }
+    if (allocateMemoryMb !== undefined && allocateMemoryMb > 0) {
+      this.timers.push(setTimeout(() => this.hog(allocateMemoryMb), allocateAfterMs ?? 0));
+    }
+  }
+
+  /** Allocate `mb` MB in 8 MB steps (a timer tick apart, so the daemon keeps serving meanwhile); fill() touches every page. */
+  private hog(mb: number): void {
+    const STEP_MB = 8;
+    glog.warning('faults.cpp', 60, `Fault injection: allocating ${mb} MB`);
+    let left = mb;
+    const next = () => {
+      if (left <= 0) return;
+      const n = Math.min(STEP_MB, left);
+      this.ballast.push(Buffer.allocUnsafe(n * 1024 * 1024).fill(1));
+      left -= n;
+      this.timers.push(setTimeout(next, 5));
+    };
+    next();
   }
 
   /** Resolves at once, or never when hung (a request that is never answered). */

@@ -22,11 +22,28 @@ describe('RestartBackoff', () => {
   });
 
   it('starts over after a stable run', () => {
-    const b = new RestartBackoff({ initialMs: 100, jitter: 0, stableAfterMs: 5_000 });
+    const b = new RestartBackoff({ quickRestartMs: 7, initialMs: 100, jitter: 0, stableAfterMs: 5_000 });
     b.failure(0);
     b.failure(0);
     expect(b.failure(4_999)).toBe(400);
-    expect(b.failure(5_000)).toBe(100);
+    // The first crash after a stable run is a one-off: the quick delay; the series starts over after it.
+    expect(b.failure(5_000)).toBe(7);
+    expect(b.failure(10)).toBe(100);
+  });
+
+  // issue 14: the first restart of a crashed stable instance waited the full backoff (1 s and growing).
+  it('restarts the first crash of a running instance after the quick delay, then grows for a crash loop', () => {
+    const b = new RestartBackoff({ quickRestartMs: 50, initialMs: 1_000, maxMs: 60_000, jitter: 0, stableAfterMs: 10_000 });
+    expect(b.failure(3_000)).toBe(50);
+    expect([2_000, 500, 0, 0].map((u) => b.failure(u))).toEqual([1_000, 2_000, 4_000, 8_000]);
+    expect(b.failure(10_000)).toBe(50);
+    expect(b.failure(0)).toBe(1_000);
+  });
+
+  it('grows at once for a run that never got running (no quick delay for a launch failure)', () => {
+    const b = new RestartBackoff({ quickRestartMs: 50, initialMs: 1_000, jitter: 0 });
+    expect(b.failure(0)).toBe(1_000);
+    expect(b.failure(0)).toBe(2_000);
   });
 
   it('flags a crash loop at the threshold within the window, and forgets old failures', () => {

@@ -2,6 +2,7 @@
 // lets us create one (cgroup v1 here; v2 is covered on a fake tree in limits.test.ts).
 import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
+import { supervisorGroupName } from '../../src/runtime/cgroup-scope.js';
 import { dumpLogs, startRunner, type Harness } from './harness.js';
 import { simAvailable } from './helpers.js';
 
@@ -45,9 +46,12 @@ describe.runIf(simAvailable() && cgroupWritable())('Runner resource limits via c
     expect(free.limits.mode).toBe('none');
     const cg = readFileSync(`/proc/${capped.pid}/cgroup`, 'utf8');
     const mem = /memory:(.*)$/m.exec(cg)![1]!;
-    expect(mem.endsWith(`/${group}/capped`)).toBe(true);
+    // <group>/<digest of this root>/<id> (issue 13: unique per supervisor root).
+    const scoped = supervisorGroupName(h.root, group);
+    expect(mem.endsWith(`/${scoped}/capped`)).toBe(true);
     const memDir = `/sys/fs/cgroup/memory${mem}`;
-    dirs.push(memDir, `/sys/fs/cgroup/cpu/${group}/capped`, memDir.replace(/\/capped$/, ''), `/sys/fs/cgroup/cpu/${group}`);
+    const memGroup = memDir.slice(0, -`/${scoped}/capped`.length) + `/${group}`;
+    dirs.push(memDir, `/sys/fs/cgroup/cpu/${scoped}/capped`, memDir.replace(/\/capped$/, ''), `/sys/fs/cgroup/cpu/${scoped}`, memGroup, `/sys/fs/cgroup/cpu/${group}`);
     expect(Number(readFileSync(`${memDir}/memory.limit_in_bytes`, 'utf8'))).toBe(256 * 1024 * 1024);
     expect(readFileSync(`/proc/${free.pid}/cgroup`, 'utf8')).not.toContain(group);
     const argv = readFileSync(`/proc/${capped.pid}/cmdline`, 'utf8').split('\0');
