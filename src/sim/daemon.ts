@@ -115,7 +115,6 @@ export class Daemon {
     glog.minStderr = flags.num('logger_min_stderr');
     this.logger.capture();
     this.installSignals();
-    this.faults.start();
 
     if (!flags.bool('ephemeral')) {
       try {
@@ -144,6 +143,9 @@ export class Daemon {
 
     if (this.faults.faults.startDelayMs) await sleep(this.faults.faults.startDelayMs);
     if (!flags.bool('disable_extensions')) await this.startExtensionManager();
+    // Timed faults count from here, once the manager socket answers: a slow start on a loaded machine must not hang
+    // or exit the stand-in before anyone could reach it.
+    this.faults.start();
     if (this.stopping) return;
 
     const configPlugin = flags.get('config_plugin');
