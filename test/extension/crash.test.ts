@@ -74,8 +74,9 @@ describe('crash safety of the log buffer', () => {
     // The second run acknowledges everything (read through the same SQLite file).
     const db = openDatabase(join(tmp.dir, 'l.db'));
     try {
-      const buffer = new LogBuffer(db);
-      await waitFor(() => buffer.stats('default', 'result').count === 0, 20_000, 'buffer drained');
+      // A LogBuffer counts its streams once when opened (counts then live in memory), so open it afresh each poll to see
+      // the other process's acknowledged deletes.
+      await waitFor(() => new LogBuffer(db).stats('default', 'result').count === 0, 20_000, 'buffer drained');
     } finally {
       db.close();
     }
