@@ -63,6 +63,8 @@ export class LauncherProcess {
   readonly msgCounts = new Map<string, number>();
   /** Log records at error level or above (pino 50+), every line, not only the kept ones. */
   errorRecords = 0;
+  /** The first error records (at most 10, each cut to 600 characters), for a failure message. */
+  readonly errorLines: string[] = [];
   private readonly lines: string[] = [];
   private readonly keep: number;
   private partial = '';
@@ -172,7 +174,10 @@ export class LauncherProcess {
       this.lines.push(p);
       const m = /"msg":"((?:[^"\\]|\\.)*)"/.exec(p);
       if (m) this.msgCounts.set(m[1]!, (this.msgCounts.get(m[1]!) ?? 0) + 1);
-      if (/^\{"level":(5|6)\d/.test(p)) this.errorRecords++;
+      if (/^\{"level":(5|6)\d/.test(p)) {
+        this.errorRecords++;
+        if (this.errorLines.length < 10) this.errorLines.push(p.slice(0, 600));
+      }
     }
     if (this.lines.length > this.keep) this.lines.splice(0, this.lines.length - this.keep);
   }

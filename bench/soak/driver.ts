@@ -75,6 +75,8 @@ export interface SoakResult {
   buffered_after_drain: number;
   drain_s: number;
   error_records: number;
+  /** The first error records, verbatim (for a failure message; not a figure). */
+  error_lines: string[];
   supervisor_exit_code: number | null;
   leaked_osqueryds: number[];
 }
@@ -218,6 +220,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       buffered_after_drain: drained.n,
       drain_s: round(drainS, 1),
       error_records: s.errorRecords,
+      error_lines: [...s.errorLines],
       supervisor_exit_code: end.code,
       leaked_osqueryds: leaked,
     };

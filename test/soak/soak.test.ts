@@ -30,12 +30,12 @@ describe('soak', () => {
       scheduleIntervalS: 2,
       progress: (line) => process.stdout.write(`[soak] ${line}\n`),
     });
-    const { samples, restarts_by_instance: _byInstance, ...figures } = r;
+    const { samples, restarts_by_instance: _byInstance, error_lines: errorLines, ...figures } = r;
     recordFigures('soak', { ...figures, samples: samples.length });
 
     expect(r.supervisor_exit_code, 'supervisor exit code after SIGTERM').toBe(0);
     expect(r.leaked_osqueryds).toEqual([]);
-    expect(r.restarts_total, `restarts: ${JSON.stringify(r.restarts_by_instance)}`).toBe(0);
+    expect(r.restarts_total, `restarts: ${JSON.stringify(r.restarts_by_instance)}; errors: ${errorLines.join('\n')}`).toBe(0);
     expect(r.logs_lost).toBe(0);
     expect(r.logs_refused).toBe(0);
     expect(r.logs_delivered).toBe(r.logs_written);
