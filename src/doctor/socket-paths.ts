@@ -9,7 +9,7 @@
 import { parseListen, defaultListen } from '../control/listen.js';
 import { errorMessage } from '../errors.js';
 import { checkManagerSocketPath, MAX_MANAGER_SOCKET_PATH, MAX_UNIX_SOCKET_PATH } from '../osquery/socket-path.js';
-import { instancePaths, socketDirCandidates } from '../runtime/paths.js';
+import { instancePaths, socketDirCandidates } from '../runtime/instance/paths.js';
 import { effectiveRoot } from './root-directory.js';
 import { Findings, type CheckResult, type DoctorContext } from './types.js';
 

@@ -21,8 +21,8 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'n
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LauncherError, errorMessage } from '../errors.js';
-import type { ResourceLimits } from '../store/registrations.js';
+import { LauncherError, errorMessage } from '../../errors.js';
+import type { ResourceLimits } from '../../store/registrations.js';
 
 export type LimitsMode = 'cgroup-v2' | 'cgroup-v1' | 'watchdog' | 'none';
 

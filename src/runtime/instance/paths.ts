@@ -18,9 +18,9 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LauncherError } from '../errors.js';
-import { MAX_MANAGER_SOCKET_PATH } from '../osquery/socket-path.js';
-import { validateRegistrationId } from '../store/registrations.js';
+import { LauncherError } from '../../errors.js';
+import { MAX_MANAGER_SOCKET_PATH } from '../../osquery/socket-path.js';
+import { validateRegistrationId } from '../../store/registrations.js';
 
 /** Characters of the run ULID used in file names (its random part: 60 bits). */
 export const RUN_SHORT_LENGTH = 12;

@@ -8,8 +8,8 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
-import { LauncherError, errorMessage } from '../errors.js';
-import { guardProcessGroup } from './exit-guard.js';
+import { LauncherError, errorMessage } from '../../errors.js';
+import { guardProcessGroup } from '../../rungroup/exit-guard.js';
 
 export interface ProcessExit {
   code: number | null;

@@ -13,13 +13,13 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { ulid } from 'ulid';
-import { LauncherError, errorMessage } from '../errors.js';
-import { componentLogger, silentLogger, type Logger } from '../log/logger.js';
-import { ExtensionManagerClient } from '../osquery/client.js';
-import type { ExtensionServer } from '../osquery/extension-server.js';
-import type { Row } from '../osquery/plugins.js';
-import type { Registration } from '../store/registrations.js';
-import type { RunHistoryStore } from '../store/run-history.js';
+import { LauncherError, errorMessage } from '../../errors.js';
+import { componentLogger, silentLogger, type Logger } from '../../log/logger.js';
+import { ExtensionManagerClient } from '../../osquery/client.js';
+import type { ExtensionServer } from '../../osquery/extension-server.js';
+import type { Row } from '../../osquery/plugins.js';
+import type { Registration } from '../../store/registrations.js';
+import type { RunHistoryStore } from '../../store/run-history.js';
 import { CleanupStack } from './cleanup.js';
 import { connectManager, readOsqueryInfo, startExtensionServer, verifyRegistered, waitForSocket } from './connect.js';
 import { extensionFlagNames, type ExtensionFactory, type InstanceExtension } from './extension.js';

@@ -2,8 +2,8 @@
  * The life of one osqueryd run, as a string union with the legal moves.
  * Every change goes through `StateMachine.set`, which logs it.
  */
-import { LauncherError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import { LauncherError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
 
 export type InstanceState =
   /** Constructed; launch() not called yet. */

@@ -5,11 +5,11 @@
  * signal aborts (osqueryd exited, stop requested).
  */
 import { existsSync } from 'node:fs';
-import type { Logger } from '../log/logger.js';
-import { ExtensionServer } from '../osquery/extension-server.js';
-import type { ExtensionManagerClient } from '../osquery/client.js';
-import type { Plugin } from '../osquery/plugins.js';
-import { LauncherError, errorMessage } from '../errors.js';
+import type { Logger } from '../../log/logger.js';
+import { ExtensionServer } from '../../osquery/extension-server.js';
+import type { ExtensionManagerClient } from '../../osquery/client.js';
+import type { Plugin } from '../../osquery/plugins.js';
+import { LauncherError, errorMessage } from '../../errors.js';
 import type { InstanceTimings } from './instance-options.js';
 import { pollUntil } from './wait.js';
 

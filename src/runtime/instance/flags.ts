@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { LauncherError } from '../errors.js';
+import { LauncherError } from '../../errors.js';
 
 /** Flags only the supervisor sets (the tail), plus `flagfile`, which could smuggle any flag in. */
 export const RESERVED_FLAGS: ReadonlySet<string> = new Set([

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { buildOsquerydArgs, normaliseUserFlags } from '../../src/runtime/flags.js';
-import { extensionFlagNames } from '../../src/runtime/extension.js';
+import { buildOsquerydArgs, normaliseUserFlags } from '../../../src/runtime/instance/flags.js';
+import { extensionFlagNames } from '../../../src/runtime/instance/extension.js';
 
 const names = { extensionName: 'kolide_grpc', configPlugin: 'kolide_grpc', loggerPlugin: 'kolide_grpc', distributedPlugin: 'kolide_grpc' };
 const base = { names, pidfilePath: '/r/s/x.pid', databasePath: '/r/registrations/a/osquery.db', socketPath: '/r/s/x.em' };

@@ -4,8 +4,8 @@
  * of them (the failure fleet#52093 never notices). Checked on an interval
  * after a startup delay; `maxFailures` failures in a row end the run.
  */
-import { ExtensionClient, type ExtensionManagerClient } from '../osquery/client.js';
-import { LauncherError, errorMessage } from '../errors.js';
+import { ExtensionClient, type ExtensionManagerClient } from '../../osquery/client.js';
+import { LauncherError, errorMessage } from '../../errors.js';
 
 export interface HealthTarget {
   manager: ExtensionManagerClient;

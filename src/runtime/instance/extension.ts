@@ -4,10 +4,10 @@
  * `extensions/`: the Runner takes a factory and calls it once per run, so every
  * run gets a fresh extension, owned by its instance (launcher ADR 2024-10-23).
  */
-import { LauncherError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
-import type { Plugin, Row } from '../osquery/plugins.js';
-import type { Registration } from '../store/registrations.js';
+import { LauncherError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import type { Plugin, Row } from '../../osquery/plugins.js';
+import type { Registration } from '../../store/registrations.js';
 import type { ExtensionFlagNames } from './flags.js';
 
 export interface InstanceExtension {
