@@ -7,9 +7,9 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { LauncherError, errorMessage } from '../../src/errors.js';
-import { MAX_ENROLL_SECRET_BYTES } from '../../src/registration-rules.js';
+import { MAX_ENROLL_SECRET_BYTES } from '../../src/registration.js';
 
-/** Largest enroll secret file read: the same rule as an inline secret (src/registration-rules.ts). */
+/** Largest enroll secret file read: the same rule as an inline secret (src/registration.ts). */
 export const MAX_ENROLL_SECRET_FILE_BYTES = MAX_ENROLL_SECRET_BYTES;
 
 export async function readEnrollSecret(registrationId: string, value: string | undefined, path: string | undefined): Promise<string> {

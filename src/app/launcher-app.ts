@@ -9,6 +9,7 @@ import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { LauncherConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
+import { limitsFromWire } from '../registration.js';
 import { componentLogger, type Logger } from '../log/logger.js';
 import type { SqliteDatabase } from '../store/database.js';
 import { openWatchedDatabase, type WatchedDatabase } from '../store/watched-database.js';
@@ -173,9 +174,7 @@ export class LauncherApp {
     const known = new Set(this.runner.registrationsList().map((r) => r.id));
     for (const r of this.config.registrations) {
       if (known.has(r.id)) continue;
-      const limits: { memoryMb?: number; cpuPercent?: number } = {};
-      if (r.limits.memory_mb !== undefined) limits.memoryMb = r.limits.memory_mb;
-      if (r.limits.cpu_percent !== undefined) limits.cpuPercent = r.limits.cpu_percent;
+      const limits = limitsFromWire(r.limits);
       await this.runner.add({
         id: r.id,
         ...(r.enroll_secret ? { enrollSecret: r.enroll_secret } : {}),

@@ -1,6 +1,6 @@
 /**
  * Check: the Unix sockets the runtime creates fit their limits, using the
- * runtime's own rule (src/runtime/paths.ts): the extension manager socket
+ * runtime's own rule (src/runtime/instance/paths.ts): the extension manager socket
  * `<root>/s/<12 chars>.em` must stay within osquery-go's 97 bytes; when it
  * does not, the runtime moves sockets to `<tmpdir>/olr-<hash>`. The control
  * API's default socket `<root>/control.sock` has no fallback and must fit
