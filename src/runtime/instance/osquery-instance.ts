@@ -181,7 +181,7 @@ export class OsqueryInstance {
    * ending or over: await `exited`). Only once per instance.
    */
   launch(): Promise<void> {
-    if (this.launching) throw new LauncherError('E_INVALID_ARGUMENT', `instance ${this.registrationId}/${this.runId} was already launched`);
+    if (this.launching) throw new LauncherError('E_INTERNAL', `instance ${this.registrationId}/${this.runId} was already launched`);
     if (this.ending) return Promise.reject(new LauncherError('E_SHUTDOWN', `instance ${this.registrationId}/${this.runId} was stopped before launch`));
     this.launching = this.doLaunch().catch((err: unknown) => {
       const error = err instanceof Error ? err : new Error(String(err));

@@ -41,7 +41,7 @@ export function registrationDir(root: string, registrationId: string): string {
 }
 
 export function runShortId(runId: string): string {
-  if (runId.length < RUN_SHORT_LENGTH) throw new LauncherError('E_INVALID_ARGUMENT', `run id ${JSON.stringify(runId)} is shorter than ${RUN_SHORT_LENGTH} characters`);
+  if (runId.length < RUN_SHORT_LENGTH) throw new LauncherError('E_INTERNAL', `run id ${JSON.stringify(runId)} is shorter than ${RUN_SHORT_LENGTH} characters`);
   return runId.slice(-RUN_SHORT_LENGTH).toLowerCase();
 }
 
