@@ -1,5 +1,5 @@
 /**
- * The enroll secret (reference §2.3): the configured value, else the file's
+ * The enroll secret (docs/protocol/device.md#enroll-secret): the configured value, else the file's
  * content with surrounding whitespace trimmed. A missing, unreadable, empty,
  * oversized (> 16 KiB) or non-regular source is a clear E_CONFIG error, never
  * a crash or a hang.

@@ -1,5 +1,5 @@
 /**
- * The connect half of a launch (launcher §3.2 steps 7–11): wait for osqueryd's
+ * The connect half of a launch (docs/protocol/device.md#launch, steps 7–11): wait for osqueryd's
  * socket file, connect a manager client, register our extension server, and
  * check osqueryd lists it. Every wait is bounded and stops when the run's
  * signal aborts (osqueryd exited, stop requested).

@@ -266,7 +266,7 @@ export class OsqueryInstance {
     this.cleanup.push('release limits', () => limits.release());
     this.history('start', (h) => h.start({ registrationId: this.registrationId, runId: this.runId, osquerydPath: o.osquerydPath, limitsMode: limits.mode }));
     mkdirSync(paths.registrationDir, { recursive: true, mode: 0o700 });
-    rmSync(paths.socketPath, { force: true }); // stale socket (launcher §3.2 step 6)
+    rmSync(paths.socketPath, { force: true }); // stale socket (docs/protocol/device.md#launch)
 
     if (limits.fallbackReason) this.log.warn({ reason: limits.fallbackReason }, 'resource limits: falling back to the osquery watchdog');
 

@@ -8,7 +8,7 @@
  *   <sockdir>/<short>.run                     our launch record (pid, socket), read by the reaper
  *
  * `<short>` is the random tail of the run's ULID, so names change every run
- * (launcher §3.4) and stay short: the manager socket must fit in 97 bytes
+ * (docs/protocol/device.md#paths) and stay short: the manager socket must fit in 97 bytes
  * (osquery-go's limit, `socket-path.ts`). `<sockdir>` is `<root>/s`, or, when
  * the root is too long for that, a directory under os.tmpdir() derived from
  * the root (so the next start finds it again), created 0700 and checked to be
