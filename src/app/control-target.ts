@@ -7,7 +7,8 @@ import { LauncherError, errorMessage } from '../errors.js';
 import { limitsFromWire } from '../registration.js';
 import type { Runner } from '../runtime/runner.js';
 import type { AddRegistrationInput, ControlTarget, HealthInfo, InstanceInfo, OutputSource, RunRecord, VersionInfo } from '../control/target.js';
-import { API_VERSION, launcherVersion } from '../version.js';
+import { launcherVersion } from '../version.js';
+import { API_VERSION } from '../control/features.js';
 import type { LiveState } from './state-source.js';
 
 /** What enrollment needs from the composition root. */
