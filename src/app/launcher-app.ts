@@ -8,7 +8,7 @@
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { LauncherConfig } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
+import { LauncherError, errorMessage } from '../errors.js';
 import { limitsFromWire } from '../registration.js';
 import { componentLogger, type Logger } from '../log/logger.js';
 import type { SqliteDatabase } from '../store/database.js';
@@ -83,7 +83,6 @@ export class LauncherApp {
     this.device = new DeviceClient(deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')));
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
-    let live: LiveState | undefined;
     const trackers = this.deviceTrackers;
     const nodeKeys = new NodeKeyStore(this.db);
     const trackerOf = (id: string): DeviceStateTracker => {
@@ -104,9 +103,9 @@ export class LauncherApp {
         bufferCap: cfg.log_buffer.max_entries,
         distributedForwardingIntervalMs: cfg.distributed_forwarding_interval_seconds * 1000,
         ...(o.extension?.distributedStartupWindowMs !== undefined ? { distributedStartupWindowMs: o.extension.distributedStartupWindowMs } : {}),
-        identity: { version: launcherVersion() },
+        identity: { version: launcherVersion(), osqueryInstanceId: () => ctx.run.instanceId() },
         onDisableDevice: (id) => this.disable(id),
-        getUptimeSeconds: () => this.runnerStatus(ctx.registrationId)?.uptime_seconds,
+        getUptimeSeconds: () => ctx.run.uptimeSeconds(),
         osqueryQuery: ctx.query,
         deviceState: trackerOf(ctx.registrationId),
         ...(o.extension?.detailsTimings ? { detailsTimings: o.extension.detailsTimings } : {}),
@@ -114,7 +113,7 @@ export class LauncherApp {
       const scope: Scope = ctx.registrationId === vendorId ? { kind: 'all' } : { kind: 'tenant', registrationId: ctx.registrationId };
       return {
         name: 'kolide_grpc',
-        plugins: [...ext.plugins, ...stateTablePlugins(() => live!, scope)],
+        plugins: [...ext.plugins, ...stateTablePlugins(() => this.liveState(), scope)],
         start: () => ext.start(),
         stop: () => ext.stop(),
         status: () => ({ ...ext.status() }),
@@ -139,7 +138,7 @@ export class LauncherApp {
       ...(o.runner?.limits ? { limits: o.runner.limits } : {}),
       logger: o.logger,
     });
-    live = this.state = new LiveState({
+    this.state = new LiveState({
       runner: this.runner,
       logBuffer,
       nodeKeys,
@@ -157,6 +156,16 @@ export class LauncherApp {
       },
     });
     this.group = new RunGroup({ logger: componentLogger(o.logger, 'rungroup'), interruptTimeoutMs: 20_000, executeReturnTimeoutMs: 10_000 });
+  }
+
+  /**
+   * The supervisor-wide state the state tables read. Built right after the
+   * Runner (it reads the Runner); a run, and so a table query, can only begin
+   * once the constructor has returned.
+   */
+  private liveState(): LiveState {
+    if (!this.state) throw new LauncherError('E_INTERNAL', 'state tables queried before the launcher finished constructing');
+    return this.state;
   }
 
   /** Resolves once the runner is running and the control API (if enabled) listens. */
@@ -182,14 +191,6 @@ export class LauncherApp {
         limits,
         osqueryFlags: r.osquery_flags,
       });
-    }
-  }
-
-  private runnerStatus(id: string) {
-    try {
-      return this.runner.statusOf(id);
-    } catch {
-      return undefined;
     }
   }
 

@@ -23,9 +23,25 @@ export interface InstanceExtension {
   status?(): Record<string, unknown>;
 }
 
+/**
+ * A read-only view of the run that owns the extension (issue 21): the
+ * extension asks its own instance, never the Runner, about its run.
+ */
+export interface RunView {
+  readonly registrationId: string;
+  readonly runId: string;
+  /** When this run started (ms since the epoch). */
+  readonly startedAt: number;
+  /** osqueryd's `osquery_info.instance_id`, once the run has connected; undefined before. */
+  instanceId(): string | undefined;
+  /** Whole seconds since osqueryd connected; undefined before it has. */
+  uptimeSeconds(): number | undefined;
+}
+
 export interface ExtensionContext {
   registrationId: string;
   runId: string;
+  run: RunView;
   registration: Registration;
   logger: Logger;
   /**

@@ -22,7 +22,7 @@ import type { Registration } from '../../store/registrations.js';
 import type { RunHistoryStore } from '../../store/run-history.js';
 import { CleanupStack } from './cleanup.js';
 import { connectManager, readOsqueryInfo, startExtensionServer, verifyRegistered, waitForSocket } from './connect.js';
-import { extensionFlagNames, type ExtensionFactory, type InstanceExtension } from './extension.js';
+import { extensionFlagNames, type ExtensionFactory, type InstanceExtension, type RunView } from './extension.js';
 import { augeasLensesPath, buildOsquerydArgs, type FlagTimings } from './flags.js';
 import { checkInstanceHealth, startHealthMonitor } from './health.js';
 import { DEFAULT_INSTANCE_TIMINGS, type InstanceTimings } from './instance-options.js';
@@ -127,6 +127,16 @@ export class OsqueryInstance {
   private queryClient: ExtensionManagerClient | undefined;
   private limits: LimitsPlan | undefined;
   private startedAt: number | undefined;
+  /** What this run's extension may know about it (ExtensionContext.run). */
+  private runView(startedAt: number): RunView {
+    return {
+      registrationId: this.registrationId,
+      runId: this.runId,
+      startedAt,
+      instanceId: () => this.info.instanceId,
+      uptimeSeconds: () => (this.connectedAt === undefined ? undefined : Math.floor(((this.endedAt ?? Date.now()) - this.connectedAt) / 1000)),
+    };
+  }
   private connectedAt: number | undefined;
   private endedAt: number | undefined;
   private healthFailures = 0;
@@ -278,6 +288,7 @@ export class OsqueryInstance {
       registration: o.registration,
       logger: extLog,
       query: (sql, timeoutMs) => this.earlyQuery(sql, timeoutMs),
+      run: this.runView(this.startedAt ?? Date.now()),
     });
     const names = extensionFlagNames(this.ext);
     try {
