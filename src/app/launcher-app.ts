@@ -6,7 +6,7 @@
  * shared).
  */
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { LauncherConfig } from '../config/schema.js';
 import { LauncherError, errorMessage } from '../errors.js';
 import { limitsFromWire } from '../registration.js';
@@ -18,9 +18,8 @@ import { ensurePrivateDirectory } from '../store/private-directory.js';
 import { LogBuffer } from '../store/log-buffer.js';
 import { NodeKeyStore } from '../store/node-keys.js';
 import { DeviceClient } from '../device/index.js';
-import { createKolideExtension, DeviceStateTracker, readEnrollSecret, type DetailsTimings } from '../../extensions/kolide_grpc/index.js';
-import { Runner, type RunnerOptions } from '../runtime/runner.js';
-import { tlsServerCertsPath } from '../runtime/instance/flags.js';
+import { createKolideExtension, DeviceStateTracker, readEnrollSecret } from '../../extensions/kolide_grpc/index.js';
+import { Runner } from '../runtime/runner.js';
 import { RunGroup, type Actor } from '../rungroup/rungroup.js';
 import { SignalError, signalActor } from '../rungroup/signal-actor.js';
 import type { ExtensionFactory } from '../runtime/instance/extension.js';
@@ -30,6 +29,7 @@ import { startControlServer, type ControlServer } from '../control/server.js';
 import { launcherVersion } from '../version.js';
 import { LiveState } from './state-source.js';
 import { RunnerControlTarget } from './control-target.js';
+import { launcherOptions, type ExtensionSeams, type RunnerSeams } from './options.js';
 import { checkRootDirectory, controlSettings, deviceClientOptions } from './startup-checks.js';
 
 export interface LauncherAppOptions {
@@ -39,13 +39,11 @@ export interface LauncherAppOptions {
   /** Registration that sees every tenant's state rows (the vendor). */
   vendorId?: string;
   /** Seams for tests and the demo: faster timings, fault injection. */
-  runner?: Pick<RunnerOptions, 'timings' | 'flagTimings' | 'backoff' | 'instanceEnv' | 'limits'>;
-  extension?: { distributedStartupWindowMs?: number; detailsTimings?: Partial<DetailsTimings> };
+  runner?: RunnerSeams;
+  extension?: ExtensionSeams;
   /** Handle SIGTERM/SIGINT (default true). */
   signals?: boolean;
 }
-
-const withTlsServerCerts = (path: string | undefined): { tlsServerCerts?: string } => (path ? { tlsServerCerts: path } : {});
 
 export class LauncherApp {
   readonly config: LauncherConfig;
@@ -82,6 +80,7 @@ export class LauncherApp {
     };
     this.device = new DeviceClient(deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')));
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
+    const options = launcherOptions(cfg, { runner: o.runner, extension: o.extension });
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
     const trackers = this.deviceTrackers;
     const nodeKeys = new NodeKeyStore(this.db);
@@ -98,17 +97,12 @@ export class LauncherApp {
         client: this.device,
         db: this.db,
         logger: ctx.logger,
-        publishIntervalMs: cfg.log_buffer.publish_interval_seconds * 1000,
-        maxBytesPerBatch: cfg.log_buffer.max_bytes_per_batch,
-        bufferCap: cfg.log_buffer.max_entries,
-        distributedForwardingIntervalMs: cfg.distributed_forwarding_interval_seconds * 1000,
-        ...(o.extension?.distributedStartupWindowMs !== undefined ? { distributedStartupWindowMs: o.extension.distributedStartupWindowMs } : {}),
+        ...options.extension,
         identity: { version: launcherVersion(), osqueryInstanceId: () => ctx.run.instanceId() },
         onDisableDevice: (id) => this.disable(id),
         getUptimeSeconds: () => ctx.run.uptimeSeconds(),
         osqueryQuery: ctx.query,
         deviceState: trackerOf(ctx.registrationId),
-        ...(o.extension?.detailsTimings ? { detailsTimings: o.extension.detailsTimings } : {}),
       });
       const scope: Scope = ctx.registrationId === vendorId ? { kind: 'all' } : { kind: 'tenant', registrationId: ctx.registrationId };
       return {
@@ -119,25 +113,7 @@ export class LauncherApp {
         status: () => ({ ...ext.status() }),
       };
     };
-    this.runner = new Runner({
-      root: cfg.root_directory,
-      osquerydPath: o.osquerydPath,
-      extensionFactory: factory,
-      db: this.db,
-      outputCapacity: cfg.output_ring_lines,
-      ...withTlsServerCerts(tlsServerCertsPath(cfg.device_server.root_pem ? resolve(cfg.device_server.root_pem) : undefined)),
-      timings: {
-        healthIntervalMs: cfg.health.interval_seconds * 1000,
-        healthStartupDelayMs: cfg.health.startup_delay_seconds * 1000,
-        healthMaxFailures: cfg.health.failures,
-        ...o.runner?.timings,
-      },
-      ...(o.runner?.flagTimings ? { flagTimings: o.runner.flagTimings } : {}),
-      ...(o.runner?.backoff ? { backoff: o.runner.backoff } : {}),
-      ...(o.runner?.instanceEnv ? { instanceEnv: o.runner.instanceEnv } : {}),
-      ...(o.runner?.limits ? { limits: o.runner.limits } : {}),
-      logger: o.logger,
-    });
+    this.runner = new Runner({ ...options.runner, osquerydPath: o.osquerydPath, extensionFactory: factory, db: this.db, logger: o.logger });
     this.state = new LiveState({
       runner: this.runner,
       logBuffer,

@@ -300,12 +300,13 @@ export class Runner implements Actor {
       extensionFactory: o.extensionFactory,
       history: this.runs,
       logger: this.baseLog,
-      ...(this.limits ? { limits: this.limits } : {}),
-      ...(o.timings ? { timings: o.timings } : {}),
-      ...(o.flagTimings ? { flagTimings: o.flagTimings } : {}),
-      ...(o.outputCapacity ? { outputCapacity: o.outputCapacity } : {}),
-      ...(o.tlsServerCerts ? { tlsServerCerts: o.tlsServerCerts } : {}),
-      ...(env ? { env } : {}),
+      // Absent settings stay undefined: the instance applies its own defaults.
+      limits: this.limits,
+      timings: o.timings,
+      flagTimings: o.flagTimings,
+      outputCapacity: o.outputCapacity,
+      tlsServerCerts: o.tlsServerCerts,
+      env,
     });
   }
 
@@ -314,7 +315,7 @@ export class Runner implements Actor {
       registration: reg,
       makeInstance: (r) => this.makeInstance(r),
       logger: componentLogger(this.baseLog, 'supervisor', { registration_id: reg.id }),
-      ...(this.o.backoff ? { backoff: this.o.backoff } : {}),
+      backoff: this.o.backoff,
     });
     this.supervisors.set(reg.id, sup);
     sup.start();
