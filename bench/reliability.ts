@@ -240,7 +240,7 @@ const lines = [
   '  `extensions/kolide_grpc/logger-plugin.ts`: `lastError` (operation `log_buffer`), one error record when refusing',
   '  starts, one warning when it ends.',
   '- A launch failure said only "osqueryd pid N exited with code 1 during launch". Fixed in',
-  '  `src/runtime/osquery-instance.ts` (+ `process.ts`): osqueryd\'s last glog error line is appended, e.g. "Could not',
+  '  `src/runtime/instance/osquery-instance.ts` (+ `process.ts`): osqueryd\'s last glog error line is appended, e.g. "Could not',
   '  initialize database plugin: … database or disk is full"; a launch record that cannot be written names its path.',
   '',
   '## Observed, not fixed',

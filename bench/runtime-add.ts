@@ -12,7 +12,7 @@
  * `connected_at - started_at`); the rest of `add_to_healthy_ms` is the store
  * write, the supervision loop picking it up and the poll granularity (2 ms).
  * osqueryd-sim is a Node process, so its start-up dominates; launcher measured
- * real osqueryd at ~1 s mean, p95 ~2 s (peers.md §4).
+ * real osqueryd at ~1 s mean, p95 ~2 s (docs/protocol/device.md#timings).
  *
  * Run: node dist/bench/runtime-add.js
  */

@@ -3,7 +3,7 @@
  * distributed plugins with no network behind them, so the figures measure the
  * supervisor and osqueryd start-up, not a device server.
  */
-import type { ExtensionFactory } from '../src/runtime/extension.js';
+import type { ExtensionFactory } from '../src/runtime/instance/extension.js';
 
 export const benchExtensionFactory: ExtensionFactory = ({ registrationId }) => {
   let logLines = 0;

@@ -7,7 +7,7 @@
  * the floor under the other figures.
  *
  * For scale: launcher measured real osqueryd start-up at "just over a
- * second" on average, p95 "just over two seconds" (reference peers.md §4).
+ * second" on average, p95 "just over two seconds" (docs/protocol/device.md#timings).
  *
  * Run: node dist/bench/sim-startup.js
  */

@@ -17,7 +17,7 @@ import { configSchema } from '../src/config/schema.js';
 import { startDevServer, type DevServer } from '../src/devserver/index.js';
 import { silentLogger } from '../src/log/logger.js';
 import { ExtensionManagerClient } from '../src/osquery/client.js';
-import { instancePaths } from '../src/runtime/paths.js';
+import { instancePaths } from '../src/runtime/instance/paths.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const OSQUERYD_SIM = resolve(here, here.includes('/dist/') ? '../../bin/osqueryd-sim' : '../bin/osqueryd-sim');

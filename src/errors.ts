@@ -1,6 +1,7 @@
 /**
  * One error class for the whole supervisor, with a stable `code` callers
- * match on (the list lives in README "Error codes"). Messages say what failed,
+ * match on (docs/errors.md lists each: cause, what to do, gRPC status and
+ * `ctl` exit code; a test keeps it complete). Messages say what failed,
  * where, and with what value; `cause` keeps the underlying error.
  */
 export type ErrorCode =
@@ -30,7 +31,9 @@ export type ErrorCode =
   | 'E_TLS'
   | 'E_UNAVAILABLE'
   | 'E_UNSUPPORTED'
-  | 'E_CONTROL_FAILED';
+  | 'E_CONTROL_FAILED'
+  /** Our bug: an illegal state change or a broken invariant. gRPC INTERNAL, logged at error. */
+  | 'E_INTERNAL';
 
 export class LauncherError extends Error {
   readonly code: ErrorCode;

@@ -30,6 +30,3 @@ export function launcherVersion(): string {
   }
   return cached;
 }
-
-/** Version of the control API (proto package launcher.v1). */
-export const API_VERSION = 'launcher.v1';

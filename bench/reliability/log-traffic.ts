@@ -13,7 +13,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DevServer } from '../../src/devserver/index.js';
 import { ExtensionClient } from '../../src/osquery/client.js';
-import { runShortId } from '../../src/runtime/paths.js';
+import { runShortId } from '../../src/runtime/instance/paths.js';
 import { pause } from './wait.js';
 
 /** `name` of every injected result line (what the tracker looks for). */

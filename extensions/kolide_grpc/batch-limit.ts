@@ -1,5 +1,5 @@
 /**
- * Adaptive PublishLogs batch limit (reference §2.8, log_publication_state):
+ * Adaptive PublishLogs batch limit (docs/protocol/device.md#batch-limit):
  * starts at the maximum; a failure that took at least `slowFailureMs` lowers
  * it by `stepBytes` (not below the floor); a successful full batch raises it
  * by `stepBytes` (not above the maximum); anything else leaves it alone.

@@ -1,5 +1,5 @@
 /**
- * The `kolide_grpc` config plugin (reference §2.7): RequestConfig, rewrite,
+ * The `kolide_grpc` config plugin (docs/protocol/device.md#config-plugin): RequestConfig, rewrite,
  * cache the rewritten config per registration. When the server cannot be
  * used: the cache; with no cache and no node key, `{}`; with a node key but
  * no cache, an error (osqueryd sees status 1 and retries sooner). A config

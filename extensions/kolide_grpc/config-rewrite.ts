@@ -1,5 +1,5 @@
 /**
- * Launcher's rewrite of a server config (reference §2.7 step 3): an empty
+ * Launcher's rewrite of a server config (docs/protocol/device.md#config-rewrite): an empty
  * string is `{}`; `options.verbose` and `options.distributed_interval = 5`
  * are forced; text that is not a JSON object, or whose `options` is not an
  * object, passes through unchanged.

@@ -1,5 +1,5 @@
 /**
- * Enrollment details (reference §2.4). Runtime fields (platform, Go-style
+ * Enrollment details (docs/protocol/device.md#enrollment-details). Runtime fields (platform, Go-style
  * os/arch, launcher version) are known at once; the OS and hardware fields
  * come from osqueryd. Launcher runs a one-shot `osqueryd -S`; here they are
  * read through the instance's own osqueryd as soon as its extension manager
@@ -15,7 +15,7 @@ import { orderedDetails, type EnrollmentDetails } from '../../src/device/index.j
 import { errorMessage } from '../../src/errors.js';
 import type { Logger } from '../../src/log/logger.js';
 
-/** Launcher's query (reference §2.4): one row over osquery_info, os_version and system_info. */
+/** Launcher's query (docs/protocol/device.md#enrollment-details): one row over osquery_info, os_version and system_info. */
 export const DETAILS_SQL =
   'select osquery_info.version as osquery_version, os_version.build as os_build_id, os_version.name as os_name, ' +
   'os_version.version as os_version, system_info.hardware_model as hardware_model, system_info.hardware_serial as hardware_serial, ' +

@@ -1,5 +1,5 @@
 /**
- * The `kolide_grpc` distributed plugin (reference §2.9). getQueries forwards
+ * The `kolide_grpc` distributed plugin (docs/protocol/device.md#distributed-plugin). getQueries forwards
  * to RequestQueries when the throttle allows, else answers "no queries" at
  * once. writeResults sends one Result per `statuses` entry to PublishResults
  * right away (no buffering, no retry); a failure is status 1 to osqueryd,

@@ -1,5 +1,5 @@
 /**
- * Enrollment of one registration (reference §2.5/2.6): one enrollment at a
+ * Enrollment of one registration (docs/protocol/device.md#enrollment, docs/protocol/device.md#re-enroll): one enrollment at a
  * time, node key saved per registration, and re-enrollment after
  * node_invalid that happens once however many callers saw the stale key.
  * Details wait (bounded) for osqueryd's answer; a wrong_region answer moves

@@ -1,5 +1,5 @@
 /**
- * `kolide_launcher_info` (reference §5): one row describing this supervisor
+ * `kolide_launcher_info` (docs/protocol/device.md#launcher-tables): one row describing this supervisor
  * and this registration. The columns are defined once, in
  * src/state/launcher-info.ts (launcher's columns); this module builds the row
  * from what only this instance's extension knows. `go_version` carries the

@@ -1,5 +1,5 @@
 /**
- * The `kolide_grpc` logger plugin (reference §2.8 intake): `string` and
+ * The `kolide_grpc` logger plugin (docs/protocol/device.md#logger-plugin): `string` and
  * `snapshot` logs go to the registration's result buffer, each status log of
  * a batch to its status buffer as one entry (the element's raw JSON text).
  * osqueryd gets its answer only after the append committed (group commit).

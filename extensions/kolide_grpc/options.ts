@@ -1,6 +1,6 @@
 /**
  * Options of one kolide_grpc extension (one per osquery instance) and their
- * defaults (reference §2.7–2.9).
+ * defaults (docs/protocol/device.md#extension).
  */
 import type { DeviceClient, EnrollmentDetails } from '../../src/device/index.js';
 import type { SqliteDatabase } from '../../src/store/database.js';
@@ -47,7 +47,7 @@ export interface KolideExtensionOptions {
   maxBytesPerBatch?: number;
   /** Per-buffer cap (entries); the oldest are dropped beyond it. Default 500 000. */
   bufferCap?: number;
-  /** Lower/raise the batch limit after slow failures / full batches (§2.8). Default true. */
+  /** Lower/raise the batch limit after slow failures / full batches (docs/protocol/device.md#batch-limit). Default true. */
   adaptiveBatchLimit?: boolean;
   /** Batches sent per log type per tick while batches come out full. Default 1 (launcher). */
   maxBatchesPerTick?: number;

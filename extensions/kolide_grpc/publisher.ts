@@ -1,5 +1,5 @@
 /**
- * The log publication loop (reference §2.8): right away, then every
+ * The log publication loop (docs/protocol/device.md#log-publishing): right away, then every
  * interval, status logs first and then result logs; each batch is the oldest
  * logs within the current byte limit, sent with PublishLogs (LogType 4 / 0),
  * and deleted only once the server acknowledged it. A failure keeps the

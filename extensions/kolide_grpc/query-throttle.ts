@@ -1,5 +1,5 @@
 /**
- * Local throttling of RequestQueries (reference §2.9): forward when inside
+ * Local throttling of RequestQueries (docs/protocol/device.md#query-throttle): forward when inside
  * the "forward everything" window (start + startup window, pushed to
  * now + accelerate on an accelerate response) or when the forwarding
  * interval has passed since the last forward. The forward time is taken

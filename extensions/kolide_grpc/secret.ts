@@ -1,5 +1,5 @@
 /**
- * The enroll secret (reference §2.3): the configured value, else the file's
+ * The enroll secret (docs/protocol/device.md#enroll-secret): the configured value, else the file's
  * content with surrounding whitespace trimmed. A missing, unreadable, empty,
  * oversized (> 16 KiB) or non-regular source is a clear E_CONFIG error, never
  * a crash or a hang.
@@ -7,9 +7,9 @@
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { LauncherError, errorMessage } from '../../src/errors.js';
-import { MAX_ENROLL_SECRET_BYTES } from '../../src/registration-rules.js';
+import { MAX_ENROLL_SECRET_BYTES } from '../../src/registration.js';
 
-/** Largest enroll secret file read: the same rule as an inline secret (src/registration-rules.ts). */
+/** Largest enroll secret file read: the same rule as an inline secret (src/registration.ts). */
 export const MAX_ENROLL_SECRET_FILE_BYTES = MAX_ENROLL_SECRET_BYTES;
 
 export async function readEnrollSecret(registrationId: string, value: string | undefined, path: string | undefined): Promise<string> {

@@ -1,6 +1,6 @@
 /**
  * Every node-key call of an extension (config, logs, queries, results) goes
- * through `withNodeKey` (reference §1.4, §2.6): enroll lazily, call, on
+ * through `withNodeKey` (docs/protocol/device.md#errors, docs/protocol/device.md#re-enroll): enroll lazily, call, on
  * disable_device disable this registration, on node_invalid re-enroll once
  * and retry once; a second node_invalid gives up.
  */

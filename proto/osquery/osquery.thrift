@@ -1,5 +1,5 @@
 // osquery's extension protocol, written from the field table in
-// ../shared/reference/osquery-extension-protocol.md (section 1). Field ids,
+// docs/protocol/osquery-extensions.md#idl. Field ids,
 // names and types are the wire contract with a real osqueryd: never renumber.
 // Regenerate src/osquery/gen/ with `npm run gen:thrift` after any change.
 

@@ -4,9 +4,11 @@
  * LiveState the state tables read.
  */
 import { LauncherError, errorMessage } from '../errors.js';
+import { limitsFromWire } from '../registration.js';
 import type { Runner } from '../runtime/runner.js';
 import type { AddRegistrationInput, ControlTarget, HealthInfo, InstanceInfo, OutputSource, RunRecord, VersionInfo } from '../control/target.js';
-import { API_VERSION, launcherVersion } from '../version.js';
+import { launcherVersion } from '../version.js';
+import { API_VERSION } from '../control/features.js';
 import type { LiveState } from './state-source.js';
 
 /** What enrollment needs from the composition root. */
@@ -44,9 +46,7 @@ export class RunnerControlTarget implements ControlTarget {
   }
 
   async addRegistration(req: AddRegistrationInput): Promise<InstanceInfo> {
-    const limits: { memoryMb?: number; cpuPercent?: number } = {};
-    if (req.limits?.memory_mb !== undefined) limits.memoryMb = req.limits.memory_mb;
-    if (req.limits?.cpu_percent !== undefined) limits.cpuPercent = req.limits.cpu_percent;
+    const limits = limitsFromWire(req.limits);
     // issue 15: a secret file the supervisor cannot read fails the enrollment now, not every 5 s in the log.
     if (req.enrollSecretPath !== undefined && this.hooks) {
       try {

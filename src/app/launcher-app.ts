@@ -6,9 +6,10 @@
  * shared).
  */
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { LauncherConfig } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
+import { LauncherError, errorMessage } from '../errors.js';
+import { limitsFromWire } from '../registration.js';
 import { componentLogger, type Logger } from '../log/logger.js';
 import type { SqliteDatabase } from '../store/database.js';
 import { openWatchedDatabase, type WatchedDatabase } from '../store/watched-database.js';
@@ -17,18 +18,18 @@ import { ensurePrivateDirectory } from '../store/private-directory.js';
 import { LogBuffer } from '../store/log-buffer.js';
 import { NodeKeyStore } from '../store/node-keys.js';
 import { DeviceClient } from '../device/index.js';
-import { createKolideExtension, DeviceStateTracker, readEnrollSecret, type DetailsTimings } from '../../extensions/kolide_grpc/index.js';
-import { Runner, type RunnerOptions } from '../runtime/runner.js';
-import { tlsServerCertsPath } from '../runtime/flags.js';
-import { RunGroup, type Actor } from '../runtime/rungroup.js';
-import { SignalError, signalActor } from '../runtime/signal-actor.js';
-import type { ExtensionFactory } from '../runtime/extension.js';
+import { createKolideExtension, DeviceStateTracker, readEnrollSecret } from '../../extensions/kolide_grpc/index.js';
+import { Runner } from '../runtime/runner.js';
+import { RunGroup, type Actor } from '../rungroup/rungroup.js';
+import { SignalError, signalActor } from '../rungroup/signal-actor.js';
+import type { ExtensionFactory } from '../runtime/instance/extension.js';
 import { stateTablePlugins } from '../state/tables.js';
 import type { Scope } from '../state/table.js';
 import { startControlServer, type ControlServer } from '../control/server.js';
 import { launcherVersion } from '../version.js';
 import { LiveState } from './state-source.js';
 import { RunnerControlTarget } from './control-target.js';
+import { launcherOptions, type ExtensionSeams, type RunnerSeams } from './options.js';
 import { checkRootDirectory, controlSettings, deviceClientOptions } from './startup-checks.js';
 
 export interface LauncherAppOptions {
@@ -38,13 +39,11 @@ export interface LauncherAppOptions {
   /** Registration that sees every tenant's state rows (the vendor). */
   vendorId?: string;
   /** Seams for tests and the demo: faster timings, fault injection. */
-  runner?: Pick<RunnerOptions, 'timings' | 'flagTimings' | 'backoff' | 'instanceEnv' | 'limits'>;
-  extension?: { distributedStartupWindowMs?: number; detailsTimings?: Partial<DetailsTimings> };
+  runner?: RunnerSeams;
+  extension?: ExtensionSeams;
   /** Handle SIGTERM/SIGINT (default true). */
   signals?: boolean;
 }
-
-const withTlsServerCerts = (path: string | undefined): { tlsServerCerts?: string } => (path ? { tlsServerCerts: path } : {});
 
 export class LauncherApp {
   readonly config: LauncherConfig;
@@ -81,8 +80,8 @@ export class LauncherApp {
     };
     this.device = new DeviceClient(deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')));
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
+    const options = launcherOptions(cfg, { runner: o.runner, extension: o.extension });
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
-    let live: LiveState | undefined;
     const trackers = this.deviceTrackers;
     const nodeKeys = new NodeKeyStore(this.db);
     const trackerOf = (id: string): DeviceStateTracker => {
@@ -98,47 +97,24 @@ export class LauncherApp {
         client: this.device,
         db: this.db,
         logger: ctx.logger,
-        publishIntervalMs: cfg.log_buffer.publish_interval_seconds * 1000,
-        maxBytesPerBatch: cfg.log_buffer.max_bytes_per_batch,
-        bufferCap: cfg.log_buffer.max_entries,
-        distributedForwardingIntervalMs: cfg.distributed_forwarding_interval_seconds * 1000,
-        ...(o.extension?.distributedStartupWindowMs !== undefined ? { distributedStartupWindowMs: o.extension.distributedStartupWindowMs } : {}),
-        identity: { version: launcherVersion() },
+        ...options.extension,
+        identity: { version: launcherVersion(), osqueryInstanceId: () => ctx.run.instanceId() },
         onDisableDevice: (id) => this.disable(id),
-        getUptimeSeconds: () => this.runnerStatus(ctx.registrationId)?.uptime_seconds,
+        getUptimeSeconds: () => ctx.run.uptimeSeconds(),
         osqueryQuery: ctx.query,
         deviceState: trackerOf(ctx.registrationId),
-        ...(o.extension?.detailsTimings ? { detailsTimings: o.extension.detailsTimings } : {}),
       });
       const scope: Scope = ctx.registrationId === vendorId ? { kind: 'all' } : { kind: 'tenant', registrationId: ctx.registrationId };
       return {
         name: 'kolide_grpc',
-        plugins: [...ext.plugins, ...stateTablePlugins(() => live!, scope)],
+        plugins: [...ext.plugins, ...stateTablePlugins(() => this.liveState(), scope)],
         start: () => ext.start(),
         stop: () => ext.stop(),
         status: () => ({ ...ext.status() }),
       };
     };
-    this.runner = new Runner({
-      root: cfg.root_directory,
-      osquerydPath: o.osquerydPath,
-      extensionFactory: factory,
-      db: this.db,
-      outputCapacity: cfg.output_ring_lines,
-      ...withTlsServerCerts(tlsServerCertsPath(cfg.device_server.root_pem ? resolve(cfg.device_server.root_pem) : undefined)),
-      timings: {
-        healthIntervalMs: cfg.health.interval_seconds * 1000,
-        healthStartupDelayMs: cfg.health.startup_delay_seconds * 1000,
-        healthMaxFailures: cfg.health.failures,
-        ...o.runner?.timings,
-      },
-      ...(o.runner?.flagTimings ? { flagTimings: o.runner.flagTimings } : {}),
-      ...(o.runner?.backoff ? { backoff: o.runner.backoff } : {}),
-      ...(o.runner?.instanceEnv ? { instanceEnv: o.runner.instanceEnv } : {}),
-      ...(o.runner?.limits ? { limits: o.runner.limits } : {}),
-      logger: o.logger,
-    });
-    live = this.state = new LiveState({
+    this.runner = new Runner({ ...options.runner, osquerydPath: o.osquerydPath, extensionFactory: factory, db: this.db, logger: o.logger });
+    this.state = new LiveState({
       runner: this.runner,
       logBuffer,
       nodeKeys,
@@ -158,6 +134,16 @@ export class LauncherApp {
     this.group = new RunGroup({ logger: componentLogger(o.logger, 'rungroup'), interruptTimeoutMs: 20_000, executeReturnTimeoutMs: 10_000 });
   }
 
+  /**
+   * The supervisor-wide state the state tables read. Built right after the
+   * Runner (it reads the Runner); a run, and so a table query, can only begin
+   * once the constructor has returned.
+   */
+  private liveState(): LiveState {
+    if (!this.state) throw new LauncherError('E_INTERNAL', 'state tables queried before the launcher finished constructing');
+    return this.state;
+  }
+
   /** Resolves once the runner is running and the control API (if enabled) listens. */
   whenReady(): Promise<void> {
     return this.ready;
@@ -173,9 +159,7 @@ export class LauncherApp {
     const known = new Set(this.runner.registrationsList().map((r) => r.id));
     for (const r of this.config.registrations) {
       if (known.has(r.id)) continue;
-      const limits: { memoryMb?: number; cpuPercent?: number } = {};
-      if (r.limits.memory_mb !== undefined) limits.memoryMb = r.limits.memory_mb;
-      if (r.limits.cpu_percent !== undefined) limits.cpuPercent = r.limits.cpu_percent;
+      const limits = limitsFromWire(r.limits);
       await this.runner.add({
         id: r.id,
         ...(r.enroll_secret ? { enrollSecret: r.enroll_secret } : {}),
@@ -183,14 +167,6 @@ export class LauncherApp {
         limits,
         osqueryFlags: r.osquery_flags,
       });
-    }
-  }
-
-  private runnerStatus(id: string) {
-    try {
-      return this.runner.statusOf(id);
-    } catch {
-      return undefined;
     }
   }
 

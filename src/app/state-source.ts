@@ -6,6 +6,7 @@
 import type { Runner } from '../runtime/runner.js';
 import type { RegistrationStatus } from '../runtime/supervisor.js';
 import type { Registration } from '../store/registrations.js';
+import { limitsToWire } from '../registration.js';
 import type { RunRecord as StoredRun } from '../store/run-history.js';
 import type { LogBuffer } from '../store/log-buffer.js';
 import type { NodeKeyStore } from '../store/node-keys.js';
@@ -68,7 +69,7 @@ export class LiveState implements StateSource {
       id: r.id,
       enroll_secret_source: r.enrollSecret ? 'value' : r.enrollSecretPath ? 'file' : 'none',
       enroll_secret_path: r.enrollSecretPath ?? null,
-      limits: { memory_mb: r.limits.memoryMb, cpu_percent: r.limits.cpuPercent },
+      limits: limitsToWire(r.limits),
       osquery_flags: r.osqueryFlags,
       created_at: ms(r.createdAt),
       origin: this.d.configIds.has(r.id) ? 'config' : 'runtime',

@@ -4,11 +4,11 @@
  * documented in config/launcher.example.yaml.
  */
 import { z } from 'zod';
-import * as rules from '../registration-rules.js';
+import * as rules from '../registration.js';
 
 export const REGISTRATION_ID_PATTERN = rules.REGISTRATION_ID_PATTERN;
 
-/** A value checked by one of the shared registration rules (src/registration-rules.ts), with its message. */
+/** A value checked by one of the shared registration rules (src/registration.ts), with its message. */
 function ruled<T extends z.ZodType>(schema: T, problem: (value: z.output<T>) => string | undefined): T {
   return schema.superRefine((value, ctx) => {
     const p = problem(value);
@@ -16,7 +16,7 @@ function ruled<T extends z.ZodType>(schema: T, problem: (value: z.output<T>) => 
   }) as unknown as T;
 }
 
-const registrationId = z.string().regex(REGISTRATION_ID_PATTERN, 'must match [a-z0-9][a-z0-9_-]{0,62} (it is used in file paths)');
+const registrationId = ruled(z.string(), rules.registrationIdProblem);
 const hexPin = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be a hex SHA-256 (64 hex digits)');
 const level = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 /**

@@ -17,7 +17,7 @@ import type { PeerCertificate } from 'node:tls';
 import * as grpc from '@grpc/grpc-js';
 import { LauncherError } from '../errors.js';
 import { RpcStatusError } from './status.js';
-import { REGISTRATION_ID_PATTERN } from '../registration-rules.js';
+import { REGISTRATION_ID_PATTERN } from '../registration.js';
 
 export type Role = { kind: 'admin' } | { kind: 'tenant'; registrationId: string };
 

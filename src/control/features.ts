@@ -3,6 +3,7 @@
  * feature before using it and degrades (with a clear message) when an older
  * server lacks it. Names are add-only, like the .proto (adr/0003).
  */
+/** The one control API version (the `v1` of proto package launcher.v1), sent in GetVersion. */
 export const API_VERSION = 'v1';
 
 export const FEATURES = {

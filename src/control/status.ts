@@ -47,6 +47,8 @@ export interface StatusObject {
 export function statusOf(err: unknown): StatusObject {
   if (err instanceof RpcStatusError) return { code: err.status, details: err.message, unexpected: false };
   if (err instanceof LauncherError) {
+    // Our bug (issue 21): INTERNAL, and the caller's log line is at error level.
+    if (err.code === 'E_INTERNAL') return { code: grpc.status.INTERNAL, details: `internal error: ${err.message}`, unexpected: true };
     const code = SERVER_STATUS[err.code];
     if (code !== undefined) return { code, details: err.message, unexpected: false };
     return { code: grpc.status.INTERNAL, details: `${err.code}: ${err.message}`, unexpected: true };

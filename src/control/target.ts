@@ -11,7 +11,7 @@
  *
  * It imports only src/state's types, so both src/runtime and src/control can
  * depend on it without crossing layers; `OutputSource` is the structural
- * shape of src/runtime/output-ring.ts's `OutputRing`.
+ * shape of src/runtime/instance/output-ring.ts's `OutputRing`.
  */
 
 // The typed state objects are defined once, in src/state/types.ts, and shared
@@ -43,7 +43,7 @@ export interface AddRegistrationInput {
   replace?: boolean;
 }
 
-/** Structural view of `OutputRing` (src/runtime/output-ring.ts). */
+/** Structural view of `OutputRing` (src/runtime/instance/output-ring.ts). */
 export interface OutputSource {
   readonly runId: string;
   readonly closed: boolean;

@@ -6,10 +6,11 @@
  */
 import { isAbsolute } from 'node:path';
 import { LauncherError } from '../errors.js';
-import * as rules from '../registration-rules.js';
+import * as rules from '../registration.js';
+import type { RegistrationId } from '../registration.js';
 import type { AddRegistrationInput, Limits } from './target.js';
 
-export { REGISTRATION_ID_PATTERN, MAX_ENROLL_SECRET_BYTES as MAX_SECRET_BYTES, MAX_OSQUERY_FLAGS, MAX_OSQUERY_FLAG_LENGTH as MAX_FLAG_LENGTH } from '../registration-rules.js';
+export { REGISTRATION_ID_PATTERN, MAX_ENROLL_SECRET_BYTES as MAX_SECRET_BYTES, MAX_OSQUERY_FLAGS, MAX_OSQUERY_FLAG_LENGTH as MAX_FLAG_LENGTH } from '../registration.js';
 export const MAX_SQL_BYTES = 64 * 1024;
 export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
 export const MAX_QUERY_TIMEOUT_MS = 300_000;
@@ -24,14 +25,8 @@ function show(value: string, max = 80): string {
   return JSON.stringify(value.length > max ? `${value.slice(0, max)}…` : value);
 }
 
-export function registrationId(value: string, field = 'id'): string {
-  if (!rules.REGISTRATION_ID_PATTERN.test(value)) {
-    throw new LauncherError(
-      'E_INVALID_REGISTRATION_ID',
-      `${field} ${show(value)} is not a valid registration id: expected ${rules.REGISTRATION_ID_PATTERN.source}`,
-    );
-  }
-  return value;
+export function registrationId(value: string, field = 'id'): RegistrationId {
+  return rules.parseRegistrationId(value, field);
 }
 
 export function sql(value: string): string {
@@ -59,7 +54,7 @@ export function historyLimit(value: number): number {
   return value;
 }
 
-/** Throws E_INVALID_ARGUMENT with `field: <rule>` when a shared rule (src/registration-rules.ts) is broken. */
+/** Throws E_INVALID_ARGUMENT with `field: <rule>` when a shared rule (src/registration.ts) is broken. */
 function rule<T>(field: string, value: T | undefined, problem: (value: T) => string | undefined): void {
   if (value === undefined) return;
   const p = problem(value);

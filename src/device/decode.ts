@@ -1,5 +1,5 @@
 /**
- * Strict, crash-free decoding of JSON-RPC responses (reference §1.2): the
+ * Strict, crash-free decoding of JSON-RPC responses (docs/protocol/device.md#response, docs/protocol/device.md#decoding): the
  * envelope's `jsonrpc` and `id` are ignored, a non-null `error` fails the
  * call with its message, a missing or null `result` fails, a non-null
  * `result.err` fails (a Go `error` field cannot be decoded), and each

@@ -1,6 +1,6 @@
 /**
  * Request bodies exactly as launcher's go-kit v0.9.0 client writes them
- * (reference §1.2/1.3): `{"jsonrpc":"","method":…,"params":…,"id":N}` plus a
+ * (docs/protocol/device.md#request, docs/protocol/device.md#methods): `{"jsonrpc":"","method":…,"params":…,"id":N}` plus a
  * trailing newline, params keys in Go struct order, untagged keys capitalised.
  */
 import {

@@ -1,6 +1,6 @@
 /**
  * zod building blocks that decode JSON the way Go's encoding/json fills a
- * struct (reference §1.2): object keys match fields case-insensitively (an
+ * struct (docs/protocol/device.md#decoding): object keys match fields case-insensitively (an
  * exact match wins), unknown keys are ignored, a missing key or a `null`
  * leaves the zero value, and a value of the wrong type fails the decode.
  */

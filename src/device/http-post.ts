@@ -1,5 +1,5 @@
 /**
- * One HTTP exchange as launcher's Go client does it (reference §1.1):
+ * One HTTP exchange as launcher's Go client does it (docs/protocol/device.md#transport):
  * `POST /`, body with Content-Length (never chunked), `Connection: close`,
  * no keep-alive agent, no proxy. Bounded in time (the whole exchange) and in
  * response size (the connection is destroyed past the limit). gzip responses

@@ -1,5 +1,5 @@
 /**
- * TLS settings of the device client (reference §1.1): TLS 1.2 minimum, SNI
+ * TLS settings of the device client (docs/protocol/device.md#tls): TLS 1.2 minimum, SNI
  * = hostname, optional root PEM that replaces the system roots, optional
  * SubjectPublicKeyInfo SHA-256 pins checked against the verified chain, and
  * `insecure` (no verification) only when asked for.

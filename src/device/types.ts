@@ -1,6 +1,6 @@
 /**
  * Typed params and results of the six JSON-RPC methods of Kolide's device
- * protocol (reference §1.3). Params are what callers pass; the wire keys and
+ * protocol (docs/protocol/device.md#methods). Params are what callers pass; the wire keys and
  * their order are fixed by `encode.ts`. Results are the decoded, zero-filled
  * values (Go semantics: a missing key is false / "" / 0).
  */

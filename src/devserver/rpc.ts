@@ -1,5 +1,5 @@
 /**
- * The six device methods, server side (reference §1.3, §1.5). Params are
+ * The six device methods, server side (docs/protocol/device.md#methods, docs/protocol/device.md#server-side). Params are
  * validated with zod; a decode failure is JSON-RPC error -32000. Node keys
  * are checked on every call: an unknown or revoked one (and a bad enroll
  * secret) gets `node_invalid: true`; a disabled tenant gets

@@ -1,5 +1,5 @@
 /**
- * A local device server speaking Kolide's JSON-RPC protocol (reference §1.5)
+ * A local device server speaking Kolide's JSON-RPC protocol (docs/protocol/device.md#server-side)
  * over HTTP or HTTPS on 127.0.0.1, with SQLite storage, admin endpoints,
  * a function API, fault knobs and per-method counters. `launcher dev-server`
  * and tests start it with startDevServer().

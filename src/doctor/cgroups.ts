@@ -1,6 +1,6 @@
 /**
  * Check: per-instance memory/CPU limits can use cgroups. The runtime
- * (src/runtime/limits.ts) uses a cgroup when one is writable and otherwise
+ * (src/runtime/instance/limits.ts) uses a cgroup when one is writable and otherwise
  * falls back to osquery's own watchdog flags, so a missing or read-only
  * cgroup filesystem is a warning, never a failure.
  */

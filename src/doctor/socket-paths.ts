@@ -1,6 +1,6 @@
 /**
  * Check: the Unix sockets the runtime creates fit their limits, using the
- * runtime's own rule (src/runtime/paths.ts): the extension manager socket
+ * runtime's own rule (src/runtime/instance/paths.ts): the extension manager socket
  * `<root>/s/<12 chars>.em` must stay within osquery-go's 97 bytes; when it
  * does not, the runtime moves sockets to `<tmpdir>/olr-<hash>`. The control
  * API's default socket `<root>/control.sock` has no fallback and must fit
@@ -9,7 +9,7 @@
 import { parseListen, defaultListen } from '../control/listen.js';
 import { errorMessage } from '../errors.js';
 import { checkManagerSocketPath, MAX_MANAGER_SOCKET_PATH, MAX_UNIX_SOCKET_PATH } from '../osquery/socket-path.js';
-import { instancePaths, socketDirCandidates } from '../runtime/paths.js';
+import { instancePaths, socketDirCandidates } from '../runtime/instance/paths.js';
 import { effectiveRoot } from './root-directory.js';
 import { Findings, type CheckResult, type DoctorContext } from './types.js';
 

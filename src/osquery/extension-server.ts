@@ -105,7 +105,7 @@ export class ExtensionServer {
 
   /** Register with osqueryd and start serving. Returns the uuid osqueryd assigned. */
   async start(): Promise<number> {
-    if (this._state !== 'new') throw new LauncherError('E_INVALID_ARGUMENT', `extension ${this.name} already started (${this._state})`);
+    if (this._state !== 'new') throw new LauncherError('E_INTERNAL', `extension ${this.name} already started (${this._state})`);
     this.setState('registering');
     try {
       this._uuid = await this.client.registerExtension({ name: this.name, version: this.version }, this.registry());

@@ -1,7 +1,7 @@
 /**
  * Typed plugin interfaces for the four plugin kinds osqueryd calls on an
  * extension, and the translation between them and osqueryd's request and
- * response maps (reference §4). Plugin code never sees Thrift.
+ * response maps (docs/protocol/osquery-extensions.md#plugins). Plugin code never sees Thrift.
  */
 import type { ExtensionResponse, PluginRequest, PluginResponse } from './protocol.js';
 import { response, status } from './protocol.js';
@@ -11,7 +11,7 @@ import { errorMessage } from '../errors.js';
 export type Row = Record<string, string>;
 export type ColumnType = 'TEXT' | 'INTEGER' | 'BIGINT' | 'UNSIGNED BIGINT' | 'DOUBLE' | 'BLOB';
 
-/** ColumnOptions bitmask (reference §4). */
+/** ColumnOptions bitmask (docs/protocol/osquery-extensions.md#column-options). */
 export const ColumnOptions = {
   DEFAULT: 0,
   INDEX: 1,

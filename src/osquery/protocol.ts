@@ -6,7 +6,7 @@
  * runtime remain only as the reference the codec is tested against
  * (./reference.ts, never loaded in production).
  *
- * Wire format (reference §2): binary protocol, strict write, lenient read,
+ * Wire format (docs/protocol/osquery-extensions.md#wire-format): binary protocol, strict write, lenient read,
  * unframed stream, no length prefix.
  */
 export type PluginRequest = Record<string, string>;

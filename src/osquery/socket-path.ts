@@ -27,7 +27,7 @@ export function checkUnixSocketPath(path: string): void {
   }
 }
 
-/** `<manager socket>.<uuid>`, uuid in decimal (reference §2). */
+/** `<manager socket>.<uuid>`, uuid in decimal (docs/protocol/osquery-extensions.md#socket-paths). */
 export function extensionSocketPath(managerPath: string, uuid: number): string {
   return `${managerPath}.${uuid}`;
 }

@@ -9,9 +9,9 @@
  * next stable run grows from `initialMs`, so a real crash loop still backs off.
  * A run that never got running (uptime 0) is not a one-off crash: it grows at once.
  *
- * Why not launcher's fixed 10 s (reference §3.1): a tenant whose osqueryd dies
+ * Why not launcher's fixed 10 s (docs/protocol/device.md#runner): a tenant whose osqueryd dies
  * at once would be relaunched 360 times an hour forever; osquery's own watcher
- * uses 5 s + 2^n (cap 600 s) for the same reason (peers §1.4). See ADR 0004.
+ * uses 5 s + 2^n (cap 600 s) for the same reason (docs/protocol/osquery-extensions.md#watchdog). See ADR 0004.
  */
 export interface BackoffOptions {
   /** Delay after the first failure of a run that was up, since the last stable run. Default 0: at once (the growth starts with the next failure). */

@@ -14,9 +14,9 @@ import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { parseProcCgroup, removeDirs, v1Mount, type LimitsConfig } from './limits.js';
+import { parseProcCgroup, removeDirs, v1Mount, type LimitsConfig } from './instance/limits.js';
 import { isProcessAlive } from './proc-info.js';
-import { pollUntil } from './wait.js';
+import { pollUntil } from './instance/wait.js';
 
 export const DEFAULT_CGROUP_GROUP = 'osquery-launcher';
 

@@ -14,11 +14,11 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
-import { socketDirCandidates } from './paths.js';
+import { socketDirCandidates } from './instance/paths.js';
 import { isProcessAlive, listPids, readCmdline, readProcStat } from './proc-info.js';
-import { signalGroup } from './process.js';
-import { removeRunFiles } from './run-files.js';
-import { pollUntil } from './wait.js';
+import { signalGroup } from './instance/process.js';
+import { removeRunFiles } from './instance/run-files.js';
+import { pollUntil } from './instance/wait.js';
 
 export interface ReapResult {
   /** Process groups killed (their leader pid). */

@@ -18,20 +18,20 @@ import { openDatabase, type SqliteDatabase } from '../store/database.js';
 import { RegistrationStore, validateRegistrationId, type Registration, type RegistrationInput } from '../store/registrations.js';
 import { RunHistoryStore, type RunRecord } from '../store/run-history.js';
 import type { BackoffOptions } from './backoff.js';
-import type { ExtensionFactory } from './extension.js';
-import { normaliseUserFlags, type FlagTimings } from './flags.js';
+import type { ExtensionFactory } from './instance/extension.js';
+import { normaliseUserFlags, type FlagTimings } from './instance/flags.js';
 import { checkKnownFlags } from './known-flags.js';
-import type { InstanceTimings } from './instance-options.js';
+import type { InstanceTimings } from './instance/instance-options.js';
 import { clearSupervisorGroups, scopeLimits, supervisorGroupDirs } from './cgroup-scope.js';
-import type { LimitsConfig } from './limits.js';
-import { OsqueryInstance, type StatusOptions } from './osquery-instance.js';
-import type { OutputRing } from './output-ring.js';
-import { registrationDir, resolveSocketDir } from './paths.js';
+import type { LimitsConfig } from './instance/limits.js';
+import { OsqueryInstance, type StatusOptions } from './instance/osquery-instance.js';
+import type { OutputRing } from './instance/output-ring.js';
+import { registrationDir, resolveSocketDir } from './instance/paths.js';
 import { reapOrphans, type ReapResult } from './reaper.js';
-import type { Actor } from './rungroup.js';
+import type { Actor } from '../rungroup/rungroup.js';
 import { SupervisorLock } from './supervisor-lock.js';
 import { idleStatus, RegistrationSupervisor, type RegistrationStatus } from './supervisor.js';
-import { pollUntil } from './wait.js';
+import { pollUntil } from './instance/wait.js';
 
 export interface RunnerOptions {
   /** Root directory: registrations, the socket dir (when short enough), the lock, the database by default. */
@@ -300,12 +300,13 @@ export class Runner implements Actor {
       extensionFactory: o.extensionFactory,
       history: this.runs,
       logger: this.baseLog,
-      ...(this.limits ? { limits: this.limits } : {}),
-      ...(o.timings ? { timings: o.timings } : {}),
-      ...(o.flagTimings ? { flagTimings: o.flagTimings } : {}),
-      ...(o.outputCapacity ? { outputCapacity: o.outputCapacity } : {}),
-      ...(o.tlsServerCerts ? { tlsServerCerts: o.tlsServerCerts } : {}),
-      ...(env ? { env } : {}),
+      // Absent settings stay undefined: the instance applies its own defaults.
+      limits: this.limits,
+      timings: o.timings,
+      flagTimings: o.flagTimings,
+      outputCapacity: o.outputCapacity,
+      tlsServerCerts: o.tlsServerCerts,
+      env,
     });
   }
 
@@ -314,7 +315,7 @@ export class Runner implements Actor {
       registration: reg,
       makeInstance: (r) => this.makeInstance(r),
       logger: componentLogger(this.baseLog, 'supervisor', { registration_id: reg.id }),
-      ...(this.o.backoff ? { backoff: this.o.backoff } : {}),
+      backoff: this.o.backoff,
     });
     this.supervisors.set(reg.id, sup);
     sup.start();

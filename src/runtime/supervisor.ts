@@ -9,9 +9,9 @@ import { LauncherError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { Registration } from '../store/registrations.js';
 import { RestartBackoff, type BackoffOptions } from './backoff.js';
-import { isFinal } from './instance-state.js';
-import type { InstanceStatus, OsqueryInstance, StatusOptions } from './osquery-instance.js';
-import { delay } from './wait.js';
+import { isFinal } from './instance/instance-state.js';
+import type { InstanceStatus, OsqueryInstance, StatusOptions } from './instance/osquery-instance.js';
+import { delay } from './instance/wait.js';
 
 /** Loop-level state: the instance's state while a run exists, else one of these. */
 export type SupervisorState = 'pending' | 'backoff' | 'stopped' | 'disabled';

@@ -1,5 +1,5 @@
 /**
- * Config loading (reference §4 "Config plugins", §7): genConfig through the
+ * Config loading (docs/protocol/osquery-extensions.md#config-plugins, docs/protocol/osquery-extensions.md#config-json): genConfig through the
  * active config plugin, every source parsed (`//` and `#` comment lines
  * stripped) and merged, `options` applied to the flags (CLI-only and unknown
  * flags skipped with a warning, `custom_*` kept), string packs resolved with

@@ -1,5 +1,5 @@
 /**
- * The stand-in daemon: osqueryd's worker start-up order (reference §3) and
+ * The stand-in daemon: osqueryd's worker start-up order (docs/protocol/osquery-extensions.md#start-up-order) and
  * its shutdown. Start-up: pidfile, database, extension manager socket and
  * watcher, --extensions_require, config plugin (exit 78 when missing),
  * genConfig, logger plugins (78), distributed plugin (78), then the

@@ -1,5 +1,5 @@
 /**
- * Config `decorators` (reference §7): `load` queries run when a config is
+ * Config `decorators` (docs/protocol/osquery-extensions.md#decorators): `load` queries run when a config is
  * loaded, `interval` ones every N seconds, `always` ones before each result
  * log. Each query's first row's columns become `decorations`.
  */

@@ -1,5 +1,5 @@
 /**
- * Distributed queries (reference §4 "Distributed plugins"): getQueries →
+ * Distributed queries (docs/protocol/osquery-extensions.md#distributed-plugins): getQueries →
  * run (honouring `discovery`) → writeResults → sleep --distributed_interval
  * seconds, or 5 s while an `accelerate` window lasts. Results the plugin
  * refuses (non-zero code) are kept and sent again with the next batch.

@@ -1,5 +1,5 @@
 /**
- * How osqueryd talks to an extension (reference §2 "Connection patterns"):
+ * How osqueryd talks to an extension (docs/protocol/osquery-extensions.md#connection-patterns):
  * a new connection for every operation, closed afterwards; a plugin call is
  * preceded by a check that `<socket>.<uuid>` exists and is writable and by a
  * ping on its own connection.

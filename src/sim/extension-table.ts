@@ -1,6 +1,6 @@
 /**
  * An extension's table as the engine sees it: the schema from the route info
- * sent at registration (reference §4), rows from the extension's `generate`
+ * sent at registration (docs/protocol/osquery-extensions.md#route-info), rows from the extension's `generate`
  * with osqueryd's context JSON. A non-zero status fails the query with the
  * extension's message.
  */

@@ -1,6 +1,6 @@
 /**
  * The stand-in's flag table: the one place that lists osqueryd's flags with
- * their gflags type, default and whether they are CLI-only (reference §6).
+ * their gflags type, default and whether they are CLI-only (docs/protocol/osquery-extensions.md#flags).
  * It feeds command-line parsing (cli.ts), config `options` (config.ts), the
  * manager's `options()` and the `osquery_flags` table. It imports nothing
  * heavy: `--version` and flag errors are answered before Thrift loads.

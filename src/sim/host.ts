@@ -10,7 +10,7 @@ const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 const p2 = (n: number) => String(n).padStart(2, '0');
 
-/** asctime() in UTC plus " UTC": `Mon Aug  4 12:34:56 2025 UTC` (reference §5). */
+/** asctime() in UTC plus " UTC": `Mon Aug  4 12:34:56 2025 UTC` (docs/protocol/osquery-extensions.md#result-logs). */
 export function calendarTime(d: Date): string {
   return (
     `${DAYS[d.getUTCDay()]} ${MONTHS[d.getUTCMonth()]} ${String(d.getUTCDate()).padStart(2, ' ')} ` +

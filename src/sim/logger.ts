@@ -1,6 +1,6 @@
 /**
  * The active logger plugin(s) (`--logger_plugin`, a comma list) and what
- * osqueryd sends them (reference §4 "Logger plugins"): `{init:"osqueryd"}`,
+ * osqueryd sends them (docs/protocol/osquery-extensions.md#logger-plugins): `{init:"osqueryd"}`,
  * then `{action:"features"}` whose status.code is a bitmask (1 = status
  * logs); status logs as `{status:"true", log:"[...]"}` batches with short
  * keys s/f/i/m/h/c/u about every 3 s; result lines as

@@ -1,6 +1,6 @@
 /**
  * The ExtensionManager service osqueryd serves on `--extensions_socket`
- * (reference §1, §3, §8). Every method first passes the hang fault's gate:
+ * (docs/protocol/osquery-extensions.md#manager-service, docs/protocol/osquery-extensions.md#manager-methods, docs/protocol/osquery-extensions.md#queries). Every method first passes the hang fault's gate:
  * once hung, requests are read and never answered.
  *
  * Handler methods keep exactly the IDL's parameter count: the generated

@@ -1,6 +1,6 @@
 /**
  * The config's `schedule` and `packs` turned into the list of scheduled
- * queries (reference §7): `schedule` is the pack "main" whose queries keep
+ * queries (docs/protocol/osquery-extensions.md#schedule-and-packs): `schedule` is the pack "main" whose queries keep
  * their names; pack queries are named `pack<d><pack><d><query>`. Queries and
  * packs are filtered by platform, minimum version and shard; a pack with
  * `discovery` queries is active only when every one returns a row.

@@ -2,7 +2,7 @@
  * osqueryd's plugin registries: the core's own items and the routes each
  * extension broadcast, the registered extensions' metadata, the active
  * plugin of each registry, and registerExtension's checks in osqueryd's
- * order with its exact messages (reference §3).
+ * order with its exact messages (docs/protocol/osquery-extensions.md#registration-checks).
  *
  * As in osqueryd, routes and metadata are kept apart: a registration that
  * fails half-way (unknown registry, invalid table routes) leaves the routes

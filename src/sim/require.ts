@@ -1,5 +1,5 @@
 /**
- * `--extensions_require` (reference §6): for each comma-separated name, poll
+ * `--extensions_require` (docs/protocol/osquery-extensions.md#extensions-require): for each comma-separated name, poll
  * every 20 ms: is an extension of that name registered, and does its socket
  * answer a ping? Only the first name gets the full --extensions_timeout; each
  * later name gets a single check (osquery#7256). The first unmet name ends

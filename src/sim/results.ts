@@ -1,5 +1,5 @@
 /**
- * osqueryd's result-log JSON (reference §5): the differential event form
+ * osqueryd's result-log JSON (docs/protocol/osquery-extensions.md#result-logs): the differential event form
  * (one line per removed/added row), the batch form (`diffResults`) and
  * snapshots, with the common fields in osqueryd's order.
  */

@@ -2,7 +2,7 @@
  * The scheduler: runs the config's scheduled and pack queries one at a time
  * at their (splayed) intervals, diffs each result against the previous one
  * kept in the database, and hands result lines to the logger plugins
- * (reference §5).
+ * (docs/protocol/osquery-extensions.md#result-logs).
  *
  * Deviation from osqueryd, on purpose: osqueryd runs a query when the unix
  * time is a multiple of its interval, so an hourly query first runs up to an

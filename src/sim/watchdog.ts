@@ -1,5 +1,5 @@
 /**
- * The memory half of osqueryd's watchdog (reference §6). osqueryd runs as a
+ * The memory half of osqueryd's watchdog (docs/protocol/osquery-extensions.md#watchdog). osqueryd runs as a
  * watcher process that forks a worker and kills and respawns it on a limit
  * violation. The stand-in does not fork: it is one process that plays the
  * worker, so a supervisor sees one pid, and it checks itself instead. On a

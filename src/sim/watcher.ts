@@ -1,5 +1,5 @@
 /**
- * osqueryd's ExtensionManagerWatcher (reference §3): every
+ * osqueryd's ExtensionManagerWatcher (docs/protocol/osquery-extensions.md#watcher): every
  * max(--extensions_interval s, 200 ms) each uuid that owns routes is pinged on
  * a new connection to `<socket>.<uuid>`. The first check of a uuid waits up
  * to --extensions_timeout for the socket to appear and answer; after that a

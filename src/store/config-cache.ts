@@ -1,6 +1,6 @@
 /**
  * The last good (already rewritten) osquery config per registration
- * (reference §2.7 step 4), served when the device server is unreachable.
+ * (docs/protocol/device.md#config-cache), served when the device server is unreachable.
  * Writes go through the write queue; until one committed, the config is
  * served from memory (shared per database), as node-keys.ts does.
  */

@@ -1,6 +1,6 @@
 /**
  * Durable FIFO buffers of osquery logs, one per (registration, type), in the
- * supervisor's SQLite file (WAL). Reference §2.8: oldest first, a batch is
+ * supervisor's SQLite file (WAL). docs/protocol/device.md#log-buffers: oldest first, a batch is
  * bounded by bytes, a single log over the per-log maximum is dropped (and
  * counted), a buffer over its cap loses its oldest entries (counted), and
  * only acknowledged ids are deleted, so delivery is at-least-once.

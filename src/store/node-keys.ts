@@ -1,5 +1,5 @@
 /**
- * Per-registration enrollment state (reference §2.2, §2.10): the node key the
+ * Per-registration enrollment state (docs/protocol/device.md#host-identifier, docs/protocol/device.md#store-keys): the node key the
  * device server issued and the host identifier UUID, generated once per
  * registration and kept across node-key changes and restarts.
  *

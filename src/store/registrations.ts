@@ -3,59 +3,22 @@
  * osqueryd for. A registration added at runtime is persisted here, so it comes
  * back after a supervisor restart (the Runner loads the table when it starts).
  *
- * The id ends up in file paths (`<root>/registrations/<id>/`) and cgroup
- * names, so it is validated before it is used anywhere: lower-case letters,
- * digits, `_` and `-`, at most 63 characters, starting with a letter or digit
- * (no `.`, no `/`, no leading `-`).
+ * The id is validated (src/registration.ts) before it is used anywhere.
  */
 import { LauncherError } from '../errors.js';
-import { REGISTRATION_ID_PATTERN, cpuPercentProblem, memoryMbProblem } from '../registration-rules.js';
+import { REGISTRATION_ID_PATTERN, checkLimits, parseRegistrationId, type DeploymentUrls, type Limits, type Registration, type RegistrationId } from '../registration.js';
 import { isBusy } from './busy.js';
 import { ensureSchema, type SqliteDatabase } from './database.js';
 import { writesOf } from './write-queue.js';
 
 export { REGISTRATION_ID_PATTERN };
+export type { DeploymentUrls, Registration };
+/** The one shape of limits (src/registration.ts). */
+export type ResourceLimits = Limits;
 
-/** Throws E_INVALID_REGISTRATION_ID unless `id` matches REGISTRATION_ID_PATTERN; returns it typed. */
-export function validateRegistrationId(id: unknown): string {
-  if (typeof id !== 'string' || !REGISTRATION_ID_PATTERN.test(id)) {
-    const shown = typeof id === 'string' ? JSON.stringify(id.length > 80 ? `${id.slice(0, 80)}…` : id) : String(id);
-    throw new LauncherError('E_INVALID_REGISTRATION_ID', `registration id ${shown} is invalid: expected ${REGISTRATION_ID_PATTERN.source}`);
-  }
-  return id;
-}
-
-/**
- * Per-registration resource limits. `cpuPercent` is a share of the whole
- * machine (all cores), as osquery's `--watchdog_utilization_limit` measures it.
- */
-export interface ResourceLimits {
-  memoryMb?: number;
-  cpuPercent?: number;
-}
-
-export interface Registration {
-  id: string;
-  /** Inline enroll secret, or… */
-  enrollSecret?: string;
-  /** …a file holding it (read by the extension, never by the runtime). */
-  enrollSecretPath?: string;
-  limits: ResourceLimits;
-  /** Extra osqueryd flags (`name=value` or `--name=value`), appended in order. */
-  osqueryFlags: string[];
-  /** RFC 3339 UTC. */
-  createdAt: string;
-  /** Set when the device server disabled this registration (disable_device): it is kept but not launched. */
-  disabledReason?: string;
-  /** The device server URLs the backend moved this registration to (wrong_region / deployment_urls); absent: the configured server. */
-  deployment?: DeploymentUrls;
-}
-
-/** URLs a backend hands out in `deployment_urls`; only non-empty ones are kept. */
-export interface DeploymentUrls {
-  deviceUrl?: string;
-  controlServerUrl?: string;
-  publisherUrl?: string;
+/** Throws E_INVALID_REGISTRATION_ID unless `id` obeys the id rule (src/registration.ts); returns it typed. */
+export function validateRegistrationId(id: unknown): RegistrationId {
+  return parseRegistrationId(id);
 }
 
 export type RegistrationInput = Pick<Registration, 'id'> & Partial<Omit<Registration, 'id' | 'createdAt' | 'disabledReason' | 'deployment'>>;
@@ -86,18 +49,9 @@ interface Row {
   deployment_json: string | null;
 }
 
-/** Throws E_INVALID_ARGUMENT for limits outside the shared rules (src/registration-rules.ts). */
+/** Throws E_INVALID_ARGUMENT for limits outside the shared rules (src/registration.ts). */
 export function validateLimits(id: string, limits: ResourceLimits): ResourceLimits {
-  const out: ResourceLimits = {};
-  const check = (field: string, value: number | undefined, problem: (v: number) => string | undefined): void => {
-    const p = value === undefined ? undefined : problem(value);
-    if (p !== undefined) throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: limits.${field}: ${p}`);
-  };
-  check('memory_mb', limits.memoryMb, memoryMbProblem);
-  check('cpu_percent', limits.cpuPercent, cpuPercentProblem);
-  if (limits.memoryMb !== undefined) out.memoryMb = limits.memoryMb;
-  if (limits.cpuPercent !== undefined) out.cpuPercent = limits.cpuPercent;
-  return out;
+  return checkLimits(`registration ${id}`, limits);
 }
 
 function fromRow(row: Row): Registration {

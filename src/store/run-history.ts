@@ -1,6 +1,6 @@
 /**
  * Run history: one row per osqueryd run (launch attempt), like launcher's
- * instance history (reference §3.9) but per registration, in SQLite, with the
+ * instance history (docs/protocol/device.md#instance-history) but per registration, in SQLite, with the
  * pid, exit code/signal and the binary used. The newest `keep` runs of each
  * registration are kept (launcher: 10 shared by every enrollment).
  *

@@ -13,7 +13,7 @@ import { initCertificates, type CertsInitResult } from '../../src/control/certs-
 import { createCertificateAuthority, issueClientCertificate } from '../../src/control/certs.js';
 import { ControlCallError } from '../../src/control/call-error.js';
 import { ControlClient } from '../../src/control/client.js';
-import * as rules from '../../src/registration-rules.js';
+import * as rules from '../../src/registration.js';
 import { FLAG_ALIASES, FLAG_TABLE } from '../../src/sim/flags.js';
 import { osquerydFlagCatalog, parseHelpFlags, checkKnownFlags } from '../../src/runtime/known-flags.js';
 import { shortTempDir, waitFor } from '../helpers/tmp.js';

@@ -1,36 +1,51 @@
-// The folder tree is the architecture: imports point one way
-// (cli → app → control/runtime → extensions → device/state/osquery/store → errors/log).
-// A new import across layers fails here, not in review.
+// The folder tree is the architecture: imports point one way, as ALLOWED below
+// says. The layering text in docs/CONVENTIONS.md (between the `layering:begin`
+// and `layering:end` markers) is rendered from ALLOWED and checked here, so the
+// docs cannot drift from the rule. A new import across layers fails here, not in review.
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve, dirname } from 'node:path';
 
 const repo = resolve(import.meta.dirname, '../..');
 
-/** module → modules it may import (besides itself). Leaf files: errors, version, log, registration-rules. */
+/**
+ * module → modules it may import (besides itself), top layer first. A file
+ * belongs to the longest module path that contains it (src/runtime/instance
+ * before src/runtime). Leaf files: errors, version, log, registration.
+ */
 const ALLOWED: Record<string, string[]> = {
-  'src/log': [],
-  'src/errors.ts': [],
-  'src/version.ts': [],
-  'src/registration-rules.ts': [],
-  'src/config': ['src/errors.ts', 'src/registration-rules.ts'],
-  'src/osquery': ['src/errors.ts', 'src/log'],
-  'src/store': ['src/errors.ts', 'src/log', 'src/registration-rules.ts'],
-  'src/state': ['src/osquery', 'src/errors.ts'],
-  'src/device': ['src/errors.ts', 'src/log'],
-  'extensions': ['src/device', 'src/state', 'src/osquery', 'src/store', 'src/errors.ts', 'src/log', 'src/registration-rules.ts'],
-  'src/runtime': ['src/osquery', 'src/store', 'src/state', 'src/errors.ts', 'src/log'],
-  'src/control': ['src/state', 'src/osquery', 'src/errors.ts', 'src/log', 'src/version.ts', 'src/registration-rules.ts'],
+  'src/cli': ['src/app', 'src/doctor', 'src/config', 'src/control', 'src/devserver', 'src/runtime', 'src/errors.ts', 'src/log', 'src/version.ts'],
+  'src/doctor': ['src/app', 'src/config', 'src/control', 'src/device', 'src/osquery', 'src/runtime', 'src/runtime/instance', 'src/errors.ts', 'src/log', 'src/version.ts'],
+  'src/app': ['src/config', 'src/control', 'src/device', 'src/devserver', 'extensions', 'src/runtime', 'src/runtime/instance', 'src/rungroup', 'src/state', 'src/store', 'src/osquery', 'src/registration', 'src/errors.ts', 'src/log', 'src/version.ts'],
+  'src/control': ['src/state', 'src/osquery', 'src/registration', 'src/errors.ts', 'src/log', 'src/version.ts'],
+  'src/runtime': ['src/runtime/instance', 'src/rungroup', 'src/osquery', 'src/store', 'src/registration', 'src/errors.ts', 'src/log'],
+  'src/runtime/instance': ['src/rungroup', 'src/osquery', 'src/store', 'src/registration', 'src/errors.ts', 'src/log'],
+  'src/rungroup': ['src/errors.ts', 'src/log'],
+  'extensions': ['src/device', 'src/state', 'src/osquery', 'src/store', 'src/registration', 'src/errors.ts', 'src/log'],
   'src/sim': ['src/osquery', 'src/store', 'src/errors.ts', 'src/log'],
   'src/devserver': ['src/store', 'src/errors.ts', 'src/log'],
-  'src/doctor': ['src/app', 'src/config', 'src/control', 'src/device', 'src/osquery', 'src/runtime', 'src/errors.ts', 'src/log', 'src/version.ts'],
-  'src/app': ['src/config', 'src/control', 'src/device', 'src/devserver', 'extensions', 'src/runtime', 'src/state', 'src/store', 'src/osquery', 'src/errors.ts', 'src/log', 'src/version.ts'],
-  'src/cli': ['src/app', 'src/doctor', 'src/config', 'src/control', 'src/devserver', 'src/runtime', 'src/errors.ts', 'src/log', 'src/version.ts'],
+  'src/config': ['src/registration', 'src/errors.ts'],
+  'src/state': ['src/osquery', 'src/errors.ts'],
+  'src/store': ['src/registration', 'src/errors.ts', 'src/log'],
+  'src/device': ['src/errors.ts', 'src/log'],
+  'src/osquery': ['src/errors.ts', 'src/log'],
+  'src/registration': ['src/errors.ts'],
+  'src/errors.ts': [],
+  'src/version.ts': [],
+  'src/log': [],
 };
+
+/** The Markdown block docs/CONVENTIONS.md must hold between its markers. */
+function renderLayering(): string {
+  return Object.entries(ALLOWED)
+    .map(([m, to]) => `- \`${m}\` → ${to.length === 0 ? '(nothing)' : to.map((t) => `\`${t}\``).join(', ')}`)
+    .join('\n');
+}
 
 function moduleOf(file: string): string | undefined {
   const rel = relative(repo, file);
-  return Object.keys(ALLOWED).find((m) => rel === m || rel.startsWith(`${m}/`));
+  const hits = Object.keys(ALLOWED).filter((m) => rel === m || rel === `${m}.ts` || rel.startsWith(`${m}/`));
+  return hits.sort((a, b) => b.length - a.length)[0];
 }
 
 function* sources(dir: string): Generator<string> {
@@ -60,5 +75,29 @@ describe('layering', () => {
       }
     }
     expect(violations).toEqual([]);
+  });
+
+  it('the allow-list has no cycle', () => {
+    const seen = new Set<string>();
+    const onPath = new Set<string>();
+    const cycles: string[] = [];
+    const visit = (m: string, path: string[]): void => {
+      if (onPath.has(m)) return void cycles.push([...path, m].join(' → '));
+      if (seen.has(m)) return;
+      seen.add(m);
+      onPath.add(m);
+      for (const t of ALLOWED[m] ?? []) visit(t, [...path, m]);
+      onPath.delete(m);
+    };
+    for (const m of Object.keys(ALLOWED)) visit(m, []);
+    expect(cycles).toEqual([]);
+  });
+
+  // issue 21: CONVENTIONS.md described a layering (runtime → extensions) the allow-list forbids.
+  it('docs/CONVENTIONS.md states exactly the allow-list', () => {
+    const doc = readFileSync(join(repo, 'docs/CONVENTIONS.md'), 'utf8');
+    const block = /<!-- layering:begin[^>]*-->\n([\s\S]*?)\n<!-- layering:end -->/.exec(doc);
+    expect(block, 'docs/CONVENTIONS.md has no layering:begin/layering:end block').not.toBeNull();
+    expect(block![1], `replace the block in docs/CONVENTIONS.md with:\n${renderLayering()}`).toBe(renderLayering());
   });
 });

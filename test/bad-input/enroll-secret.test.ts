@@ -1,4 +1,4 @@
-// Issue 9 (bad input): the enroll secret file (reference §2.3). Missing, empty, whitespace-only,
+// Issue 9 (bad input): the enroll secret file (docs/protocol/device.md#enroll-secret). Missing, empty, whitespace-only,
 // a directory, unreadable (a path under a regular file), huge (> 16 KiB), a FIFO with no writer and
 // a device that never ends are each refused with a clear E_CONFIG error naming the registration and
 // the file — no crash, no hang, no unbounded read — and through the extension no enrollment request

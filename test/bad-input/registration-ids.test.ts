@@ -12,7 +12,7 @@ import { ConfigError, parseConfig } from '../../src/config/load.js';
 import { openDatabase, type SqliteDatabase } from '../../src/store/database.js';
 import { RegistrationStore, validateRegistrationId } from '../../src/store/registrations.js';
 import { RunHistoryStore } from '../../src/store/run-history.js';
-import { instancePaths, registrationDir } from '../../src/runtime/paths.js';
+import { instancePaths, registrationDir } from '../../src/runtime/instance/paths.js';
 import { Runner } from '../../src/runtime/runner.js';
 import { createKolideExtension, type KolideExtensionOptions } from '../../extensions/kolide_grpc/index.js';
 import { resolveOptions } from '../../extensions/kolide_grpc/options.js';

@@ -14,7 +14,7 @@ import { initCertificates, type CertsInitResult } from '../../src/control/certs-
 import { ControlClient } from '../../src/control/client.js';
 import { startControlServer, type ControlServer, type ControlServerOptions } from '../../src/control/server.js';
 import type { AddRegistrationInput, ControlTarget, InstanceInfo, RunRecord } from '../../src/control/target.js';
-import { OutputRing } from '../../src/runtime/output-ring.js';
+import { OutputRing } from '../../src/runtime/instance/output-ring.js';
 import { shortTempDir } from '../helpers/tmp.js';
 
 export function instance(id: string, overrides: Partial<InstanceInfo> = {}): InstanceInfo {

@@ -1,4 +1,4 @@
-/** Response decoding rules (reference §1.2): Go-like matching, strict types, err, error, result. */
+/** Response decoding rules (docs/protocol/device.md#decoding): Go-like matching, strict types, err, error, result. */
 import { describe, expect, it } from 'vitest';
 import { decodeResponse, DeviceError } from '../../src/device/index.js';
 

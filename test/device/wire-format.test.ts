@@ -1,5 +1,5 @@
 /**
- * Raw request bytes of every method against reference §1.2/1.3, captured by
+ * Raw request bytes of every method against docs/protocol/device.md#request and docs/protocol/device.md#methods, captured by
  * a real HTTP server on 127.0.0.1.
  */
 import { afterEach, describe, expect, it } from 'vitest';

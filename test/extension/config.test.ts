@@ -1,4 +1,4 @@
-/** The config plugin (reference §2.7): rewrite, cache, offline fallbacks. */
+/** The config plugin (docs/protocol/device.md#config-plugin): rewrite, cache, offline fallbacks. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigCache } from '../../src/store/config-cache.js';
 import { rewriteConfig, verboseFor } from '../../extensions/kolide_grpc/index.js';

@@ -1,4 +1,4 @@
-/** The distributed plugin (reference §2.9): throttling, Results shape, failures. */
+/** The distributed plugin (docs/protocol/device.md#distributed-plugin): throttling, Results shape, failures. */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { QueryThrottle } from '../../extensions/kolide_grpc/query-throttle.js';
 import { toDeviceResults } from '../../extensions/kolide_grpc/index.js';

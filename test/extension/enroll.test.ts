@@ -1,4 +1,4 @@
-/** Enrollment, re-enrollment on node_invalid and disable_device (reference §2.5, 2.6, 1.4). */
+/** Enrollment, re-enrollment on node_invalid and disable_device (docs/protocol/device.md#enrollment, docs/protocol/device.md#re-enroll, docs/protocol/device.md#errors). */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-/** Logger plugin intake and the publication loop (reference §2.8). */
+/** Logger plugin intake and the publication loop (docs/protocol/device.md#logger-plugin, docs/protocol/device.md#log-publishing). */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BatchLimit } from '../../extensions/kolide_grpc/batch-limit.js';
 import { waitFor } from '../helpers/tmp.js';

@@ -4,7 +4,7 @@
 // their pid through every kill, no osqueryd or run file may be left behind,
 // and the run history must show each kill as a run ended by SIGKILL.
 import { afterEach, describe, expect, it } from 'vitest';
-import { runShortId } from '../../src/runtime/paths.js';
+import { runShortId } from '../../src/runtime/instance/paths.js';
 import { DEFAULT_HISTORY_KEEP } from '../../src/store/run-history.js';
 import { median, recordFigures, round, scaled } from '../../bench/reliability/figures.js';
 import { isAlive } from '../../bench/reliability/procfs.js';

@@ -13,7 +13,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { instancePaths, runShortId } from '../../src/runtime/paths.js';
+import { instancePaths, runShortId } from '../../src/runtime/instance/paths.js';
 import { recordFigures } from '../../bench/reliability/figures.js';
 import { LauncherProcess } from '../../bench/reliability/launcher-process.js';
 import { DeliveryTracker, LogInjector, extensionSocket } from '../../bench/reliability/log-traffic.js';

@@ -1,7 +1,7 @@
 // Issue 9 (fuzz): JSON-RPC response decoding. decodeResponse either returns a well-typed result
 // for the method or throws a DeviceError (a LauncherError) with a device code; never anything
 // else (no TypeError, no RangeError). Inputs: random JSON values, each method's valid response
-// (reference §1.3) mutated structurally (wrong types, missing/extra/case-folded keys, non-null
+// (docs/protocol/device.md#methods) mutated structurally (wrong types, missing/extra/case-folded keys, non-null
 // `err`, `error` objects) and textually (truncation, flipped/inserted bytes, invalid UTF-8),
 // deep nesting, huge strings. A few bodies also go through a real HTTP server on 127.0.0.1 and
 // the DeviceClient.
@@ -22,7 +22,7 @@ const DEEP = fuzzIterations(30);
 const HTTP = fuzzIterations(60);
 const timeoutFor = (n: number) => 60_000 + n * 20;
 
-/** Valid results per method (reference §1.3 examples). */
+/** Valid results per method (docs/protocol/device.md#methods examples). */
 const VALID: Record<DeviceMethod, Record<string, unknown>> = {
   RequestEnrollment: {
     node_key: 'acme::eyJ',

@@ -1,4 +1,4 @@
-// Issue 2: plugin request/response contracts (reference §4), through dispatchPluginCall.
+// Issue 2: plugin request/response contracts (docs/protocol/osquery-extensions.md#plugins), through dispatchPluginCall.
 import { describe, expect, it } from 'vitest';
 import {
   dispatchPluginCall,

@@ -1,5 +1,5 @@
 // Issue 2: our bytes on the wire, pinned against the encoding in
-// ../shared/reference/osquery-extension-protocol.md §2, independently of the
+// docs/protocol/osquery-extensions.md#binary-encoding (bytes: #ping-example), independently of the
 // thrift library: strict-write binary protocol, unframed, no length prefix.
 import { afterEach, describe, expect, it } from 'vitest';
 import net from 'node:net';

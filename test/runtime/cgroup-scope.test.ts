@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { LauncherProcess } from '../../bench/reliability/launcher-process.js';
 import { Stage } from '../../bench/reliability/stage.js';
 import { supervisorGroupDirs, supervisorGroupName } from '../../src/runtime/cgroup-scope.js';
-import { parseProcCgroup } from '../../src/runtime/limits.js';
+import { parseProcCgroup } from '../../src/runtime/instance/limits.js';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { dumpLogs, startRunner, type Harness } from './harness.js';

@@ -2,8 +2,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { instancePaths } from '../../src/runtime/paths.js';
-import { runFiles } from '../../src/runtime/run-files.js';
+import { instancePaths } from '../../src/runtime/instance/paths.js';
+import { runFiles } from '../../src/runtime/instance/run-files.js';
 import { Runner } from '../../src/runtime/runner.js';
 import { testExtensionFactory } from './fixtures/test-extension.mjs';
 import { dumpLogs, startRunner, type Harness } from './harness.js';

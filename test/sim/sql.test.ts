@@ -1,4 +1,4 @@
-// Issue 3: osqueryd-sim's query() and getQueryColumns() answer like osqueryd (reference §8), over real core tables.
+// Issue 3: osqueryd-sim's query() and getQueryColumns() answer like osqueryd (docs/protocol/osquery-extensions.md#queries), over real core tables.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExtensionStatusError, type ExtensionManagerClient } from '../../src/osquery/client.js';
 import { SimHarness, type SimPaths, type SimProcess } from './helpers.js';

@@ -15,7 +15,7 @@ import { ControlClient } from '../../src/control/client.js';
 import { configSchema } from '../../src/config/schema.js';
 import { LauncherApp } from '../../src/app/launcher-app.js';
 import { ExtensionManagerClient } from '../../src/osquery/client.js';
-import { instancePaths } from '../../src/runtime/paths.js';
+import { instancePaths } from '../../src/runtime/instance/paths.js';
 import { renderRow } from '../../src/state/table.js';
 import { STATE_TABLES, instancesTable } from '../../src/state/tables.js';
 import { launcherInfoTable } from '../../src/state/launcher-info.js';

@@ -1,6 +1,6 @@
 /**
  * Thrift binary-protocol constants and the bounds every decoder in this folder
- * enforces (reference §2: strict write, lenient read, unframed stream).
+ * enforces (docs/protocol/osquery-extensions.md#wire-format: strict write, lenient read, unframed stream).
  */
 import { LauncherError } from '../../errors.js';
 

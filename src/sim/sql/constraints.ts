@@ -1,6 +1,6 @@
 /**
- * Build the `context` osqueryd sends with a table `generate` call (reference
- * §4): every column in `constraints` (lists possibly empty), `colsUsed`, and
+ * Build the `context` osqueryd sends with a table `generate` call
+ * (docs/protocol/osquery-extensions.md#context-json): every column in `constraints` (lists possibly empty), `colsUsed`, and
  * `colsUsedBitset`. osqueryd gets constraints from SQLite's planner; the
  * stand-in reads them from the statement, conservatively: only
  * `col <op> literal`, `literal <op> col` and `col IN (literals)` terms that

@@ -7,7 +7,7 @@
  * extension call), then filled, queried and cleared in one synchronous step,
  * so concurrent queries never see each other's rows.
  *
- * Results follow reference §8: strings for every value, duplicate column
+ * Results follow docs/protocol/osquery-extensions.md#query: strings for every value, duplicate column
  * names collapsed (the last wins), keys in sorted order, SQLite's own error
  * message on failure. Several `;`-separated statements are run in order and
  * their rows concatenated.

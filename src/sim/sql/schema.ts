@@ -1,6 +1,6 @@
 /**
  * Table schemas as osqueryd knows them: column name, declared type and the
- * ColumnOptions bitmask (reference §4).
+ * ColumnOptions bitmask (docs/protocol/osquery-extensions.md#column-options).
  */
 export const COLUMN_TYPES = ['TEXT', 'INTEGER', 'BIGINT', 'UNSIGNED BIGINT', 'DOUBLE', 'BLOB'] as const;
 

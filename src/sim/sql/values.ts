@@ -3,7 +3,7 @@
  * - into a table: strings typed by the column's declared type
  *   (dynamic_table_row: empty/unparsable numbers become NULL, integers parse
  *   with C base auto-detection, so `0x1f` is hex and a leading 0 is octal);
- * - out of a query: every value a string (reference §8).
+ * - out of a query: every value a string (docs/protocol/osquery-extensions.md#value-rendering).
  */
 export type SqlValue = string | number | bigint | null;
 

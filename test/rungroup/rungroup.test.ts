@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { RunGroup, type Actor } from '../../src/runtime/rungroup.js';
-import { signalActor } from '../../src/runtime/signal-actor.js';
-import { waitFor } from './helpers.js';
+import { RunGroup, type Actor } from '../../src/rungroup/rungroup.js';
+import { signalActor } from '../../src/rungroup/signal-actor.js';
+import { waitFor } from '../runtime/helpers.js';
 
 /** An actor that runs until interrupted, recording what happened to it. */
 function blocking(name: string, log: string[]): Actor {

@@ -1,5 +1,5 @@
 /**
- * Timings of one instance, with launcher's values (reference §3.5) where we
+ * Timings of one instance, with launcher's values (docs/protocol/device.md#timings) where we
  * have no better evidence. Tests shrink them; none of them is a correctness
  * assumption, only a bound.
  */

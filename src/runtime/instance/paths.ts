@@ -8,7 +8,7 @@
  *   <sockdir>/<short>.run                     our launch record (pid, socket), read by the reaper
  *
  * `<short>` is the random tail of the run's ULID, so names change every run
- * (launcher §3.4) and stay short: the manager socket must fit in 97 bytes
+ * (docs/protocol/device.md#paths) and stay short: the manager socket must fit in 97 bytes
  * (osquery-go's limit, `socket-path.ts`). `<sockdir>` is `<root>/s`, or, when
  * the root is too long for that, a directory under os.tmpdir() derived from
  * the root (so the next start finds it again), created 0700 and checked to be
@@ -18,9 +18,9 @@ import { createHash } from 'node:crypto';
 import { lstatSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LauncherError } from '../errors.js';
-import { MAX_MANAGER_SOCKET_PATH } from '../osquery/socket-path.js';
-import { validateRegistrationId } from '../store/registrations.js';
+import { LauncherError } from '../../errors.js';
+import { MAX_MANAGER_SOCKET_PATH } from '../../osquery/socket-path.js';
+import { validateRegistrationId } from '../../store/registrations.js';
 
 /** Characters of the run ULID used in file names (its random part: 60 bits). */
 export const RUN_SHORT_LENGTH = 12;
@@ -41,7 +41,7 @@ export function registrationDir(root: string, registrationId: string): string {
 }
 
 export function runShortId(runId: string): string {
-  if (runId.length < RUN_SHORT_LENGTH) throw new LauncherError('E_INVALID_ARGUMENT', `run id ${JSON.stringify(runId)} is shorter than ${RUN_SHORT_LENGTH} characters`);
+  if (runId.length < RUN_SHORT_LENGTH) throw new LauncherError('E_INTERNAL', `run id ${JSON.stringify(runId)} is shorter than ${RUN_SHORT_LENGTH} characters`);
   return runId.slice(-RUN_SHORT_LENGTH).toLowerCase();
 }
 

@@ -3,8 +3,7 @@
  * cgroup below the supervisor's own, osqueryd runs in
  * `<own cgroup>/<groupName>/<registration id>` with memory and CPU caps the
  * kernel enforces; otherwise we fall back to osquery's own watchdog flags
- * (launcher §3.3 10a). Without limits the watchdog is off, as in launcher
- * (10b). The mode in force is reported in the instance status.
+ * (docs/protocol/device.md#watchdog-flags). Without limits the watchdog is off, as in launcher. The mode in force is reported in the instance status.
  *
  * cgroup v2: the supervisor's cgroup must be delegated (systemd `Delegate=yes`)
  * and hold no processes of its own besides what the kernel allows; when
@@ -21,8 +20,8 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'n
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LauncherError, errorMessage } from '../errors.js';
-import type { ResourceLimits } from '../store/registrations.js';
+import { LauncherError, errorMessage } from '../../errors.js';
+import type { ResourceLimits } from '../../store/registrations.js';
 
 export type LimitsMode = 'cgroup-v2' | 'cgroup-v1' | 'watchdog' | 'none';
 

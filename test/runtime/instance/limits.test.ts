@@ -2,8 +2,8 @@ import { execa } from 'execa';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseProcCgroup, planLimits } from '../../src/runtime/limits.js';
-import { isAlive, reapAll, tempRoot, waitFor } from './helpers.js';
+import { parseProcCgroup, planLimits } from '../../../src/runtime/instance/limits.js';
+import { isAlive, reapAll, tempRoot, waitFor } from '../helpers.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
 const started: number[] = [];

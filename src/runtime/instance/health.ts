@@ -1,11 +1,11 @@
 /**
- * Instance health (launcher §3.6): each of our extension servers answers a
+ * Instance health (docs/protocol/device.md#health-check): each of our extension servers answers a
  * ping on its own socket, and osqueryd's extension list still holds every one
  * of them (the failure fleet#52093 never notices). Checked on an interval
  * after a startup delay; `maxFailures` failures in a row end the run.
  */
-import { ExtensionClient, type ExtensionManagerClient } from '../osquery/client.js';
-import { LauncherError, errorMessage } from '../errors.js';
+import { ExtensionClient, type ExtensionManagerClient } from '../../osquery/client.js';
+import { LauncherError, errorMessage } from '../../errors.js';
 
 export interface HealthTarget {
   manager: ExtensionManagerClient;

@@ -4,10 +4,10 @@
  * `extensions/`: the Runner takes a factory and calls it once per run, so every
  * run gets a fresh extension, owned by its instance (launcher ADR 2024-10-23).
  */
-import { LauncherError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
-import type { Plugin, Row } from '../osquery/plugins.js';
-import type { Registration } from '../store/registrations.js';
+import { LauncherError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
+import type { Plugin, Row } from '../../osquery/plugins.js';
+import type { Registration } from '../../store/registrations.js';
 import type { ExtensionFlagNames } from './flags.js';
 
 export interface InstanceExtension {
@@ -23,9 +23,25 @@ export interface InstanceExtension {
   status?(): Record<string, unknown>;
 }
 
+/**
+ * A read-only view of the run that owns the extension (issue 21): the
+ * extension asks its own instance, never the Runner, about its run.
+ */
+export interface RunView {
+  readonly registrationId: string;
+  readonly runId: string;
+  /** When this run started (ms since the epoch). */
+  readonly startedAt: number;
+  /** osqueryd's `osquery_info.instance_id`, once the run has connected; undefined before. */
+  instanceId(): string | undefined;
+  /** Whole seconds since osqueryd connected; undefined before it has. */
+  uptimeSeconds(): number | undefined;
+}
+
 export interface ExtensionContext {
   registrationId: string;
   runId: string;
+  run: RunView;
   registration: Registration;
   logger: Logger;
   /**

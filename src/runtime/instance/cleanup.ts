@@ -5,8 +5,8 @@
  * bounded by a timeout; failures and overruns are logged, never thrown, so
  * one stuck step cannot keep the rest from running.
  */
-import { errorMessage } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import { errorMessage } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
 
 interface Step {
   name: string;

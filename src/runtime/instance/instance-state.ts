@@ -2,8 +2,8 @@
  * The life of one osqueryd run, as a string union with the legal moves.
  * Every change goes through `StateMachine.set`, which logs it.
  */
-import { LauncherError } from '../errors.js';
-import type { Logger } from '../log/logger.js';
+import { LauncherError } from '../../errors.js';
+import type { Logger } from '../../log/logger.js';
 
 export type InstanceState =
   /** Constructed; launch() not called yet. */
@@ -54,11 +54,11 @@ export class StateMachine {
     return this.current;
   }
 
-  /** Move to `next`; a same-state call is a no-op, an illegal move throws E_INVALID_ARGUMENT. */
+  /** Move to `next`; a same-state call is a no-op, an illegal move is our bug: E_INTERNAL. */
   set(next: InstanceState, detail?: Record<string, unknown>): void {
     if (next === this.current) return;
     if (!NEXT[this.current].includes(next)) {
-      throw new LauncherError('E_INVALID_ARGUMENT', `illegal instance state change ${this.current} → ${next}`);
+      throw new LauncherError('E_INTERNAL', `illegal instance state change ${this.current} → ${next}`);
     }
     const level = next === 'failed' || next === 'unhealthy' ? 'warn' : 'info';
     this.log[level]({ from: this.current, to: next, ...detail }, `instance ${next}`);

@@ -2,9 +2,9 @@
 // "exited with code 1 during launch" in last_error; osqueryd's own error line
 // (gflags' `ERROR: ...` on stderr) must be there.
 import { afterEach, describe, expect, it } from 'vitest';
-import { lastWords } from '../../src/runtime/last-words.js';
-import { AppHarness } from '../faults/support/app-harness.js';
-import { simAvailable, waitFor } from './helpers.js';
+import { lastWords } from '../../../src/runtime/instance/last-words.js';
+import { AppHarness } from '../../faults/support/app-harness.js';
+import { simAvailable, waitFor } from '../helpers.js';
 
 let app: AppHarness | undefined;
 afterEach(async (ctx) => {

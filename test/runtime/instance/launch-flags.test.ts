@@ -6,9 +6,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { augeasLensesPath, buildOsquerydArgs, tlsServerCertsPath } from '../../src/runtime/flags.js';
-import { dumpLogs, startRunner, type Harness } from './harness.js';
-import { tempRoot } from './helpers.js';
+import { augeasLensesPath, buildOsquerydArgs, tlsServerCertsPath } from '../../../src/runtime/instance/flags.js';
+import { dumpLogs, startRunner, type Harness } from '../harness.js';
+import { tempRoot } from '../helpers.js';
 
 const base = {
   names: { extensionName: 'kolide_grpc', configPlugin: 'kolide_grpc', loggerPlugin: 'kolide_grpc', distributedPlugin: 'kolide_grpc' },

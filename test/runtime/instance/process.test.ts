@@ -1,8 +1,8 @@
 import { execa } from 'execa';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OsquerydProcess } from '../../src/runtime/process.js';
-import { isAlive, reapAll, REPO, waitFor } from './helpers.js';
+import { OsquerydProcess } from '../../../src/runtime/instance/process.js';
+import { isAlive, reapAll, REPO, waitFor } from '../helpers.js';
 
 const FIX = join(REPO, 'test/runtime/fixtures');
 const started: number[] = [];

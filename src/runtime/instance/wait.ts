@@ -1,7 +1,7 @@
 /**
  * Bounded waiting on real conditions, cancellable through an AbortSignal.
  */
-import { LauncherError } from '../errors.js';
+import { LauncherError } from '../../errors.js';
 
 /**
  * Sleep `ms`; resolves early (without throwing) when any of `signals` aborts.

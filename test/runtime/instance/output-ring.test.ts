@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { OutputRing, type DeliveredLine } from '../../src/runtime/output-ring.js';
+import { OutputRing, type DeliveredLine } from '../../../src/runtime/instance/output-ring.js';
 
 async function collect(it: AsyncIterable<DeliveredLine>): Promise<DeliveredLine[]> {
   const out: DeliveredLine[] = [];

@@ -1,9 +1,9 @@
 import { chmodSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ensurePrivateDir, instancePaths, registrationDir, resolveSocketDir, runShortId, socketDirCandidates } from '../../src/runtime/paths.js';
-import { MAX_MANAGER_SOCKET_PATH } from '../../src/osquery/socket-path.js';
-import { tempRoot } from './helpers.js';
+import { ensurePrivateDir, instancePaths, registrationDir, resolveSocketDir, runShortId, socketDirCandidates } from '../../../src/runtime/instance/paths.js';
+import { MAX_MANAGER_SOCKET_PATH } from '../../../src/osquery/socket-path.js';
+import { tempRoot } from '../helpers.js';
 
 const RUN = '01JDXZ3M4K7Q8R9S0T1V2W3X4Y';
 const cleanups: Array<() => void> = [];

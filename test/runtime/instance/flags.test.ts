@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { buildOsquerydArgs, normaliseUserFlags } from '../../src/runtime/flags.js';
-import { extensionFlagNames } from '../../src/runtime/extension.js';
+import { buildOsquerydArgs, normaliseUserFlags } from '../../../src/runtime/instance/flags.js';
+import { extensionFlagNames } from '../../../src/runtime/instance/extension.js';
 
 const names = { extensionName: 'kolide_grpc', configPlugin: 'kolide_grpc', loggerPlugin: 'kolide_grpc', distributedPlugin: 'kolide_grpc' };
 const base = { names, pidfilePath: '/r/s/x.pid', databasePath: '/r/registrations/a/osquery.db', socketPath: '/r/s/x.em' };
 
 describe('buildOsquerydArgs', () => {
-  it("uses launcher's order: defaults, watchdog, refresh, user flags, then the fixed tail (reference §3.3)", () => {
+  it("uses launcher's order: defaults, watchdog, refresh, user flags, then the fixed tail (docs/protocol/device.md#command-line)", () => {
     const args = buildOsquerydArgs({ ...base, watchdogFlags: ['--disable_watchdog', '--distributed_denylist_duration=0'], userFlags: ['verbose', '--logger_min_status=1'] });
     expect(args).toEqual([
       '--logger_plugin=kolide_grpc',

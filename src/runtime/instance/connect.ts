@@ -1,15 +1,15 @@
 /**
- * The connect half of a launch (launcher §3.2 steps 7–11): wait for osqueryd's
+ * The connect half of a launch (docs/protocol/device.md#launch, steps 7–11): wait for osqueryd's
  * socket file, connect a manager client, register our extension server, and
  * check osqueryd lists it. Every wait is bounded and stops when the run's
  * signal aborts (osqueryd exited, stop requested).
  */
 import { existsSync } from 'node:fs';
-import type { Logger } from '../log/logger.js';
-import { ExtensionServer } from '../osquery/extension-server.js';
-import type { ExtensionManagerClient } from '../osquery/client.js';
-import type { Plugin } from '../osquery/plugins.js';
-import { LauncherError, errorMessage } from '../errors.js';
+import type { Logger } from '../../log/logger.js';
+import { ExtensionServer } from '../../osquery/extension-server.js';
+import type { ExtensionManagerClient } from '../../osquery/client.js';
+import type { Plugin } from '../../osquery/plugins.js';
+import { LauncherError, errorMessage } from '../../errors.js';
 import type { InstanceTimings } from './instance-options.js';
 import { pollUntil } from './wait.js';
 

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openDatabase } from '../../src/store/database.js';
 import { RunHistoryStore } from '../../src/store/run-history.js';
-import { tempRoot } from './helpers.js';
+import { tempRoot } from '../runtime/helpers.js';
 
 const cleanups: Array<() => void> = [];
 afterEach(() => {

@@ -1,5 +1,5 @@
 /**
- * osqueryd's command line, in launcher's order (reference §3.3): our defaults,
+ * osqueryd's command line, in launcher's order (docs/protocol/device.md#command-line): our defaults,
  * then the watchdog/limits flags, then the registration's own flags, then a
  * fixed tail the registration cannot override (osquery keeps the last value
  * of a flag, and we also refuse user flags that name a tail flag).
@@ -9,7 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { LauncherError } from '../errors.js';
+import { LauncherError } from '../../errors.js';
 
 /** Flags only the supervisor sets (the tail), plus `flagfile`, which could smuggle any flag in. */
 export const RESERVED_FLAGS: ReadonlySet<string> = new Set([
@@ -62,9 +62,9 @@ export interface OsquerydArgsInput {
   /** The registration's flags, validated by normaliseUserFlags. */
   userFlags: readonly string[];
   timings?: Partial<FlagTimings>;
-  /** `--tls_server_certs`: the PEM bundle osqueryd's own TLS features trust (launcher §3.3 #9), when there is one. */
+  /** `--tls_server_certs`: the PEM bundle osqueryd's own TLS features trust (docs/protocol/device.md#command-line), when there is one. */
   tlsServerCerts?: string | undefined;
-  /** `--augeas_lenses`: the lenses directory (launcher §3.3 #13), when it exists. */
+  /** `--augeas_lenses`: the lenses directory (docs/protocol/device.md#later-defaults), when it exists. */
   augeasLenses?: string | undefined;
 }
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { CleanupStack } from '../../src/runtime/cleanup.js';
-import { silentLogger } from '../../src/log/logger.js';
+import { CleanupStack } from '../../../src/runtime/instance/cleanup.js';
+import { silentLogger } from '../../../src/log/logger.js';
 
 describe('CleanupStack', () => {
   it('runs steps newest first, once, past failures and hung steps', async () => {

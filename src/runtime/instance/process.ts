@@ -1,6 +1,6 @@
 /**
  * One osqueryd child process, in its own process group (Playwright's
- * processLauncher, launcher §3.2 step 6): spawned with execa, no shell, output
+ * processLauncher, docs/protocol/device.md#launch): spawned with execa, no shell, output
  * read line by line, terminated by signalling the whole group (osqueryd's
  * watchdog forks a worker, and autoloaded extensions are its children too),
  * SIGTERM first and SIGKILL after a grace period or on request.
@@ -8,8 +8,8 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { execa, type ResultPromise } from 'execa';
-import { LauncherError, errorMessage } from '../errors.js';
-import { guardProcessGroup } from './exit-guard.js';
+import { LauncherError, errorMessage } from '../../errors.js';
+import { guardProcessGroup } from '../../rungroup/exit-guard.js';
 
 export interface ProcessExit {
   code: number | null;

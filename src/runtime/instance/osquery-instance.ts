@@ -13,16 +13,16 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { ulid } from 'ulid';
-import { LauncherError, errorMessage } from '../errors.js';
-import { componentLogger, silentLogger, type Logger } from '../log/logger.js';
-import { ExtensionManagerClient } from '../osquery/client.js';
-import type { ExtensionServer } from '../osquery/extension-server.js';
-import type { Row } from '../osquery/plugins.js';
-import type { Registration } from '../store/registrations.js';
-import type { RunHistoryStore } from '../store/run-history.js';
+import { LauncherError, errorMessage } from '../../errors.js';
+import { componentLogger, silentLogger, type Logger } from '../../log/logger.js';
+import { ExtensionManagerClient } from '../../osquery/client.js';
+import type { ExtensionServer } from '../../osquery/extension-server.js';
+import type { Row } from '../../osquery/plugins.js';
+import type { Registration } from '../../store/registrations.js';
+import type { RunHistoryStore } from '../../store/run-history.js';
 import { CleanupStack } from './cleanup.js';
 import { connectManager, readOsqueryInfo, startExtensionServer, verifyRegistered, waitForSocket } from './connect.js';
-import { extensionFlagNames, type ExtensionFactory, type InstanceExtension } from './extension.js';
+import { extensionFlagNames, type ExtensionFactory, type InstanceExtension, type RunView } from './extension.js';
 import { augeasLensesPath, buildOsquerydArgs, type FlagTimings } from './flags.js';
 import { checkInstanceHealth, startHealthMonitor } from './health.js';
 import { DEFAULT_INSTANCE_TIMINGS, type InstanceTimings } from './instance-options.js';
@@ -127,6 +127,16 @@ export class OsqueryInstance {
   private queryClient: ExtensionManagerClient | undefined;
   private limits: LimitsPlan | undefined;
   private startedAt: number | undefined;
+  /** What this run's extension may know about it (ExtensionContext.run). */
+  private runView(startedAt: number): RunView {
+    return {
+      registrationId: this.registrationId,
+      runId: this.runId,
+      startedAt,
+      instanceId: () => this.info.instanceId,
+      uptimeSeconds: () => (this.connectedAt === undefined ? undefined : Math.floor(((this.endedAt ?? Date.now()) - this.connectedAt) / 1000)),
+    };
+  }
   private connectedAt: number | undefined;
   private endedAt: number | undefined;
   private healthFailures = 0;
@@ -181,7 +191,7 @@ export class OsqueryInstance {
    * ending or over: await `exited`). Only once per instance.
    */
   launch(): Promise<void> {
-    if (this.launching) throw new LauncherError('E_INVALID_ARGUMENT', `instance ${this.registrationId}/${this.runId} was already launched`);
+    if (this.launching) throw new LauncherError('E_INTERNAL', `instance ${this.registrationId}/${this.runId} was already launched`);
     if (this.ending) return Promise.reject(new LauncherError('E_SHUTDOWN', `instance ${this.registrationId}/${this.runId} was stopped before launch`));
     this.launching = this.doLaunch().catch((err: unknown) => {
       const error = err instanceof Error ? err : new Error(String(err));
@@ -266,7 +276,7 @@ export class OsqueryInstance {
     this.cleanup.push('release limits', () => limits.release());
     this.history('start', (h) => h.start({ registrationId: this.registrationId, runId: this.runId, osquerydPath: o.osquerydPath, limitsMode: limits.mode }));
     mkdirSync(paths.registrationDir, { recursive: true, mode: 0o700 });
-    rmSync(paths.socketPath, { force: true }); // stale socket (launcher §3.2 step 6)
+    rmSync(paths.socketPath, { force: true }); // stale socket (docs/protocol/device.md#launch)
 
     if (limits.fallbackReason) this.log.warn({ reason: limits.fallbackReason }, 'resource limits: falling back to the osquery watchdog');
 
@@ -278,6 +288,7 @@ export class OsqueryInstance {
       registration: o.registration,
       logger: extLog,
       query: (sql, timeoutMs) => this.earlyQuery(sql, timeoutMs),
+      run: this.runView(this.startedAt ?? Date.now()),
     });
     const names = extensionFlagNames(this.ext);
     try {

@@ -1,0 +1,33 @@
+// issue 21: each run hands its extension a read-only view of itself (run id,
+// osqueryd's instance id, uptime) instead of the extension asking the Runner.
+// Before, osqueryInstanceId was never passed in and
+// kolide_launcher_info.osquery_instance_id was always ''. Real app, real
+// stand-in osqueryd, real device server.
+import { afterEach, describe, expect, it } from 'vitest';
+import { AppHarness } from '../faults/support/app-harness.js';
+
+let h: AppHarness | undefined;
+
+afterEach(async (ctx) => {
+  if (ctx.task.result?.state === 'fail' && h) process.stderr.write(`${h.logTail(200)}\n`);
+  const report = await h?.stop();
+  h = undefined;
+  expect(report?.leaked ?? [], 'osqueryd processes alive after the app stopped').toEqual([]);
+});
+
+describe('kolide_launcher_info', () => {
+  it("osquery_instance_id is the asking osqueryd's own osquery_info.instance_id, per instance", async () => {
+    h = await AppHarness.start({ registrations: ['kolide', 'acme'] });
+    const ids: Record<string, string> = {};
+    for (const reg of ['kolide', 'acme']) {
+      const status = await h.waitHealthy(reg);
+      const [own] = await h.app.runner.query(reg, 'select instance_id from osquery_info', 10_000);
+      const rows = await h.app.runner.query(reg, 'select osquery_instance_id, enrollment_id from kolide_launcher_info', 10_000);
+      expect(own!.instance_id).toMatch(/^[0-9a-f-]{36}$/);
+      expect(rows).toEqual([{ osquery_instance_id: own!.instance_id, enrollment_id: reg }]);
+      expect(status.instance_id).toBe(own!.instance_id);
+      ids[reg] = own!.instance_id!;
+    }
+    expect(ids.kolide).not.toBe(ids.acme);
+  }, 90_000);
+});
