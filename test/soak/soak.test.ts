@@ -42,7 +42,7 @@ describe('soak', () => {
     expect(r.logs_written).toBeGreaterThan(INSTANCES * (DURATION_MS / 1000) * 2);
     expect(r.queries_answered).toBe(r.queries_sent);
     expect(r.buffered_after_drain).toBeLessThanOrEqual(2 * INSTANCES);
-    expect(r.error_records, 'error-level records in the supervisor log').toBe(0);
+    expect(r.error_records, `error-level records in the supervisor log: ${errorLines.join('\n')}`).toBe(0);
     expect(r.rss_mb_end - r.rss_mb_start, `supervisor RSS ${r.rss_mb_start} → ${r.rss_mb_end} MB`).toBeLessThan(GROSS_RSS_GROWTH_MB);
   }, 600_000);
 });
