@@ -5,8 +5,8 @@
  * binary's own `--version`.
  */
 import { execFileSync } from 'node:child_process';
-import { locateOsqueryd, STAND_IN_RULE } from '../app/locate-osqueryd.js';
-import { errorMessage } from '../errors.js';
+import { locateOsqueryd, osquerydSearchList, STAND_IN_RULE } from '../app/locate-osqueryd.js';
+import { errorMessage, isLauncherError } from '../errors.js';
 import { API_VERSION, buildInfo, launcherVersion } from '../version.js';
 
 export interface VersionReport {
@@ -20,6 +20,8 @@ export interface VersionReport {
   osqueryd_version: string | null;
   /** Why osqueryd_path is null, or why its version is. */
   osqueryd_problem: string | null;
+  /** Where `osqueryd_path: auto` looks, in order. */
+  osqueryd_search_list: string[];
 }
 
 /** `osqueryd version 5.12.1` → `5.12.1`; bounded to 5 s. */
@@ -39,11 +41,12 @@ export function versionReport(env: NodeJS.ProcessEnv = process.env): VersionRepo
     osqueryd_path: null,
     osqueryd_version: null,
     osqueryd_problem: null,
+    osqueryd_search_list: osquerydSearchList(env),
   };
   try {
     report.osqueryd_path = locateOsqueryd(env.LAUNCHER_OSQUERYD_PATH || 'auto', { env }).path;
   } catch (err) {
-    report.osqueryd_problem = errorMessage(err).split('\n')[0]!;
+    report.osqueryd_problem = isLauncherError(err, 'E_OSQUERYD_NOT_FOUND') && !env.LAUNCHER_OSQUERYD_PATH ? 'not found in the search list' : errorMessage(err).split('\n')[0]!;
     return report;
   }
   try {
@@ -56,7 +59,7 @@ export function versionReport(env: NodeJS.ProcessEnv = process.env): VersionRepo
 
 export function versionText(r: VersionReport): string {
   const osqueryd = r.osqueryd_path === null
-    ? `not found (${r.osqueryd_problem}); see \`launcher run --help\`. ${STAND_IN_RULE}`
+    ? `none (${r.osqueryd_problem})`
     : `${r.osqueryd_path} (${r.osqueryd_version ?? r.osqueryd_problem})`;
   return [
     `osquery-launcher ${r.version}`,
@@ -65,5 +68,7 @@ export function versionText(r: VersionReport): string {
     `  node         ${r.node_version}`,
     `  control API  ${r.control_api_version}`,
     `  osqueryd     ${osqueryd}`,
+    `  searched     ${r.osqueryd_search_list.join('\n               ')}`,
+    ...(r.osqueryd_path === null ? [`  ${STAND_IN_RULE}`] : []),
   ].join('\n') + '\n';
 }
