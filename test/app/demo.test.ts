@@ -147,5 +147,5 @@ describe('launcher demo', () => {
     const exited = new Promise<number | null>((r) => demo!.once('exit', (code) => r(code)));
     demo.kill('SIGINT');
     expect(await exited).toBe(0);
-    }, 120_000);
+  }, 120_000);
 });
