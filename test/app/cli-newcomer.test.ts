@@ -56,6 +56,15 @@ describe('launcher CLI conventions (issue 21)', () => {
     const body = JSON.parse(failed.stderr) as { error: { code: string; message: string } };
     expect(body.error.code).toMatch(/^E_[A-Z_]+$/);
     expect(body.error.message).toMatch(/missing --target/);
+    // JSON output: snake_case keys (certs init used to print caCert, serverKey, rolesFile).
+    const certs = await launcher(['certs', 'init', '--dir', join(tmp.dir, 'pki'), '--json']);
+    expect(certs.code, certs.stderr).toBe(0);
+    const keys = Object.keys(JSON.parse(certs.stdout) as object);
+    expect(keys).toEqual(expect.arrayContaining(['ca_cert', 'server_cert', 'server_key', 'roles_file', 'identities']));
+    for (const k of keys) expect(k).toMatch(/^[a-z0-9_]+$/);
+    const again = await launcher(['certs', 'init', '--dir', join(tmp.dir, 'pki'), '--json']);
+    expect(again.code).toBe(1);
+    expect((JSON.parse(again.stderr) as { error: { code: string } }).error.code).toMatch(/^E_[A-Z_]+$/);
   });
 
   // issue 21: `log_level (line 15)` blamed a good YAML line for a bad LAUNCHER_LOG_LEVEL; and pino's stack trace.
