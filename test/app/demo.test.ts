@@ -25,18 +25,26 @@ afterAll(async () => {
 const ctl = (...args: string[]) =>
   run(process.execPath, [join(repo, 'bin/launcher'), 'ctl', ...args], { cwd: tmp.dir, env: { ...process.env, LAUNCHER_ROOT: root, LAUNCHER_CTL_CONFIG: '' }, timeout: 30_000 });
 
+/** `launcher demo` in the demo root, as `npm start` runs it; resolves once its guide is printed (or it exited). */
+async function startDemo(boundMs: number): Promise<ChildProcess> {
+  output = '';
+  const child = spawn(process.execPath, [join(repo, 'bin/launcher'), 'demo'], {
+    cwd: tmp.dir,
+    env: { ...process.env, LAUNCHER_ROOT: root, LAUNCHER_LOG_FORMAT: 'json', LAUNCHER_OSQUERYD_PATH: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  demo = child;
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  await waitFor(() => output.includes('Ctrl-C stops everything') || child.exitCode !== null, boundMs, 'the guide').catch((err: unknown) => {
+    throw new Error(`${String(err)}\ndemo output:\n${output}`);
+  });
+  return child;
+}
+
 describe('launcher demo', () => {
   it('starts the device server, two instances and the control API, and prints a guide', async () => {
-    demo = spawn(process.execPath, [join(repo, 'bin/launcher'), 'demo'], {
-      cwd: tmp.dir,
-      env: { ...process.env, LAUNCHER_ROOT: root, LAUNCHER_LOG_FORMAT: 'json', LAUNCHER_OSQUERYD_PATH: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    demo.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    demo.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    await waitFor(() => output.includes('Ctrl-C stops everything') || demo!.exitCode !== null, 45_000, 'the guide').catch((err: unknown) => {
-      throw new Error(`${String(err)}\ndemo output:\n${output}`);
-    });
+    demo = await startDemo(45_000);
     expect(demo.exitCode, output).toBeNull();
     expect(output).toMatch(/osqueryd: (no real osqueryd found .* using the stand-in .*osqueryd-sim|\/)/);
     expect(output).toContain('bin/launcher ctl list');
@@ -130,17 +138,7 @@ describe('launcher demo', () => {
 
   // issue 21: on a second start the guide still said to enroll globex, which then failed with exit 8.
   it('a second start describes what is there: globex is enrolled, so the guide does not say to enroll it', async () => {
-    output = '';
-    demo = spawn(process.execPath, [join(repo, 'bin/launcher'), 'demo'], {
-      cwd: tmp.dir,
-      env: { ...process.env, LAUNCHER_ROOT: root, LAUNCHER_LOG_FORMAT: 'json', LAUNCHER_OSQUERYD_PATH: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    demo.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    demo.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    await waitFor(() => output.includes('Ctrl-C stops everything') || demo!.exitCode !== null, 90_000, 'the second guide').catch((err: unknown) => {
-      throw new Error(`${String(err)}\ndemo output:\n${output}`);
-    });
+    demo = await startDemo(90_000);
     expect(output).toMatch(/Running now: .*globex \(running/);
     expect(output).not.toContain('ctl enroll globex --secret-file');
     expect(output).toContain('bin/launcher ctl remove globex');
