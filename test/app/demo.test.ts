@@ -83,6 +83,11 @@ describe('launcher demo', () => {
       expect(r.state).toBe('running');
       expect(typeof r.pid).toBe('number');
       expect(r.run_id).toMatch(/^[0-9A-Z]{26}$/);
+      // issue 21: one style on the wire: ISO-8601 times, unit-suffixed durations, snake_case keys.
+      const raw = r as unknown as Record<string, unknown>;
+      expect(raw.started_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(typeof raw.uptime_seconds).toBe('number');
+      for (const k of Object.keys(raw)) expect(k).toMatch(/^[a-z0-9_]+$/);
     }
   });
 
