@@ -147,7 +147,7 @@ describe('launcher CLI conventions (issue 21)', () => {
       }
       return out;
     };
-    expect(await firstLines({ FORCE_COLOR: '' })).toMatch(/\x1b\[/);
+    expect(await firstLines({ FORCE_COLOR: '', NO_COLOR: '' })).toMatch(/\x1b\[/);
     expect(await firstLines({ NO_COLOR: '1' })).not.toMatch(/\x1b\[/);
   });
 });
