@@ -30,3 +30,21 @@ export function launcherVersion(): string {
   }
   return cached;
 }
+
+export interface BuildInfo {
+  commit: string;
+  commit_date: string;
+  build_date: string;
+}
+
+/** What `npm run build` recorded in dist/build-info.json (scripts/gen-build-info.mjs); "unknown" when absent. */
+export function buildInfo(): BuildInfo {
+  const unknown: BuildInfo = { commit: 'unknown', commit_date: 'unknown', build_date: 'unknown' };
+  try {
+    const raw = JSON.parse(readFileSync(join(packageRoot(), 'dist', 'build-info.json'), 'utf8')) as Partial<BuildInfo>;
+    const text = (v: unknown): string => (typeof v === 'string' && v !== '' ? v : 'unknown');
+    return { commit: text(raw.commit), commit_date: text(raw.commit_date), build_date: text(raw.build_date) };
+  } catch {
+    return unknown;
+  }
+}

@@ -2,17 +2,25 @@
  * `npm start`: the whole product on embedded defaults. A local device server
  * on 127.0.0.1, the supervisor with the vendor (`kolide`) and tenant `acme`,
  * each with its own osqueryd (a real one when installed, else the stand-in),
- * the control API with fresh local certificates, and a printed guide.
+ * the control API with fresh local certificates, and a guide printed last,
+ * once the instances are up, describing what is there now (issue 21). The
+ * terminal shows only warnings; every log line goes to <root>/launcher.log.
  * State lives in ./.launcher-demo (or $LAUNCHER_ROOT).
  */
 import { existsSync, mkdirSync, writeFileSync, readFileSync, copyFileSync } from 'node:fs';
 import { join, resolve, relative } from 'node:path';
 import { configSchema, type LauncherConfig } from '../config/schema.js';
+import type { LevelWithSilent } from 'pino';
 import { componentLogger, type Logger } from '../log/logger.js';
+import type { InstanceInfo as FullInstanceInfo } from '../state/types.js';
+
+/** What the guide says about each instance. */
+type InstanceInfo = Pick<FullInstanceInfo, 'id' | 'state' | 'healthy'>;
+import { DEMO_LOG_FILE, demoLogger } from './demo-log.js';
 import { generateAdminToken, startDevServer, writeAdminTokenFile, type DevServer } from '../devserver/index.js';
 import { initCertificates, issueCertificates, CA_CERT_FILE, SERVER_CERT_FILE, SERVER_KEY_FILE, ROLES_FILE } from '../control/certs-init.js';
 import { CLIENT_CONFIG_NAME } from '../control/client-config.js';
-import { locateOsqueryd } from './locate-osqueryd.js';
+import { locateOsqueryd, STAND_IN_RULE } from './locate-osqueryd.js';
 import { LauncherApp } from './launcher-app.js';
 
 export const DEMO_TENANTS = ['kolide', 'acme', 'globex'] as const;
@@ -32,8 +40,11 @@ export function demoOsqueryConfig(tenant: string): string {
 
 export interface DemoOptions {
   root?: string;
-  logger: Logger;
-  /** Print the guide (default true). */
+  /** Level of the log file (default info); the terminal shows warnings and errors only. */
+  level?: LevelWithSilent;
+  /** Log here instead (tests); default demoLogger(). */
+  logger?: Logger;
+  /** Where the guide goes (default stdout). */
   guide?: (text: string) => void;
 }
 
@@ -42,10 +53,11 @@ export interface PreparedDemo {
   config: LauncherConfig;
   devServer: DevServer;
   osqueryd: ReturnType<typeof locateOsqueryd>;
-  guide: string;
+  /** The guide for the instances there now. */
+  guide: (instances: readonly InstanceInfo[]) => string;
 }
 
-export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
+export async function prepareDemo(options: DemoOptions & { logger: Logger }): Promise<PreparedDemo> {
   const root = resolve(options.root ?? process.env.LAUNCHER_ROOT ?? '.launcher-demo');
   mkdirSync(root, { recursive: true, mode: 0o700 });
   const secretsDir = join(root, 'secrets');
@@ -96,26 +108,32 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
   const rel = relative(process.cwd(), root) || '.';
   const bearer = `-H "Authorization: Bearer $(cat ${join(rel, ADMIN_TOKEN_FILE)})"`;
   const which = osqueryd.source === 'stand-in'
-    ? `osqueryd: no real osqueryd found (searched PATH and the usual install paths); using the stand-in ${osqueryd.path}`
+    ? `osqueryd: no real osqueryd found (searched ${osqueryd.searched.length - 1} paths: \`launcher version\` shows which); using the stand-in ${osqueryd.path}`
     : `osqueryd: ${osqueryd.path} (${osqueryd.source})`;
-  const guide = [
+  const guide = (instances: readonly InstanceInfo[]): string => [
     '',
     'osquery-launcher demo',
     `  ${which}`,
+    ...(osqueryd.source === 'stand-in' ? [`  (${STAND_IN_RULE})`] : []),
     `  device server: ${devServer.url} (tenants: ${DEMO_TENANTS.join(', ')}; admin endpoints under /admin/, token in ${join(rel, ADMIN_TOKEN_FILE)})`,
     `  control API:   ${target} (mutual TLS; certificates in ${rel}/certs)`,
     `  state:         ${rel}/launcher.sqlite (registrations, node keys, config cache, log buffers, run history)`,
+    `  logs:          ${rel}/${DEMO_LOG_FILE} (every line; this terminal shows warnings and errors only)`,
+    '',
+    `Running now: ${instances.map(instanceSummary).join(', ') || 'no instances'}`,
     '',
     'In a second terminal, from this directory:',
     '  bin/launcher ctl list                                   # instances, pids, health',
-    `  bin/launcher ctl enroll globex --secret-file ${rel}/globex.secret   # add a tenant at runtime`,
+    instances.some((i) => i.id === 'globex')
+      ? '  bin/launcher ctl remove globex                          # globex was enrolled in an earlier run; remove it (enroll again with --secret-file ' + `${rel}/globex.secret)`
+      : `  bin/launcher ctl enroll globex --secret-file ${rel}/globex.secret   # add a tenant at runtime`,
     "  bin/launcher ctl query acme 'select * from kolide_launcher_instances'   # tenant-scoped state table",
     "  bin/launcher ctl query kolide 'select * from kolide_launcher_instances' # the vendor sees all",
     '  bin/launcher ctl logs acme -f                           # follow osqueryd output from the start of the run',
     '  bin/launcher ctl history acme                           # runs, exits, errors',
-    `  curl -s ${bearer} '${devServer.url}/admin/logs?tenant=acme' | head  # logs delivered to the device server`,
+    `  curl -s ${bearer} '${devServer.url}/admin/logs?tenant=acme&format=ndjson' | head  # logs delivered to the device server, one per line`,
     `  curl -s ${bearer} -XPOST ${devServer.url}/admin/queries -d '{"tenant":"acme","sql":"select version from osquery_info"}'`,
-    `  curl -s ${bearer} '${devServer.url}/admin/results?tenant=acme'      # distributed query results`,
+    `  curl -s ${bearer} '${devServer.url}/admin/results?tenant=acme&format=ndjson'      # distributed query results`,
     '',
     'Ctrl-C stops everything.',
     '',
@@ -123,11 +141,38 @@ export async function prepareDemo(options: DemoOptions): Promise<PreparedDemo> {
   return { root, config, devServer, osqueryd, guide };
 }
 
+function instanceSummary(i: InstanceInfo): string {
+  return `${i.id} (${i.state}${i.state === 'running' ? (i.healthy ? ', healthy' : ', not healthy yet') : ''})`;
+}
+
+/** How long the guide waits for every instance to be healthy before it prints what there is. */
+const GUIDE_WAIT_MS = 60_000;
+
+/** Resolves once every instance is running and healthy, or after `bound` ms; polls the runner's own status. */
+async function instancesUp(status: () => InstanceInfo[], bound: number, stopped: () => boolean): Promise<void> {
+  const deadline = Date.now() + bound;
+  while (Date.now() < deadline && !stopped()) {
+    const all = status();
+    if (all.length > 0 && all.every((i) => i.state === 'running' && i.healthy)) return;
+    await new Promise((r) => setTimeout(r, 250).unref());
+  }
+}
+
 export async function runDemo(options: DemoOptions): Promise<void> {
-  const demo = await prepareDemo(options);
-  const app = new LauncherApp({ config: demo.config, osquerydPath: demo.osqueryd.path, logger: options.logger, extension: { distributedStartupWindowMs: 0 } });
-  const running = app.run();
-  void app.whenReady().then(() => (options.guide ?? ((t: string) => process.stdout.write(t)))(demo.guide));
+  const root = resolve(options.root ?? process.env.LAUNCHER_ROOT ?? '.launcher-demo');
+  mkdirSync(root, { recursive: true, mode: 0o700 });
+  const logger = options.logger ?? demoLogger(root, options.level ?? 'info');
+  const demo = await prepareDemo({ ...options, root, logger });
+  const app = new LauncherApp({ config: demo.config, osquerydPath: demo.osqueryd.path, logger, extension: { distributedStartupWindowMs: 0 } });
+  let done = false;
+  const running = app.run().finally(() => (done = true));
+  const print = options.guide ?? ((t: string) => void process.stdout.write(t));
+  void app
+    .whenReady()
+    .then(() => instancesUp(() => app.runner.status(), GUIDE_WAIT_MS, () => done))
+    .then(() => {
+      if (!done) print(demo.guide(app.runner.status()));
+    });
   try {
     await running;
   } finally {

@@ -3,14 +3,23 @@ import { delimiter, join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LauncherError } from '../errors.js';
 
-/** Where osqueryd is installed by the official packages, after PATH. */
-export const USUAL_OSQUERYD_PATHS = [
-  '/opt/osquery/bin/osqueryd',
-  '/usr/bin/osqueryd',
-  '/usr/local/bin/osqueryd',
-  '/opt/osquery/lib/osquery.app/Contents/MacOS/osqueryd',
-  '/var/osquery/osqueryd',
-];
+/** Where the official packages install osqueryd, per platform; searched after PATH. */
+export const USUAL_OSQUERYD_PATHS: Readonly<Record<string, readonly string[]>> = {
+  linux: ['/opt/osquery/bin/osqueryd', '/usr/bin/osqueryd', '/usr/local/bin/osqueryd'],
+  darwin: ['/opt/osquery/lib/osquery.app/Contents/MacOS/osqueryd', '/usr/local/bin/osqueryd', '/var/osquery/osqueryd'],
+};
+
+/** How the stand-in is chosen; printed in `--help` and in the not-found error. */
+export const STAND_IN_RULE =
+  'The stand-in bin/osqueryd-sim is used only by the demo (`npm start`), and only when no osqueryd is found ' +
+  '($LAUNCHER_OSQUERYD_PATH, then the search list). `launcher run` never picks it: set osqueryd_path (or ' +
+  '$LAUNCHER_OSQUERYD_PATH) to bin/osqueryd-sim to run on it.';
+
+/** The paths `osqueryd_path: auto` tries, in order, without duplicates: each $PATH directory, then this platform's install paths. */
+export function osquerydSearchList(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string[] {
+  const fromPath = (env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(resolve(d), 'osqueryd'));
+  return [...new Set([...fromPath, ...(USUAL_OSQUERYD_PATHS[platform] ?? USUAL_OSQUERYD_PATHS.linux!)])];
+}
 
 /** The project's stand-in (bin/osqueryd-sim), for the demo and tests. */
 export function standInPath(): string {
@@ -49,19 +58,18 @@ export function locateOsqueryd(configured: string, options: { allowStandIn?: boo
     throw new LauncherError('E_OSQUERYD_NOT_FOUND', `osqueryd_path ${configured} is not an executable file`);
   }
   const searched: string[] = [];
-  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    const p = join(dir, 'osqueryd');
+  const pathDirs = new Set((env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(resolve(d), 'osqueryd')));
+  for (const p of osquerydSearchList(env)) {
     searched.push(p);
-    if (isExecutable(p)) return { path: p, source: 'path', searched };
-  }
-  for (const p of USUAL_OSQUERYD_PATHS) {
-    searched.push(p);
-    if (isExecutable(p)) return { path: p, source: 'usual', searched };
+    if (isExecutable(p)) return { path: p, source: pathDirs.has(p) ? 'path' : 'usual', searched };
   }
   if (options.allowStandIn) {
     const sim = standInPath();
     searched.push(sim);
     if (isExecutable(sim)) return { path: sim, source: 'stand-in', searched };
   }
-  throw new LauncherError('E_OSQUERYD_NOT_FOUND', `osqueryd not found; searched:\n  ${searched.join('\n  ')}\nInstall osquery or set osqueryd_path in the config.`);
+  throw new LauncherError(
+    'E_OSQUERYD_NOT_FOUND',
+    `osqueryd not found; searched:\n  ${searched.join('\n  ')}\nInstall osquery or set osqueryd_path in the config. ${STAND_IN_RULE}`,
+  );
 }

@@ -7,7 +7,7 @@
  * See src/control/certs-init.ts for the files written.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { errorMessage } from '../errors.js';
+import { errorOutput, wireJson } from './cli-output.js';
 import { initCertificates, issueCertificates, type IdentityFiles } from '../control/certs-init.js';
 
 export interface CertsIo {
@@ -63,7 +63,7 @@ export function buildCertsCommand(overrides: Partial<CertsIo> = {}): Command {
       await body(opts);
       io.exit(0);
     } catch (err) {
-      io.stderr(`launcher certs: ${errorMessage(err)}\n`);
+      io.stderr(errorOutput('launcher certs', err, opts.json === true));
       io.exit(1);
     }
   };
@@ -82,7 +82,7 @@ export function buildCertsCommand(overrides: Partial<CertsIo> = {}): Command {
           force: opts.force,
         });
         if (opts.json) {
-          io.stdout(`${JSON.stringify(result, null, 2)}\n`);
+          io.stdout(`${JSON.stringify(wireJson(result), null, 2)}\n`);
           return;
         }
         io.stdout(
@@ -105,7 +105,7 @@ export function buildCertsCommand(overrides: Partial<CertsIo> = {}): Command {
           target: opts.target,
           days: opts.days,
         });
-        if (opts.json) io.stdout(`${JSON.stringify(identities, null, 2)}\n`);
+        if (opts.json) io.stdout(`${JSON.stringify(wireJson(identities), null, 2)}\n`);
         else io.stdout(`clients:\n${identitiesText(identities)}`);
       }),
     );

@@ -120,8 +120,21 @@ export function versionText(v: ServerVersionView, clientApi: string): string {
   ].join('\n') + '\n';
 }
 
-export function outputLineText(line: OutputLineView): string {
+/** glog's line prefix `I1202 00:20:09.123456  4242 file.cpp:12] …`: the first letter is osquery's severity. */
+const GLOG_PREFIX = /^([IWEF])\d{4} \d{2}:\d{2}:\d{2}\.\d+\s+\d+ /;
+
+/** osquery's own severity of a line (I, W, E, F) from its glog prefix, whichever stream it came on; '-' for plain lines. */
+export function outputSeverity(text: string): 'I' | 'W' | 'E' | 'F' | '-' {
+  const m = GLOG_PREFIX.exec(text);
+  return m ? (m[1] as 'I' | 'W' | 'E' | 'F') : '-';
+}
+
+const SEVERITY_COLOR: Record<string, string> = { W: '\x1b[33m', E: '\x1b[31m', F: '\x1b[1;31m' };
+
+/** One osqueryd line, prefixed with its severity (coloured only when `color`: a TTY without NO_COLOR). */
+export function outputLineText(line: OutputLineView, color = false): string {
   const missed = line.missed > 0 ? `… ${line.missed} line(s) missed (reader fell behind)\n` : '';
-  const prefix = line.stream === 'stderr' ? 'E ' : '  ';
-  return `${missed}${prefix}${line.text}\n`;
+  const severity = outputSeverity(line.text);
+  const paint = color ? SEVERITY_COLOR[severity] : undefined;
+  return `${missed}${paint ? `${paint}${severity}\x1b[0m` : severity} ${line.text}\n`;
 }

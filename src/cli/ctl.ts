@@ -9,7 +9,6 @@
  */
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { errorMessage } from '../errors.js';
 import { ControlClient } from '../control/client.js';
 import { clientCertificateProblem, resolveClientConfig } from '../control/client-config.js';
 import { API_VERSION, FEATURES } from '../control/features.js';
@@ -18,6 +17,8 @@ import { ControlCallError } from '../control/call-error.js';
 import type { AddRegistrationInput } from '../control/target.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './ctl-exit.js';
 import * as fmt from './ctl-format.js';
+import { colorEnabled } from '../log/color.js';
+import { errorOutput, wireJson } from './cli-output.js';
 
 export interface CtlIo {
   stdout(text: string): void;
@@ -69,7 +70,10 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-const printJson = (io: CtlIo, value: unknown): void => io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+/** API objects in the CLI's JSON style (cli-output.ts): snake_case keys, ISO times. */
+const printJson = (io: CtlIo, value: unknown): void => io.stdout(`${JSON.stringify(wireJson(value), null, 2)}\n`);
+/** Query rows as osqueryd returned them: column names are data, never renamed. */
+const printRows = (io: CtlIo, rows: unknown): void => io.stdout(`${JSON.stringify(rows, null, 2)}\n`);
 
 const requireFeature = (ctx: Context, feature: string, what: string): Promise<void> => ctx.client.requireFeature(feature, what);
 
@@ -107,7 +111,7 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
         const code = await body({ client, version, json: g.json === true, io }, ...(args.slice(0, -1) as A));
         io.exit(code ?? EXIT.ok);
       } catch (err) {
-        io.stderr(`launcher ctl: ${errorMessage(err)}\n`);
+        io.stderr(errorOutput('launcher ctl', err, g.json === true));
         io.exit(exitCodeOf(err));
       } finally {
         client?.close();
@@ -181,7 +185,7 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
           await requireFeature(ctx, FEATURES.registrations, 'adding registrations');
           if (opts.replace) await requireFeature(ctx, 're-enroll', 're-enrolling (--replace)');
           if ((opts.secret === undefined) === (opts.secretFile === undefined)) {
-            io.stderr('launcher ctl: enroll needs exactly one of --secret and --secret-file\n');
+            io.stderr(errorOutput('launcher ctl', new Error('enroll needs exactly one of --secret and --secret-file'), ctx.json, 'E_USAGE'));
             return EXIT.usage;
           }
           const input: AddRegistrationInput = { id, osqueryFlags: opts.osqueryFlag, ...(opts.replace ? { replace: true } : {}) };
@@ -231,7 +235,7 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
       action(async (ctx, id: string, sql: string, opts: { timeoutMs?: number }) => {
         await requireFeature(ctx, FEATURES.query, 'queries');
         const rows = await ctx.client.query(id, sql, opts.timeoutMs ?? 0);
-        if (ctx.json) printJson(io, rows);
+        if (ctx.json) printRows(io, rows);
         else io.stdout(fmt.rowsTable(rows));
       }),
     );
@@ -257,13 +261,14 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
     .action(
       action(async (ctx, id: string, opts: { follow?: boolean; past: boolean }) => {
         await requireFeature(ctx, FEATURES.streamOutput, 'streaming output');
+        const color = colorEnabled(process.stdout, io.env);
         let follow = opts.follow === true;
         if (follow && !ctx.version.features.includes(FEATURES.streamOutputFollow)) {
           io.stderr('launcher ctl: server does not support following output; printing what is there\n');
           follow = false;
         }
         for await (const line of ctx.client.streamOutput(id, { fromBeginning: opts.past, follow })) {
-          io.stdout(ctx.json ? `${JSON.stringify(line)}\n` : fmt.outputLineText(line));
+          io.stdout(ctx.json ? `${JSON.stringify(wireJson({ ...line, severity: fmt.outputSeverity(line.text) }))}\n` : fmt.outputLineText(line, color));
         }
         if (follow && !ctx.json) io.stderr('launcher ctl: output ended (the run ended or the launcher stopped)\n');
       }),

@@ -4,7 +4,7 @@
  * JSON) with pass / warn / fail per check; exits 1 when any check fails.
  */
 import { Command, InvalidArgumentError } from 'commander';
-import { errorMessage } from '../errors.js';
+import { errorOutput } from './cli-output.js';
 import { formatReport, runDoctor, type DoctorOptions } from '../doctor/run.js';
 
 export interface DoctorIo {
@@ -43,7 +43,7 @@ export function buildDoctorCommand(overrides: Partial<DoctorIo> = {}): Command {
         io.stdout(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
         io.exit(report.ok ? 0 : 1);
       } catch (err) {
-        io.stderr(`launcher doctor: ${errorMessage(err)}\n`);
+        io.stderr(errorOutput('launcher doctor', err, opts.json === true));
         io.exit(1);
       }
     });

@@ -5,11 +5,18 @@ import { checkStartup } from '../app/startup-checks.js';
 import { LauncherApp } from '../app/launcher-app.js';
 import { errorMessage, isLauncherError } from '../errors.js';
 import { sdReady, sdStopping } from './sd-notify.js';
+import { osquerydSearchList, STAND_IN_RULE } from '../app/locate-osqueryd.js';
+
+/** `run --help`: where `osqueryd_path: auto` looks on this host, and the stand-in's rule. */
+function osquerydHelp(): string {
+  return `\nosqueryd_path: auto searches, in order ($PATH, then this platform's install paths):\n  ${osquerydSearchList().join('\n  ')}\n${STAND_IN_RULE}\n`;
+}
 
 export function buildRunCommand(): Command {
   return new Command('run')
     .description('run the supervisor: one osqueryd per registration, the control API, log shipping')
     .addOption(new Option('-c, --config <file>', 'YAML configuration (see config/launcher.example.yaml)').env('LAUNCHER_CONFIG').makeOptionMandatory())
+    .addHelpText('after', osquerydHelp)
     .option('--check', 'run every start-up check (configuration, osqueryd and its flags, certificates, secret files, root directory), then exit')
     .action(async (opts: { config: string; check?: boolean }) => {
       try {

@@ -26,6 +26,8 @@ interface ConfigOrigin {
   source: string;
   doc: Document;
   lines: LineCounter;
+  /** Config paths set from the environment (`log_level` → `LAUNCHER_LOG_LEVEL=bogus`), reported against the variable, not the file. */
+  overrides?: ReadonlyMap<string, string>;
 }
 
 const origins = new WeakMap<LauncherConfig, ConfigOrigin>();
@@ -33,6 +35,8 @@ const origins = new WeakMap<LauncherConfig, ConfigOrigin>();
 /** `path (line N): message`, the form every config problem takes. */
 function formatProblem(origin: Omit<ConfigOrigin, 'source'>, path: readonly (string | number)[], message: string): string {
   const keys = path.map(String);
+  const override = origin.overrides?.get(keys.join('.'));
+  if (override !== undefined) return `${override}: ${message}`;
   const node = isMap(origin.doc.contents) ? origin.doc.getIn(keys, true) : undefined;
   const range = (node as { range?: [number, number] } | undefined)?.range;
   const where = range ? ` (line ${origin.lines.linePos(range[0]).line})` : '';
@@ -82,13 +86,16 @@ export function parseConfig(text: string, source = '<config>', env: NodeJS.Proce
   }
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new ConfigError(source, ['the top level must be a mapping']);
   const data = raw as Record<string, unknown>;
+  const overrides = new Map<string, string>();
   for (const [name, path] of Object.entries(ENV_OVERRIDES)) {
     const v = env[name];
-    if (v !== undefined && v !== '') setPath(data, path, v);
+    if (v === undefined || v === '') continue;
+    setPath(data, path, v);
+    overrides.set(path, `${name}=${/^[\w./:@+-]{0,200}$/.test(v) ? v : JSON.stringify(v.slice(0, 200))} (environment)`);
   }
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
-    throw new ConfigError(source, parsed.error.issues.map((issue) => formatProblem({ doc, lines }, issue.path.map(String), issue.message)));
+    throw new ConfigError(source, parsed.error.issues.map((issue) => formatProblem({ doc, lines, overrides }, issue.path.map(String), issue.message)));
   }
   const cfg = parsed.data;
   // Relative paths in the file are relative to the file, not the working directory.
@@ -103,7 +110,7 @@ export function parseConfig(text: string, source = '<config>', env: NodeJS.Proce
   const ids = new Set<string>();
   const dups = cfg.registrations.filter((r) => (ids.has(r.id) ? true : (ids.add(r.id), false))).map((r) => r.id);
   if (dups.length) throw new ConfigError(source, dups.map((d) => `registrations: duplicate id ${JSON.stringify(d)}`));
-  origins.set(cfg, { source, doc, lines });
+  origins.set(cfg, { source, doc, lines, overrides });
   return cfg;
 }
 

@@ -8,8 +8,10 @@
  *   POST /admin/tenants   {name, secrets, config?} create / add secrets
  *   POST /admin/config    {tenant, config}         set a tenant's config (JSON text or object)
  *   POST /admin/queries   {tenant, sql, name?}     queue a distributed query → {name}
- *   GET  /admin/logs?tenant=&type=status|result|0|4&host=&after=
- *   GET  /admin/results?tenant=&query=&host=
+ *   GET  /admin/logs?tenant=&type=status|result|0|4&host=&after=&format=ndjson
+ *   GET  /admin/results?tenant=&query=&host=&format=ndjson
+ * `format=ndjson` answers one JSON object per line (application/x-ndjson),
+ * for `| head` and `jq -c`; the default is one JSON document.
  *   GET  /admin/nodes?tenant=
  *   POST /admin/revoke    {tenant?, node_key?}     revoke node keys → {revoked}
  *   POST /admin/disable   {tenant, disabled}       answer disable_device to a tenant
@@ -21,7 +23,7 @@ import { z } from 'zod';
 import { errorMessage, isLauncherError } from '../errors.js';
 import { faultSchema, type Fault } from './faults.js';
 import type { DevServerStore } from './store.js';
-import { sendJson } from './http-io.js';
+import { send, sendJson } from './http-io.js';
 
 export interface AdminTarget {
   readonly store: DevServerStore;
@@ -50,6 +52,14 @@ function logType(v: string | null): number | undefined {
 
 function optional(v: string | null): string | undefined {
   return v === null || v === '' ? undefined : v;
+}
+
+/** `{key: items}` as one document, or with `format=ndjson` one item per line. */
+function sendList(res: ServerResponse, q: URLSearchParams, key: string, items: readonly unknown[]): void {
+  const format = q.get('format') ?? 'json';
+  if (format === 'ndjson') return send(res, 200, items.map((i) => `${JSON.stringify(i)}\n`).join(''), 'application/x-ndjson');
+  if (format !== 'json') return sendJson(res, 400, { error: `format=${format}: expected json or ndjson` });
+  return sendJson(res, 200, { [key]: items });
 }
 
 export function handleAdmin(target: AdminTarget, req: IncomingMessage, res: ServerResponse, url: URL, body: Buffer): void {
@@ -85,12 +95,10 @@ export function handleAdmin(target: AdminTarget, req: IncomingMessage, res: Serv
           hostIdentifier: optional(q.get('host')),
           afterId: after === undefined ? undefined : Number(after),
         });
-        return sendJson(res, 200, { logs });
+        return sendList(res, q, 'logs', logs);
       }
       case 'GET /admin/results':
-        return sendJson(res, 200, {
-          results: store.results({ tenant: optional(q.get('tenant')), queryName: optional(q.get('query')), hostIdentifier: optional(q.get('host')) }),
-        });
+        return sendList(res, q, 'results', store.results({ tenant: optional(q.get('tenant')), queryName: optional(q.get('query')), hostIdentifier: optional(q.get('host')) }));
       case 'GET /admin/nodes':
         return sendJson(res, 200, { nodes: store.nodes(optional(q.get('tenant'))).map(({ nodeKey: _k, ...rest }) => rest) });
       case 'POST /admin/revoke': {

@@ -25,22 +25,51 @@ afterAll(async () => {
 const ctl = (...args: string[]) =>
   run(process.execPath, [join(repo, 'bin/launcher'), 'ctl', ...args], { cwd: tmp.dir, env: { ...process.env, LAUNCHER_ROOT: root, LAUNCHER_CTL_CONFIG: '' }, timeout: 30_000 });
 
+/** `launcher demo` in the demo root, as `npm start` runs it; resolves once its guide is printed (or it exited). */
+async function startDemo(boundMs: number): Promise<ChildProcess> {
+  output = '';
+  const child = spawn(process.execPath, [join(repo, 'bin/launcher'), 'demo'], {
+    cwd: tmp.dir,
+    env: { ...process.env, LAUNCHER_ROOT: root, LAUNCHER_LOG_FORMAT: 'json', LAUNCHER_OSQUERYD_PATH: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  demo = child;
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  await waitFor(() => output.includes('Ctrl-C stops everything') || child.exitCode !== null, boundMs, 'the guide').catch((err: unknown) => {
+    throw new Error(`${String(err)}\ndemo output:\n${output}`);
+  });
+  return child;
+}
+
 describe('launcher demo', () => {
   it('starts the device server, two instances and the control API, and prints a guide', async () => {
-    demo = spawn(process.execPath, [join(repo, 'bin/launcher'), 'demo'], {
-      cwd: tmp.dir,
-      env: { ...process.env, LAUNCHER_ROOT: root, LAUNCHER_LOG_FORMAT: 'json', LAUNCHER_OSQUERYD_PATH: '' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    demo.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    demo.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    await waitFor(() => output.includes('Ctrl-C stops everything') || demo!.exitCode !== null, 45_000, 'the guide').catch((err: unknown) => {
-      throw new Error(`${String(err)}\ndemo output:\n${output}`);
-    });
+    demo = await startDemo(45_000);
     expect(demo.exitCode, output).toBeNull();
     expect(output).toMatch(/osqueryd: (no real osqueryd found .* using the stand-in .*osqueryd-sim|\/)/);
     expect(output).toContain('bin/launcher ctl list');
     expect(existsSync(join(root, 'ctl.json'))).toBe(true);
+  });
+
+  // issue 21: ~175 lines of logs buried the guide; it comes last, once both instances are up, and the terminal only
+  // carries warnings (every line is in <root>/launcher.log, which the guide names).
+  it('prints the guide last, after both instances are healthy, with only warnings above it', () => {
+    const before = output.slice(0, output.indexOf('osquery-launcher demo'));
+    const logLines = before.split('\n').filter((l) => l.startsWith('{'));
+    for (const l of logLines) expect((JSON.parse(l) as { level: number }).level, l).toBeGreaterThanOrEqual(40);
+    expect(output).toMatch(/Running now: kolide \(running, healthy\), acme \(running, healthy\)/);
+    expect(output).toContain('logs:          r/launcher.log');
+    expect(output).toContain('bin/launcher ctl enroll globex --secret-file r/globex.secret');
+    const file = readFileSync(join(root, 'launcher.log'), 'utf8').trim().split('\n');
+    expect(file.some((l) => (JSON.parse(l) as { level: number }).level === 30)).toBe(true);
+  });
+
+  // issue 21: `ctl logs` marked every stderr line `E `; glog writes info lines there too.
+  it("`ctl logs` marks osqueryd's lines with osquery's own severity", async () => {
+    const { stdout } = await ctl('logs', 'acme');
+    const lines = stdout.trim().split('\n');
+    expect(lines.some((l) => /^I I\d{4} /.test(l)), stdout).toBe(true);
+    for (const l of lines) expect(l, l).toMatch(/^([IWEF] [IWEF]\d{4} |- )/);
   });
 
   it('`ctl --json list` works with no options and shows both instances', async () => {
@@ -54,6 +83,11 @@ describe('launcher demo', () => {
       expect(r.state).toBe('running');
       expect(typeof r.pid).toBe('number');
       expect(r.run_id).toMatch(/^[0-9A-Z]{26}$/);
+      // issue 21: one style on the wire: ISO-8601 times, unit-suffixed durations, snake_case keys.
+      const raw = r as unknown as Record<string, unknown>;
+      expect(raw.started_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+      expect(typeof raw.uptime_seconds).toBe('number');
+      for (const k of Object.keys(raw)) expect(k).toMatch(/^[a-z0-9_]+$/);
     }
   });
 
@@ -77,6 +111,16 @@ describe('launcher demo', () => {
     const lines = output.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('curl '));
     expect(lines).toHaveLength(3);
     for (const l of lines) expect(l).toContain('-H "Authorization: Bearer $(cat r/devserver-admin.token)"');
+    // issue 21: `| head` printed one 30 KB JSON line: the guide asks for one log per line.
+    const logsLine = lines.find((l) => l.includes('/admin/logs'))!;
+    expect(logsLine).toContain('format=ndjson');
+    const logs = await waitFor(async () => {
+      const { stdout } = await run('bash', ['-c', logsLine.replace(/\s+#.*$/, '')], { cwd: tmp.dir, timeout: 30_000 });
+      const got = stdout.trim().split('\n').filter((l) => l !== '');
+      return got.length > 1 ? got : undefined;
+    }, 45_000, 'logs delivered to the device server');
+    expect(logs.length).toBeLessThanOrEqual(10);
+    for (const l of logs) expect(JSON.parse(l)).toMatchObject({ tenant: 'acme' });
     // Run the guide's own command, as a user would paste it, from the demo's directory.
     const queue = lines.find((l) => l.includes('/admin/queries'))!;
     const { stdout } = await run('bash', ['-c', queue], { cwd: tmp.dir, timeout: 30_000 });
@@ -96,4 +140,15 @@ describe('launcher demo', () => {
     expect(readdirSync(join(root, 's')).filter((f) => !f.startsWith('.'))).toEqual([]);
     expect(existsSync(join(root, 'control.sock'))).toBe(false);
   });
+
+  // issue 21: on a second start the guide still said to enroll globex, which then failed with exit 8.
+  it('a second start describes what is there: globex is enrolled, so the guide does not say to enroll it', async () => {
+    demo = await startDemo(90_000);
+    expect(output).toMatch(/Running now: .*globex \(running/);
+    expect(output).not.toContain('ctl enroll globex --secret-file');
+    expect(output).toContain('bin/launcher ctl remove globex');
+    const exited = new Promise<number | null>((r) => demo!.once('exit', (code) => r(code)));
+    demo.kill('SIGINT');
+    expect(await exited).toBe(0);
+  }, 120_000);
 });

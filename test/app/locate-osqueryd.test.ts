@@ -15,7 +15,7 @@ describe('locating osqueryd', () => {
     try {
       const bin = join(tmp.dir, 'bin');
       mkdirSync(bin);
-      expect(() => locateOsqueryd('auto', { env: { PATH: bin } })).toThrow(new RegExp(`searched:[\\s\\S]*${bin}/osqueryd[\\s\\S]*${USUAL_OSQUERYD_PATHS[0]}`));
+      expect(() => locateOsqueryd('auto', { env: { PATH: bin } })).toThrow(new RegExp(`searched:[\\s\\S]*${bin}/osqueryd[\\s\\S]*${USUAL_OSQUERYD_PATHS.linux![0]}`));
       writeFileSync(join(bin, 'osqueryd'), '#!/bin/sh\n');
       chmodSync(join(bin, 'osqueryd'), 0o755);
       expect(locateOsqueryd('auto', { env: { PATH: bin } })).toMatchObject({ path: join(bin, 'osqueryd'), source: 'path' });

@@ -136,15 +136,21 @@ describe('launcher ctl', () => {
     expect((await ctl('admin', 'remove', 'initech')).out).toBe('removed initech\n');
   });
 
-  it('logs prints the current run, with stderr marked', async () => {
+  // issue 21: the marker is osquery's own severity (glog's I/W/E/F), not the stream: glog writes info lines on stderr too.
+  it("logs prints the current run, each line marked with osquery's severity", async () => {
     const ring = target.newRun('globex');
     ring.append('stdout', 'osqueryd started');
-    ring.append('stderr', 'W1122 something odd');
+    ring.append('stderr', 'I1122 10:00:00.000123  4242 init.cpp:412] osqueryd started [version=5.12.1]');
+    ring.append('stderr', 'W1122 10:00:01.000000  4242 watcher.cpp:1] something odd');
     const res = await ctl('tenant-globex', 'logs', 'globex');
     expect(res.code).toBe(EXIT.ok);
-    expect(res.out).toBe('  osqueryd started\nE W1122 something odd\n');
+    expect(res.out).toBe(
+      '- osqueryd started\nI I1122 10:00:00.000123  4242 init.cpp:412] osqueryd started [version=5.12.1]\nW W1122 10:00:01.000000  4242 watcher.cpp:1] something odd\n',
+    );
     const json = await ctl('tenant-globex', '--json', 'logs', 'globex');
-    expect(json.out.trim().split('\n').map((l) => (JSON.parse(l) as { seq: number }).seq)).toEqual([0, 1]);
+    const lines = json.out.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; severity: string; time: string; run_id: string });
+    expect(lines.map((l) => [l.seq, l.severity])).toEqual([[0, '-'], [1, 'I'], [2, 'W']]);
+    expect(lines[0]!.time).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
     // -f on a run that has ended returns at once (stream.test.ts covers live following).
     ring.close();
     const follow = await ctl('tenant-globex', 'logs', 'globex', '-f');

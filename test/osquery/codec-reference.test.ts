@@ -25,7 +25,7 @@ import {
   refWriter,
   type GeneratedClient,
 } from '../../src/osquery/reference.js';
-import type { ExtensionRegistry, InternalExtensionList, InternalOptionList, PluginRequest, PluginResponse } from '../../src/osquery/protocol.js';
+import type { ExtensionRegistry, InternalExtensionList, InternalOptionList, PluginResponse } from '../../src/osquery/protocol.js';
 
 const ROUNDS = 25;
 const I32_EDGES = [0, 1, -1, 2 ** 31 - 1, -(2 ** 31), 42];

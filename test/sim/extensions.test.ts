@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ExtensionStatusError, type ExtensionManagerClient } from '../../src/osquery/client.js';
 import { ExtensionServer } from '../../src/osquery/extension-server.js';
-import type { Plugin, QueryContext, TablePlugin } from '../../src/osquery/plugins.js';
+import type { Plugin, QueryContext, Row, TablePlugin } from '../../src/osquery/plugins.js';
 import { ExtensionProcessor, status } from '../../src/osquery/protocol.js';
 import { ThriftServer } from '../../src/osquery/server.js';
 import { SimHarness, waitFor, type SimPaths, type SimProcess } from './helpers.js';
@@ -31,7 +31,7 @@ function animals(contexts: QueryContext[]): TablePlugin {
       { name: 'legs', type: 'INTEGER' },
       { name: 'weight', type: 'DOUBLE' },
     ],
-    generate(ctx) {
+    generate(ctx): Row[] {
       contexts.push(ctx);
       return [
         { name: 'cat', legs: '4', weight: '4.5' },

@@ -14,7 +14,8 @@ import { NodeKeyStore } from '../../src/store/node-keys.js';
 import { RunHistoryStore } from '../../src/store/run-history.js';
 import { Runner } from '../../src/runtime/runner.js';
 import { LiveState } from '../../src/app/state-source.js';
-import { readRows } from '../../src/state/table.js';
+import { readRows, type StateTable } from '../../src/state/table.js';
+import type { StateSource } from '../../src/state/types.js';
 import { STATE_TABLES } from '../../src/state/tables.js';
 import { shortTempDir, waitFor } from '../helpers/tmp.js';
 
@@ -82,7 +83,7 @@ beforeAll(async () => {
   execution = runner.execute();
   execution.catch(() => undefined);
   await waitFor(() => runner.status().length === ids.length, 10_000, 'three supervised registrations');
-  state = new LiveState({ runner, logBuffer: buffers, nodeKeys: new NodeKeyStore(db), configIds: new Set(['kolide']), disabled: new Set(), hostname: 'h' });
+  state = new LiveState({ runner, logBuffer: buffers, nodeKeys: new NodeKeyStore(db), configIds: new Set(['kolide']), hostname: 'h', defaultDeviceUrl: 'https://127.0.0.1:1' });
 });
 
 afterAll(async () => {
@@ -93,7 +94,7 @@ afterAll(async () => {
 });
 
 describe('state reads are cheap', () => {
-  for (const table of STATE_TABLES) {
+  for (const table of STATE_TABLES as ReadonlyArray<StateTable<unknown, StateSource>>) {
     it(`${table.name}: only index lookups (or the registrations list), no writes`, () => {
       log.executed.length = 0;
       log.on = true;

@@ -33,7 +33,9 @@ beforeAll(() => {
 function setup(over: Partial<OsqueryInstanceOptions> = {}, reg: Partial<Registration> = {}) {
   const t = tempRoot('oi');
   const db: SqliteDatabase = openDatabase(join(t.dir, 'h.sqlite'));
-  cleanups.push(t.cleanup, () => db.close());
+  cleanups.push(t.cleanup, () => {
+    db.close();
+  });
   const history = new RunHistoryStore(db);
   logs = [];
   const logger = pino({ level: 'debug' }, { write: (l: string) => void logs.push(l) });
