@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,4 +39,16 @@ export function packageBuildBlocker(): string | undefined {
     if (!existsSync(join(REPO, f))) return `${f} is missing (npm ci && npx tsc -p .)`;
   }
   return undefined;
+}
+
+/** Symlinks under `dir` whose target does not exist (relative to `dir`). */
+export function danglingLinks(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(dir, rel))) {
+    const p = join(rel, name);
+    const st = lstatSync(join(dir, p));
+    if (st.isSymbolicLink() && !existsSync(join(dir, p))) out.push(p);
+    else if (st.isDirectory()) out.push(...danglingLinks(dir, p));
+  }
+  return out;
 }
