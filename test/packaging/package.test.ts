@@ -191,7 +191,7 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     const complaints = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes('osquery-launcher.service'));
     expect(complaints).toEqual([]);
     expect(r.exitCode, r.stderr).toBe(0);
-    for (const directive of ['Type=notify', 'NotifyAccess=all', 'KillMode=mixed', 'TimeoutStopSec=45s', 'Restart=on-failure', 'Delegate=yes', 'Environment=LAUNCHER_LOG_FORMAT=json']) {
+    for (const directive of ['Type=notify', 'NotifyAccess=all', 'KillMode=mixed', 'TimeoutStopSec=45s', 'Restart=on-failure', 'Delegate=yes', 'Environment=LAUNCHER_LOG_FORMAT=json', 'CPUQuota=100%', 'MemoryMax=2G']) {
       expect(unit, directive).toMatch(new RegExp(`^${directive.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
     }
   });
