@@ -10,7 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { checkControlCertificates } from '../../src/doctor/control-certs.js';
 import { waitFor } from '../helpers/tmp.js';
-import { danglingLinks, packageBuildBlocker, processesMentioning, REPO, which } from './support.js';
+import { buildPackages, danglingLinks, packageBuildBlocker, processesMentioning, REPO, which } from './support.js';
 
 const blocker = packageBuildBlocker();
 if (blocker) process.stderr.write(`test/packaging: skipping the package tests: ${blocker}\n`);
@@ -60,9 +60,7 @@ function parseFields(text: string): Record<string, string> {
 describe.skipIf(blocker !== undefined)('Debian package', () => {
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'pk-'));
-    const built = await execa(process.execPath, [join(REPO, 'scripts/package-deb.mjs'), '--out', tmp, '--formats', 'deb', '--json'], { reject: false, timeout: 280_000 });
-    if (built.exitCode !== 0) throw new Error(`package build failed (${built.exitCode}):\n${built.stderr}\n${built.stdout}`);
-    deb = (JSON.parse(built.stdout.trim().split('\n').at(-1)!) as { deb: string }).deb;
+    deb = (await buildPackages(tmp, 'deb')).deb!;
     fields = parseFields((await execa('dpkg-deb', ['--field', deb])).stdout);
     const listing = (await execa('dpkg-deb', ['--contents', deb], { maxBuffer: 64 * 1024 * 1024 })).stdout;
     contents = new Map(

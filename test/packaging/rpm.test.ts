@@ -9,7 +9,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSy
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { danglingLinks, packageBuildBlocker, REPO, which } from './support.js';
+import { buildPackages, danglingLinks, packageBuildBlocker, REPO, which } from './support.js';
 
 const RPMBUILD = which('rpmbuild');
 const RPM = which('rpm');
@@ -71,9 +71,7 @@ function provision(root: string, programs: Record<string, string>, libsOf: strin
 describe.skipIf(blocker !== undefined)('RPM package', () => {
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'pkr-'));
-    const built = await execa(process.execPath, [join(REPO, 'scripts/package-deb.mjs'), '--out', tmp, '--formats', 'rpm', '--json'], { reject: false, timeout: 280_000 });
-    if (built.exitCode !== 0) throw new Error(`package build failed (${built.exitCode}):\n${built.stderr}\n${built.stdout}`);
-    rpmFile = (JSON.parse(built.stdout.trim().split('\n').at(-1)!) as { rpm: string }).rpm;
+    rpmFile = (await buildPackages(tmp, 'rpm')).rpm!;
     const listing = await rpmQuery(['--qf', '[%{FILEMODES:perms}|%{FILEUSERNAME}:%{FILEGROUPNAME}|%{FILEFLAGS:fflags}|%{FILENAMES}\n]']);
     expect(listing.exitCode, listing.stderr).toBe(0);
     files = new Map(

@@ -1,3 +1,4 @@
+import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
 import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
@@ -51,4 +52,11 @@ export function danglingLinks(dir: string, rel = ''): string[] {
     else if (st.isDirectory()) out.push(...danglingLinks(dir, p));
   }
   return out;
+}
+
+/** Build the packages (scripts/package-deb.mjs, as `npm run package`) into `out`; its JSON result. */
+export async function buildPackages(out: string, formats: 'deb' | 'rpm' | 'deb,rpm'): Promise<{ deb?: string; rpm?: string }> {
+  const built = await execa(process.execPath, [join(REPO, 'scripts/package-deb.mjs'), '--out', out, '--formats', formats, '--json'], { reject: false, timeout: 280_000 });
+  if (built.exitCode !== 0) throw new Error(`package build failed (${built.exitCode}):\n${built.stderr}\n${built.stdout}`);
+  return JSON.parse(built.stdout.trim().split('\n').at(-1)!) as { deb?: string; rpm?: string };
 }
