@@ -56,13 +56,17 @@ describe.skipIf(blocker !== undefined)('cgroup v2 supervisor leaf on a real cgro
       `import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { enterSupervisorLeaf } from ${JSON.stringify(join(REPO, 'dist/src/runtime/cgroup-v2-leaf.js'))};
+import { planLimits } from ${JSON.stringify(join(REPO, 'dist/src/runtime/limits.js'))};
 const [mnt, name] = process.argv.slice(2);
 const child = spawn('sleep', ['30'], { stdio: 'ignore' });
 await new Promise((r) => child.once('spawn', r));
 const before = readFileSync(mnt + '/' + name + '/cgroup.procs', 'utf8').trim().split('\\n').map(Number).sort();
 const result = enterSupervisorLeaf({ fsRoot: mnt, controllers: ['hugetlb', 'memory', 'cpu'] });
+const plan = planLimits('acme', { memoryMb: 64, cpuPercent: 50 }, { fsRoot: mnt, groupName: 'g' });
+const planned = { mode: plan.mode, reason: plan.fallbackReason, dirs: plan.cgroupDirs };
+await plan.release();
 const read = (f) => readFileSync(mnt + '/' + name + '/' + f, 'utf8').trim();
-const out = { result, before, pid: process.pid, child: child.pid, self: readFileSync('/proc/self/cgroup', 'utf8'),
+const out = { result, planned, before, pid: process.pid, child: child.pid, self: readFileSync('/proc/self/cgroup', 'utf8'),
   baseProcs: read('cgroup.procs'), leafProcs: read('supervisor/cgroup.procs').split('\\n').map(Number).sort(), subtree: read('cgroup.subtree_control') };
 child.kill('SIGKILL');
 await new Promise((r) => child.once('exit', r));
@@ -75,6 +79,7 @@ process.stdout.write(JSON.stringify(out));
     expect(r.exitCode, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as {
       result: { base: string; moved: number; enabled: string[]; skipped: { controller: string; reason: string }[]; reason?: string };
+      planned: { mode: string; reason?: string; dirs: string[] };
       before: number[];
       pid: number;
       child: number;
@@ -102,6 +107,14 @@ process.stdout.write(JSON.stringify(out));
         expect(skip?.reason, c).toMatch(new RegExp(`^not delegated to ${mnt}/${name} \\(its cgroup\\.controllers: `));
         process.stderr.write(`test/runtime/cgroup-v2-leaf: ${c} skipped here: ${skip!.reason}\n`);
       }
+    }
+    // limits.ts plans registration groups under the delegated cgroup, not under the leaf the supervisor now sits in.
+    if (out.result.enabled.includes('memory') && out.result.enabled.includes('cpu')) {
+      expect(out.planned).toMatchObject({ mode: 'cgroup-v2', dirs: [`${mnt}/${name}/g/acme`] });
+    } else {
+      expect(out.planned.mode).toBe('watchdog');
+      expect(out.planned.reason).toContain(`not available in ${mnt}/${name}`);
+      expect(out.planned.reason).not.toContain('/supervisor');
     }
   });
 });
