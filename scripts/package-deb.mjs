@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 /**
- * `npm run package`: build the Debian package of the launcher from the built
- * tree (run `npm run build` first; the npm script does).
+ * `npm run package`: build the Debian package of the launcher, and the .rpm
+ * from the same staged tree (scripts/package-rpm.mjs), from the built tree
+ * (run `npm run build` first; the npm script does).
  *
- *   node scripts/package-deb.mjs [--out DIR] [--work DIR] [--keep]
+ *   node scripts/package-deb.mjs [--out DIR] [--work DIR] [--keep] [--formats deb,rpm]
  *        [--compress gzip|xz|zstd|none] [--level N] [--node PATH] [--json]
  *
- * Output: <out>/osquery-launcher_<version>_<arch>.deb (default out: dist/).
+ * Output: <out>/osquery-launcher_<version>_<arch>.deb and
+ * <out>/osquery-launcher-<version>-1.<arch>.rpm (default out: dist/).
+ * --formats picks which (default both; the .rpm needs rpmbuild: apt-get install rpm).
  * Environment: SOURCE_DATE_EPOCH (default: time of the last commit),
  * DEB_MAINTAINER ("Name <mail>" for the Maintainer field).
  * Needs dpkg-deb; uses dpkg-shlibdeps (dpkg-dev) for Depends when present.
@@ -54,6 +57,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { buildRpm, RpmError } from './package-rpm.mjs';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PACKAGING = join(REPO, 'packaging');
@@ -141,6 +145,7 @@ function copyNodeModules(appDir) {
   });
   const npm = which('npm') ?? join(dirname(process.execPath), 'npm');
   run(npm, ['prune', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund', '--offline', '--loglevel=error'], { cwd: appDir });
+  removeDanglingLinks(join(appDir, 'node_modules'));
   removeEmptyDirs(join(appDir, 'node_modules'));
   // better-sqlite3: keep the compiled addon, drop the SQLite sources and build intermediates (~25 MB).
   const bs = join(appDir, 'node_modules', 'better-sqlite3');
@@ -152,6 +157,20 @@ function copyNodeModules(appDir) {
   mkdirSync(join(bs, 'build', 'Release'), { recursive: true });
   copyFileSync(keep, addon);
   rmSync(keep);
+}
+
+/**
+ * Remove symlinks whose target does not exist (node_modules/.bin links to pruned dev
+ * tools: tsc, vitest, ...); returns the removed paths. A package must carry no dangling link.
+ */
+function removeDanglingLinks(dir) {
+  const removed = [];
+  for (const path of walk(dir)) {
+    if (!lstatSync(path).isSymbolicLink() || existsSync(path)) continue;
+    rmSync(path);
+    removed.push(path);
+  }
+  return removed;
 }
 
 /** Copy a built directory without source maps. */
@@ -218,7 +237,11 @@ export function buildPackage(options = {}) {
   const nodeBinary = resolve(options.node ?? process.execPath);
   const compress = options.compress ?? 'gzip';
   if (!['gzip', 'xz', 'zstd', 'none'].includes(compress)) fail(`--compress ${compress}: expected gzip, xz, zstd or none`);
+  const formats = (options.formats ?? 'deb,rpm').split(',').map((f) => f.trim());
+  if (formats.length === 0 || formats.some((f) => f !== 'deb' && f !== 'rpm')) fail(`--formats ${options.formats}: expected a comma-separated list of deb and rpm`);
   for (const cmd of ['dpkg-deb', 'dpkg']) if (!which(cmd)) fail(`${cmd} not found: install dpkg (apt-get install dpkg)`);
+  const rpmbuild = formats.includes('rpm') ? which('rpmbuild') : undefined;
+  if (formats.includes('rpm') && !rpmbuild) fail('rpmbuild not found: install it (apt-get install rpm) or build only the .deb with --formats deb');
   for (const f of ['package.json', 'package-lock.json', 'bin/launcher', 'bin/osqueryd-sim', 'dist/src/cli/main.js', 'proto/launcher/v1/launcher.proto']) {
     if (!existsSync(join(REPO, f))) fail(`${join(REPO, f)} is missing${f.startsWith('dist/') ? ': run `npm run build` first' : ''}`);
   }
@@ -282,6 +305,18 @@ export function buildPackage(options = {}) {
     if (!said.includes(pkg.version)) fail(`the staged launcher printed ${JSON.stringify(said)}, expected version ${pkg.version}`);
     run(stagedNode, ['-e', `new (require(${JSON.stringify(join(app, 'node_modules', 'better-sqlite3'))}))(':memory:').prepare('select 1').get()`], { cwd: workDir, env: { PATH: '/nonexistent' } });
 
+    const dangling = walk(pkgRoot).filter((f) => lstatSync(f).isSymbolicLink() && !existsSync(f));
+    if (dangling.length > 0) fail(`dangling symlinks in the staged package: ${dangling.map((d) => relative(pkgRoot, d)).join(', ')}`);
+    mkdirSync(out, { recursive: true });
+    const result = { version, sourceDateEpoch: Number(epoch) };
+    if (rpmbuild) {
+      Object.assign(
+        result,
+        buildRpm({ stage: pkgRoot, workDir, out, name: NAME, version: pkg.version, summary: DESCRIPTION.split('\n')[0], description: DESCRIPTION.split('\n').slice(1).map((l) => (l === ' .' ? '' : l.slice(1))).join('\n'), license: pkg.license, packaging: PACKAGING, epoch, rpmbuild }),
+      );
+    }
+    if (!formats.includes('deb')) return { ...result, seconds: Math.round((Date.now() - started) / 100) / 10, ...(options.keep || options.work ? { staging: pkgRoot } : {}) };
+
     // Control information.
     const elfs = walk(pkgRoot).filter((f) => (f.endsWith('.node') || f === stagedNode) && isElf(f));
     const { depends, via } = computeDepends(workDir, pkgRoot, elfs);
@@ -319,13 +354,12 @@ export function buildPackage(options = {}) {
     chmodSync(debian, 0o755);
 
     // The archive.
-    mkdirSync(out, { recursive: true });
     const deb = join(out, `${NAME}_${version}_${arch}.deb`);
     const level = options.level ?? (compress === 'xz' ? 6 : compress === 'zstd' ? 3 : compress === 'gzip' ? 6 : 0);
     run('dpkg-deb', ['--root-owner-group', `-Z${compress}`, ...(compress === 'none' ? [] : [`-z${level}`]), '--build', pkgRoot, deb], {
       env: { ...process.env, SOURCE_DATE_EPOCH: epoch },
     });
-    return { deb, version, architecture: arch, depends, dependsVia: via, installedSizeKiB: installedKiB, sourceDateEpoch: Number(epoch), seconds: Math.round((Date.now() - started) / 100) / 10, ...(options.keep || options.work ? { staging: pkgRoot } : {}) };
+    return { ...result, deb, architecture: arch, depends, dependsVia: via, installedSizeKiB: installedKiB, sourceDateEpoch: Number(epoch), seconds: Math.round((Date.now() - started) / 100) / 10, ...(options.keep || options.work ? { staging: pkgRoot } : {}) };
   } finally {
     if (!options.keep && !options.work) rmSync(workDir, { recursive: true, force: true });
   }
@@ -342,13 +376,15 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
         level: { type: 'string' },
         node: { type: 'string' },
         json: { type: 'boolean' },
+        formats: { type: 'string' },
       },
       strict: true,
     });
     const result = buildPackage({ ...values, ...(values.level !== undefined ? { level: Number(values.level) } : {}) });
-    process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${result.deb}\n  Depends: ${result.depends}\n  ${result.installedSizeKiB} KiB installed, built in ${result.seconds} s\n`);
+    const human = [result.deb && `${result.deb}\n  Depends: ${result.depends}\n  ${result.installedSizeKiB} KiB installed`, result.rpm, `built in ${result.seconds} s`].filter(Boolean).join('\n');
+    process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${human}\n`);
   } catch (err) {
-    process.stderr.write(`package-deb: ${err instanceof PackageError ? err.message : err?.stack ?? err}\n`);
+    process.stderr.write(`package-deb: ${err instanceof PackageError || err instanceof RpmError ? err.message : err?.stack ?? err}\n`);
     process.exitCode = 1;
   }
 }

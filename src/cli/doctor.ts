@@ -31,7 +31,7 @@ export function buildDoctorCommand(overrides: Partial<DoctorIo> = {}): Command {
     ...overrides,
   };
   return new Command('doctor')
-    .description('check this host for the launcher: osqueryd, root directory, socket paths, cgroups, device server TLS, control certificates, config')
+    .description('check this host for the launcher: osqueryd, root directory and database modes, socket paths, cgroups, device server TLS, control certificates, config, systemd service')
     .option('-c, --config <file>', 'configuration to check (default: $LAUNCHER_CONFIG, else /etc/osquery-launcher/launcher.yaml if present)')
     .option('--json', 'print the report as JSON')
     .option('--timeout-ms <n>', 'bound for each network probe and program run (default 5000)', timeout)

@@ -3,13 +3,16 @@
  * is a writable directory closed to other users, or can be created. Writing
  * is proven by creating and removing a probe, not inferred from mode bits
  * (root passes every mode check; a read-only mount or a file in the way does
- * not).
+ * not). The store database in it must be 0600.
  */
 import { lstatSync, mkdtempSync, rmdirSync, type Stats } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { configSchema } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import { Findings, type CheckResult, type DoctorContext } from './types.js';
+
+/** The store's file in the root directory (src/app/launcher-app.ts opens it). */
+export const STORE_FILE = 'launcher.sqlite';
 
 /** The root directory `launcher run` would use with this context. */
 export function effectiveRoot(ctx: DoctorContext): string {
@@ -40,6 +43,24 @@ function probeWrite(dir: string): string | undefined {
 
 const octal = (mode: number): string => (mode & 0o777).toString(8).padStart(4, '0');
 
+/** The launcher's database (and its WAL/SHM companions) must be 0600: it holds node keys and enroll state. */
+function checkDatabaseMode(f: Findings, root: string): void {
+  for (const name of [STORE_FILE, `${STORE_FILE}-wal`, `${STORE_FILE}-shm`]) {
+    const path = join(root, name);
+    let st: Stats | undefined;
+    try {
+      st = statOrUndefined(path);
+    } catch (err) {
+      f.warn(`${path}: cannot inspect: ${errorMessage(err)}`);
+      continue;
+    }
+    if (!st) continue;
+    if (!st.isFile()) f.fail(`${path} is not a regular file${st.isSymbolicLink() ? ' (a symlink)' : ''}`);
+    else if ((st.mode & 0o077) !== 0) f.warn(`${path} has mode ${octal(st.mode)}; expected 0600 (node keys, buffered logs): chmod 0600 it`);
+    else if (name === STORE_FILE) f.pass(`${path} has mode ${octal(st.mode)}`);
+  }
+}
+
 export async function checkRootDirectory(ctx: DoctorContext): Promise<CheckResult> {
   const f = new Findings('root directory');
   const root = effectiveRoot(ctx);
@@ -57,6 +78,7 @@ export async function checkRootDirectory(ctx: DoctorContext): Promise<CheckResul
     const uid = process.getuid?.();
     if (uid !== undefined && st.uid !== uid) f.warn(`${root} is owned by uid ${st.uid}, not ${uid} (the launcher's user)`);
     if ((st.mode & 0o077) !== 0) f.warn(`${root} has mode ${octal(st.mode)}: other users can look at node keys and buffered logs; chmod 0700 it`);
+    checkDatabaseMode(f, root);
     return f.result();
   }
   // Missing: the launcher creates it (mkdir -p), so the nearest existing ancestor must be a writable directory.

@@ -7,6 +7,7 @@ import { checkControlCertificates } from './control-certs.js';
 import { checkDeviceServer } from './device-server.js';
 import { checkOsqueryd } from './osqueryd.js';
 import { checkRootDirectory } from './root-directory.js';
+import { checkService } from './service.js';
 import { checkSocketPaths } from './socket-paths.js';
 import type { Check, CheckResult, DoctorContext } from './types.js';
 
@@ -18,6 +19,7 @@ export const CHECKS: readonly { name: string; run: Check }[] = [
   { name: 'cgroups', run: checkCgroups },
   { name: 'device server', run: checkDeviceServer },
   { name: 'control certificates', run: checkControlCertificates },
+  { name: 'service', run: checkService },
 ];
 
 export interface DoctorOptions {
@@ -28,6 +30,7 @@ export interface DoctorOptions {
   now?: Date;
   cgroupRoot?: string;
   tmpdir?: string;
+  systemdRunDir?: string;
   /** Where to look when no path is given (tests). */
   defaultConfigPath?: string;
 }
@@ -49,6 +52,7 @@ export async function runDoctor(options: DoctorOptions = {}): Promise<DoctorRepo
     now: options.now ?? new Date(),
     cgroupRoot: options.cgroupRoot ?? '/sys/fs/cgroup',
     tmpdir: options.tmpdir ?? tmpdir(),
+    ...(options.systemdRunDir ? { systemdRunDir: options.systemdRunDir } : {}),
   };
   const checks = await Promise.all(
     CHECKS.map(async ({ name, run }): Promise<CheckResult> => {

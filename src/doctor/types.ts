@@ -32,6 +32,8 @@ export interface DoctorContext {
   cgroupRoot: string;
   /** The runtime's temp directory (socket fallback), default os.tmpdir(). */
   tmpdir: string;
+  /** sd_booted(3)'s marker, default /run/systemd/system (tests point it elsewhere). */
+  systemdRunDir?: string;
 }
 
 export type Check = (ctx: DoctorContext) => Promise<CheckResult>;

@@ -14,6 +14,7 @@ import { existsSync, readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { delegatedBase } from './instance/cgroup-v2-leaf.js';
 import { parseProcCgroup, removeDirs, v1Mount, type LimitsConfig } from './instance/limits.js';
 import { isProcessAlive } from './proc-info.js';
 import { pollUntil } from './instance/wait.js';
@@ -47,7 +48,7 @@ export function supervisorGroupDirs(config: LimitsConfig): string[] {
   } catch {
     return [];
   }
-  if (existsSync(join(fsRoot, 'cgroup.controllers')) && paths.has('')) return [join(fsRoot, paths.get('')!, config.groupName)];
+  if (existsSync(join(fsRoot, 'cgroup.controllers')) && paths.has('')) return [join(fsRoot, delegatedBase(paths.get('')!), config.groupName)];
   const dirs: string[] = [];
   for (const controller of ['memory', 'cpu'] as const) {
     const mount = v1Mount(fsRoot, controller);

@@ -23,6 +23,7 @@ import { normaliseUserFlags, type FlagTimings } from './instance/flags.js';
 import { checkKnownFlags } from './known-flags.js';
 import type { InstanceTimings } from './instance/instance-options.js';
 import { clearSupervisorGroups, scopeLimits, supervisorGroupDirs } from './cgroup-scope.js';
+import { enterSupervisorLeaf } from './instance/cgroup-v2-leaf.js';
 import type { LimitsConfig } from './instance/limits.js';
 import { OsqueryInstance, type StatusOptions } from './instance/osquery-instance.js';
 import type { OutputRing } from './instance/output-ring.js';
@@ -98,6 +99,11 @@ export class Runner implements Actor {
     this.state = 'running';
     try {
       this.lock = SupervisorLock.acquire(this.root);
+      // Under systemd (INVOCATION_ID is set for every service) on cgroup v2: leave the delegated cgroup's root to the registration groups.
+      if (process.env.INVOCATION_ID && this.o.limits?.cgroup !== 'off' && process.platform === 'linux') {
+        const leaf = enterSupervisorLeaf({ ...(this.o.limits?.fsRoot ? { fsRoot: this.o.limits.fsRoot } : {}) });
+        this.log[leaf.skipped.length > 0 || (leaf.reason && !leaf.reason.startsWith('not cgroup v2')) ? 'warn' : 'info']({ ...leaf }, 'cgroups: supervisor leaf');
+      }
       this.limits = scopeLimits(this.root, this.o.limits);
       this.cgroupDirs = supervisorGroupDirs(this.limits);
       this.reaped = await reapOrphans(this.root, { logger: this.log });

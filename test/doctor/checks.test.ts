@@ -1,6 +1,6 @@
 // The doctor checks one by one, against real files, real certificates, real TLS and TCP
 // servers on 127.0.0.1, and fake cgroup trees.
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { createServer as createTlsServer } from 'node:tls';
@@ -13,7 +13,9 @@ import { checkControlCertificates } from '../../src/doctor/control-certs.js';
 import { checkDeviceServer } from '../../src/doctor/device-server.js';
 import { checkOsqueryd, parseOsquerydVersion } from '../../src/doctor/osqueryd.js';
 import { checkRootDirectory } from '../../src/doctor/root-directory.js';
+import { checkService, judgeUnit, parseSystemctlShow } from '../../src/doctor/service.js';
 import { checkSocketPaths } from '../../src/doctor/socket-paths.js';
+import { Findings } from '../../src/doctor/types.js';
 import { X509Certificate } from 'node:crypto';
 import { shortTempDir } from '../helpers/tmp.js';
 import { closedPort, config, context, SIM } from './support.js';
@@ -117,6 +119,61 @@ describe('root directory check', () => {
     expect(r.detail).toContain(`${join(t.dir, 'plainfile')} is not a directory`);
     const f = await checkRootDirectory(context(config({ root_directory: join(t.dir, 'plainfile') })));
     expect(f.detail).toContain('exists but is not a directory');
+  });
+});
+
+// issue 20: the database in the root directory must be 0600 (old code looked at the directory only).
+describe('root directory check: the database', () => {
+  it('warns for a database others can read, passes at 0600, fails for a symlink in its place', async () => {
+    const root = join(t.dir, 'root-db');
+    mkdirSync(root, { mode: 0o700 });
+    writeFileSync(join(root, 'launcher.sqlite'), '', { mode: 0o644 });
+    chmodSync(join(root, 'launcher.sqlite'), 0o644);
+    const loose = await checkRootDirectory(context(config({ root_directory: root })));
+    expect(loose.status).toBe('warn');
+    expect(loose.detail).toContain(`${join(root, 'launcher.sqlite')} has mode 0644; expected 0600`);
+    chmodSync(join(root, 'launcher.sqlite'), 0o600);
+    writeFileSync(join(root, 'launcher.sqlite-wal'), '', { mode: 0o600 });
+    const tight = await checkRootDirectory(context(config({ root_directory: root })));
+    expect(tight.status, tight.detail).toBe('pass');
+    expect(tight.detail).toContain(`${join(root, 'launcher.sqlite')} has mode 0600`);
+    chmodSync(join(root, 'launcher.sqlite-wal'), 0o640);
+    expect((await checkRootDirectory(context(config({ root_directory: root })))).detail).toContain('launcher.sqlite-wal has mode 0640');
+  });
+});
+
+// issue 20: doctor reports on the systemd service (installed, enabled, active) when systemd is PID 1.
+describe('service check', () => {
+  it('is skipped, with the reason, when systemd is not PID 1', async () => {
+    const r = await checkService(context(config({}), { systemdRunDir: join(t.dir, 'no-such-run-dir') }));
+    expect(r.status).toBe('pass');
+    expect(r.detail).toContain(`skipped: systemd is not PID 1 here (${join(t.dir, 'no-such-run-dir')} does not exist)`);
+  });
+
+  it('judges what `systemctl show` reports: missing and failed units fail, disabled or inactive ones warn', () => {
+    const judge = (text: string) => judgeUnit(new Findings('service'), 'osquery-launcher.service', parseSystemctlShow(text)).result();
+    const good = judge('LoadState=loaded\nUnitFileState=enabled\nActiveState=active\nSubState=running\nFragmentPath=/lib/systemd/system/osquery-launcher.service\n');
+    expect(good.status, good.detail).toBe('pass');
+    expect(good.detail).toContain('/lib/systemd/system/osquery-launcher.service');
+    const missing = judge('LoadState=not-found\nUnitFileState=\nActiveState=inactive\nSubState=dead\nFragmentPath=\n');
+    expect(missing.status).toBe('fail');
+    expect(missing.detail).toContain('is not installed (LoadState=not-found)');
+    const disabled = judge('LoadState=loaded\nUnitFileState=disabled\nActiveState=inactive\nSubState=dead\nFragmentPath=/x\n');
+    expect(disabled.status).toBe('warn');
+    expect(disabled.detail).toContain('is disabled: it will not start at boot');
+    expect(disabled.detail).toContain('is inactive (dead)');
+    const failed = judge('LoadState=loaded\nUnitFileState=enabled\nActiveState=failed\nSubState=failed\nFragmentPath=/x\n');
+    expect(failed.status).toBe('fail');
+    expect(failed.detail).toContain('has failed');
+  });
+
+  it('fails with systemctl\'s own words when the marker exists but systemctl cannot answer', async () => {
+    // A marker directory that exists on a host where systemd is not running: systemctl show fails.
+    if (existsSync('/run/systemd/system')) return;
+    mkdirSync(join(t.dir, 'fake-run'), { recursive: true });
+    const r = await checkService(context(config({}), { systemdRunDir: join(t.dir, 'fake-run') }));
+    expect(r.status).toBe('fail');
+    expect(r.detail).toMatch(/systemctl show osquery-launcher\.service: \S/);
   });
 });
 

@@ -93,6 +93,8 @@ describe('launcher doctor', () => {
       cgroups: 'any',
       'device server': 'pass',
       'control certificates': 'pass',
+      // issue 20: the service check; systemd is not PID 1 in the test environment, so it is skipped (pass).
+      service: 'pass',
     });
     expect(report.checks.find((c) => c.name === 'osqueryd')!.detail).toMatch(/osqueryd version \d+\.\d+\.\d+/);
     expect(report.checks.find((c) => c.name === 'device server')!.detail).toMatch(/TLSv1\.[23] handshake OK/);

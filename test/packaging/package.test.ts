@@ -3,14 +3,14 @@
 // the bundled Node.js only.
 import { execa, type ResultPromise } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../src/config/load.js';
 import { checkControlCertificates } from '../../src/doctor/control-certs.js';
 import { waitFor } from '../helpers/tmp.js';
-import { packageBuildBlocker, processesMentioning, REPO, which } from './support.js';
+import { buildPackages, danglingLinks, packageBuildBlocker, processesMentioning, REPO, which } from './support.js';
 
 const blocker = packageBuildBlocker();
 if (blocker) process.stderr.write(`test/packaging: skipping the package tests: ${blocker}\n`);
@@ -60,9 +60,7 @@ function parseFields(text: string): Record<string, string> {
 describe.skipIf(blocker !== undefined)('Debian package', () => {
   beforeAll(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'pk-'));
-    const built = await execa(process.execPath, [join(REPO, 'scripts/package-deb.mjs'), '--out', tmp, '--json'], { reject: false, timeout: 280_000 });
-    if (built.exitCode !== 0) throw new Error(`package build failed (${built.exitCode}):\n${built.stderr}\n${built.stdout}`);
-    deb = (JSON.parse(built.stdout.trim().split('\n').at(-1)!) as { deb: string }).deb;
+    deb = (await buildPackages(tmp, 'deb')).deb!;
     fields = parseFields((await execa('dpkg-deb', ['--field', deb])).stdout);
     const listing = (await execa('dpkg-deb', ['--contents', deb], { maxBuffer: 64 * 1024 * 1024 })).stdout;
     contents = new Map(
@@ -147,6 +145,13 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     expect(paths.filter((p) => p.startsWith(`${PREFIX}/app/test`) || p.startsWith(`${PREFIX}/app/src`))).toEqual([]);
   });
 
+  // issue 20: npm prune left node_modules/.bin links to pruned dev tools (tsc, vitest, ...).
+  it('carries no dangling symlink', () => {
+    const links = [...contents].filter(([, e]) => e.mode.startsWith('l')).map(([p]) => p);
+    expect(links.length, 'the production .bin links are kept').toBeGreaterThan(0);
+    expect(danglingLinks(x)).toEqual([]);
+  });
+
   it('lists the config as a conffile, has executable maintainer scripts and correct md5sums, and its default config is valid', async () => {
     expect(readFileSync(join(control, 'conffiles'), 'utf8')).toBe('/etc/osquery-launcher/launcher.yaml\n');
     for (const s of ['postinst', 'prerm', 'postrm']) {
@@ -184,7 +189,7 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     const complaints = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes('osquery-launcher.service'));
     expect(complaints).toEqual([]);
     expect(r.exitCode, r.stderr).toBe(0);
-    for (const directive of ['Type=notify', 'NotifyAccess=all', 'KillMode=mixed', 'TimeoutStopSec=45s', 'Restart=on-failure', 'Delegate=yes', 'Environment=LAUNCHER_LOG_FORMAT=json']) {
+    for (const directive of ['Type=notify', 'NotifyAccess=all', 'KillMode=mixed', 'TimeoutStopSec=45s', 'Restart=on-failure', 'Delegate=yes', 'Environment=LAUNCHER_LOG_FORMAT=json', 'CPUQuota=100%', 'MemoryMax=2G']) {
       expect(unit, directive).toMatch(new RegExp(`^${directive.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
     }
   });
@@ -195,6 +200,7 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     chmodSync(join(r, 'var/lib/osquery-launcher'), 0o755); // loose on purpose: postinst tightens it
     symlinkSync(join(x, 'opt'), join(r, 'opt'));
     symlinkSync(join(x, 'usr'), join(r, 'usr'));
+    cpSync(join(x, 'lib'), join(r, 'lib'), { recursive: true });
     cpSync(join(x, 'etc'), join(r, 'etc'), { recursive: true });
     const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DPKG_ROOT: r };
     const script = (name: string, ...args: string[]) => execa('sh', [join(control, name), ...args], { env, extendEnv: false, reject: false, timeout: 60_000 });
@@ -216,14 +222,39 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     const certs = await checkControlCertificates({ config: cfg, configExplicit: true, env: {}, timeoutMs: 1000, now: new Date(), cgroupRoot: '/nonexistent', tmpdir: tmpdir() });
     expect(certs.status, certs.detail).toBe('pass');
 
+    // issue 20: deb-systemd-helper semantics, with the real `systemctl --root` (offline: systemd is not PID 1 here).
+    const wants = join(r, 'etc/systemd/system/multi-user.target.wants/osquery-launcher.service');
+    // The link points at /lib/... inside the root, so it dangles from here: look at the link itself.
+    const isLink = (p: string) => lstatSync(p, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+    const systemctl = which('systemctl');
+    if (systemctl) {
+      expect(isLink(wants), 'the first install enables the unit').toBe(true);
+      expect((await execa(systemctl, [`--root=${r}`, 'disable', 'osquery-launcher.service'], { reject: false })).exitCode).toBe(0);
+      expect(isLink(wants)).toBe(false);
+    }
+
     const ca = readFileSync(join(r, 'etc/osquery-launcher/control/ca.pem'), 'utf8');
     const upgrade = await script('postinst', 'configure', '0.0.1');
     expect(upgrade.exitCode, upgrade.stderr).toBe(0);
     expect(readFileSync(join(r, 'etc/osquery-launcher/control/ca.pem'), 'utf8')).toBe(ca);
+    if (systemctl) {
+      expect(isLink(wants), 'an upgrade does not re-enable a unit the administrator disabled').toBe(false);
+      expect(readFileSync(join(r, 'var/lib/osquery-launcher/.package-unit-state'), 'utf8')).toBe('disabled\n');
+    }
 
     expect((await script('prerm', 'remove')).exitCode).toBe(0);
     expect((await script('postrm', 'remove')).exitCode).toBe(0);
     expect(existsSync(join(r, 'etc/osquery-launcher/control/ca.pem'))).toBe(true);
+    // A reinstall after the removal keeps it disabled; had it been enabled, it would be again.
+    expect((await script('postinst', 'configure', '0.0.1')).exitCode).toBe(0);
+    if (systemctl) {
+      expect(isLink(wants), 'a reinstall does not re-enable it either').toBe(false);
+      expect((await execa(systemctl, [`--root=${r}`, 'enable', 'osquery-launcher.service'], { reject: false })).exitCode).toBe(0);
+      expect((await script('prerm', 'remove')).exitCode).toBe(0);
+      expect(isLink(wants), 'removal leaves no dangling enablement link').toBe(false);
+      expect((await script('postinst', 'configure', '0.0.1')).exitCode).toBe(0);
+      expect(isLink(wants), 'a reinstall restores the enablement the removal took away').toBe(true);
+    }
     const purge = await script('postrm', 'purge');
     expect(purge.exitCode, purge.stderr).toBe(0);
     expect(existsSync(join(r, 'var/lib/osquery-launcher'))).toBe(false);

@@ -1,5 +1,6 @@
+import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -39,4 +40,23 @@ export function packageBuildBlocker(): string | undefined {
     if (!existsSync(join(REPO, f))) return `${f} is missing (npm ci && npx tsc -p .)`;
   }
   return undefined;
+}
+
+/** Symlinks under `dir` whose target does not exist (relative to `dir`). */
+export function danglingLinks(dir: string, rel = ''): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(dir, rel))) {
+    const p = join(rel, name);
+    const st = lstatSync(join(dir, p));
+    if (st.isSymbolicLink() && !existsSync(join(dir, p))) out.push(p);
+    else if (st.isDirectory()) out.push(...danglingLinks(dir, p));
+  }
+  return out;
+}
+
+/** Build the packages (scripts/package-deb.mjs, as `npm run package`) into `out`; its JSON result. */
+export async function buildPackages(out: string, formats: 'deb' | 'rpm' | 'deb,rpm'): Promise<{ deb?: string; rpm?: string }> {
+  const built = await execa(process.execPath, [join(REPO, 'scripts/package-deb.mjs'), '--out', out, '--formats', formats, '--json'], { reject: false, timeout: 280_000 });
+  if (built.exitCode !== 0) throw new Error(`package build failed (${built.exitCode}):\n${built.stderr}\n${built.stdout}`);
+  return JSON.parse(built.stdout.trim().split('\n').at(-1)!) as { deb?: string; rpm?: string };
 }

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { LauncherError, errorMessage } from '../../errors.js';
 import type { ResourceLimits } from '../../store/registrations.js';
+import { delegatedBase } from './cgroup-v2-leaf.js';
 
 export type LimitsMode = 'cgroup-v2' | 'cgroup-v1' | 'watchdog' | 'none';
 
@@ -205,7 +206,7 @@ export function planLimits(registrationId: string, limits: ResourceLimits, confi
     const paths = parseProcCgroup(readFileSync(config.procSelfCgroup ?? '/proc/self/cgroup', 'utf8'));
     if (existsSync(join(fsRoot, 'cgroup.controllers')) && paths.has('')) {
       mode = 'cgroup-v2';
-      dirs = planV2(fsRoot, paths.get('')!, group, registrationId, limits, cpus);
+      dirs = planV2(fsRoot, delegatedBase(paths.get('')!), group, registrationId, limits, cpus);
     } else if (paths.has('memory') || paths.has('cpu')) {
       mode = 'cgroup-v1';
       dirs = planV1(fsRoot, paths, group, registrationId, limits, cpus);
