@@ -53,3 +53,19 @@ export function osqueryFlagProblem(flag: string): string | undefined {
   if (!OSQUERY_FLAG_PATTERN.test(flag)) return 'must look like --name or --name=value (name [a-z][a-z0-9_]*, no control characters)';
   return undefined;
 }
+
+/** issue 22: `isolation.mode`. */
+export const ISOLATION_MODES = ['filesystem', 'none'] as const;
+/** Tables in `isolation.disable_tables`: osquery table names, bounded. */
+export const TABLE_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,63}$/;
+export const MAX_DISABLED_TABLES = 200;
+
+export function isolationModeProblem(value: string): string | undefined {
+  return (ISOLATION_MODES as readonly string[]).includes(value) ? undefined : `must be one of ${ISOLATION_MODES.join(', ')}, got ${JSON.stringify(value)}`;
+}
+
+export function disabledTablesProblem(names: readonly string[]): string | undefined {
+  if (names.length > MAX_DISABLED_TABLES) return `at most ${MAX_DISABLED_TABLES} tables, got ${names.length}`;
+  const bad = names.find((n) => typeof n !== 'string' || !TABLE_NAME_PATTERN.test(n));
+  return bad === undefined ? undefined : `${JSON.stringify(bad)} is not a table name (${TABLE_NAME_PATTERN.source})`;
+}

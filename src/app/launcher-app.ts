@@ -30,6 +30,7 @@ import { launcherVersion } from '../version.js';
 import { LiveState } from './state-source.js';
 import { RunnerControlTarget } from './control-target.js';
 import { checkRootDirectory, controlSettings, deviceClientOptions } from './startup-checks.js';
+import { isolationFromConfig } from './isolation-config.js';
 
 export interface LauncherAppOptions {
   config: LauncherConfig;
@@ -136,6 +137,8 @@ export class LauncherApp {
       ...(o.runner?.backoff ? { backoff: o.runner.backoff } : {}),
       ...(o.runner?.instanceEnv ? { instanceEnv: o.runner.instanceEnv } : {}),
       ...(o.runner?.limits ? { limits: o.runner.limits } : {}),
+      vendorId,
+      ...(cfg.isolation_namespaces === 'off' ? { isolationHost: { unavailableReason: 'isolation_namespaces is off in the configuration' } } : {}),
       logger: o.logger,
     });
     live = this.state = new LiveState({
@@ -182,6 +185,7 @@ export class LauncherApp {
         ...(r.enroll_secret_path ? { enrollSecretPath: r.enroll_secret_path } : {}),
         limits,
         osqueryFlags: r.osquery_flags,
+        ...(r.isolation ? { isolation: isolationFromConfig(r.isolation) } : {}),
       });
     }
   }

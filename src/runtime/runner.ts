@@ -24,6 +24,7 @@ import { checkKnownFlags } from './known-flags.js';
 import type { InstanceTimings } from './instance-options.js';
 import { clearSupervisorGroups, scopeLimits, supervisorGroupDirs } from './cgroup-scope.js';
 import type { LimitsConfig } from './limits.js';
+import { resolveIsolation, type IsolationHost } from './isolation.js';
 import { OsqueryInstance, type StatusOptions } from './osquery-instance.js';
 import type { OutputRing } from './output-ring.js';
 import { registrationDir, resolveSocketDir } from './paths.js';
@@ -51,6 +52,10 @@ export interface RunnerOptions {
   outputCapacity?: number;
   /** `--tls_server_certs` for every osqueryd (flags.ts tlsServerCertsPath). */
   tlsServerCerts?: string;
+  /** The vendor's registration: isolation `none` by default; every other registration is a tenant (issue 22). */
+  vendorId?: string;
+  /** What the host can do for filesystem isolation (isolation.ts); a reason here makes it `unavailable`. */
+  isolationHost?: IsolationHost;
   logger?: Logger;
 }
 
@@ -306,6 +311,8 @@ export class Runner implements Actor {
       ...(o.outputCapacity ? { outputCapacity: o.outputCapacity } : {}),
       ...(o.tlsServerCerts ? { tlsServerCerts: o.tlsServerCerts } : {}),
       ...(env ? { env } : {}),
+      isolation: resolveIsolation(reg.isolation, reg.id === o.vendorId),
+      ...(o.isolationHost ? { isolationHost: o.isolationHost } : {}),
     });
   }
 

@@ -9,7 +9,7 @@
  * (no `.`, no `/`, no leading `-`).
  */
 import { LauncherError } from '../errors.js';
-import { REGISTRATION_ID_PATTERN, cpuPercentProblem, memoryMbProblem } from '../registration-rules.js';
+import { REGISTRATION_ID_PATTERN, cpuPercentProblem, disabledTablesProblem, isolationModeProblem, memoryMbProblem } from '../registration-rules.js';
 import { isBusy } from './busy.js';
 import { ensureSchema, type SqliteDatabase } from './database.js';
 import { writesOf } from './write-queue.js';
@@ -34,6 +34,13 @@ export interface ResourceLimits {
   cpuPercent?: number;
 }
 
+/** issue 22: a registration's own isolation settings; unset fields take the vendor/tenant defaults (runtime/isolation.ts). */
+export interface IsolationSettings {
+  mode?: 'filesystem' | 'none';
+  /** osqueryd's `--disable_tables`; an empty list disables none. */
+  disableTables?: string[];
+}
+
 export interface Registration {
   id: string;
   /** Inline enroll secret, or… */
@@ -43,6 +50,8 @@ export interface Registration {
   limits: ResourceLimits;
   /** Extra osqueryd flags (`name=value` or `--name=value`), appended in order. */
   osqueryFlags: string[];
+  /** Filesystem isolation and table denylist (issue 22); absent: the defaults. */
+  isolation?: IsolationSettings;
   /** RFC 3339 UTC. */
   createdAt: string;
   /** Set when the device server disabled this registration (disable_device): it is kept but not launched. */
@@ -73,6 +82,8 @@ const MIGRATIONS = [
   `ALTER TABLE registrations ADD COLUMN disabled_reason TEXT`,
   // wrong_region / deployment_urls: where the backend moved this registration (issue 15).
   `ALTER TABLE registrations ADD COLUMN deployment_json TEXT`,
+  // issue 22: isolation settings ({} or unset: defaults).
+  `ALTER TABLE registrations ADD COLUMN isolation_json TEXT`,
 ];
 
 interface Row {
@@ -84,6 +95,7 @@ interface Row {
   created_at: string;
   disabled_reason: string | null;
   deployment_json: string | null;
+  isolation_json?: string | null;
 }
 
 /** Throws E_INVALID_ARGUMENT for limits outside the shared rules (src/registration-rules.ts). */
@@ -111,18 +123,36 @@ function fromRow(row: Row): Registration {
   if (row.enroll_secret_path !== null) reg.enrollSecretPath = row.enroll_secret_path;
   if (row.disabled_reason !== null && row.disabled_reason !== undefined) reg.disabledReason = row.disabled_reason;
   if (row.deployment_json) reg.deployment = JSON.parse(row.deployment_json) as DeploymentUrls;
+  if (row.isolation_json) reg.isolation = JSON.parse(row.isolation_json) as IsolationSettings;
   return reg;
 }
 
 /** Id, limits and flags of an input, validated (E_INVALID_REGISTRATION_ID, E_INVALID_ARGUMENT). */
-function checkedSettings(input: RegistrationInput): { id: string; limits: ResourceLimits; flags: string[] } {
+function checkedSettings(input: RegistrationInput): { id: string; limits: ResourceLimits; flags: string[]; isolation: IsolationSettings | undefined } {
   const id = validateRegistrationId(input.id);
   const limits = validateLimits(id, input.limits ?? {});
   const flags = input.osqueryFlags ?? [];
   if (!Array.isArray(flags) || flags.some((f) => typeof f !== 'string')) {
     throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: osqueryFlags must be an array of strings`);
   }
-  return { id, limits, flags };
+  return { id, limits, flags, isolation: validateIsolation(id, input.isolation) };
+}
+
+/** Throws E_INVALID_ARGUMENT for isolation settings outside the shared rules; undefined when unset. */
+export function validateIsolation(id: string, iso: IsolationSettings | undefined): IsolationSettings | undefined {
+  if (iso === undefined) return undefined;
+  const out: IsolationSettings = {};
+  if (iso.mode !== undefined) {
+    const p = isolationModeProblem(iso.mode);
+    if (p) throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: isolation.mode: ${p}`);
+    out.mode = iso.mode;
+  }
+  if (iso.disableTables !== undefined) {
+    const p = Array.isArray(iso.disableTables) ? disabledTablesProblem(iso.disableTables) : 'must be an array of table names';
+    if (p) throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: isolation.disable_tables: ${p}`);
+    out.disableTables = [...iso.disableTables];
+  }
+  return out;
 }
 
 /**
@@ -157,18 +187,19 @@ export class RegistrationStore {
 
   /** Insert a new registration; E_ALREADY_EXISTS when the id is taken (at once, or from written() when the insert waited for a lock). */
   add(input: RegistrationInput): Registration {
-    const { id, limits, flags } = checkedSettings(input);
+    const { id, limits, flags, isolation } = checkedSettings(input);
     const reg: Registration = { id, limits, osqueryFlags: [...flags], createdAt: new Date().toISOString() };
+    if (isolation) reg.isolation = isolation;
     if (input.enrollSecret !== undefined) reg.enrollSecret = input.enrollSecret;
     if (input.enrollSecretPath !== undefined) reg.enrollSecretPath = input.enrollSecretPath;
     this.write(`saving registration ${id}`, () => {
       try {
         this.db
           .prepare(
-            `INSERT INTO registrations (id, enroll_secret, enroll_secret_path, limits_json, osquery_flags_json, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO registrations (id, enroll_secret, enroll_secret_path, limits_json, osquery_flags_json, created_at, isolation_json)
+             VALUES (?, ?, ?, ?, ?, ?, ?)`,
           )
-          .run(id, reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(reg.osqueryFlags), reg.createdAt);
+          .run(id, reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(reg.osqueryFlags), reg.createdAt, isolation ? JSON.stringify(isolation) : null);
       } catch (err) {
         if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
           throw new LauncherError('E_ALREADY_EXISTS', `registration ${id} already exists`, { cause: err });
@@ -203,19 +234,20 @@ export class RegistrationStore {
    * (created_at and the deployment URLs stay; a disable is lifted). E_NOT_FOUND when unknown.
    */
   update(input: RegistrationInput): Registration {
-    const { id, limits, flags } = checkedSettings(input);
+    const { id, limits, flags, isolation } = checkedSettings(input);
     const current = this.get(id);
     if (!current) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
     const reg: Registration = { id, limits, osqueryFlags: [...flags], createdAt: current.createdAt };
+    if (isolation) reg.isolation = isolation;
     if (input.enrollSecret !== undefined) reg.enrollSecret = input.enrollSecret;
     if (input.enrollSecretPath !== undefined) reg.enrollSecretPath = input.enrollSecretPath;
     if (current.deployment) reg.deployment = current.deployment;
     this.write(`updating registration ${id}`, () => {
       this.db
         .prepare(
-          `UPDATE registrations SET enroll_secret = ?, enroll_secret_path = ?, limits_json = ?, osquery_flags_json = ?, disabled_reason = NULL WHERE id = ?`,
+          `UPDATE registrations SET enroll_secret = ?, enroll_secret_path = ?, limits_json = ?, osquery_flags_json = ?, isolation_json = ?, disabled_reason = NULL WHERE id = ?`,
         )
-        .run(reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(flags), id);
+        .run(reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(flags), isolation ? JSON.stringify(isolation) : null, id);
     });
     return reg;
   }
