@@ -16,7 +16,10 @@
  *     tmpfs and bind-mounted back from `./<relative path>` (mount -c: no
  *     canonicalisation, which would resolve the path to the tmpfs);
  *   - covers `/etc/osquery-launcher` (and any other configured path) with an
- *     empty tmpfs.
+ *     empty tmpfs;
+ *   - execs osqueryd through `setpriv --bounding-set=-sys_ptrace` (util-linux,
+ *     also in place) when it is installed, so `/proc/<pid>/root` of the
+ *     supervisor and of other full-privilege processes cannot be walked.
  * Bind mounts share inodes, so the Unix sockets in the socket directory work
  * between the supervisor (host namespace) and osqueryd. The rest of the host
  * is unchanged. Mounts are private: nothing propagates back to the host, and
@@ -129,7 +132,9 @@ export function isolationScript(input: Omit<WrapInput, 'osquerydPath' | 'args'>)
     if (c === input.root || !existsSync(c)) continue;
     lines.push(`mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev olr-hidden ${sq(c)}`);
   }
-  lines.push('cd /', 'exec "$@"');
+  // Without CAP_SYS_PTRACE osqueryd cannot walk /proc/<pid>/root of the supervisor, the vendor or
+  // any other fully privileged process back into the host's view of the files (ADR 0016).
+  lines.push('cd /', 'command -v setpriv >/dev/null 2>&1 && exec setpriv --bounding-set=-sys_ptrace -- "$@"', 'exec "$@"');
   return lines.join('\n');
 }
 

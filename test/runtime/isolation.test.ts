@@ -68,6 +68,11 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount 
     expect((await rows('acme', regs)).map((r) => r.path)).toEqual([join(root, 'registrations', 'acme')]);
     expect(await rows('acme', key)).toEqual([]);
     expect(await rows('acme', other)).toEqual([]);
+    // Not through /proc/<pid>/root of the supervisor or the vendor either (CAP_SYS_PTRACE dropped).
+    for (const pid of [process.pid, vendor.pid!]) {
+      expect(await rows('kolide', `select path from file where path = '/proc/${pid}/root${keyPath}'`)).toHaveLength(1);
+      expect(await rows('acme', `select path from file where path = '/proc/${pid}/root${keyPath}'`)).toEqual([]);
+    }
     // …but its own database path and the host's files.
     expect(await rows('acme', `select type from file where path = '${join(root, 'registrations', 'acme', 'osquery.db')}'`)).toHaveLength(1);
     expect(await rows('acme', `select md5 from hash where path = '/etc/os-release'`)).toHaveLength(1);
@@ -104,5 +109,76 @@ describe.runIf(simAvailable())('filesystem isolation unavailable', () => {
 
   it('without root the reason names the uid', () => {
     expect(isolationUnavailableReason({ euid: 1000 })).toMatch(/need root.*uid 1000/);
+  });
+});
+
+function cgroupV1Writable(): boolean {
+  if (!existsSync('/sys/fs/cgroup/memory/cgroup.procs')) return false;
+  const probe = `/sys/fs/cgroup/memory/ol-iso-probe-${process.pid}`;
+  try {
+    mkdirSync(probe);
+    rmdirSync(probe);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe.runIf(simAvailable() && canIsolate && cgroupV1Writable())('filesystem isolation with cgroup limits', () => {
+  it('an isolated osqueryd is still moved into its cgroup with its memory limit', async () => {
+    h = await startRunner({ limits: { cgroup: 'auto', groupName: `ol-iso-${process.pid}` } });
+    await h.runner.add({ id: 'acme', limits: { memoryMb: 256 } });
+    const acme = await h.runner.waitHealthy('acme', 20_000);
+    expect(acme.isolation?.mode).toBe('filesystem');
+    expect(acme.limits.mode).toBe('cgroup-v1');
+    const mem = /memory:(.*)$/m.exec(readFileSync(`/proc/${acme.pid}/cgroup`, 'utf8'))![1]!;
+    expect(mem.endsWith('/acme')).toBe(true);
+    expect(Number(readFileSync(`/sys/fs/cgroup/memory${mem}/memory.limit_in_bytes`, 'utf8'))).toBe(256 * 1024 * 1024);
+    await h.runner.remove('acme');
+    expect(existsSync(`/sys/fs/cgroup/memory${mem}`)).toBe(false);
+  });
+});
+
+const SUPERVISOR = join(REPO, 'test/runtime/fixtures/supervisor.mjs');
+const QUIET = join(REPO, 'test/runtime/fixtures/osqueryd-quiet.sh');
+
+describe.runIf(simAvailable() && canIsolate)('filesystem isolation across a supervisor SIGKILL', () => {
+  const children: ResultPromise[] = [];
+  const seen = new Set<number>();
+  afterEach(async () => {
+    for (const c of children) if (c.pid) seen.add(c.pid);
+    const leaked = await reapAll(seen);
+    for (const c of children.splice(0)) await c.catch(() => undefined);
+    expect(leaked, 'processes left alive').toEqual([]);
+  });
+
+  function start(root: string, ids: string[], expected: number, binary: string) {
+    const child = execa(process.execPath, [SUPERVISOR, root, binary, ids.join(','), String(expected)], { reject: false, stdin: 'ignore', env: { LAUNCHER_LOG_LEVEL: 'silent' } });
+    children.push(child);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    return async () => {
+      const ready = (await waitFor('supervisor ready', () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; reaped?: number[]; instances?: Record<string, { pid: number }> }).find((e) => e.event === 'ready'), 30_000));
+      for (const i of Object.values(ready.instances ?? {})) seen.add(i.pid);
+      return ready;
+    };
+  }
+
+  it('the next start reaps an isolated osqueryd left by a SIGKILLed supervisor', async () => {
+    const t = tempRoot('iso');
+    cleanups.push(t.cleanup);
+    const first = start(t.dir, ['acme'], 1, QUIET);
+    const r1 = await first();
+    const orphan = r1.instances!.acme!.pid;
+    // The recorded pid is the isolated osqueryd itself (its own mount namespace).
+    expect(mountNs(orphan)).not.toBe(mountNs('self'));
+    children[0]!.kill('SIGKILL');
+    await children[0];
+    expect(isAlive(orphan)).toBe(true);
+    const r2 = await start(t.dir, [], 1, osquerydPath())();
+    expect(r2.reaped).toEqual([orphan]);
+    expect(isAlive(orphan)).toBe(false);
+    children[1]!.kill('SIGTERM');
+    expect((await children[1])?.exitCode).toBe(0);
   });
 });
