@@ -84,7 +84,7 @@ export function toInstanceMessage(info: InstanceInfo): Instance {
     osqueryd_version: info.osqueryd_version ?? '',
     device: toDeviceMessage(info.device),
     device_url: info.device_url,
-    isolation: { mode: info.isolation.mode, reason: info.isolation.reason ?? '', disabled_tables: info.isolation.disabled_tables ? info.isolation.disabled_tables.split(',') : [] },
+    isolation: { mode: info.isolation?.mode ?? '', reason: info.isolation?.reason ?? '', disabled_tables: info.isolation?.disabled_tables ? info.isolation.disabled_tables.split(',') : [] },
   };
 }
 
