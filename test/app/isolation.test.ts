@@ -14,6 +14,7 @@ import { configSchema } from '../../src/config/schema.js';
 import { LauncherApp } from '../../src/app/launcher-app.js';
 import { instanceDetails } from '../../src/cli/ctl-format.js';
 import { isolationUnavailableReason } from '../../src/runtime/isolation.js';
+import { isAlive } from '../runtime/helpers.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const canIsolate = process.platform === 'linux' && isolationUnavailableReason() === undefined;
@@ -29,15 +30,6 @@ let serverKey: string;
 const seenPids = new Set<number>();
 let sampler: NodeJS.Timeout | undefined;
 const logs: string[] = [];
-
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor', () => {
   beforeAll(async () => {
@@ -86,7 +78,7 @@ describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor',
     await running;
     await dev?.close();
     tmp?.cleanup();
-    expect([...seenPids].filter(alive)).toEqual([]);
+    expect([...seenPids].filter(isAlive)).toEqual([]);
   });
 
   it('acme cannot hash the control key or see launcher.sqlite or the registrations; the vendor can', async () => {

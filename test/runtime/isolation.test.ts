@@ -4,12 +4,12 @@
 // real filesystem.
 import { execa, type ResultPromise } from 'execa';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isolationUnavailableReason } from '../../src/runtime/isolation.js';
 import { dumpLogs, startRunner, type Harness } from './harness.js';
-import { isAlive, osquerydPath, reapAll, REPO, simAvailable, tempRoot, waitFor } from './helpers.js';
+import { cgroupV1Writable, isAlive, osquerydPath, reapAll, REPO, simAvailable, tempRoot, waitFor } from './helpers.js';
 
 const canIsolate = process.platform === 'linux' && isolationUnavailableReason() === undefined;
 
@@ -111,18 +111,6 @@ describe.runIf(simAvailable())('filesystem isolation unavailable', () => {
     expect(isolationUnavailableReason({ euid: 1000 })).toMatch(/need root.*uid 1000/);
   });
 });
-
-function cgroupV1Writable(): boolean {
-  if (!existsSync('/sys/fs/cgroup/memory/cgroup.procs')) return false;
-  const probe = `/sys/fs/cgroup/memory/ol-iso-probe-${process.pid}`;
-  try {
-    mkdirSync(probe);
-    rmdirSync(probe);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe.runIf(simAvailable() && canIsolate && cgroupV1Writable())('filesystem isolation with cgroup limits', () => {
   it('an isolated osqueryd is still moved into its cgroup with its memory limit', async () => {
