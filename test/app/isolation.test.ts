@@ -37,7 +37,8 @@ describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor',
     root = join(tmp.dir, 'root');
     const ids = ['kolide', 'acme'];
     for (const t of ids) writeFileSync(join(tmp.dir, `${t}.secret`), `secret-${t}\n`);
-    dev = await startDevServer({ tenants: ids.map((t) => ({ name: t, secrets: [`secret-${t}`] })) });
+    writeFileSync(join(tmp.dir, 'globex.secret'), 'secret-globex\n');
+    dev = await startDevServer({ tenants: [...ids, 'globex'].map((t) => ({ name: t, secrets: [`secret-${t}`] })) });
     // The control API's keys inside the supervisor's root, as a packaged install may keep them.
     const certs = await initCertificates({ dir: join(root, 'control'), tenants: ['acme'] });
     serverKey = certs.serverKey;
@@ -94,6 +95,17 @@ describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor',
     expect((await acme.query('acme', regs)).map((r) => r.path)).toEqual([join(root, 'registrations', 'acme')]);
     expect(await acme.query('acme', `select path from file where path = '/etc/os-release'`)).toHaveLength(1);
     await expect(acme.query('acme', `select * from curl where url = '${dev.url}'`)).rejects.toThrow(/no such table: curl/);
+  });
+
+  it('AddRegistration carries isolation settings: a denylist of its own, and a bad mode is refused naming the field', async () => {
+    await expect(admin.addRegistration({ id: 'globex', enrollSecretPath: join(tmp.dir, 'globex.secret'), isolation: { mode: 'chroot' } })).rejects.toThrow(/isolation\.mode: must be one of filesystem, none/);
+    await admin.addRegistration({ id: 'globex', enrollSecretPath: join(tmp.dir, 'globex.secret'), isolation: { disable_tables: ['hash'] } });
+    await waitFor(() => app.runner.statusOf('globex').healthy, 45_000, 'globex healthy');
+    expect((await admin.getInstance('globex')).isolation).toEqual({ mode: 'filesystem', reason: null, disabled_tables: 'hash' });
+    await expect(admin.query('globex', `select md5 from hash where path = '/etc/os-release'`)).rejects.toThrow(/no such table: hash/);
+    // Its own list replaces the default list; the filesystem isolation stays.
+    expect(await admin.query('globex', `select path from file where path = '${join(root, 'launcher.sqlite')}'`)).toEqual([]);
+    await admin.removeRegistration('globex');
   });
 
   it('ctl get and kolide_launcher_instances show the isolation in force', async () => {
