@@ -60,6 +60,13 @@ export interface DeploymentUrls {
   publisherUrl?: string;
 }
 
+/** issue 22: a registration's own isolation settings; unset fields take the vendor/tenant defaults (runtime/instance/isolation.ts). */
+export interface IsolationSettings {
+  mode?: 'filesystem' | 'none';
+  /** osqueryd's `--disable_tables`; an empty list disables none. */
+  disableTables?: string[];
+}
+
 export interface Registration {
   id: string;
   /** Inline enroll secret, or… */
@@ -69,6 +76,8 @@ export interface Registration {
   limits: Limits;
   /** Extra osqueryd flags (`name=value` or `--name=value`), appended in order. */
   osqueryFlags: string[];
+  /** Filesystem isolation and table denylist (issue 22); absent: the defaults. */
+  isolation?: IsolationSettings;
   /** RFC 3339 UTC. */
   createdAt: string;
   /** Set when the device server disabled this registration (disable_device): it is kept but not launched. */
@@ -144,4 +153,20 @@ export function limitsFromWire(wire: WireLimits | undefined): Limits {
 /** `Limits` → the config/API spelling. */
 export function limitsToWire(limits: Limits): { memory_mb: number | undefined; cpu_percent: number | undefined } {
   return { memory_mb: limits.memoryMb, cpu_percent: limits.cpuPercent };
+}
+
+/** issue 22: `isolation.mode`. */
+export const ISOLATION_MODES = ['filesystem', 'none'] as const;
+/** Tables in `isolation.disable_tables`: osquery table names, bounded. */
+export const TABLE_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,63}$/;
+export const MAX_DISABLED_TABLES = 200;
+
+export function isolationModeProblem(value: string): string | undefined {
+  return (ISOLATION_MODES as readonly string[]).includes(value) ? undefined : `must be one of ${ISOLATION_MODES.join(', ')}, got ${JSON.stringify(value)}`;
+}
+
+export function disabledTablesProblem(names: readonly string[]): string | undefined {
+  if (names.length > MAX_DISABLED_TABLES) return `at most ${MAX_DISABLED_TABLES} tables, got ${names.length}`;
+  const bad = names.find((n) => typeof n !== 'string' || !TABLE_NAME_PATTERN.test(n));
+  return bad === undefined ? undefined : `${JSON.stringify(bad)} is not a table name (${TABLE_NAME_PATTERN.source})`;
 }

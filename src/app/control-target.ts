@@ -10,6 +10,7 @@ import type { AddRegistrationInput, ControlTarget, HealthInfo, InstanceInfo, Out
 import { launcherVersion } from '../version.js';
 import { API_VERSION } from '../control/features.js';
 import type { LiveState } from './state-source.js';
+import { isolationFromConfig } from './isolation-config.js';
 
 /** What enrollment needs from the composition root. */
 export interface EnrollHooks {
@@ -58,6 +59,7 @@ export class RunnerControlTarget implements ControlTarget {
     const input: Parameters<Runner['add']>[0] = { id: req.id, limits, osqueryFlags: req.osqueryFlags ?? [] };
     if (req.enrollSecret !== undefined) input.enrollSecret = req.enrollSecret;
     if (req.enrollSecretPath !== undefined) input.enrollSecretPath = req.enrollSecretPath;
+    if (req.isolation) input.isolation = isolationFromConfig(req.isolation);
     const known = this.runner.registrationsList().some((r) => r.id === req.id);
     const status = req.replace && known ? await this.runner.replace(input, () => this.hooks?.reset(req.id)) : await this.runner.add(input);
     return this.state.instance(status);

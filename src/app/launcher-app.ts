@@ -31,6 +31,7 @@ import { LiveState } from './state-source.js';
 import { RunnerControlTarget } from './control-target.js';
 import { launcherOptions, type ExtensionSeams, type RunnerSeams } from './options.js';
 import { checkRootDirectory, controlSettings, deviceClientOptions } from './startup-checks.js';
+import { isolationFromConfig } from './isolation-config.js';
 
 export interface LauncherAppOptions {
   config: LauncherConfig;
@@ -80,7 +81,7 @@ export class LauncherApp {
     };
     this.device = new DeviceClient(deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')));
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
-    const options = launcherOptions(cfg, { runner: o.runner, extension: o.extension });
+    const options = launcherOptions(cfg, { runner: o.runner, extension: o.extension, vendorId });
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
     const trackers = this.deviceTrackers;
     const nodeKeys = new NodeKeyStore(this.db);
@@ -166,6 +167,7 @@ export class LauncherApp {
         ...(r.enroll_secret_path ? { enrollSecretPath: r.enroll_secret_path } : {}),
         limits,
         osqueryFlags: r.osquery_flags,
+        ...(r.isolation ? { isolation: isolationFromConfig(r.isolation) } : {}),
       });
     }
   }

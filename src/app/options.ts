@@ -32,10 +32,15 @@ export interface LauncherOptions {
   extension: ExtensionSettings;
 }
 
-export function launcherOptions(cfg: LauncherConfig, seams: { runner?: RunnerSeams; extension?: ExtensionSeams } = {}): LauncherOptions {
+export function launcherOptions(
+  cfg: LauncherConfig,
+  seams: { runner?: RunnerSeams; extension?: ExtensionSeams; vendorId?: string } = {},
+): LauncherOptions {
   const runner: RunnerSettings = {
     ...seams.runner,
     root: cfg.root_directory,
+    vendorId: seams.vendorId ?? cfg.registrations[0]?.id ?? 'kolide',
+    isolationHost: cfg.isolation_namespaces === 'off' ? { unavailableReason: 'isolation_namespaces is off in the configuration' } : undefined,
     outputCapacity: cfg.output_ring_lines,
     tlsServerCerts: tlsServerCertsPath(cfg.device_server.root_pem ? resolve(cfg.device_server.root_pem) : undefined),
     timings: {

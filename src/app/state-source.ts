@@ -94,6 +94,7 @@ export class LiveState implements StateSource {
       restarts: s.restarts,
       last_error: s.last_error,
       limits: { memory_mb: s.limits.memory_mb, cpu_percent: s.limits.cpu_percent, mode: s.limits.mode },
+      isolation: { mode: s.isolation?.mode ?? '', reason: s.isolation?.reason ?? null, disabled_tables: (s.isolation?.disabled_tables ?? []).join(',') },
       buffers: { result_count: b.result.count, status_count: b.status.count, bytes: b.result.bytes + b.status.bytes, dropped: b.result.dropped + b.status.dropped },
       osqueryd_path: s.osqueryd_path || null,
       osqueryd_version: s.osqueryd_version,

@@ -35,6 +35,14 @@ function limitsText(i: InstanceInfo): string {
   return `${mem}, ${cpu} (${i.limits.mode})`;
 }
 
+/** issue 22: `filesystem (disabled tables: curl,…)`, `unavailable: <reason> (…)`. */
+function isolationText(i: InstanceInfo): string {
+  const iso = i.isolation;
+  if (!iso?.mode) return '-';
+  const tables = iso.disabled_tables ? ` (disabled tables: ${iso.disabled_tables})` : '';
+  return `${iso.mode}${iso.reason ? `: ${iso.reason}` : ''}${tables}`;
+}
+
 /** `failing (since 12:00:00Z): enroll: …`, or the state alone. */
 function deviceText(d: DeviceState | undefined): string {
   if (!d) return '-';
@@ -74,6 +82,7 @@ export function instanceDetails(i: InstanceInfo): string {
     ['uptime', duration(i.uptime_seconds)],
     ['restarts', String(i.restarts)],
     ['limits', limitsText(i)],
+    ['isolation', isolationText(i)],
     ['buffers', `${i.buffers.result_count} results, ${i.buffers.status_count} status, ${i.buffers.bytes} bytes, ${i.buffers.dropped} dropped`],
     ['osqueryd', `${dash(i.osqueryd_path)} ${i.osqueryd_version ? `(${i.osqueryd_version})` : ''}`.trimEnd()],
     ['last error', dash(i.last_error)],

@@ -33,6 +33,14 @@ export const limitsSchema = z
   })
   .strict();
 
+/** issue 22: filesystem isolation and table denylist; unset fields take the vendor/tenant defaults. */
+export const isolationSchema = z
+  .object({
+    mode: z.enum(rules.ISOLATION_MODES).optional(),
+    disable_tables: ruled(z.array(z.string()), rules.disabledTablesProblem).optional(),
+  })
+  .strict();
+
 export const registrationSchema = z
   .object({
     id: registrationId,
@@ -40,6 +48,7 @@ export const registrationSchema = z
     enroll_secret_path: z.string().min(1).optional(),
     limits: limitsSchema.default({}),
     osquery_flags: ruled(z.array(osqueryFlag), (flags) => rules.osqueryFlagCountProblem(flags.length)).default([]),
+    isolation: isolationSchema.optional(),
   })
   .strict()
   .refine((r) => !(r.enroll_secret && r.enroll_secret_path), { message: 'set enroll_secret or enroll_secret_path, not both' });
@@ -92,6 +101,8 @@ export const configSchema = z
       })
       .strict()
       .default({ interval_seconds: 60, startup_delay_seconds: 10, failures: 5 }),
+    /** issue 22: "off" treats the host as unable to make mount namespaces (isolation: unavailable). */
+    isolation_namespaces: z.enum(['auto', 'off']).default('auto'),
     distributed_forwarding_interval_seconds: z.number().min(1).max(300).default(60),
   })
   .strict();

@@ -15,6 +15,7 @@ import type { AddRegistrationRequest, AddRegistrationRequest__Output } from './g
 import type { Row__Output } from './gen/launcher/v1/Row.js';
 import type { DeviceState as DeviceStateMessage, DeviceState__Output } from './gen/launcher/v1/DeviceState.js';
 import type { AddRegistrationInput, DeviceState, HealthInfo, InstanceInfo, LimitMode, RunRecord } from './target.js';
+import { fromIsolationMessage, toIsolationMessage } from './isolation-mapping.js';
 
 /** One output line as a client sees it. */
 export interface OutputLineView {
@@ -83,6 +84,7 @@ export function toInstanceMessage(info: InstanceInfo): Instance {
     osqueryd_version: info.osqueryd_version ?? '',
     device: toDeviceMessage(info.device),
     device_url: info.device_url,
+    isolation: { mode: info.isolation?.mode ?? '', reason: info.isolation?.reason ?? '', disabled_tables: info.isolation?.disabled_tables ? info.isolation.disabled_tables.split(',') : [] },
   };
 }
 
@@ -115,6 +117,7 @@ export function fromInstanceMessage(msg: Instance__Output): InstanceInfo {
     osqueryd_version: nonEmpty(msg.osqueryd_version),
     device: fromDeviceMessage(msg.device),
     device_url: msg.device_url ?? '',
+    isolation: { mode: (msg.isolation?.mode ?? '') as InstanceInfo['isolation']['mode'], reason: nonEmpty(msg.isolation?.reason), disabled_tables: (msg.isolation?.disabled_tables ?? []).join(',') },
   };
 }
 
@@ -195,6 +198,7 @@ export function toAddRegistrationMessage(input: AddRegistrationInput): AddRegist
   if (input.enrollSecretPath !== undefined) msg.enroll_secret_path = input.enrollSecretPath;
   if (input.limits) msg.limits = { memory_mb: input.limits.memory_mb, cpu_percent: input.limits.cpu_percent };
   if (input.replace) msg.replace = true;
+  if (input.isolation) msg.isolation = toIsolationMessage(input.isolation);
   return msg;
 }
 
@@ -210,6 +214,7 @@ export function fromAddRegistrationMessage(msg: AddRegistrationRequest__Output):
     if (msg.limits.cpu_percent !== undefined) limits.cpu_percent = msg.limits.cpu_percent;
     input.limits = limits;
   }
+  if (msg.isolation) input.isolation = fromIsolationMessage(msg.isolation);
   return input;
 }
 

@@ -41,6 +41,8 @@ export interface AddRegistrationInput {
   osqueryFlags?: string[];
   /** Re-enroll an existing registration (new secret, limits, flags); only its osqueryd restarts. */
   replace?: boolean;
+  /** issue 22: filesystem isolation and table denylist; absent fields take the defaults. */
+  isolation?: { mode?: string; disable_tables?: string[] };
 }
 
 /** Structural view of `OutputRing` (src/runtime/instance/output-ring.ts). */

@@ -89,5 +89,7 @@ export function addRegistration(input: AddRegistrationInput): AddRegistrationInp
   }
   limits(input.limits);
   osqueryFlags(input.osqueryFlags ?? []);
+  if (input.isolation?.mode !== undefined) rule('isolation.mode', input.isolation.mode, rules.isolationModeProblem);
+  if (input.isolation?.disable_tables !== undefined) rule('isolation.disable_tables', input.isolation.disable_tables, rules.disabledTablesProblem);
   return input;
 }

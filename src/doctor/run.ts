@@ -5,6 +5,7 @@ import { checkCgroups } from './cgroups.js';
 import { checkConfig, loadDoctorConfig, DEFAULT_CONFIG_PATH } from './config.js';
 import { checkControlCertificates } from './control-certs.js';
 import { checkDeviceServer } from './device-server.js';
+import { checkIsolation } from './isolation.js';
 import { checkOsqueryd } from './osqueryd.js';
 import { checkRootDirectory } from './root-directory.js';
 import { checkService } from './service.js';
@@ -17,6 +18,7 @@ export const CHECKS: readonly { name: string; run: Check }[] = [
   { name: 'root directory', run: checkRootDirectory },
   { name: 'socket paths', run: checkSocketPaths },
   { name: 'cgroups', run: checkCgroups },
+  { name: 'isolation', run: (ctx) => checkIsolation(ctx) },
   { name: 'device server', run: checkDeviceServer },
   { name: 'control certificates', run: checkControlCertificates },
   { name: 'service', run: checkService },

@@ -28,6 +28,7 @@ import type { LimitsConfig } from './instance/limits.js';
 import { OsqueryInstance, type StatusOptions } from './instance/osquery-instance.js';
 import type { OutputRing } from './instance/output-ring.js';
 import { registrationDir, resolveSocketDir } from './instance/paths.js';
+import { resolveIsolation, type IsolationHost } from './instance/isolation.js';
 import { reapOrphans, type ReapResult } from './reaper.js';
 import type { Actor } from '../rungroup/rungroup.js';
 import { SupervisorLock } from './supervisor-lock.js';
@@ -52,6 +53,10 @@ export interface RunnerOptions {
   outputCapacity?: number;
   /** `--tls_server_certs` for every osqueryd (flags.ts tlsServerCertsPath). */
   tlsServerCerts?: string;
+  /** The vendor's registration: isolation `none` by default; every other registration is a tenant (issue 22). */
+  vendorId?: string;
+  /** What the host can do for filesystem isolation (isolation.ts); a reason here makes it `unavailable`. */
+  isolationHost?: IsolationHost;
   logger?: Logger;
 }
 
@@ -313,6 +318,8 @@ export class Runner implements Actor {
       outputCapacity: o.outputCapacity,
       tlsServerCerts: o.tlsServerCerts,
       env,
+      isolation: resolveIsolation(reg.isolation, reg.id === o.vendorId),
+      isolationHost: o.isolationHost,
     });
   }
 

@@ -39,6 +39,7 @@ import { Registry } from './registry.js';
 import { requiredNames, waitForRequired } from './require.js';
 import { Scheduler } from './schedule.js';
 import { coreTables } from './sql/core-tables.js';
+import { fileTables } from './sql/file-tables.js';
 import { SqlEngine } from './sql/engine.js';
 import { SimStore } from './store.js';
 import { OSQUERY_VERSION } from './version.js';
@@ -243,7 +244,10 @@ export class Daemon {
       registryRows: () => registry.rows(),
       scheduleRows: () => this.scheduler?.rows() ?? [],
     });
-    for (const t of tables) {
+    // --disable_tables: a denied table does not exist for SQL ("no such table"), as in osqueryd.
+    const disabled = new Set(flags.get('disable_tables').split(',').map((n) => n.trim().toLowerCase()).filter(Boolean));
+    for (const t of [...tables, ...fileTables()]) {
+      if (disabled.has(t.spec.name.toLowerCase())) continue;
       engine.addTable(t);
       registry.addCore('table', t.spec.name, coreTablePlugin(t));
     }

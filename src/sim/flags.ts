@@ -98,6 +98,7 @@ export const FLAG_TABLE: readonly FlagDef[] = [
   f('alarm_timeout', 'uint64', '15', true, 'Seconds to allow for shutdown'),
   f('allow_unsafe', 'bool', 'false', true, 'Allow unsafe executable permissions'),
   f('disable_tables', 'string', '', false, 'Comma-delimited list of table names to be disabled'),
+  f('disable_carver', 'bool', 'true', false, 'Disable the osquery file carver (function always returns false)'),
   f('enable_tables', 'string', '', false, 'Comma-delimited list of table names to be enabled'),
   f('table_delay', 'uint64', '0', false, 'Add an optional microsecond delay between table scans'),
   f('read_max', 'uint64', '52428800', false, 'Maximum file read size'),

@@ -18,6 +18,14 @@ export interface LimitsInForce {
   mode: LimitMode;
 }
 
+/** issue 22: mode '' before the first run; reason only when unavailable. */
+export interface IsolationInForce {
+  mode: '' | 'filesystem' | 'none' | 'unavailable';
+  reason: string | null;
+  /** Comma-separated, as osqueryd's --disable_tables. */
+  disabled_tables: string;
+}
+
 export interface BufferStats {
   result_count: number;
   status_count: number;
@@ -57,6 +65,8 @@ export interface InstanceInfo {
   restarts: number;
   last_error: string | null;
   limits: LimitsInForce;
+  /** Filesystem isolation of the current run (issue 22). */
+  isolation: IsolationInForce;
   buffers: BufferStats;
   osqueryd_path: string | null;
   osqueryd_version: string | null;

@@ -6,13 +6,13 @@
  * The id is validated (src/registration.ts) before it is used anywhere.
  */
 import { LauncherError } from '../errors.js';
-import { REGISTRATION_ID_PATTERN, checkLimits, parseRegistrationId, type DeploymentUrls, type Limits, type Registration, type RegistrationId } from '../registration.js';
+import { REGISTRATION_ID_PATTERN, checkLimits, parseRegistrationId, disabledTablesProblem, isolationModeProblem, type DeploymentUrls, type IsolationSettings, type Limits, type Registration, type RegistrationId } from '../registration.js';
 import { isBusy } from './busy.js';
 import { ensureSchema, type SqliteDatabase } from './database.js';
 import { writesOf } from './write-queue.js';
 
 export { REGISTRATION_ID_PATTERN };
-export type { DeploymentUrls, Registration };
+export type { DeploymentUrls, IsolationSettings, Registration };
 /** The one shape of limits (src/registration.ts). */
 export type ResourceLimits = Limits;
 
@@ -36,6 +36,8 @@ const MIGRATIONS = [
   `ALTER TABLE registrations ADD COLUMN disabled_reason TEXT`,
   // wrong_region / deployment_urls: where the backend moved this registration (issue 15).
   `ALTER TABLE registrations ADD COLUMN deployment_json TEXT`,
+  // issue 22: isolation settings ({} or unset: defaults).
+  `ALTER TABLE registrations ADD COLUMN isolation_json TEXT`,
 ];
 
 interface Row {
@@ -47,6 +49,7 @@ interface Row {
   created_at: string;
   disabled_reason: string | null;
   deployment_json: string | null;
+  isolation_json?: string | null;
 }
 
 /** Throws E_INVALID_ARGUMENT for limits outside the shared rules (src/registration.ts). */
@@ -65,18 +68,36 @@ function fromRow(row: Row): Registration {
   if (row.enroll_secret_path !== null) reg.enrollSecretPath = row.enroll_secret_path;
   if (row.disabled_reason !== null && row.disabled_reason !== undefined) reg.disabledReason = row.disabled_reason;
   if (row.deployment_json) reg.deployment = JSON.parse(row.deployment_json) as DeploymentUrls;
+  if (row.isolation_json) reg.isolation = JSON.parse(row.isolation_json) as IsolationSettings;
   return reg;
 }
 
 /** Id, limits and flags of an input, validated (E_INVALID_REGISTRATION_ID, E_INVALID_ARGUMENT). */
-function checkedSettings(input: RegistrationInput): { id: string; limits: ResourceLimits; flags: string[] } {
+function checkedSettings(input: RegistrationInput): { id: string; limits: ResourceLimits; flags: string[]; isolation: IsolationSettings | undefined } {
   const id = validateRegistrationId(input.id);
   const limits = validateLimits(id, input.limits ?? {});
   const flags = input.osqueryFlags ?? [];
   if (!Array.isArray(flags) || flags.some((f) => typeof f !== 'string')) {
     throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: osqueryFlags must be an array of strings`);
   }
-  return { id, limits, flags };
+  return { id, limits, flags, isolation: validateIsolation(id, input.isolation) };
+}
+
+/** Throws E_INVALID_ARGUMENT for isolation settings outside the shared rules; undefined when unset. */
+export function validateIsolation(id: string, iso: IsolationSettings | undefined): IsolationSettings | undefined {
+  if (iso === undefined) return undefined;
+  const out: IsolationSettings = {};
+  if (iso.mode !== undefined) {
+    const p = isolationModeProblem(iso.mode);
+    if (p) throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: isolation.mode: ${p}`);
+    out.mode = iso.mode;
+  }
+  if (iso.disableTables !== undefined) {
+    const p = Array.isArray(iso.disableTables) ? disabledTablesProblem(iso.disableTables) : 'must be an array of table names';
+    if (p) throw new LauncherError('E_INVALID_ARGUMENT', `registration ${id}: isolation.disable_tables: ${p}`);
+    out.disableTables = [...iso.disableTables];
+  }
+  return out;
 }
 
 /**
@@ -111,18 +132,19 @@ export class RegistrationStore {
 
   /** Insert a new registration; E_ALREADY_EXISTS when the id is taken (at once, or from written() when the insert waited for a lock). */
   add(input: RegistrationInput): Registration {
-    const { id, limits, flags } = checkedSettings(input);
+    const { id, limits, flags, isolation } = checkedSettings(input);
     const reg: Registration = { id, limits, osqueryFlags: [...flags], createdAt: new Date().toISOString() };
+    if (isolation) reg.isolation = isolation;
     if (input.enrollSecret !== undefined) reg.enrollSecret = input.enrollSecret;
     if (input.enrollSecretPath !== undefined) reg.enrollSecretPath = input.enrollSecretPath;
     this.write(`saving registration ${id}`, () => {
       try {
         this.db
           .prepare(
-            `INSERT INTO registrations (id, enroll_secret, enroll_secret_path, limits_json, osquery_flags_json, created_at)
-             VALUES (?, ?, ?, ?, ?, ?)`,
+            `INSERT INTO registrations (id, enroll_secret, enroll_secret_path, limits_json, osquery_flags_json, created_at, isolation_json)
+             VALUES (?, ?, ?, ?, ?, ?, ?)`,
           )
-          .run(id, reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(reg.osqueryFlags), reg.createdAt);
+          .run(id, reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(reg.osqueryFlags), reg.createdAt, isolation ? JSON.stringify(isolation) : null);
       } catch (err) {
         if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
           throw new LauncherError('E_ALREADY_EXISTS', `registration ${id} already exists`, { cause: err });
@@ -157,19 +179,20 @@ export class RegistrationStore {
    * (created_at and the deployment URLs stay; a disable is lifted). E_NOT_FOUND when unknown.
    */
   update(input: RegistrationInput): Registration {
-    const { id, limits, flags } = checkedSettings(input);
+    const { id, limits, flags, isolation } = checkedSettings(input);
     const current = this.get(id);
     if (!current) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
     const reg: Registration = { id, limits, osqueryFlags: [...flags], createdAt: current.createdAt };
+    if (isolation) reg.isolation = isolation;
     if (input.enrollSecret !== undefined) reg.enrollSecret = input.enrollSecret;
     if (input.enrollSecretPath !== undefined) reg.enrollSecretPath = input.enrollSecretPath;
     if (current.deployment) reg.deployment = current.deployment;
     this.write(`updating registration ${id}`, () => {
       this.db
         .prepare(
-          `UPDATE registrations SET enroll_secret = ?, enroll_secret_path = ?, limits_json = ?, osquery_flags_json = ?, disabled_reason = NULL WHERE id = ?`,
+          `UPDATE registrations SET enroll_secret = ?, enroll_secret_path = ?, limits_json = ?, osquery_flags_json = ?, isolation_json = ?, disabled_reason = NULL WHERE id = ?`,
         )
-        .run(reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(flags), id);
+        .run(reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(flags), isolation ? JSON.stringify(isolation) : null, id);
     });
     return reg;
   }

@@ -35,6 +35,7 @@ export function instance(id: string, overrides: Partial<InstanceInfo> = {}): Ins
     osqueryd_version: '5.12.1',
     device: { state: 'enrolled', error: null, since: null },
     device_url: 'https://device.example',
+    isolation: { mode: 'filesystem', reason: null, disabled_tables: 'curl,curl_certificate,carves' },
     ...overrides,
   };
 }

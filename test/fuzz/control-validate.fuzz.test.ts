@@ -159,6 +159,7 @@ describe('fuzz: control API requests through a real server', () => {
     osqueryd_version: null,
     device: { state: 'enrolling', error: null, since: null },
     device_url: 'https://device.example',
+    isolation: { mode: 'none', reason: null, disabled_tables: '' },
   });
   const target: ControlTarget = {
     version: () => ({ serverVersion: '0.0.0-fuzz', apiVersion: '1', features: [] }),

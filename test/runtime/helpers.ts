@@ -2,7 +2,7 @@
  * Shared bits of the runtime tests: short temp roots, bounded polling, a
  * zombie-aware liveness check, and where the osqueryd stand-in lives.
  */
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,19 @@ export function osquerydPath(): string {
 export function tempRoot(prefix = 'rt'): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** cgroup v1 memory hierarchy present and writable by us (a probe directory is made and removed). */
+export function cgroupV1Writable(): boolean {
+  if (process.platform !== 'linux' || !existsSync('/sys/fs/cgroup/memory/cgroup.procs')) return false;
+  const probe = `/sys/fs/cgroup/memory/ol-probe-${process.pid}`;
+  try {
+    mkdirSync(probe);
+    rmdirSync(probe);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Alive and not a zombie: kill(pid, 0) succeeds on zombies, /proc tells them apart. */

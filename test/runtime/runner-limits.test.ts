@@ -1,22 +1,10 @@
 // Issue 4: per-registration limits through a real cgroup, when this machine
 // lets us create one (cgroup v1 here; v2 is covered on a fake tree in limits.test.ts).
-import { existsSync, mkdirSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { supervisorGroupName } from '../../src/runtime/cgroup-scope.js';
 import { dumpLogs, startRunner, type Harness } from './harness.js';
-import { simAvailable } from './helpers.js';
-
-function cgroupWritable(): boolean {
-  if (process.platform !== 'linux' || !existsSync('/sys/fs/cgroup/memory/cgroup.procs')) return false;
-  const probe = `/sys/fs/cgroup/memory/ol-probe-${process.pid}`;
-  try {
-    mkdirSync(probe);
-    rmdirSync(probe);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { cgroupV1Writable, simAvailable } from './helpers.js';
 
 let h: Harness | undefined;
 const dirs: string[] = [];
@@ -34,7 +22,7 @@ afterEach(async (ctx) => {
   expect(leaked).toEqual([]);
 });
 
-describe.runIf(simAvailable() && cgroupWritable())('Runner resource limits via cgroups', () => {
+describe.runIf(simAvailable() && cgroupV1Writable())('Runner resource limits via cgroups', () => {
   it('puts a limited registration’s osqueryd in its own cgroup, leaves the other alone, and removes the cgroup with the registration', async () => {
     const group = `ol-it-${process.pid}`;
     h = await startRunner({ limits: { cgroup: 'auto', groupName: group } });

@@ -105,6 +105,7 @@ const instance: InstanceInfo = {
   osqueryd_version: '5.12.1',
   device: { state: 'failing', error: 'enroll: node_invalid', since: 1_763_700_002_789 },
   device_url: 'https://eu.device.example',
+  isolation: { mode: 'unavailable', reason: 'mount namespaces need root', disabled_tables: 'curl,carves' },
 };
 
 const run: RunRecord = {

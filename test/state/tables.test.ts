@@ -12,6 +12,7 @@ function instance(id: string, pid: number): InstanceInfo {
     healthy: true, restarts: 0, last_error: null, limits: { memory_mb: 600, cpu_percent: null, mode: 'watchdog' },
     buffers: { result_count: 1, status_count: 2, bytes: 3, dropped: 0 }, osqueryd_path: '/x', osqueryd_version: '5.12.1',
     device: { state: 'enrolled', error: null, since: null }, device_url: 'https://device.example',
+    isolation: { mode: 'none', reason: null, disabled_tables: '' },
   };
 }
 

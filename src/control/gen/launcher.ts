@@ -16,6 +16,8 @@ import type { HealthRequest as _launcher_v1_HealthRequest, HealthRequest__Output
 import type { HealthResponse as _launcher_v1_HealthResponse, HealthResponse__Output as _launcher_v1_HealthResponse__Output } from './launcher/v1/HealthResponse.js';
 import type { Instance as _launcher_v1_Instance, Instance__Output as _launcher_v1_Instance__Output } from './launcher/v1/Instance.js';
 import type { InstanceHealth as _launcher_v1_InstanceHealth, InstanceHealth__Output as _launcher_v1_InstanceHealth__Output } from './launcher/v1/InstanceHealth.js';
+import type { IsolationInForce as _launcher_v1_IsolationInForce, IsolationInForce__Output as _launcher_v1_IsolationInForce__Output } from './launcher/v1/IsolationInForce.js';
+import type { IsolationSettings as _launcher_v1_IsolationSettings, IsolationSettings__Output as _launcher_v1_IsolationSettings__Output } from './launcher/v1/IsolationSettings.js';
 import type { LauncherClient as _launcher_v1_LauncherClient, LauncherDefinition as _launcher_v1_LauncherDefinition } from './launcher/v1/Launcher.js';
 import type { Limits as _launcher_v1_Limits, Limits__Output as _launcher_v1_Limits__Output } from './launcher/v1/Limits.js';
 import type { LimitsInForce as _launcher_v1_LimitsInForce, LimitsInForce__Output as _launcher_v1_LimitsInForce__Output } from './launcher/v1/LimitsInForce.js';
@@ -53,6 +55,8 @@ export interface ProtoGrpcType {
       HealthResponse: MessageTypeDefinition<_launcher_v1_HealthResponse, _launcher_v1_HealthResponse__Output>
       Instance: MessageTypeDefinition<_launcher_v1_Instance, _launcher_v1_Instance__Output>
       InstanceHealth: MessageTypeDefinition<_launcher_v1_InstanceHealth, _launcher_v1_InstanceHealth__Output>
+      IsolationInForce: MessageTypeDefinition<_launcher_v1_IsolationInForce, _launcher_v1_IsolationInForce__Output>
+      IsolationSettings: MessageTypeDefinition<_launcher_v1_IsolationSettings, _launcher_v1_IsolationSettings__Output>
       Launcher: SubtypeConstructor<typeof grpc.Client, _launcher_v1_LauncherClient> & { service: _launcher_v1_LauncherDefinition }
       Limits: MessageTypeDefinition<_launcher_v1_Limits, _launcher_v1_Limits__Output>
       LimitsInForce: MessageTypeDefinition<_launcher_v1_LimitsInForce, _launcher_v1_LimitsInForce__Output>

@@ -66,6 +66,8 @@ export interface OsquerydArgsInput {
   tlsServerCerts?: string | undefined;
   /** `--augeas_lenses`: the lenses directory (docs/protocol/device.md#later-defaults), when it exists. */
   augeasLenses?: string | undefined;
+  /** isolation.ts isolationFlags (`--disable_tables`, `--disable_carver`): after the registration's flags, so they win. */
+  isolationFlags?: readonly string[];
 }
 
 /** System CA bundles, in launcher's order of preference (Linux). */
@@ -120,6 +122,7 @@ export function buildOsquerydArgs(input: OsquerydArgsInput): string[] {
   if (input.augeasLenses) args.push(`--augeas_lenses=${input.augeasLenses}`);
   if (t.extensionsInterval !== undefined) args.push(`--extensions_interval=${t.extensionsInterval}`);
   args.push(...normaliseUserFlags(input.userFlags));
+  args.push(...(input.isolationFlags ?? []));
   args.push(
     `--pidfile=${input.pidfilePath}`,
     `--database_path=${input.databasePath}`,

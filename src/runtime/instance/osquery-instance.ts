@@ -27,6 +27,7 @@ import { augeasLensesPath, buildOsquerydArgs, type FlagTimings } from './flags.j
 import { checkInstanceHealth, startHealthMonitor } from './health.js';
 import { DEFAULT_INSTANCE_TIMINGS, type InstanceTimings } from './instance-options.js';
 import { isLive, StateMachine, type InstanceState } from './instance-state.js';
+import { planInstanceIsolation, type InstanceIsolation, type IsolationHost, type ResolvedIsolation } from './isolation-plan.js';
 import { lastWords } from './last-words.js';
 import { planLimits, type LimitsConfig, type LimitsMode, type LimitsPlan } from './limits.js';
 import { OutputRing } from './output-ring.js';
@@ -58,6 +59,9 @@ export interface OsqueryInstanceOptions {
   env?: Record<string, string>;
   /** `--tls_server_certs` (flags.ts tlsServerCertsPath). */
   tlsServerCerts?: string;
+  /** Isolation settings in force (isolation.ts resolveIsolation); none when unset. */
+  isolation?: ResolvedIsolation;
+  isolationHost?: IsolationHost;
   /** Output lines kept for output(). */
   outputCapacity?: number;
   logger?: Logger;
@@ -93,6 +97,8 @@ export interface InstanceStatus {
   health_failures: number;
   last_error: string | null;
   limits: { mode: LimitsMode; memory_mb: number | null; cpu_percent: number | null; fallback_reason?: string };
+  /** Filesystem isolation in force for this run (issue 22); absent before a run exists. */
+  isolation?: InstanceIsolation['status'];
   osqueryd_path: string;
   osqueryd_version: string | null;
   instance_id: string | null;
@@ -126,6 +132,7 @@ export class OsqueryInstance {
   private manager: ExtensionManagerClient | undefined;
   private queryClient: ExtensionManagerClient | undefined;
   private limits: LimitsPlan | undefined;
+  private isolation: InstanceIsolation | undefined;
   private startedAt: number | undefined;
   /** What this run's extension may know about it (ExtensionContext.run). */
   private runView(startedAt: number): RunView {
@@ -236,6 +243,7 @@ export class OsqueryInstance {
       health_failures: this.healthFailures,
       last_error: this.lastError ?? null,
       limits: { mode: this.limits?.mode ?? 'none', memory_mb: limits.memoryMb ?? null, cpu_percent: limits.cpuPercent ?? null },
+      isolation: this.isolation?.status ?? { mode: this.o.isolation?.mode ?? 'none', disabled_tables: this.o.isolation?.disableTables ?? [] },
       osqueryd_path: this.o.osquerydPath,
       osqueryd_version: this.info.version ?? null,
       instance_id: this.info.instanceId ?? null,
@@ -298,6 +306,9 @@ export class OsqueryInstance {
     }
     this.checkpoint();
 
+    this.isolation = planInstanceIsolation(o.isolation, o.isolationHost);
+    const isolation = this.isolation;
+    if (isolation.status.reason) this.log.warn({ reason: isolation.status.reason }, 'filesystem isolation unavailable: osqueryd sees the whole host');
     const args = buildOsquerydArgs({
       names,
       pidfilePath: paths.pidfilePath,
@@ -308,6 +319,7 @@ export class OsqueryInstance {
       timings: o.flagTimings ?? {},
       tlsServerCerts: o.tlsServerCerts,
       augeasLenses: augeasLensesPath(o.root),
+      isolationFlags: isolation.flags,
     });
     this.cleanup.push('remove run files', async () => {
       const left = await removeRunFiles(paths.socketPath);
@@ -319,9 +331,9 @@ export class OsqueryInstance {
     });
     let outLog = componentLogger(this.baseLog, 'osqueryd', this.bindings());
     this.log.info({ binary: o.osquerydPath, args }, 'starting osqueryd');
+    const command = isolation.command({ osquerydPath: o.osquerydPath, args, root: o.root, keep: [paths.registrationDir, paths.socketDir, augeasLensesPath(o.root) ?? '', o.tlsServerCerts ?? ''].filter(Boolean) });
     this.proc = await OsquerydProcess.spawn({
-      file: o.osquerydPath,
-      args,
+      ...command,
       env: { SYSTEM_VERSION_COMPAT: '0', ...o.env },
       onLine: (stream, line) => {
         this.output.append(stream, line);

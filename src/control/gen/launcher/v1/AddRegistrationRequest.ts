@@ -2,6 +2,7 @@
 // Original file: proto/launcher/v1/launcher.proto
 
 import type { Limits as _launcher_v1_Limits, Limits__Output as _launcher_v1_Limits__Output } from '../../launcher/v1/Limits.js';
+import type { IsolationSettings as _launcher_v1_IsolationSettings, IsolationSettings__Output as _launcher_v1_IsolationSettings__Output } from '../../launcher/v1/IsolationSettings.js';
 
 export interface AddRegistrationRequest {
   'id'?: (string);
@@ -22,6 +23,10 @@ export interface AddRegistrationRequest {
    * an unknown id is simply added.
    */
   'replace'?: (boolean);
+  /**
+   * Filesystem isolation and table denylist (issue 22); absent: the defaults.
+   */
+  'isolation'?: (_launcher_v1_IsolationSettings | null);
   /**
    * Exactly one of the two.
    */
@@ -47,4 +52,8 @@ export interface AddRegistrationRequest__Output {
    * an unknown id is simply added.
    */
   'replace': (boolean);
+  /**
+   * Filesystem isolation and table denylist (issue 22); absent: the defaults.
+   */
+  'isolation': (_launcher_v1_IsolationSettings__Output | null);
 }

@@ -4,6 +4,7 @@
 import type { LimitsInForce as _launcher_v1_LimitsInForce, LimitsInForce__Output as _launcher_v1_LimitsInForce__Output } from '../../launcher/v1/LimitsInForce.js';
 import type { BufferStats as _launcher_v1_BufferStats, BufferStats__Output as _launcher_v1_BufferStats__Output } from '../../launcher/v1/BufferStats.js';
 import type { DeviceState as _launcher_v1_DeviceState, DeviceState__Output as _launcher_v1_DeviceState__Output } from '../../launcher/v1/DeviceState.js';
+import type { IsolationInForce as _launcher_v1_IsolationInForce, IsolationInForce__Output as _launcher_v1_IsolationInForce__Output } from '../../launcher/v1/IsolationInForce.js';
 import type { Long } from '@grpc/proto-loader';
 
 /**
@@ -48,6 +49,10 @@ export interface Instance {
    * the backend moved it (wrong_region).
    */
   'device_url'?: (string);
+  /**
+   * Filesystem isolation of the current run (issue 22).
+   */
+  'isolation'?: (_launcher_v1_IsolationInForce | null);
   '_pid'?: "pid";
   '_started_at_unix_ms'?: "started_at_unix_ms";
   '_connected_at_unix_ms'?: "connected_at_unix_ms";
@@ -95,4 +100,8 @@ export interface Instance__Output {
    * the backend moved it (wrong_region).
    */
   'device_url': (string);
+  /**
+   * Filesystem isolation of the current run (issue 22).
+   */
+  'isolation': (_launcher_v1_IsolationInForce__Output | null);
 }
