@@ -11,11 +11,19 @@
  * first and publishes nothing of that type until it succeeds, so the server
  * is not sent the same logs every interval (issue 9). If the run ends or the
  * supervisor dies meanwhile, the next run sends them once more (at-least-once).
+ *
+ * Under abuse (issue 19): while publishes fail, the wait between ticks backs
+ * off with jitter (publish-backoff.ts; reset by a success); a batch is read
+ * and sent only holding a slot of the process-wide PublishGate, so few
+ * batches exist in memory at once however many registrations publish; the
+ * batch limit adapts to slow sends and size refusals (batch-limit.ts).
  */
 import { LogType } from '../../src/device/index.js';
 import { errorMessage } from '../../src/errors.js';
 import type { LogKind } from '../../src/store/log-buffer.js';
 import { BatchLimit } from './batch-limit.js';
+import { PublishBackoff } from './publish-backoff.js';
+import { sharedPublishGate, type PublishGate } from './publish-gate.js';
 import type { ExtensionContext } from './context.js';
 import type { Session } from './session.js';
 
@@ -23,6 +31,10 @@ export type PublishOutcome = 'empty' | 'partial' | 'full' | 'failed';
 
 export class LogPublisher {
   readonly limit: BatchLimit;
+  readonly backoff: PublishBackoff;
+  /** PublishLogs calls made (each batch sent, whatever the answer). */
+  attempts = 0;
+  private readonly gate: PublishGate;
   private readonly ctx: ExtensionContext;
   private readonly session: Session;
   private loop: Promise<void> | undefined;
@@ -35,7 +47,16 @@ export class LogPublisher {
   constructor(ctx: ExtensionContext, session: Session) {
     this.ctx = ctx;
     this.session = session;
-    this.limit = new BatchLimit({ maxBytes: ctx.opts.maxBytesPerBatch, enabled: ctx.opts.adaptiveBatchLimit });
+    this.limit = new BatchLimit({
+      maxBytes: ctx.opts.maxBytesPerBatch,
+      enabled: ctx.opts.adaptiveBatchLimit,
+      ...(ctx.opts.slowPublishMs !== undefined ? { slowMs: ctx.opts.slowPublishMs } : {}),
+    });
+    this.backoff = new PublishBackoff({
+      intervalMs: ctx.opts.publishIntervalMs,
+      ...(ctx.opts.publishBackoffMaxMs !== undefined ? { maxMs: ctx.opts.publishBackoffMaxMs } : {}),
+    });
+    this.gate = ctx.opts.publishGate ?? sharedPublishGate;
   }
 
   start(): void {
@@ -63,24 +84,39 @@ export class LogPublisher {
       if (!this.ctx.state.active) break;
       await new Promise<void>((resolve) => {
         this.wake = resolve;
-        this.timer = setTimeout(resolve, this.ctx.opts.publishIntervalMs);
+        this.timer = setTimeout(resolve, this.backoff.nextDelayMs());
       });
       this.wake = undefined;
     }
   }
 
   private async tick(): Promise<void> {
-    for (const kind of ['status', 'result'] as const) {
-      for (let i = 0; i < this.ctx.opts.maxBatchesPerTick; i++) {
-        if (!this.ctx.state.active) return;
-        const outcome = await this.publishBatch(kind);
-        if (outcome !== 'full') break;
+    let failed = false;
+    let sent = false;
+    try {
+      for (const kind of ['status', 'result'] as const) {
+        for (let i = 0; i < this.ctx.opts.maxBatchesPerTick; i++) {
+          if (!this.ctx.state.active) return;
+          const outcome = await this.publishBatch(kind);
+          if (outcome === 'failed') failed = true;
+          else if (outcome !== 'empty') sent = true;
+          if (outcome !== 'full') break;
+        }
+        // The server fails: the other type would fail the same way; try again after the backoff.
+        if (failed) break;
       }
+    } finally {
+      if (failed) this.backoff.onFailure();
+      else if (sent) this.backoff.onSuccess();
     }
   }
 
-  /** Send the oldest batch of one buffer; delete it when acknowledged. */
-  async publishBatch(kind: LogKind): Promise<PublishOutcome> {
+  /** Send the oldest batch of one buffer (holding a slot of the gate); delete it when acknowledged. */
+  publishBatch(kind: LogKind): Promise<PublishOutcome> {
+    return this.gate.run(() => this.publishBatchNow(kind));
+  }
+
+  private async publishBatchNow(kind: LogKind): Promise<PublishOutcome> {
     const { opts, state, buffer, log } = this.ctx;
     const reg = opts.registrationId;
     if (this.undeleted[kind].length > 0) {
@@ -99,15 +135,17 @@ export class LogPublisher {
     const logType = kind === 'status' ? LogType.STATUS : LogType.STRING;
     const lines = batch.logs.map((l) => l.data);
     const started = Date.now();
+    this.attempts++;
     try {
       const res = await this.session.withNodeKey(`publish_${kind}`, (nodeKey, call) => opts.client.publishLogs(nodeKey, logType, lines, call));
       if (res.errorCode || (res.message && res.message !== 'ok')) log.debug({ kind, message: res.message, error_code: res.errorCode }, 'PublishLogs response');
     } catch (err) {
-      this.limit.onFailure(Date.now() - started);
+      this.limit.onFailure(Date.now() - started, err);
       state.recordError(`publish_${kind}`, err);
       log.warn({ kind, logs: lines.length, bytes: batch.bytes, err: errorMessage(err) }, 'log publication failed; logs stay buffered');
       return 'failed';
     }
+    const elapsed = Date.now() - started;
     state.publishedLogs[kind] += lines.length;
     state.lastPublishAt = Date.now();
     const ids = batch.logs.map((l) => l.id);
@@ -119,7 +157,7 @@ export class LogPublisher {
       log.error({ kind, logs: ids.length, err: errorMessage(err) }, 'published logs cannot be deleted from the buffer; holding them back (not resent) until they can');
       return 'failed';
     }
-    this.limit.onSuccess(batch.full);
+    this.limit.onSuccess(batch.full, elapsed);
     log.debug({ kind, logs: lines.length, bytes: batch.bytes }, 'logs published');
     return batch.full ? 'full' : 'partial';
   }

@@ -4,7 +4,8 @@
  * older than that), better-sqlite3's `backup()` copies the live database
  * page by page (it yields to the event loop between steps, so nothing
  * waits) into a 0600 temp file in `<root>/backups/`; the copy is checked
- * with `PRAGMA quick_check` in a worker thread (a read of the whole file,
+ * (made self-contained: rollback journal mode) and checked with
+ * `PRAGMA quick_check` in a worker thread (a read of the whole file,
  * off the event loop), fsynced and renamed into place, so a backup file is
  * always complete and sound. The newest `keep` are kept.
  */
@@ -40,7 +41,9 @@ const { parentPort, workerData } = require('node:worker_threads');
 let problem;
 try {
   const Database = require(workerData.driver);
-  const db = new Database(workerData.path, { fileMustExist: true, readonly: true });
+  const db = new Database(workerData.path, { fileMustExist: true });
+  // A copy of a WAL database says WAL in its header: make it one self-contained file (no -wal/-shm next to it).
+  db.pragma('journal_mode = DELETE');
   const rows = db.pragma('quick_check(20)', { simple: false }).map((r) => Object.values(r)[0]);
   db.close();
   problem = rows.length === 1 && rows[0] === 'ok' ? null : rows.join('; ');
@@ -48,7 +51,7 @@ try {
 parentPort.postMessage(problem);
 `;
 
-/** quick_check of a closed database file in a worker thread: undefined when sound, else the problem. */
+/** Make a closed database file self-contained (rollback journal) and quick_check it, in a worker thread: undefined when sound, else the problem. */
 export function quickCheckInWorker(path: string): Promise<string | undefined> {
   const driver = createRequire(import.meta.url).resolve('better-sqlite3');
   return new Promise((resolve, reject) => {
@@ -154,7 +157,7 @@ export class BackupScheduler {
       for (const p of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(p, { force: true });
       throw err;
     }
-    for (const old of listBackups(this.dir).slice(this.keep)) rmSync(old, { force: true });
+    for (const old of listBackups(this.dir).slice(this.keep)) for (const p of [old, `${old}-wal`, `${old}-shm`]) rmSync(p, { force: true });
     return final;
   }
 
