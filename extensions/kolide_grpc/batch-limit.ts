@@ -7,7 +7,9 @@
  *   it failed (launcher) or succeeded (a slow link must not keep getting
  *   the batch that made it slow);
  * - a send the server refused for its size (HTTP 413, or an error saying the
- *   payload is too large) lowers it at once, however fast the refusal;
+ *   payload is too large) lowers it at once, however fast the refusal, and
+ *   the refused size becomes a ceiling for this run (growing back into a
+ *   size the server refuses would only repeat the refusal);
  * - a quick successful send of a full batch raises it (it grows back);
  * - anything else (quick failures, batches that were not full) leaves it.
  */
@@ -36,6 +38,8 @@ export class BatchLimit {
   private readonly floor: number;
   private readonly slowMs: number;
   private value: number;
+  /** Below the smallest size the server refused for its size. */
+  private ceiling: number;
   private lowered = 0;
   private raised = 0;
 
@@ -46,6 +50,7 @@ export class BatchLimit {
     this.floor = Math.min(options.floorBytes ?? BATCH_LIMIT_STEP, this.maxBytes);
     this.slowMs = options.slowMs ?? 20_000;
     this.value = this.maxBytes;
+    this.ceiling = this.maxBytes;
   }
 
   get current(): number {
@@ -58,14 +63,18 @@ export class BatchLimit {
   }
 
   onFailure(elapsedMs: number, err?: unknown): void {
-    if (this.enabled && (elapsedMs >= this.slowMs || (err !== undefined && refusedForSize(err)))) this.lower();
+    if (!this.enabled) return;
+    if (err !== undefined && refusedForSize(err)) {
+      this.lower();
+      this.ceiling = Math.min(this.ceiling, this.value);
+    } else if (elapsedMs >= this.slowMs) this.lower();
   }
 
   onSuccess(batchWasFull: boolean, elapsedMs = 0): void {
     if (!this.enabled) return;
     if (elapsedMs >= this.slowMs) this.lower();
-    else if (batchWasFull && this.value < this.maxBytes) {
-      this.value = Math.min(this.maxBytes, this.value + this.step);
+    else if (batchWasFull && this.value < this.ceiling) {
+      this.value = Math.min(this.ceiling, this.value + this.step);
       this.raised++;
     }
   }
