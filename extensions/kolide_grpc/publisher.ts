@@ -82,11 +82,26 @@ export class LogPublisher {
     while (this.ctx.state.active) {
       await this.publishNow().catch((err: unknown) => this.ctx.log.error({ err: errorMessage(err) }, 'log publication tick failed'));
       if (!this.ctx.state.active) break;
+      this.reportBackoff();
       await new Promise<void>((resolve) => {
         this.wake = resolve;
         this.timer = setTimeout(resolve, this.backoff.nextDelayMs());
       });
       this.wake = undefined;
+    }
+  }
+
+  private loggedCeiling: number | undefined;
+
+  /** One record each time the wait ceiling changes while failing, and one when publishing resumed. */
+  private reportBackoff(): void {
+    const b = this.backoff;
+    if (b.failures > 0 && b.ceilingMs !== this.loggedCeiling) {
+      this.loggedCeiling = b.ceilingMs;
+      this.ctx.log.info({ failures: b.failures, max_wait_ms: b.ceilingMs }, 'log publication backs off while the device server fails');
+    } else if (b.failures === 0 && this.loggedCeiling !== undefined) {
+      this.loggedCeiling = undefined;
+      this.ctx.log.info({}, 'log publication resumed at the normal interval');
     }
   }
 
