@@ -16,7 +16,13 @@
  * off with jitter (publish-backoff.ts; reset by a success); a batch is read
  * and sent only holding a slot of the process-wide PublishGate, so few
  * batches exist in memory at once however many registrations publish; the
- * batch limit adapts to slow sends and size refusals (batch-limit.ts).
+ * batch limit adapts to slow sends and size refusals (batch-limit.ts); and
+ * while publishes fail, each attempt sends a small probe batch (PROBE_BYTES)
+ * instead of the full limit: a dead server gets nothing from a 3 MiB batch
+ * that a 64 KiB one would not tell, and each full batch read, encoded and
+ * held through the device client's retries was what grew the heap during
+ * outages. The first accepted probe ends the backoff; the next tick sends
+ * full batches again.
  */
 import { LogType } from '../../src/device/index.js';
 import { errorMessage } from '../../src/errors.js';
@@ -26,6 +32,9 @@ import { PublishBackoff } from './publish-backoff.js';
 import { sharedPublishGate, type PublishGate } from './publish-gate.js';
 import type { ExtensionContext } from './context.js';
 import type { Session } from './session.js';
+
+/** Batch limit of an attempt while publishes fail (bytes; a batch always takes at least one log). */
+export const PROBE_BYTES = 64 * 1024;
 
 export type PublishOutcome = 'empty' | 'partial' | 'full' | 'failed';
 
@@ -144,7 +153,8 @@ export class LogPublisher {
       log.warn({ kind, logs: this.undeleted[kind].length }, 'published logs deleted from the buffer; publishing resumes');
       this.undeleted[kind] = [];
     }
-    const batch = buffer.readBatch(reg, kind, { limitBytes: this.limit.current, maxLogBytes: opts.maxBytesPerBatch });
+    const probing = this.backoff.failures > 0;
+    const batch = buffer.readBatch(reg, kind, { limitBytes: probing ? Math.min(PROBE_BYTES, this.limit.current) : this.limit.current, maxLogBytes: opts.maxBytesPerBatch });
     if (batch.droppedOversize > 0) log.warn({ kind, dropped: batch.droppedOversize, max_bytes: opts.maxBytesPerBatch }, 'dropped logs larger than a batch');
     if (batch.logs.length === 0) return 'empty';
     const logType = kind === 'status' ? LogType.STATUS : LogType.STRING;
@@ -172,7 +182,8 @@ export class LogPublisher {
       log.error({ kind, logs: ids.length, err: errorMessage(err) }, 'published logs cannot be deleted from the buffer; holding them back (not resent) until they can');
       return 'failed';
     }
-    this.limit.onSuccess(batch.full, elapsed);
+    // A probe that came out full says nothing about the limit; a slow one still does.
+    this.limit.onSuccess(batch.full && !probing, elapsed);
     log.debug({ kind, logs: lines.length, bytes: batch.bytes }, 'logs published');
     return batch.full ? 'full' : 'partial';
   }
