@@ -9,13 +9,14 @@
  * off the event loop), fsynced and renamed into place, so a backup file is
  * always complete and sound. The newest `keep` are kept.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { LauncherError, errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import type { SqliteDatabase } from './database.js';
+import { fsyncFile, syncDirectory } from './fsync.js';
 
 const PREFIX = 'launcher-';
 const SUFFIX = '.sqlite';
@@ -145,13 +146,9 @@ export class BackupScheduler {
       await this.db.backup(tmp);
       const problem = await quickCheckInWorker(tmp);
       if (problem !== undefined) throw new LauncherError('E_STORE', `backup ${tmp} failed its quick_check: ${problem}`);
-      const fd = openSync(tmp, 'r+');
-      try {
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
+      fsyncFile(tmp);
       renameSync(tmp, final);
+      syncDirectory(this.dir);
       this.log.info({ backup: final, bytes: statSync(final).size, ms: Date.now() - started }, 'database backed up');
     } catch (err) {
       for (const p of [tmp, `${tmp}-wal`, `${tmp}-shm`]) rmSync(p, { force: true });

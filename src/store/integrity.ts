@@ -11,10 +11,11 @@
  * loudly); the config's registrations are added again either way.
  */
 import Database from 'better-sqlite3';
-import { chmodSync, closeSync, copyFileSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, renameSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errorMessage } from '../errors.js';
 import { listBackups } from './backups.js';
+import { fsyncFile, syncDirectory } from './fsync.js';
 
 export type IntegrityOutcome = 'ok' | 'new' | 'restored' | 'fresh';
 
@@ -76,27 +77,9 @@ export function copyAtomically(from: string, to: string): void {
   rmSync(tmp, { force: true });
   copyFileSync(from, tmp);
   chmodSync(tmp, 0o600);
-  const fd = openSync(tmp, 'r+');
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  fsyncFile(tmp);
   renameSync(tmp, to);
   syncDirectory(dirname(to));
-}
-
-export function syncDirectory(dir: string): void {
-  try {
-    const fd = openSync(dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // some filesystems refuse a directory fsync; the rename is still atomic
-  }
 }
 
 /**
