@@ -137,7 +137,8 @@ export class LogPublisher {
 
   /** Send the oldest batch of one buffer (holding a slot of the gate); delete it when acknowledged. */
   publishBatch(kind: LogKind): Promise<PublishOutcome> {
-    return this.gate.run(() => this.publishBatchNow(kind));
+    // Stopped while waiting for a slot: nothing to send.
+    return this.gate.run(() => (this.ctx.state.active ? this.publishBatchNow(kind) : Promise.resolve<PublishOutcome>('empty')));
   }
 
   private async publishBatchNow(kind: LogKind): Promise<PublishOutcome> {
