@@ -46,6 +46,8 @@ export interface LauncherProcessOptions {
   env?: Record<string, string>;
   /** Output lines kept for failure reports. Default 4000. */
   keepLines?: number;
+  /** Another build's bin/launcher (benchmarks comparing with older code). Default this repository's. */
+  launcherBin?: string;
 }
 
 export interface ProcessEnd {
@@ -91,7 +93,7 @@ export class LauncherProcess {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LAUNCHER_') && k !== 'OSQUERYD_SIM_FAULTS') env[k] = v;
     Object.assign(env, { LAUNCHER_LOG_FORMAT: 'json' }, o.env);
-    this.child = spawn(process.execPath, [LAUNCHER_BIN, 'run', '--config', this.configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [o.launcherBin ?? LAUNCHER_BIN, 'run', '--config', this.configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     if (this.child.pid === undefined) throw new Error(`cannot start ${LAUNCHER_BIN}`);
     this.pid = this.child.pid;
     const onData = (d: Buffer) => this.take(d.toString());

@@ -54,7 +54,7 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
   const state = new ExtensionState();
   const nodeKeys = new NodeKeyStore(opts.db);
   const configCache = new ConfigCache(opts.db);
-  const buffer = new LogBuffer(opts.db, { cap: opts.bufferCap });
+  const buffer = new LogBuffer(opts.db, { cap: opts.bufferCap, maxTotalBytes: opts.bufferMaxTotalBytes });
   const appender = new LogAppendQueue(buffer);
   const registrations = new RegistrationStore(opts.db);
   let deployment: DeploymentUrls = registrations.get(reg)?.deployment ?? {};
@@ -161,6 +161,13 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
         lastConfigSource: state.lastConfigSource,
         publishedLogs: { ...state.publishedLogs },
         batchLimitBytes: publisher!.limit.current,
+        publish: {
+          attempts: publisher!.attempts,
+          failures: publisher!.backoff.failures,
+          backoffMs: publisher!.backoff.ceilingMs,
+          limitLowered: publisher!.limit.changes.lowered,
+          limitRaised: publisher!.limit.changes.raised,
+        },
         buffers: buffer.statsFor(reg),
       };
     },

@@ -10,6 +10,7 @@ import { LauncherError, errorMessage } from '../../src/errors.js';
 import { validateRegistrationId } from '../../src/store/registrations.js';
 import { DEFAULT_DETAILS_TIMINGS, type DetailsTimings, type OsqueryQuery } from './details.js';
 import { DeviceStateTracker } from './device-state.js';
+import type { PublishGate } from './publish-gate.js';
 
 /** Who we are, for `kolide_launcher_info` and the enrollment details. */
 export interface LauncherIdentity {
@@ -47,10 +48,18 @@ export interface KolideExtensionOptions {
   maxBytesPerBatch?: number;
   /** Per-buffer cap (entries); the oldest are dropped beyond it. Default 500 000. */
   bufferCap?: number;
+  /** All log buffers together (bytes); the oldest go first, fairly across registrations. Default 512 MiB. */
+  bufferMaxTotalBytes?: number;
   /** Lower/raise the batch limit after slow failures / full batches (docs/protocol/device.md#batch-limit). Default true. */
   adaptiveBatchLimit?: boolean;
   /** Batches sent per log type per tick while batches come out full. Default 1 (launcher). */
   maxBatchesPerTick?: number;
+  /** A PublishLogs at least this slow lowers the batch limit. Default 20 000 ms (launcher). */
+  slowPublishMs?: number;
+  /** Longest wait between ticks while publishes fail. Default 32 intervals, at most 10 min. */
+  publishBackoffMaxMs?: number;
+  /** Limits the batches built or sent at once; shared by every extension of the process by default. */
+  publishGate?: PublishGate;
   /** Minimum time between forwarded RequestQueries (ms). Default 60 000. */
   distributedForwardingIntervalMs?: number;
   /** Everything is forwarded this long after start (ms). Default 120 000. */
@@ -72,8 +81,11 @@ export interface KolideExtensionOptions {
 }
 
 export interface ResolvedOptions extends Required<
-  Omit<KolideExtensionOptions, 'enrollSecret' | 'enrollSecretPath' | 'onDisableDevice' | 'getUptimeSeconds' | 'identity' | 'enrollmentDetails' | 'osqueryQuery' | 'detailsTimings'>
+  Omit<KolideExtensionOptions, 'enrollSecret' | 'enrollSecretPath' | 'onDisableDevice' | 'getUptimeSeconds' | 'identity' | 'enrollmentDetails' | 'osqueryQuery' | 'detailsTimings' | 'slowPublishMs' | 'publishBackoffMaxMs' | 'publishGate'>
 > {
+  slowPublishMs: number | undefined;
+  publishBackoffMaxMs: number | undefined;
+  publishGate: PublishGate | undefined;
   osqueryQuery: OsqueryQuery | undefined;
   detailsTimings: DetailsTimings;
   enrollSecret: string | undefined;
@@ -112,8 +124,12 @@ export function resolveOptions(o: KolideExtensionOptions): ResolvedOptions {
     publishIntervalMs: positive('publishIntervalMs', o.publishIntervalMs, 60_000),
     maxBytesPerBatch: positive('maxBytesPerBatch', o.maxBytesPerBatch, DEFAULT_MAX_BYTES_PER_BATCH),
     bufferCap: positive('bufferCap', o.bufferCap, 500_000),
+    bufferMaxTotalBytes: positive('bufferMaxTotalBytes', o.bufferMaxTotalBytes, 512 * 1024 * 1024),
     adaptiveBatchLimit: o.adaptiveBatchLimit ?? true,
     maxBatchesPerTick: positive('maxBatchesPerTick', o.maxBatchesPerTick, 1),
+    slowPublishMs: o.slowPublishMs === undefined ? undefined : positive('slowPublishMs', o.slowPublishMs, 0),
+    publishBackoffMaxMs: o.publishBackoffMaxMs === undefined ? undefined : positive('publishBackoffMaxMs', o.publishBackoffMaxMs, 0),
+    publishGate: o.publishGate,
     distributedForwardingIntervalMs: positive('distributedForwardingIntervalMs', o.distributedForwardingIntervalMs, 60_000),
     distributedStartupWindowMs: o.distributedStartupWindowMs ?? 120_000,
     enrollmentDetails: o.enrollmentDetails ?? {},

@@ -39,6 +39,8 @@ export interface KolideExtensionStatus {
   publishedLogs: Record<LogKind, number>;
   /** Current adaptive batch limit (bytes). */
   batchLimitBytes: number;
+  /** PublishLogs calls made, consecutive failed ticks, and the longest next wait (issue 19). */
+  publish: { attempts: number; failures: number; backoffMs: number; limitLowered: number; limitRaised: number };
   buffers: Record<LogKind, LogBufferStats>;
 }
 

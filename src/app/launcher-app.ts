@@ -16,6 +16,8 @@ import { openWatchedDatabase, type WatchedDatabase } from '../store/watched-data
 import { writesOf } from '../store/write-queue.js';
 import { ensurePrivateDirectory } from '../store/private-directory.js';
 import { LogBuffer } from '../store/log-buffer.js';
+import { BackupScheduler } from '../store/backups.js';
+import { StoreIncidents } from '../store/incidents.js';
 import { NodeKeyStore } from '../store/node-keys.js';
 import { DeviceClient } from '../device/index.js';
 import { createKolideExtension, DeviceStateTracker, readEnrollSecret } from '../../extensions/kolide_grpc/index.js';
@@ -50,6 +52,7 @@ export class LauncherApp {
   readonly config: LauncherConfig;
   readonly db: SqliteDatabase;
   private readonly watched: WatchedDatabase;
+  private readonly backups: BackupScheduler;
   readonly device: DeviceClient;
   readonly runner: Runner;
   readonly state: LiveState;
@@ -73,8 +76,17 @@ export class LauncherApp {
     const previousMode = ensurePrivateDirectory(cfg.root_directory);
     if (previousMode !== undefined && previousMode !== 0o700) this.log.warn({ root: cfg.root_directory, mode: `0${previousMode.toString(8)}` }, 'root directory was not private; made it 0700');
     // Watched: recreated from the open connection if the file is deleted (issue 13); checkpoints off the event loop.
-    this.watched = openWatchedDatabase(join(cfg.root_directory, 'launcher.sqlite'), { logger: componentLogger(o.logger, 'store') });
+    // Checked at open: a corrupt file is moved aside and the newest sound backup restored (issue 19).
+    const backupDir = join(cfg.root_directory, 'backups');
+    this.watched = openWatchedDatabase(join(cfg.root_directory, 'launcher.sqlite'), { logger: componentLogger(o.logger, 'store'), backupDir });
     this.db = this.watched.db;
+    this.reportIntegrity();
+    this.backups = new BackupScheduler(this.db, {
+      dir: backupDir,
+      intervalMs: cfg.store.backup_interval_hours * 3600 * 1000,
+      keep: cfg.store.backups_kept,
+      logger: componentLogger(o.logger, 'store'),
+    });
     writesOf(this.db).onError = (what, err) => {
       this.log.error({ err: errorMessage(err) }, `store write given up: ${what}`);
       void this.watched.checkNow();
@@ -82,7 +94,7 @@ export class LauncherApp {
     this.device = new DeviceClient(deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')));
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
     const options = launcherOptions(cfg, { runner: o.runner, extension: o.extension, vendorId });
-    const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries });
+    const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries, maxTotalBytes: cfg.log_buffer.max_total_bytes });
     const trackers = this.deviceTrackers;
     const nodeKeys = new NodeKeyStore(this.db);
     const trackerOf = (id: string): DeviceStateTracker => {
@@ -155,6 +167,15 @@ export class LauncherApp {
     return this.controlServer?.address;
   }
 
+  /** Say loudly what the integrity check at open found, and record it in the store (issue 19). */
+  private reportIntegrity(): void {
+    const r = this.watched.integrity;
+    if (!new StoreIncidents(this.db).recordIntegrity(r)) return;
+    const fields = { path: r.path, problem: r.problem, corrupt_path: r.corruptPath, backup: r.backup, bad_backups: r.badBackups };
+    if (r.outcome === 'restored') this.log.error(fields, 'the supervisor database was corrupt: moved aside and restored from the newest sound backup (changes since that backup are lost)');
+    else this.log.error(fields, 'the supervisor database was corrupt and no sound backup exists: moved aside, STARTING WITH A FRESH STORE (node keys, runtime registrations and buffered logs are gone; config registrations come back)');
+  }
+
   /** Add the config file's registrations that the store does not know yet. */
   private async seedRegistrations(): Promise<void> {
     const known = new Set(this.runner.registrationsList().map((r) => r.id));
@@ -205,6 +226,7 @@ export class LauncherApp {
   /** Run until a signal or a fatal error; every child is stopped before this resolves. */
   async run(): Promise<void> {
     await this.seedRegistrations();
+    this.backups.start();
     this.group.add(this.runner);
     const control = this.controlActor();
     if (control) this.group.add(control);
@@ -243,6 +265,7 @@ export class LauncherApp {
       this.log.info({ signal: err.signal }, 'stopped by signal');
     } finally {
       this.device.close();
+      await this.backups.stop();
       await this.watched.close();
     }
   }

@@ -24,7 +24,7 @@ export type RunnerSettings = Omit<RunnerOptions, 'osquerydPath' | 'extensionFact
 /** What every run's extension gets from the config (the factory adds what belongs to the run). */
 export type ExtensionSettings = Pick<
   KolideExtensionOptions,
-  'publishIntervalMs' | 'maxBytesPerBatch' | 'bufferCap' | 'distributedForwardingIntervalMs' | 'distributedStartupWindowMs' | 'detailsTimings'
+  'publishIntervalMs' | 'maxBytesPerBatch' | 'bufferCap' | 'bufferMaxTotalBytes' | 'distributedForwardingIntervalMs' | 'distributedStartupWindowMs' | 'detailsTimings'
 >;
 
 export interface LauncherOptions {
@@ -54,6 +54,7 @@ export function launcherOptions(
     publishIntervalMs: cfg.log_buffer.publish_interval_seconds * 1000,
     maxBytesPerBatch: cfg.log_buffer.max_bytes_per_batch,
     bufferCap: cfg.log_buffer.max_entries,
+    bufferMaxTotalBytes: cfg.log_buffer.max_total_bytes,
     distributedForwardingIntervalMs: cfg.distributed_forwarding_interval_seconds * 1000,
     ...seams.extension,
   };

@@ -90,9 +90,19 @@ export const configSchema = z
         max_entries: z.number().int().min(100).max(10_000_000).default(500_000),
         max_bytes_per_batch: z.number().int().min(4096).max(64 * 1024 * 1024).default(3 * 1024 * 1024),
         publish_interval_seconds: z.number().min(0.1).max(3600).default(60),
+        /** All buffers together (issue 19): past it the oldest logs go, fairly across registrations. */
+        max_total_bytes: z.number().int().min(1024 * 1024).max(1024 ** 4).default(512 * 1024 * 1024),
       })
       .strict()
-      .default({ max_entries: 500_000, max_bytes_per_batch: 3 * 1024 * 1024, publish_interval_seconds: 60 }),
+      .default({ max_entries: 500_000, max_bytes_per_batch: 3 * 1024 * 1024, publish_interval_seconds: 60, max_total_bytes: 512 * 1024 * 1024 }),
+    /** The supervisor database's online backups (issue 19); 0 hours disables them. */
+    store: z
+      .object({
+        backup_interval_hours: z.number().min(0).max(24 * 30).default(6),
+        backups_kept: z.number().int().min(1).max(100).default(3),
+      })
+      .strict()
+      .default({ backup_interval_hours: 6, backups_kept: 3 }),
     health: z
       .object({
         interval_seconds: z.number().min(0.1).max(3600).default(60),

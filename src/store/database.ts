@@ -33,6 +33,8 @@ export function openDatabase(path: string): SqliteDatabase {
     }
     const db = new Database(path);
     db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    // Free pages can be given back to the file system (issue 19; takes effect on a new file, see reclaim.ts).
+    db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');

@@ -13,6 +13,7 @@
  */
 import { ensureSchema, type Migration, type SqliteDatabase } from './database.js';
 import { LauncherError } from '../errors.js';
+import { fairShares } from './fair-share.js';
 import { STREAMS_TABLE, createStreamTable, streamTable, streamsOf, type LogKind, type Stream } from './log-streams.js';
 
 export type { LogKind } from './log-streams.js';
@@ -114,13 +115,26 @@ function checkKind(kind: string): asserts kind is LogKind {
   if (kind !== 'result' && kind !== 'status') throw new LauncherError('E_INVALID_ARGUMENT', `log kind must be "result" or "status", got ${JSON.stringify(kind)}`);
 }
 
+/** Default total size of all log buffers together (issue 19). */
+export const DEFAULT_MAX_TOTAL_BYTES = 512 * 1024 * 1024;
+
+interface Change {
+  count: number;
+  bytes: number;
+  dropped: number;
+  droppedBytes: number;
+}
+
 export class LogBuffer {
   readonly cap: number;
+  /** Bytes of all buffers on the database together; past it the oldest logs go, fairly across registrations. */
+  readonly maxTotalBytes: number;
   private readonly db: SqliteDatabase;
 
-  constructor(db: SqliteDatabase, options: { cap?: number } = {}) {
+  constructor(db: SqliteDatabase, options: { cap?: number; maxTotalBytes?: number } = {}) {
     this.db = db;
     this.cap = Math.max(1, Math.floor(options.cap ?? DEFAULT_BUFFER_CAP));
+    this.maxTotalBytes = Math.max(1, Math.floor(options.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES));
     ensureSchema(db, 'log_buffer', MIGRATIONS);
   }
 
@@ -138,7 +152,7 @@ export class LogBuffer {
     for (const e of entries) checkKind(e.kind);
     const reg = streamsOf(this.db);
     const now = Date.now();
-    const touched = new Map<Stream, { count: number; bytes: number; dropped: number; droppedBytes: number }>();
+    const touched = new Map<Stream, Change>();
     // Consecutive entries mostly share a buffer: look the stream up only when it changes.
     let last: Stream | undefined;
     let lastKey: LogAppend | undefined;
@@ -168,6 +182,7 @@ export class LogBuffer {
         d.droppedBytes = rows.reduce((sum, r) => sum + r.bytes, 0);
         reg.bumpDropped.run(rows.length, 0, s.id);
       }
+      this.enforceTotal(touched);
     });
     for (const [s, d] of touched) {
       s.next += d.count;
@@ -175,6 +190,51 @@ export class LogBuffer {
       s.bytes += d.bytes - d.droppedBytes;
       s.droppedCap += d.dropped;
     }
+  }
+
+  /**
+   * The total byte cap, inside appendMany's transaction: the excess is
+   * shared fairly between registrations (fair-share.ts), each registration's
+   * share between its buffers the same way, and each buffer gives its oldest
+   * logs. Counted as dropped by the cap, per buffer.
+   */
+  private enforceTotal(touched: Map<Stream, Change>): void {
+    const reg = streamsOf(this.db);
+    const all = reg.all();
+    const pending = (s: Stream): number => {
+      const d = touched.get(s);
+      return s.bytes + (d ? d.bytes - d.droppedBytes : 0);
+    };
+    let total = 0;
+    for (const { stream } of all) total += pending(stream);
+    if (total <= this.maxTotalBytes) return;
+    const byReg = new Map<string, Stream[]>();
+    for (const { registrationId, stream } of all) byReg.set(registrationId, [...(byReg.get(registrationId) ?? []), stream]);
+    const groups = [...byReg.values()];
+    const regShares = fairShares(groups.map((g) => g.reduce((sum, s) => sum + pending(s), 0)), total - this.maxTotalBytes);
+    groups.forEach((group, gi) => {
+      const shares = fairShares(group.map(pending), regShares[gi]!);
+      group.forEach((s, si) => {
+        const share = shares[si]!;
+        if (share <= 0) return;
+        let n = 0;
+        let bytes = 0;
+        let last = 0;
+        for (const row of s.stmt.sizes.iterate() as IterableIterator<{ id: number; bytes: number }>) {
+          n++;
+          bytes += row.bytes;
+          last = row.id;
+          if (bytes >= share) break;
+        }
+        if (n === 0) return;
+        s.stmt.dropThrough.run(last);
+        reg.bumpDropped.run(n, 0, s.id);
+        const d = touched.get(s) ?? { count: 0, bytes: 0, dropped: 0, droppedBytes: 0 };
+        d.dropped += n;
+        d.droppedBytes += bytes;
+        touched.set(s, d);
+      });
+    });
   }
 
   /**

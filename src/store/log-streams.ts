@@ -31,6 +31,10 @@ export interface Stream {
     dropOldest: Database.Statement;
     ack: Database.Statement;
     oldest: Database.Statement;
+    /** id and bytes, oldest first (for the total byte cap). */
+    sizes: Database.Statement;
+    /** Delete every log up to an id. */
+    dropThrough: Database.Statement;
   };
 }
 
@@ -97,6 +101,18 @@ export class StreamRegistry {
     return this.find(registrationId, kind)!;
   }
 
+  /** Every stream of the connection (each loaded once), with its registration. */
+  all(): Array<{ registrationId: string; stream: Stream }> {
+    if (!this.allLoaded) {
+      const rows = this.conn.prepare('SELECT registration_id, kind FROM log_buffer_streams').all() as Array<{ registration_id: string; kind: LogKind }>;
+      for (const r of rows) this.find(r.registration_id, r.kind);
+      this.allLoaded = true;
+    }
+    return [...this.streams].map(([key, stream]) => ({ registrationId: key.slice(key.indexOf('\u0000') + 1), stream }));
+  }
+
+  private allLoaded = false;
+
   /** Drop a registration's streams (rows and tables) and forget them. */
   clear(registrationId: string): void {
     this.conn
@@ -127,6 +143,8 @@ export class StreamRegistry {
         dropOldest: this.conn.prepare(`DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} ORDER BY id LIMIT ?) RETURNING bytes`),
         ack: this.conn.prepare(`DELETE FROM ${t} WHERE id IN (SELECT value FROM json_each(?)) RETURNING bytes`),
         oldest: this.conn.prepare(`SELECT created_at FROM ${t} WHERE id > 0 ORDER BY id LIMIT 1`).pluck(), // a rowid seek, not a scan
+        sizes: this.conn.prepare(`SELECT id, bytes FROM ${t} ORDER BY id`),
+        dropThrough: this.conn.prepare(`DELETE FROM ${t} WHERE id <= ?`),
       },
     };
   }

@@ -11,6 +11,10 @@
  * store uses from then on.
  *
  * Checkpoints run in a worker thread (checkpointer.ts), off the event loop.
+ * With `backupDir`, the file passes quick_check before it is opened and a
+ * corrupt one is replaced by the newest sound backup (integrity.ts, issue
+ * 19); free pages are given back to the file system in small steps
+ * (reclaim.ts).
  *
  * Stores keep working on the same `SqliteDatabase` value: it is a proxy that
  * forwards to the current connection (statements are prepared per call, and
@@ -21,6 +25,8 @@ import { errorMessage } from '../errors.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { startCheckpointer, type Checkpointer } from './checkpointer.js';
 import { openDatabase, restrictDatabaseFiles, type SqliteDatabase } from './database.js';
+import { checkBeforeOpen, type IntegrityReport } from './integrity.js';
+import { ensureIncrementalVacuum, startReclaimer, type ReclaimOptions } from './reclaim.js';
 
 const CONNECTION = Symbol('connection');
 
@@ -33,6 +39,9 @@ export interface WatchedDatabaseOptions {
   logger?: Logger;
   /** How often the file's identity is checked (ms). Default 2000. */
   checkIntervalMs?: number;
+  /** Check the file at open and restore the newest sound backup from here when it is corrupt (issue 19). */
+  backupDir?: string;
+  reclaim?: ReclaimOptions;
 }
 
 export interface WatchedDatabase {
@@ -41,6 +50,8 @@ export interface WatchedDatabase {
   readonly path: string;
   /** Times the file was found missing and recreated. */
   readonly recreated: number;
+  /** What the integrity check at open found (outcome "ok" without `backupDir`). */
+  readonly integrity: IntegrityReport;
   /** Check the file now (call after a write failed); resolves when any recreation finished. */
   checkNow(): Promise<void>;
   /** Stop the watch and the checkpoint worker, close the connection. */
@@ -66,7 +77,9 @@ export function openWatchedDatabase(path: string, options: WatchedDatabaseOption
   const log = options.logger ?? silentLogger();
   const checkpointed = (conn: SqliteDatabase): Checkpointer =>
     startCheckpointer(conn, path, { onError: (err) => log.warn({ path, err: errorMessage(err) }, 'checkpoint worker failed; SQLite checkpoints on commit again') });
+  const integrity: IntegrityReport = options.backupDir !== undefined ? checkBeforeOpen(path, options.backupDir) : { outcome: 'ok', path };
   let current = openDatabase(path);
+  ensureIncrementalVacuum(current, path, log);
   let checkpointer = checkpointed(current);
   let known = identity(path);
   let recreated = 0;
@@ -138,6 +151,7 @@ export function openWatchedDatabase(path: string, options: WatchedDatabaseOption
 
   const timer = setInterval(() => void checkNow(), Math.max(50, options.checkIntervalMs ?? 2000));
   timer.unref();
+  const stopReclaimer = startReclaimer(db, log, options.reclaim);
 
   return {
     db,
@@ -145,11 +159,13 @@ export function openWatchedDatabase(path: string, options: WatchedDatabaseOption
     get recreated() {
       return recreated;
     },
+    integrity,
     checkNow,
     async close(): Promise<void> {
       if (closed) return;
       closed = true;
       clearInterval(timer);
+      stopReclaimer();
       await checking;
       await checkpointer.stop();
       current.close();

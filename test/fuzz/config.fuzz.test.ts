@@ -30,6 +30,7 @@ const TOP_KEYS = [
   'log_buffer',
   'health',
   'distributed_forwarding_interval_seconds',
+  'store',
 ];
 
 /** A problem names where: `line N: …`, `(top level)…: …`, `<known key>[.path][ (line N)]: …`, or a duplicate id. */
