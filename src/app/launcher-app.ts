@@ -53,6 +53,9 @@ export class LauncherApp {
   readonly db: SqliteDatabase;
   private readonly watched: WatchedDatabase;
   private readonly backups: BackupScheduler;
+  private readonly logBuffer: LogBuffer;
+  /** What the integrity check at open found, as a status line for every registration's backend (issue 19); sent once. */
+  private incidentNotice: string | undefined;
   readonly device: DeviceClient;
   readonly runner: Runner;
   readonly state: LiveState;
@@ -95,6 +98,7 @@ export class LauncherApp {
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
     const options = launcherOptions(cfg, { runner: o.runner, extension: o.extension, vendorId });
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries, maxTotalBytes: cfg.log_buffer.max_total_bytes });
+    this.logBuffer = logBuffer;
     const trackers = this.deviceTrackers;
     const nodeKeys = new NodeKeyStore(this.db);
     const trackerOf = (id: string): DeviceStateTracker => {
@@ -172,8 +176,32 @@ export class LauncherApp {
     const r = this.watched.integrity;
     if (!new StoreIncidents(this.db).recordIntegrity(r)) return;
     const fields = { path: r.path, problem: r.problem, corrupt_path: r.corruptPath, backup: r.backup, bad_backups: r.badBackups };
-    if (r.outcome === 'restored') this.log.error(fields, 'the supervisor database was corrupt: moved aside and restored from the newest sound backup (changes since that backup are lost)');
-    else this.log.error(fields, 'the supervisor database was corrupt and no sound backup exists: moved aside, STARTING WITH A FRESH STORE (node keys, runtime registrations and buffered logs are gone; config registrations come back)');
+    const message =
+      r.outcome === 'restored'
+        ? 'the supervisor database was corrupt: moved aside and restored from the newest sound backup (changes since that backup are lost)'
+        : 'the supervisor database was corrupt and no sound backup exists: moved aside, STARTING WITH A FRESH STORE (node keys, runtime registrations and buffered logs are gone; config registrations come back)';
+    this.log.error(fields, message);
+    this.incidentNotice = `osquery-launcher: ${message}; problem: ${r.problem ?? 'unknown'}`;
+  }
+
+  /**
+   * Tell every registration's backend what the integrity check found, as an
+   * ERROR status log in osquery's own status-log shape (short keys, as the
+   * extension buffers osqueryd's lines), so a fleet sees it without logging in.
+   */
+  private announceIncident(): void {
+    const notice = this.incidentNotice;
+    if (notice === undefined) return;
+    this.incidentNotice = undefined;
+    const now = new Date();
+    const line = JSON.stringify({ s: 2, f: 'launcher-app.ts', i: 0, m: notice, h: hostname(), c: now.toUTCString(), u: Math.floor(now.getTime() / 1000) });
+    for (const reg of this.runner.registrationsList()) {
+      try {
+        this.logBuffer.append(reg.id, 'status', [line]);
+      } catch (err) {
+        this.log.error({ registration_id: reg.id, err: errorMessage(err) }, 'could not buffer the store incident status log');
+      }
+    }
   }
 
   /** Add the config file's registrations that the store does not know yet. */
@@ -226,6 +254,7 @@ export class LauncherApp {
   /** Run until a signal or a fatal error; every child is stopped before this resolves. */
   async run(): Promise<void> {
     await this.seedRegistrations();
+    this.announceIncident();
     this.backups.start();
     this.group.add(this.runner);
     const control = this.controlActor();

@@ -91,6 +91,16 @@ describe('supervisor database corruption (issue 19)', () => {
     expect(aside).toHaveLength(1);
     expect(statSync(join(stage.root, aside[0]!)).size).toBeGreaterThan(0);
     expect(incidents(stage.root).map((i) => i.kind)).toEqual(['corrupt_restored']);
+    // Every registration's backend is told too, as an ERROR status log (osquery's short keys).
+    for (const id of stage.ids) {
+      await waitFor(`the incident status log reaches ${id}'s backend`, () => stage!.dev.logs({ tenant: id, logType: 4 }).some((l) => l.data.includes('database was corrupt')), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        explain: () => s.tail(30),
+      });
+      const line = stage.dev.logs({ tenant: id, logType: 4 }).find((l) => l.data.includes('database was corrupt'))!;
+      expect(JSON.parse(line.data)).toMatchObject({ s: 2, m: expect.stringContaining('restored from the newest sound backup') });
+    }
   });
 
   it('a corrupt file and no backup: a fresh store, said loudly; the config registrations run and enroll again', async () => {
