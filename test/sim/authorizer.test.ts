@@ -90,4 +90,14 @@ describe('the stand-in refuses everything but a read', () => {
     expect(await refusal(() => client.query('pragma soft_heap_limit'))).toEqual({ code: 1, message: NOT_AUTHORIZED });
     expect(await client.query('select 42 as n')).toEqual([{ n: '42' }]);
   });
+
+  // Issue 13 (review after the fix): one query must not make SQLite hold a gigabyte (WASM memory never shrinks),
+  // dbstat is internal like sqlite_dbpage, and nothing after a NUL byte exists (osqueryd passes SQLite a C string).
+  it('bounds the values a query may build, refuses dbstat, and ignores everything after a NUL byte', async () => {
+    const big = await refusal(() => client.query('select length(zeroblob(1000000000)) as n'));
+    expect(big).toEqual({ code: 1, message: 'string or blob too big' });
+    expect(await client.query('select length(zeroblob(1000000)) as n')).toEqual([{ n: '1000000' }]);
+    expect(await refusal(() => client.query('select * from dbstat'))).toEqual({ code: 1, message: expect.stringContaining('access to dbstat') });
+    expect(await client.query('select 1 as n\u0000; select 2 as m')).toEqual([{ n: '1' }]);
+  });
 });

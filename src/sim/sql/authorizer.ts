@@ -52,7 +52,7 @@ const READ_PRAGMAS = new Map<string, 'arg' | 'none'>([
 const DENIED_FUNCTIONS = new Set(['load_extension', 'fts3_tokenizer', 'fts5', 'readfile', 'writefile', 'edit']);
 
 /** Eponymous virtual tables that compile other SQL or expose pages and statements. */
-const DENIED_TABLES = new Set(['sqlite_dbpage', 'sqlite_stmt', 'bytecode', 'tables_used']);
+const DENIED_TABLES = new Set(['sqlite_dbpage', 'dbstat', 'sqlite_stmt', 'bytecode', 'tables_used']);
 
 /**
  * The authorizer decision for one action of an outside statement. `arg1`

@@ -74,6 +74,7 @@ export class SqlEngine {
     this.db = new MemoryDatabase();
     this.db.setAuthorizer((action, arg1, arg2, database) => (this.outside ? authorizeOutside(action, arg1, arg2, database) : 0));
     this.db.forbidAttach();
+    this.db.boundMemory();
     this.db.exec('PRAGMA trusted_schema = OFF');
     // The WASM build has no load_extension(); a stub makes the authorizer refuse it as "not authorized".
     for (const arity of [1, 2]) this.db.defineRefusedFunction('load_extension', arity, NOT_AUTHORIZED);
@@ -107,7 +108,11 @@ export class SqlEngine {
   }
 
   /** Run a query. Logged to the query log and checked against crash_on_query first. */
-  async query(sql: string, source: QuerySource, name: string): Promise<QueryResult> {
+  async query(text: string, source: QuerySource, name: string): Promise<QueryResult> {
+    // osqueryd hands SQLite a C string: nothing after a NUL byte exists for it, so nothing after one may reach the
+    // tokenizer, the constraint contexts or the query log either.
+    const nul = text.indexOf('\0');
+    const sql = nul === -1 ? text : text.slice(0, nul);
     this.options.queryLog?.append(source, name, sql);
     this.options.faults?.checkQuery(sql);
     const statements = splitStatements(sql);

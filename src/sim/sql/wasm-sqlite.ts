@@ -21,6 +21,12 @@ const SQLITE_INTEGER = 1;
 const SQLITE_FLOAT = 2;
 const SQLITE_NULL = 5;
 const SQLITE_LIMIT_ATTACHED = 7;
+const SQLITE_LIMIT_LENGTH = 0;
+const SQLITE_LIMIT_SQL_LENGTH = 1;
+/** Largest string or blob a query may build (SQLite's default is 1e9: one query could hold a gigabyte of WASM memory, which never shrinks). */
+const MAX_VALUE_BYTES = 16 * 1024 * 1024;
+/** Longest SQL text (osquery's own queries are far shorter). */
+const MAX_SQL_BYTES = 1024 * 1024;
 
 type Pointer = number;
 export type AuthorizerCallback = (action: number, arg1: string | null, arg2: string | null, db: string | null, trigger: string | null) => number;
@@ -192,6 +198,13 @@ export class MemoryDatabase {
   /** sqlite3_limit(SQLITE_LIMIT_ATTACHED, 0): ATTACH fails even if allowed. */
   forbidAttach(): void {
     capi.sqlite3_limit(this.ptr, SQLITE_LIMIT_ATTACHED, 0);
+  }
+
+  /** Bound what one query can make SQLite allocate: value length, SQL length, and the heap as a whole. */
+  boundMemory(): void {
+    capi.sqlite3_limit(this.ptr, SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES);
+    capi.sqlite3_limit(this.ptr, SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_BYTES);
+    this.exec('PRAGMA hard_heap_limit = 268435456');
   }
 
   /** A scalar SQL function whose body fails; used for names that must exist only to be denied. */
