@@ -266,6 +266,8 @@ export function buildPackage(options = {}) {
     for (const f of ['launcher', 'osqueryd-sim']) copyFileSync(join(REPO, 'bin', f), join(app, 'bin', f));
     copyBuilt(join(REPO, 'dist', 'src'), join(app, 'dist', 'src'));
     if (existsSync(join(REPO, 'dist', 'extensions'))) copyBuilt(join(REPO, 'dist', 'extensions'), join(app, 'dist', 'extensions'));
+    // What `launcher --version` reports as commit and build date (written by `npm run build`).
+    if (existsSync(join(REPO, 'dist', 'build-info.json'))) copyFileSync(join(REPO, 'dist', 'build-info.json'), join(app, 'dist', 'build-info.json'));
     cpSync(join(REPO, 'proto', 'launcher', 'v1'), join(app, 'proto', 'launcher', 'v1'), { recursive: true });
     copyNodeModules(app);
     rmSync(join(app, 'package-lock.json')); // node_modules/.package-lock.json records what is shipped

@@ -31,14 +31,20 @@ const TOP_KEYS = [
   'health',
   'distributed_forwarding_interval_seconds',
   'store',
+  'isolation_namespaces',
 ];
 
-/** A problem names where: `line N: …`, `(top level)…: …`, `<known key>[.path][ (line N)]: …`, or a duplicate id. */
+/** Environment variables a problem may name instead of a YAML path (`NAME="value" (environment): …`). */
+const ENV_OVERRIDES = ['LAUNCHER_ROOT', 'LAUNCHER_OSQUERYD_PATH', 'LAUNCHER_DEVICE_URL', 'LAUNCHER_LOG_LEVEL', 'LAUNCHER_CONTROL_LISTEN'];
+
+/** A problem names where: `line N: …`, `(top level)…: …`, `<known key>[.path][ (line N)]: …`, an environment override, or a duplicate id. */
 function namesWhere(problem: string): boolean {
   if (/^line \d+: \S/.test(problem)) return true;
   if (/^\(top level\)( \(line \d+\))?: \S/.test(problem)) return true;
   if (/^registrations: duplicate id ".*"$/s.test(problem)) return true;
   if (problem === 'the top level must be a mapping') return true;
+  const env = /^([A-Z_]+)=.* \(environment\): \S/s.exec(problem);
+  if (env) return ENV_OVERRIDES.includes(env[1]!);
   const m = /^([^\s.:(]+)[^\n]*?( \(line \d+\))?: \S/s.exec(problem);
   return m !== null && TOP_KEYS.includes(m[1]!);
 }

@@ -170,7 +170,9 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     expect(spawnSync('node', ['--version'], { env: pkgEnv() }).error, 'no node on this PATH').toMatchObject({ code: 'ENOENT' });
     const version = await launcher(['--version']);
     expect(version.exitCode, version.stderr).toBe(0);
-    expect(version.stdout.trim()).toBe(`osquery-launcher ${PKG.version}`);
+    // The first line names the version; build information follows (issue 21), the commit recorded at build time.
+    expect(version.stdout.split('\n')[0]).toBe(`osquery-launcher ${PKG.version}`);
+    expect(version.stdout).toMatch(/^\s+commit\s+(?!unknown)\S+/m);
     const bundled = await execa(join(x, PREFIX, 'node/bin/node'), ['--version'], { env: pkgEnv(), extendEnv: false });
     expect(bundled.stdout.trim()).toBe(process.version);
     const sim = await execa(join(x, PREFIX, 'bin/osqueryd-sim'), ['--version'], { env: { PATH: noNodePath }, extendEnv: false, reject: false });

@@ -173,7 +173,9 @@ describe.skipIf(blocker !== undefined)('RPM package', () => {
     const inRoot = (...args: string[]) => execa(CHROOT!, [root, '/usr/bin/launcher', ...args], { reject: false, timeout: 60_000, env: { PATH: '/bin:/usr/bin' }, extendEnv: false });
     const version = await inRoot('--version');
     expect(version.exitCode, version.stderr).toBe(0);
-    expect(version.stdout.trim()).toBe(`osquery-launcher ${PKG.version}`);
+    // The first line names the version; build information follows (issue 21), the commit recorded at build time.
+    expect(version.stdout.split('\n')[0]).toBe(`osquery-launcher ${PKG.version}`);
+    expect(version.stdout).toMatch(/^\s+commit\s+(?!unknown)\S+/m);
     // doctor with the packaged configuration, inside the root: the packaged parts check out;
     // osqueryd is not installed there and the device server URL is a placeholder.
     const doc = await inRoot('doctor', '--json', '--timeout-ms', '2000');
