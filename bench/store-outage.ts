@@ -64,11 +64,7 @@ const r1 = (n: number): number => Math.round(n * 10) / 10;
 async function round(variant: 'old' | 'new'): Promise<Round> {
   const stage = await Stage.create({ prefix: 'bo', registrations: IDS });
   const sup = LauncherProcess.start({
-    dir: stage.dir,
-    root: stage.root,
-    deviceUrl: stage.dev.url,
-    registrations: stage.registrations,
-    control: stage.control,
+    ...stage.launcherOptions(),
     config: { log_buffer: { publish_interval_seconds: 0.1 } },
     launcherBin: variant === 'old' ? join(values.old!, 'bin/launcher') : LAUNCHER_BIN,
   });

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDevServer, type DevServer } from '../../src/devserver/index.js';
 import type { ControlClient } from '../../src/control/client.js';
-import { controlCerts, type ControlCerts, type RegistrationSpec } from './launcher-process.js';
+import { controlCerts, type ControlCerts, type LauncherProcessOptions, type RegistrationSpec } from './launcher-process.js';
 import { extensionSocket } from './log-traffic.js';
 import { assertBuilt } from './paths.js';
 import { killAll, osquerydProcesses } from './procfs.js';
@@ -38,6 +38,11 @@ export class Stage {
     this.dev = dev;
     this.control = control;
     this.registrations = registrations;
+  }
+
+  /** What a supervisor started on this stage needs: its directories, this device server, these certificates and registrations. */
+  launcherOptions(): Pick<LauncherProcessOptions, 'dir' | 'root' | 'deviceUrl' | 'registrations' | 'control'> {
+    return { dir: this.dir, root: this.root, deviceUrl: this.dev.url, registrations: this.registrations, control: this.control };
   }
 
   static async create(o: StageOptions): Promise<Stage> {

@@ -96,11 +96,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   try {
     const t0 = Date.now();
     sup = LauncherProcess.start({
-      dir: stage.dir,
-      root: stage.root,
-      deviceUrl: stage.dev.url,
-      registrations: stage.registrations,
-      control: stage.control,
+      ...stage.launcherOptions(),
       config: { log_buffer: { publish_interval_seconds: 0.5 }, health: { interval_seconds: 1, startup_delay_seconds: 1, failures: 3 } },
     });
     const s = sup;

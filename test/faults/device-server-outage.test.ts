@@ -66,11 +66,7 @@ beforeAll(async () => {
     tenantConfig: () => ({ schedule: { [SCHEDULED]: { query: 'select unix_time from time', interval: 1, snapshot: true } } }),
   });
   sup = LauncherProcess.start({
-    dir: stage.dir,
-    root: stage.root,
-    deviceUrl: stage.dev.url,
-    registrations: stage.registrations,
-    control: stage.control,
+    ...stage.launcherOptions(),
     config: { log_buffer: { publish_interval_seconds: 0.1, max_bytes_per_batch: BATCH_BYTES } },
   });
 });

@@ -35,11 +35,7 @@ let failed = false;
 
 function start(env?: Record<string, string>): LauncherProcess {
   const sup = LauncherProcess.start({
-    dir: stage.dir,
-    root: stage.root,
-    deviceUrl: stage.dev.url,
-    registrations: stage.registrations,
-    control: stage.control,
+    ...stage.launcherOptions(),
     osquerydPath: OSQUERYD_SIM_QUIET,
     config: { log_buffer: { publish_interval_seconds: 0.2 } },
     ...(env ? { env } : {}),

@@ -90,11 +90,7 @@ describe.skipIf(skipReason !== undefined)('cgroups per supervisor (real cgroup v
       const stage = await Stage.create({ prefix, registrations: ['acme'] });
       stages.push(stage);
       const sup = LauncherProcess.start({
-        dir: stage.dir,
-        root: stage.root,
-        deviceUrl: stage.dev.url,
-        registrations: stage.registrations,
-        control: stage.control,
+        ...stage.launcherOptions(),
         config: { registrations: [limited('acme')] },
       });
       sups.push(sup);

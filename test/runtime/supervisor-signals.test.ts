@@ -78,7 +78,7 @@ function groupMembers(groups: Set<number>): ProcRow[] {
 
 async function startThree(prefix: string) {
   stage = await Stage.create({ prefix, registrations: IDS });
-  sup = LauncherProcess.start({ dir: stage.dir, root: stage.root, deviceUrl: stage.dev.url, registrations: stage.registrations, control: stage.control, osquerydPath: DEAF });
+  sup = LauncherProcess.start({ ...stage.launcherOptions(), osquerydPath: DEAF });
   const healthy = await sup.waitHealthy(IDS);
   const leaders = IDS.map((id) => healthy.get(id)!.pid!);
   const running = processesNaming(stage.root);
