@@ -24,7 +24,14 @@ const LINE_BYTES = 1024;
 const LINES = 20_000;
 
 function line(i: number): string {
-  const head = JSON.stringify({ name: 'pack:bench:query', hostIdentifier: 'h', calendarTime: 'Mon Jun 10 12:00:00 2024 UTC', unixTime: 1718020800, seq: i, pad: '' });
+  const head = JSON.stringify({
+    name: 'pack:bench:query',
+    hostIdentifier: 'h',
+    calendarTime: 'Mon Jun 10 12:00:00 2024 UTC',
+    unixTime: 1718020800,
+    seq: i,
+    pad: '',
+  });
   return head.replace('"pad":""', `"pad":"${'x'.repeat(LINE_BYTES - head.length)}"`);
 }
 
@@ -91,9 +98,18 @@ async function main(): Promise<void> {
     results.status_batches_100!.push(await statusBatches(lines, 100));
   }
   const summary = Object.fromEntries(
-    Object.entries(results).map(([k, v]) => [k, { lines_per_sec: round(median(v), 0), mib_per_sec: round((median(v) * LINE_BYTES) / 2 ** 20, 1), runs: v.map((x) => round(x, 0)) }]),
+    Object.entries(results).map(([k, v]) => [
+      k,
+      { lines_per_sec: round(median(v), 0), mib_per_sec: round((median(v) * LINE_BYTES) / 2 ** 20, 1), runs: v.map((x) => round(x, 0)) },
+    ]),
   );
-  const file = writeResult('device-ingest', { runs: RUNS, line_bytes: LINE_BYTES, lines_per_run: LINES, durability: 'SQLite WAL, synchronous=NORMAL; commit before the plugin answers', ...summary });
+  const file = writeResult('device-ingest', {
+    runs: RUNS,
+    line_bytes: LINE_BYTES,
+    lines_per_run: LINES,
+    durability: 'SQLite WAL, synchronous=NORMAL; commit before the plugin answers',
+    ...summary,
+  });
   console.log(JSON.stringify(summary, null, 2));
   console.log(`written to ${file}`);
 }

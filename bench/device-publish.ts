@@ -34,7 +34,11 @@ function line(i: number): string {
 
 async function startDevServer(dir: string): Promise<{ child: ChildProcess; url: string; token: string }> {
   const tokenFile = join(dir, 'admin.token');
-  const child = spawn(process.execPath, [DEVSERVER, '--port', '0', '--db', join(dir, 'dev.db'), '--tenant', 'bench:bench-secret', '--admin-token-file', tokenFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(
+    process.execPath,
+    [DEVSERVER, '--port', '0', '--db', join(dir, 'dev.db'), '--tenant', 'bench:bench-secret', '--admin-token-file', tokenFile],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
   const [first] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
   return { child, url: (JSON.parse(first) as { url: string }).url, token: readFileSync(tokenFile, 'utf8').trim() };
 }

@@ -84,7 +84,8 @@ for (const t of all) {
 }
 const failures = all.reduce((s, t) => s + t.failures, 0);
 const file = writeResult('fuzz-summary', {
-  description: 'Issue 9 fuzzing: test/fuzz run with FUZZ_SCALE times the default iteration counts, per seed. failures = inputs that broke the contract (crash, wrong error type, hang, harmed state).',
+  description:
+    'Issue 9 fuzzing: test/fuzz run with FUZZ_SCALE times the default iteration counts, per seed. failures = inputs that broke the contract (crash, wrong error type, hang, harmed state).',
   scale,
   seeds,
   crashes_found: failures,

@@ -39,7 +39,7 @@ export function writeResult(name: string, data: Record<string, unknown>): string
   const dir = resultsDir();
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${name}.json`);
-  writeFileSync(file, JSON.stringify({ name, date: new Date().toISOString(), machine: machine(), ...data }, null, 2) + '\n');
+  writeFileSync(file, `${JSON.stringify({ name, date: new Date().toISOString(), machine: machine(), ...data }, null, 2)}\n`);
   return file;
 }
 

@@ -49,7 +49,6 @@ interface Tree {
   repo: string;
 }
 
-
 async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number, intervalMs = 10): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
@@ -83,7 +82,8 @@ class Demo {
   }
 
   private assertRunning(): void {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) throw new Error(`${this.tree.name}: launcher demo exited (${this.child.exitCode ?? this.child.signalCode})`);
+    if (this.child.exitCode !== null || this.child.signalCode !== null)
+      throw new Error(`${this.tree.name}: launcher demo exited (${this.child.exitCode ?? this.child.signalCode})`);
   }
 
   async ready(): Promise<ControlClient> {
@@ -114,7 +114,14 @@ class Demo {
 function stats(values: number[]) {
   return values.length === 0
     ? { n: 0 }
-    : { n: values.length, p50: round(percentile(values, 50), 1), p95: round(percentile(values, 95), 1), min: round(Math.min(...values), 1), max: round(Math.max(...values), 1), values: values.map((v) => round(v, 1)) };
+    : {
+        n: values.length,
+        p50: round(percentile(values, 50), 1),
+        p95: round(percentile(values, 95), 1),
+        min: round(Math.min(...values), 1),
+        max: round(Math.max(...values), 1),
+        values: values.map((v) => round(v, 1)),
+      };
 }
 
 /**
@@ -123,17 +130,27 @@ function stats(values: number[]) {
  * `recorded`: the new run's connected_at in the run history (when the supervisor declared it running) minus the kill.
  */
 async function killOnce(demo: Demo, id: string): Promise<{ observed: number; recorded: number }> {
-  const before = await until(`${id} up for the spacing`, async () => {
-    const i = await demo.instance(id);
-    return i.healthy && i.pid && i.uptime_seconds * 1000 >= SPACING_MS ? i : undefined;
-  }, 300_000, 100);
+  const before = await until(
+    `${id} up for the spacing`,
+    async () => {
+      const i = await demo.instance(id);
+      return i.healthy && i.pid && i.uptime_seconds * 1000 >= SPACING_MS ? i : undefined;
+    },
+    300_000,
+    100,
+  );
   const wall0 = Date.now();
   const t0 = performance.now();
   process.kill(before.pid!, 'SIGKILL');
-  const after = await until(`${id} healthy again`, async () => {
-    const i = await demo.instance(id);
-    return i.healthy && i.pid && i.pid !== before.pid ? i : undefined;
-  }, 300_000, 25);
+  const after = await until(
+    `${id} healthy again`,
+    async () => {
+      const i = await demo.instance(id);
+      return i.healthy && i.pid && i.pid !== before.pid ? i : undefined;
+    },
+    300_000,
+    25,
+  );
   const observed = performance.now() - t0;
   const run = (await demo.client!.history(id, 3)).find((r) => r.run_id === after.run_id);
   const connected = run?.connect_time ?? NaN; // epoch ms
@@ -159,7 +176,9 @@ async function recovery(trees: Tree[]): Promise<Record<string, unknown>> {
           const slot = times.get(`${d.tree.name}.${id}`)!;
           slot.observed.push(ms.observed);
           slot.recorded.push(ms.recorded);
-          process.stdout.write(`  ${d.tree.name} ${id} kill ${r + 1}: ${round(ms.observed, 0)} ms observed, ${round(ms.recorded, 0)} ms recorded\n`);
+          process.stdout.write(
+            `  ${d.tree.name} ${id} kill ${r + 1}: ${round(ms.observed, 0)} ms observed, ${round(ms.recorded, 0)} ms recorded\n`,
+          );
         }
       }
     }
@@ -174,10 +193,15 @@ async function cleanStop(tree: Tree): Promise<{ ms: number; left: number }> {
   try {
     const client = await demo.ready();
     for (let i = 1; i <= 8; i++) await client.addRegistration({ id: `t${i}`, enrollSecret: `bench-secret-${i}` });
-    await until('10 instances healthy', async () => {
-      const all = await client.listInstances();
-      return all.length === 10 && all.every((i) => i.healthy) ? true : undefined;
-    }, 120_000, 50);
+    await until(
+      '10 instances healthy',
+      async () => {
+        const all = await client.listInstances();
+        return all.length === 10 && all.every((i) => i.healthy) ? true : undefined;
+      },
+      120_000,
+      50,
+    );
     await sleep(2_000);
     client.close();
     const t0 = performance.now();
@@ -202,7 +226,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
 
 const trees: Tree[] = [{ name: 'after', repo: AFTER }];
 if (BASE) trees.unshift({ name: 'before', repo: BASE });
-process.stdout.write(`recovery: trees ${trees.map((t) => `${t.name}=${t.repo}`).join(', ')}; ${KILLS} kills (${BASE_KILLS} for before), spacing ${SPACING_MS} ms\n`);
+process.stdout.write(
+  `recovery: trees ${trees.map((t) => `${t.name}=${t.repo}`).join(', ')}; ${KILLS} kills (${BASE_KILLS} for before), spacing ${SPACING_MS} ms\n`,
+);
 const killToHealthy = await recovery(trees);
 const stops = new Map<string, number[]>(trees.map((t) => [t.name, []]));
 let leftovers = 0;

@@ -53,8 +53,21 @@ function runSuites(scale: number): SuiteRun {
   const started = Date.now();
   const res = spawnSync(
     process.execPath,
-    [join(REPO, 'node_modules/vitest/vitest.mjs'), 'run', 'test/faults', 'test/soak', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonReport}`],
-    { cwd: REPO, stdio: 'inherit', env: { ...process.env, RELIABILITY_SCALE: String(scale), RELIABILITY_FIGURES: figuresFile }, timeout: 4 * 3600_000 },
+    [
+      join(REPO, 'node_modules/vitest/vitest.mjs'),
+      'run',
+      'test/faults',
+      'test/soak',
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${jsonReport}`,
+    ],
+    {
+      cwd: REPO,
+      stdio: 'inherit',
+      env: { ...process.env, RELIABILITY_SCALE: String(scale), RELIABILITY_FIGURES: figuresFile },
+      timeout: 4 * 3600_000,
+    },
   );
   const wallS = Math.round((Date.now() - started) / 1000);
   let passed = 0;
@@ -85,21 +98,53 @@ function faultRows(fig: Map<string, Figures>): string[][] {
     ]);
   }
   const hang = f('osqueryd-hang');
-  if (hang) rows.push(['osqueryd hung (hang_after_ms)', '1 hang', `replaced; detected by ${fmt(hang.detected_by)}`, `${fmt(hang.detection_ms)} ms after the hang (manager ping window ${fmt(hang.manager_ping_window_ms)} ms)`]);
+  if (hang)
+    rows.push([
+      'osqueryd hung (hang_after_ms)',
+      '1 hang',
+      `replaced; detected by ${fmt(hang.detected_by)}`,
+      `${fmt(hang.detection_ms)} ms after the hang (manager ping window ${fmt(hang.manager_ping_window_ms)} ms)`,
+    ]);
   const hangHc = f('osqueryd-hang-health-check');
-  if (hangHc) rows.push(['osqueryd hung, health checks only', '1 hang', 'replaced; detected by health check', `${fmt(hangHc.detection_ms)} ms after the hang (window ${fmt(hangHc.health_window_ms)} ms)`]);
+  if (hangHc)
+    rows.push([
+      'osqueryd hung, health checks only',
+      '1 hang',
+      'replaced; detected by health check',
+      `${fmt(hangHc.detection_ms)} ms after the hang (window ${fmt(hangHc.health_window_ms)} ms)`,
+    ]);
   const slow = f('osqueryd-slow-start');
-  if (slow) rows.push(['osqueryd slower to start than the socket timeout', `start delay ${fmt(slow.start_delay_ms)} ms`, `launch given up at ${fmt(slow.socket_timeout_ms)} ms and replaced`, fmt(slow.launch_failed_with)]);
+  if (slow)
+    rows.push([
+      'osqueryd slower to start than the socket timeout',
+      `start delay ${fmt(slow.start_delay_ms)} ms`,
+      `launch given up at ${fmt(slow.socket_timeout_ms)} ms and replaced`,
+      fmt(slow.launch_failed_with),
+    ]);
   const slowOk = f('osqueryd-slow-start-within-timeout');
-  if (slowOk) rows.push(['osqueryd slow to start, within the timeout', `start delay ${fmt(slowOk.start_delay_ms)} ms`, `healthy, restarts ${fmt(slowOk.restarts)}`, `running after ${fmt(slowOk.ms_to_running)} ms`]);
+  if (slowOk)
+    rows.push([
+      'osqueryd slow to start, within the timeout',
+      `start delay ${fmt(slowOk.start_delay_ms)} ms`,
+      `healthy, restarts ${fmt(slowOk.restarts)}`,
+      `running after ${fmt(slowOk.ms_to_running)} ms`,
+    ]);
   const sock = f('extension-socket-deleted');
-  if (sock) rows.push(['extension socket deleted under a running instance', '1 deletion', `repaired (new run, extension tables answer); detected by ${fmt(sock.detected_by)}`, `repaired after ${fmt(sock.repaired_ms)} ms; osqueryd watcher noticed first: ${fmt(sock.osqueryd_watcher_noticed)}`]);
+  if (sock)
+    rows.push([
+      'extension socket deleted under a running instance',
+      '1 deletion',
+      `repaired (new run, extension tables answer); detected by ${fmt(sock.detected_by)}`,
+      `repaired after ${fmt(sock.repaired_ms)} ms; osqueryd watcher noticed first: ${fmt(sock.osqueryd_watcher_noticed)}`,
+    ]);
   const out = f('device-server-outage');
   if (out) {
     const phases = (out.phases ?? {}) as Record<string, Figures>;
     rows.push([
       'device server down / HTTP 500 / garbage / slow (2 s per call)',
-      Object.entries(phases).map(([p, v]) => `${p} ${fmt(v.seconds)} s`).join(', '),
+      Object.entries(phases)
+        .map(([p, v]) => `${p} ${fmt(v.seconds)} s`)
+        .join(', '),
       `no crash, no restart but the requested one; config from cache on restart: ${fmt(out.config_from_cache_on_restart)}; lost: ${fmt(out.logs_lost)}`,
       `${fmt(out.failed_publish_calls)} failed publish calls (${fmt(out.failed_publish_requests)} HTTP requests, publish interval ${fmt(out.publish_interval_ms)} ms); peak buffered ${fmt(out.peak_buffered)}; RSS ${fmt(out.supervisor_rss_mb_before)} → peak ${fmt(out.supervisor_rss_mb_peak)} → ${fmt(out.supervisor_rss_mb_after)} MB; while down (batch ${fmt(out.max_bytes_per_batch)} B): ${fmt(out.down_rss_mb_middle_third)} MB in the middle third, ${fmt(out.down_rss_mb_last_third)} MB in the last`,
     ]);
@@ -148,14 +193,20 @@ function logRows(fig: Map<string, Figures>): string[][] {
   ] as const) {
     const f = fig.get(name);
     if (!f) continue;
-    rows.push([label, fmt(f.logs_written), fmt(f.logs_delivered), fmt(f.logs_lost ?? Number(f.logs_written) - Number(f.logs_delivered)), fmt(f.duplicates_delivered ?? f.duplicates_total)]);
+    rows.push([
+      label,
+      fmt(f.logs_written),
+      fmt(f.logs_delivered),
+      fmt(f.logs_lost ?? Number(f.logs_written) - Number(f.logs_delivered)),
+      fmt(f.duplicates_delivered ?? f.duplicates_total),
+    ]);
   }
   const out = fig.get('device-server-outage');
   const sched = out?.stand_in_schedule as Record<string, Figures> | undefined;
   if (sched) {
     const exec = Object.values(sched).reduce((n, v) => n + Number(v.executions), 0);
     const got = Object.values(sched).reduce((n, v) => n + Number(v.snapshot_logs_delivered), 0);
-    rows.push(['outage: the stand-ins\' own scheduled snapshots', `${exec} executions`, String(got), '–', '–']);
+    rows.push(["outage: the stand-ins' own scheduled snapshots", `${exec} executions`, String(got), '–', '–']);
   }
   return rows;
 }
@@ -183,7 +234,21 @@ function soakLines(test: Figures | undefined, long: Figures | undefined, scale: 
   if (test) rows.push(row(`test/soak (scale ${scale})`, test));
   if (long) rows.push(row(`bench/soak.ts (${fmt(long.minutes)} min, ${fmt(long.date)})`, long));
   lines.push(
-    ...table(['run', 'instances', 'load time', 'supervisor RSS MB start → end', 'RSS slope MB/min', 'restarts', 'logs delivered / written', 'queries answered / sent', 'buffered', 'supervisor CPU'], rows),
+    ...table(
+      [
+        'run',
+        'instances',
+        'load time',
+        'supervisor RSS MB start → end',
+        'RSS slope MB/min',
+        'restarts',
+        'logs delivered / written',
+        'queries answered / sent',
+        'buffered',
+        'supervisor CPU',
+      ],
+      rows,
+    ),
   );
   if (!long) lines.push('', 'No long soak recorded yet: run `node dist/bench/soak.js` (15 minutes) and then this script again.');
   return lines;
@@ -208,7 +273,9 @@ const lines = [
   'real Unix sockets, real tmpfs and bind mounts where the kernel allowed them.',
   '',
   `Machine: ${String(m.cpu)}, ${String(m.cores)} cores, ${String(m.memory_gib)} GiB, ${String(m.os)}, Node ${String(m.node)}; load average at the end ${loadavg()[0]!.toFixed(2)}.`,
-  Number.isNaN(run.passed) ? 'Suite run: figures read from a file.' : `Suite run: ${run.passed} tests passed, ${run.failed} failed, ${run.wallS} s wall time.`,
+  Number.isNaN(run.passed)
+    ? 'Suite run: figures read from a file.'
+    : `Suite run: ${run.passed} tests passed, ${run.failed} failed, ${run.wallS} s wall time.`,
   '',
   '## Faults injected and survived',
   '',
@@ -236,7 +303,7 @@ const lines = [
   '  `extensions/kolide_grpc/publisher.ts`: the ids are held back and their deletion retried before anything else is sent.',
   '- A config the device server returned was thrown away when it could not be cached (disk full): osqueryd got no config',
   '  and the error blamed the device server. Fixed in `extensions/kolide_grpc/config-plugin.ts`: served uncached.',
-  '- Logs the buffer could not take were refused to osqueryd with no trace in the supervisor\'s status or log. Fixed in',
+  "- Logs the buffer could not take were refused to osqueryd with no trace in the supervisor's status or log. Fixed in",
   '  `extensions/kolide_grpc/logger-plugin.ts`: `lastError` (operation `log_buffer`), one error record when refusing',
   '  starts, one warning when it ends.',
   '- A launch failure said only "osqueryd pid N exited with code 1 during launch". Fixed in',
@@ -259,8 +326,8 @@ const lines = [
   '  (now with the path in the error) and the registration backs off until there is room. Running instances carry on.',
   '- The stand-in, not the product: `bin/osqueryd-sim` crashes at start-up on SQLITE_FULL in its own database, and',
   '  Node reports a read-only mount as ENOENT for a recursive mkdir (so its status line says ENOENT, not EROFS).',
-  '- A real read-only remount of the supervisor\'s filesystem cannot be staged while it runs (EBUSY: files open for',
-  '  writing); the read-only phase uses SQLite `query_only` on the supervisor\'s connection instead.',
+  "- A real read-only remount of the supervisor's filesystem cannot be staged while it runs (EBUSY: files open for",
+  "  writing); the read-only phase uses SQLite `query_only` on the supervisor's connection instead.",
   '',
 ];
 const file = join(resultsDir(), 'reliability.md');

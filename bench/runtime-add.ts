@@ -39,7 +39,14 @@ async function healthy(runner: Runner, id: string, timeoutMs = 60_000): Promise<
 }
 
 function summary(values: number[]) {
-  return { n: values.length, p50: round(percentile(values, 50), 1), p95: round(percentile(values, 95), 1), min: round(Math.min(...values), 1), max: round(Math.max(...values), 1), median: round(median(values), 1) };
+  return {
+    n: values.length,
+    p50: round(percentile(values, 50), 1),
+    p95: round(percentile(values, 95), 1),
+    min: round(Math.min(...values), 1),
+    max: round(Math.max(...values), 1),
+    median: round(median(values), 1),
+  };
 }
 
 async function scenario(keep: boolean): Promise<{ add_to_healthy_ms: ReturnType<typeof summary>; launch_ms: ReturnType<typeof summary> }> {

@@ -41,7 +41,6 @@ interface Tree {
   repo: string;
 }
 
-
 async function one(tree: Tree, n: number): Promise<{ rss_mb: number; healthy: number; children_rss_mb_total: number }> {
   const dir = mkdtempSync(join(tmpdir(), 'bm-'));
   const ids = Array.from({ length: n }, (_, i) => (i === 0 ? 'kolide' : `t${i}`));
@@ -70,7 +69,13 @@ async function one(tree: Tree, n: number): Promise<{ rss_mb: number; healthy: nu
       if (child.exitCode !== null) throw new Error(`${tree.name}: launcher run exited early (${child.exitCode})`);
       const rss = rssMb(child.pid!) ?? NaN;
       const kids = processesUnder(root).reduce((sum, p) => sum + (rssMb(p) ?? 0), 0);
-      const client = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key'), callTimeoutMs: 10_000 });
+      const client = new ControlClient({
+        target: listen,
+        ca: certs.caCert,
+        cert: join(certs.dir, 'admin.pem'),
+        key: join(certs.dir, 'admin.key'),
+        callTimeoutMs: 10_000,
+      });
       const healthy = (await client.listInstances().catch(() => [])).filter((i) => i.healthy).length;
       client.close();
       return { rss_mb: round(rss, 1), healthy, children_rss_mb_total: round(kids, 1) };

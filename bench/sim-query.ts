@@ -28,7 +28,8 @@ const BASELINE = process.env.SIM_BASELINE_BIN;
 const QUERIES = {
   osquery_info: 'select * from osquery_info',
   processes_all_rows: 'select * from processes',
-  recursive_cte_20k: 'with recursive c(x) as (select 1 union all select x + 1 from c where x < 20000) select count(*) as n, sum(x) as s from c',
+  recursive_cte_20k:
+    'with recursive c(x) as (select 1 union all select x + 1 from c where x < 20000) select count(*) as n, sum(x) as s from c',
 } as const;
 type QueryName = keyof typeof QUERIES;
 
@@ -44,7 +45,14 @@ async function measure(bin: string): Promise<Sample> {
   const t = performance.now();
   const child = spawn(
     process.execPath,
-    [bin, `--extensions_socket=${socket}`, `--pidfile=${join(dir, 'pid')}`, `--database_path=${join(dir, 'db')}`, `--logger_path=${join(dir, 'logs')}`, `--config_path=${join(dir, 'none.conf')}`],
+    [
+      bin,
+      `--extensions_socket=${socket}`,
+      `--pidfile=${join(dir, 'pid')}`,
+      `--database_path=${join(dir, 'db')}`,
+      `--logger_path=${join(dir, 'logs')}`,
+      `--config_path=${join(dir, 'none.conf')}`,
+    ],
     { stdio: 'ignore' },
   );
   const exited = new Promise((r) => child.once('exit', r));
@@ -84,7 +92,10 @@ async function measure(bin: string): Promise<Sample> {
 }
 
 function summarize(samples: Sample[]): Record<string, number> {
-  const out: Record<string, number> = { spawn_to_answer_ms: round(median(samples.map((s) => s.startupMs)), 1), rss_mb: round(median(samples.map((s) => s.rssMb)), 1) };
+  const out: Record<string, number> = {
+    spawn_to_answer_ms: round(median(samples.map((s) => s.startupMs)), 1),
+    rss_mb: round(median(samples.map((s) => s.rssMb)), 1),
+  };
   for (const name of Object.keys(QUERIES) as QueryName[]) out[`${name}_ms`] = round(median(samples.map((s) => s.queryMs[name])), 2);
   return out;
 }

@@ -38,7 +38,14 @@ async function startup(): Promise<{ socketMs: number; answerMs: number }> {
   const t = performance.now();
   const child = spawn(
     process.execPath,
-    [BIN, `--extensions_socket=${socket}`, `--pidfile=${join(dir, 'pid')}`, `--database_path=${join(dir, 'db')}`, `--logger_path=${join(dir, 'logs')}`, `--config_path=${join(dir, 'none.conf')}`],
+    [
+      BIN,
+      `--extensions_socket=${socket}`,
+      `--pidfile=${join(dir, 'pid')}`,
+      `--database_path=${join(dir, 'db')}`,
+      `--logger_path=${join(dir, 'logs')}`,
+      `--config_path=${join(dir, 'none.conf')}`,
+    ],
     { stdio: 'ignore' },
   );
   const exited = new Promise((r) => child.once('exit', r));
@@ -83,4 +90,6 @@ const file = writeResult('sim-startup', {
   spawn_to_osquery_info_ms: { median: round(median(answer), 1), min: round(Math.min(...answer), 1), max: round(Math.max(...answer), 1) },
   version_exit_ms: { median: round(median(version), 1) },
 });
-console.log(`sim-startup: spawn→socket ${round(median(socket), 1)} ms, spawn→osquery_info ${round(median(answer), 1)} ms (median of ${RUNS}); written to ${file}`);
+console.log(
+  `sim-startup: spawn→socket ${round(median(socket), 1)} ms, spawn→osquery_info ${round(median(answer), 1)} ms (median of ${RUNS}); written to ${file}`,
+);

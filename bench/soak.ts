@@ -20,13 +20,20 @@ const { values } = parseArgs({
 });
 const minutes = Number(values.minutes);
 const instances = Number(values.instances);
-if (!(minutes > 0) || !Number.isInteger(instances) || instances < 1) throw new Error('--minutes must be > 0 and --instances a positive integer');
+if (!(minutes > 0) || !Number.isInteger(instances) || instances < 1)
+  throw new Error('--minutes must be > 0 and --instances a positive integer');
 assertBuilt();
 
 const durationMs = Math.round(minutes * 60_000);
 // Warm-up: the first 2 minutes (or a fifth of a short run) are Node's heap settling, not a trend.
 const warmupMs = Math.min(120_000, Math.round(durationMs / 5));
-const load = { logs_per_second_per_instance: 4, queries_per_second: 4, schedule_interval_s: 2, publish_interval_s: 0.5, health_interval_s: 1 };
+const load = {
+  logs_per_second_per_instance: 4,
+  queries_per_second: 4,
+  schedule_interval_s: 2,
+  publish_interval_s: 0.5,
+  health_interval_s: 1,
+};
 const started = Date.now();
 const r = await runSoak({
   instances,
@@ -48,5 +55,7 @@ const file = writeResult('soak', {
   ...figures,
   samples,
 });
-console.log(`rss ${r.rss_mb_start} → ${r.rss_mb_end} MB (max ${r.rss_mb_max}), slope after ${r.warmup_s} s: ${r.rss_slope_mb_per_min} MB/min; restarts ${r.restarts_total}; logs ${r.logs_delivered}/${r.logs_written}`);
+console.log(
+  `rss ${r.rss_mb_start} → ${r.rss_mb_end} MB (max ${r.rss_mb_max}), slope after ${r.warmup_s} s: ${r.rss_slope_mb_per_min} MB/min; restarts ${r.restarts_total}; logs ${r.logs_delivered}/${r.logs_written}`,
+);
 console.log(`wrote ${file}`);

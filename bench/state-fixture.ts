@@ -61,7 +61,15 @@ export async function startStateFixture(n: number, options: { scheduleIntervalSe
   await app.whenReady();
   const deadline = Date.now() + 300_000;
   while (!(app.runner.status().length === n && app.runner.status().every((s) => s.healthy && s.pid))) {
-    if (Date.now() > deadline) throw new Error(`instances not healthy within 300 s: ${JSON.stringify(app.runner.status().filter((s) => !s.healthy).map((s) => [s.id, s.state, s.last_error]))}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `instances not healthy within 300 s: ${JSON.stringify(
+          app.runner
+            .status()
+            .filter((s) => !s.healthy)
+            .map((s) => [s.id, s.state, s.last_error]),
+        )}`,
+      );
     await sleep(100);
   }
   const startupSeconds = (performance.now() - t0) / 1000;

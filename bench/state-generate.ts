@@ -50,7 +50,12 @@ async function timeCalls(n: number, fn: () => Promise<unknown> | unknown): Promi
 function summarise(runs: number[][]): Stats & { runs_p50: number[]; runs_p95: number[] } {
   const p50 = runs.map((r) => percentile(r, 50));
   const p95 = runs.map((r) => percentile(r, 95));
-  return { p50_ms: round(median(p50), 3), p95_ms: round(median(p95), 3), runs_p50: p50.map((x) => round(x, 3)), runs_p95: p95.map((x) => round(x, 3)) };
+  return {
+    p50_ms: round(median(p50), 3),
+    p95_ms: round(median(p95), 3),
+    runs_p50: p50.map((x) => round(x, 3)),
+    runs_p95: p95.map((x) => round(x, 3)),
+  };
 }
 
 async function main(): Promise<void> {
@@ -88,7 +93,10 @@ async function main(): Promise<void> {
           const plugin = byScope[scope].get(t.name)!;
           push(`${t.name}.${scope}.direct`, await timeCalls(CALLS, () => plugin.generate(EMPTY)));
           const ext = scope === 'vendor' ? clients.vendorExt : clients.tenantExt;
-          push(`${t.name}.${scope}.thrift`, await timeCalls(CALLS, () => ext.call('table', t.name, { action: 'generate', context: JSON.stringify(EMPTY) })));
+          push(
+            `${t.name}.${scope}.thrift`,
+            await timeCalls(CALLS, () => ext.call('table', t.name, { action: 'generate', context: JSON.stringify(EMPTY) })),
+          );
         }
         push(`${t.name}.vendor.osquery`, await timeCalls(OSQUERY_CALLS, () => clients.vendorManager.query(`select * from ${t.name}`)));
       }

@@ -58,7 +58,14 @@ const COST_WINDOW_MS = 3_000;
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'state-ingest-child.js');
 
 function line(i: number): string {
-  const head = JSON.stringify({ name: 'pack:bench:query', hostIdentifier: 'h', calendarTime: 'Mon Jun 10 12:00:00 2024 UTC', unixTime: 1718020800, seq: i, pad: '' });
+  const head = JSON.stringify({
+    name: 'pack:bench:query',
+    hostIdentifier: 'h',
+    calendarTime: 'Mon Jun 10 12:00:00 2024 UTC',
+    unixTime: 1718020800,
+    seq: i,
+    pad: '',
+  });
   return head.replace('"pad":""', `"pad":"${'x'.repeat(LINE_BYTES - head.length)}"`);
 }
 
@@ -147,16 +154,25 @@ async function main(): Promise<void> {
   const ext = createKolideExtension({ registrationId: 'kolide', enrollSecret: 'x', client, db: fx.app.db });
   const buffer = new LogBuffer(fx.app.db);
   const lines = Array.from({ length: LINES }, (_, i) => line(i));
-  const direct = stateTablePlugins(() => fx.app.state, { kind: 'all' }).filter((p) => p.name === 'kolide_launcher_instances' || p.name === 'kolide_launcher_log_buffers');
+  const direct = stateTablePlugins(() => fx.app.state, { kind: 'all' }).filter(
+    (p) => p.name === 'kolide_launcher_instances' || p.name === 'kolide_launcher_log_buffers',
+  );
   const modes = { sequential: 1, concurrent_64: 64 } as const;
   const CONDITIONS = ['without', 'state_thrift', 'ping_thrift', 'state_direct'] as const;
   type Condition = (typeof CONDITIONS)[number];
   const rates: Record<string, Record<Condition, number[]>> = {};
   const cpu: Record<string, Record<Condition, number[]>> = {};
   const loopReports: Record<Exclude<Condition, 'without'>, LoopReport[]> = { state_thrift: [], ping_thrift: [], state_direct: [] };
-  const costs: Partial<Record<Condition, Array<{ cpuMsPerSec: number; queriesPerSec: number; clientCpuMsPerLoop: number | undefined }>>> = {};
+  const costs: Partial<Record<Condition, Array<{ cpuMsPerSec: number; queriesPerSec: number; clientCpuMsPerLoop: number | undefined }>>> =
+    {};
   const start = async (c: Condition) =>
-    c === 'state_thrift' ? queryLoop(extension, 'state') : c === 'ping_thrift' ? queryLoop(extension, 'ping') : c === 'state_direct' ? directLoop(direct) : undefined;
+    c === 'state_thrift'
+      ? queryLoop(extension, 'state')
+      : c === 'ping_thrift'
+        ? queryLoop(extension, 'ping')
+        : c === 'state_direct'
+          ? directLoop(direct)
+          : undefined;
   try {
     await ingest(ext, lines.slice(0, 5_000), 8); // warm-up
     buffer.clear('kolide');
@@ -170,7 +186,11 @@ async function main(): Promise<void> {
         const used = process.cpuUsage(before);
         const seconds = (performance.now() - t) / 1000;
         const report = loop ? await loop.stop() : undefined;
-        (costs[condition] ??= []).push({ cpuMsPerSec: (used.user + used.system) / 1000 / seconds, queriesPerSec: report?.queries_per_sec ?? 0, clientCpuMsPerLoop: report?.client_cpu_ms_per_loop });
+        (costs[condition] ??= []).push({
+          cpuMsPerSec: (used.user + used.system) / 1000 / seconds,
+          queriesPerSec: report?.queries_per_sec ?? 0,
+          clientCpuMsPerLoop: report?.client_cpu_ms_per_loop,
+        });
       }
     }
     for (let run = 0; run < RUNS; run++) {

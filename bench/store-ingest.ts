@@ -150,7 +150,9 @@ async function main(): Promise<void> {
     concurrent.push(c.rate);
     ratios.push(s / f);
     commits = c.commits;
-    console.log(`round ${r + 1}: raw_floor ${Math.round(f)}/s, sequential ${Math.round(s)}/s (${round(s / f, 2)}x), concurrent_${IN_FLIGHT} ${Math.round(c.rate)}/s (${c.commits} commits), v1_schema ${Math.round(old)}/s (${round(old / f, 2)}x), raw_batched_${IN_FLIGHT} ${Math.round(rb)}/s`);
+    console.log(
+      `round ${r + 1}: raw_floor ${Math.round(f)}/s, sequential ${Math.round(s)}/s (${round(s / f, 2)}x), concurrent_${IN_FLIGHT} ${Math.round(c.rate)}/s (${c.commits} commits), v1_schema ${Math.round(old)}/s (${round(old / f, 2)}x), raw_batched_${IN_FLIGHT} ${Math.round(rb)}/s`,
+    );
   }
   const file = writeResult('store-ingest', {
     line_bytes: LINE_BYTES,

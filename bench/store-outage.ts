@@ -39,7 +39,8 @@ if (!values.old) {
   process.stdout.write('store-outage: skipped (pass --old <dir of an older build>, e.g. `git archive 51d9dc6 | tar -x -C dir` + build)\n');
   process.exit(0);
 }
-if (!existsSync(join(values.old, 'bin/launcher'))) throw new Error(`--old ${values.old}: no bin/launcher there (an older build with dist/ is needed)`);
+if (!existsSync(join(values.old, 'bin/launcher')))
+  throw new Error(`--old ${values.old}: no bin/launcher there (an older build with dist/ is needed)`);
 const OUTAGE_MS = Number(values.seconds) * 1000;
 const ROUNDS = Number(values.rounds);
 const FAULT = values.fault as FaultMode;
@@ -74,7 +75,10 @@ async function round(variant: 'old' | 'new'): Promise<Round> {
     await sup.waitHealthy(IDS);
     const tracker = new DeliveryTracker(stage.dev);
     load.start();
-    await waitFor('warm-up delivered', () => injector.total > 400 && tracker.missing(injector.written).length < injector.total / 2, { timeoutMs: 60_000, intervalMs: 200 });
+    await waitFor('warm-up delivered', () => injector.total > 400 && tracker.missing(injector.written).length < injector.total / 2, {
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    });
     const before: number[] = [];
     for (let i = 0; i < 5; i++) before.push(rssMb(sup.pid) ?? NaN), await pause(400);
     const calls0 = stage.dev.stats().calls.PublishLogs;
@@ -133,14 +137,25 @@ const KEYS: Array<[keyof Round, string]> = [
   ['rss_outage_max_mb', 'RSS, peak during the outage (MB)'],
   ['rss_outage_end_mb', 'RSS, last 5 s of the outage (MB)'],
   ['rss_after_drain_mb', 'RSS after the backlog drained (MB)'],
-  ['publish_attempts', 'PublishLogs HTTP requests during the outage, 4 registrations (the device client tries each failed publish 3 times with 0.25–1 s waits, which already slowed the old loop)'],
+  [
+    'publish_attempts',
+    'PublishLogs HTTP requests during the outage, 4 registrations (the device client tries each failed publish 3 times with 0.25–1 s waits, which already slowed the old loop)',
+  ],
   ['attempts_per_registration_per_minute', 'HTTP requests per registration per minute'],
   ['drain_ms', 'time to deliver the backlog after the outage (ms)'],
   ['lost', 'logs lost'],
 ];
 const summary = Object.fromEntries(KEYS.map(([k]) => [k, { old: med('old', k), new: med('new', k) }]));
 const at = new Date().toISOString();
-writeResult('store-outage', { at, machine: machine(), outage_seconds: OUTAGE_MS / 1000, fault: FAULT, registrations: IDS.length, rounds, median: summary });
+writeResult('store-outage', {
+  at,
+  machine: machine(),
+  outage_seconds: OUTAGE_MS / 1000,
+  fault: FAULT,
+  registrations: IDS.length,
+  rounds,
+  median: summary,
+});
 
 const section = [
   '<!-- store-outage:start (written by bench/store-outage.ts) -->',
@@ -149,13 +164,15 @@ const section = [
   `Written by \`bench/store-outage.ts\` on ${at}: a real \`bin/launcher run\`, ${IDS.length} registrations, publish interval 0.1 s,`,
   `1 KiB logs at 50/s per registration, default 3 MiB batch; device server \`${FAULT}\` for ${OUTAGE_MS / 1000} s (compressed time: that`,
   `many publish intervals are ${Math.round(OUTAGE_MS / 100 / 60)} hours at the default 60 s). "old" is main at 51d9dc6 (before issue 19), "new"`,
-  `this branch; ${ROUNDS} rounds alternated (old new old new), medians. Load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(', ')}.`,
+  `this branch; ${ROUNDS} rounds alternated (old new old new), medians. Load average at the end: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(', ')}.`,
   '',
   '| figure | old (51d9dc6) | new |',
   '| --- | --- | --- |',
   ...KEYS.map(([k, label]) => `| ${label} | ${summary[k]!.old} | ${summary[k]!.new} |`),
   '',
-  'Per round: ' + rounds.map((r) => `${r.variant} ${r.rss_before_mb} → peak ${r.rss_outage_max_mb} MB, ${r.publish_attempts} attempts`).join('; ') + '.',
+  `Per round: ${rounds.map((r) => `${r.variant} ${r.rss_before_mb} → peak ${r.rss_outage_max_mb} MB, ${r.publish_attempts} attempts`).join('; ')}.`,
   '',
   '### New fault rows (issue 19; tests with real files and processes)',
   '',

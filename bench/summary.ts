@@ -19,21 +19,25 @@ function leaves(value: Json, prefix: string, out: Array<[string, string]>): void
       out.push([prefix, value.join(', ')]);
       return;
     }
-    value.forEach((v, i) => leaves(v, `${prefix}[${i}]`, out));
+    value.forEach((v, i) => {
+      leaves(v, `${prefix}[${i}]`, out);
+    });
     return;
   }
   for (const [k, v] of Object.entries(value)) leaves(v, prefix ? `${prefix}.${k}` : k, out);
 }
 
 const dir = resultsDir();
-const files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+const files = readdirSync(dir)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
 const m = machine();
 const lines = [
   '# Benchmark results',
   '',
   'Written by `bench/run` (not part of `npm test`). Each figure is the median of repeated runs unless its name says',
   'otherwise; p50/p95/p99 are latency percentiles within a run. The osqueryd used is the stand-in (`bin/osqueryd-sim`),',
-  'so process start-up figures are Node start-up, not osqueryd\'s.',
+  "so process start-up figures are Node start-up, not osqueryd's.",
   '',
   `Machine (this summary): ${m.cpu}, ${m.cores} cores, ${m.memory_gib} GiB, ${m.os}, Node ${m.node}.`,
   '',
@@ -42,7 +46,10 @@ for (const f of files) {
   const data = JSON.parse(readFileSync(join(dir, f), 'utf8')) as Record<string, Json>;
   const { name, date, machine: mach, ...rest } = data;
   lines.push(`## ${String(name ?? f.replace(/\.json$/, ''))}`, '');
-  lines.push(`Recorded ${String(date ?? '?')}${mach && typeof mach === 'object' && !Array.isArray(mach) ? ` on ${String(mach.cores)} cores (${String(mach.cpu)})` : ''}. Source: \`bench/${f.replace(/\.json$/, '.ts')}\`, data: \`bench/results/${f}\`.`, '');
+  lines.push(
+    `Recorded ${String(date ?? '?')}${mach && typeof mach === 'object' && !Array.isArray(mach) ? ` on ${String(mach.cores)} cores (${String(mach.cpu)})` : ''}. Source: \`bench/${f.replace(/\.json$/, '.ts')}\`, data: \`bench/results/${f}\`.`,
+    '',
+  );
   const rows: Array<[string, string]> = [];
   leaves(rest as Json, '', rows);
   lines.push('| figure | value |', '| --- | --- |');

@@ -11,7 +11,9 @@ import type { ExtensionManagerHandler } from '../src/osquery/protocol.js';
 type ProtocolHelpers = Pick<typeof import('../src/osquery/protocol.js'), 'status' | 'response' | 'extensionInfo'>;
 
 export const BENCH_COLUMNS = Array.from({ length: 10 }, (_, i) => ({ name: `col${i}`, type: 'TEXT' as const }));
-export const BENCH_ROWS: Record<string, string>[] = Array.from({ length: 1000 }, (_, r) => Object.fromEntries(BENCH_COLUMNS.map((c, i) => [c.name, `value-${r}-${i}`])));
+export const BENCH_ROWS: Record<string, string>[] = Array.from({ length: 1000 }, (_, r) =>
+  Object.fromEntries(BENCH_COLUMNS.map((c, i) => [c.name, `value-${r}-${i}`])),
+);
 export const benchTable: TablePlugin = { kind: 'table', name: 'bench_rows', columns: BENCH_COLUMNS, generate: () => BENCH_ROWS };
 
 export const BENCH_UUID = 4242;

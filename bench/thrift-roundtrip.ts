@@ -30,7 +30,10 @@ async function measure(n: number, fn: () => Promise<unknown>): Promise<{ callsPe
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'bt-'));
   const managerPath = join(dir, 'm.em');
-  const manager = new ThriftServer(managerPath, new ExtensionManagerProcessor(benchManagerHandler({ status, response, extensionInfo }, 'bench')));
+  const manager = new ThriftServer(
+    managerPath,
+    new ExtensionManagerProcessor(benchManagerHandler({ status, response, extensionInfo }, 'bench')),
+  );
   await manager.listen();
   const ext = new ExtensionServer({ name: 'bench', managerPath, plugins: [benchTable], pingIntervalMs: 0 });
   await ext.start();

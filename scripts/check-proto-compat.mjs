@@ -39,7 +39,11 @@ const baseline = option('--baseline', join(root, 'proto/launcher/baseline'));
 function load(dir) {
   const api = join(dir, 'launcher');
   const versions = existsSync(api) ? readdirSync(api).filter((d) => /^v\d+$/.test(d)) : [];
-  const files = versions.flatMap((v) => readdirSync(join(api, v)).filter((f) => f.endsWith('.proto')).map((f) => join(api, v, f)));
+  const files = versions.flatMap((v) =>
+    readdirSync(join(api, v))
+      .filter((f) => f.endsWith('.proto'))
+      .map((f) => join(api, v, f)),
+  );
   if (files.length === 0) throw new Error(`no launcher/v<N>/*.proto under ${dir}`);
   const r = new protobuf.Root();
   r.resolvePath = (_origin, target) => (existsSync(join(dir, target)) ? join(dir, target) : target);
@@ -66,7 +70,12 @@ function index(r) {
 }
 
 const label = (f) => (f.map ? 'map' : f.repeated ? 'repeated' : f.options?.proto3_optional ? 'optional' : 'singular');
-const typeOf = (f) => (f.map ? `map<${f.keyType}, ${f.resolvedType ? f.resolvedType.fullName.replace(/^\./, '') : f.type}>` : f.resolvedType ? f.resolvedType.fullName.replace(/^\./, '') : f.type);
+const typeOf = (f) =>
+  f.map
+    ? `map<${f.keyType}, ${f.resolvedType ? f.resolvedType.fullName.replace(/^\./, '') : f.type}>`
+    : f.resolvedType
+      ? f.resolvedType.fullName.replace(/^\./, '')
+      : f.type;
 
 function compare(base, cur) {
   const problems = [];
@@ -84,7 +93,11 @@ function compare(base, cur) {
       const where = `${name}.${bf.name} (field ${bf.id})`;
       if (!cf) {
         const moved = cm.fieldsArray.find((f) => f.name === bf.name);
-        problems.push(moved ? `field ${where} was renumbered to ${moved.id}, which changes the wire format (missed: ${bf.name})` : `field ${where} was deleted`);
+        problems.push(
+          moved
+            ? `field ${where} was renumbered to ${moved.id}, which changes the wire format (missed: ${bf.name})`
+            : `field ${where} was deleted`,
+        );
         continue;
       }
       if (cf.name !== bf.name) problems.push(`field ${where} changed name to ${cf.name} (breaks JSON)`);
@@ -101,7 +114,8 @@ function compare(base, cur) {
     }
     for (const [valueName, num] of Object.entries(be.values)) {
       if (ce.values[valueName] === undefined) problems.push(`enum value ${name}.${valueName} (${num}) was deleted`);
-      else if (ce.values[valueName] !== num) problems.push(`enum value ${name}.${valueName} changed number from ${num} to ${ce.values[valueName]}`);
+      else if (ce.values[valueName] !== num)
+        problems.push(`enum value ${name}.${valueName} changed number from ${num} to ${ce.values[valueName]}`);
     }
   }
   for (const [name, bs] of b.services) {

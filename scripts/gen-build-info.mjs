@@ -11,7 +11,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function git(...args) {
   try {
-    return execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim() || 'unknown';
+    return (
+      execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim() || 'unknown'
+    );
   } catch {
     return 'unknown';
   }
@@ -21,4 +23,4 @@ let commit = git('rev-parse', '--short=12', 'HEAD');
 if (commit !== 'unknown' && git('status', '--porcelain', '--untracked-files=no') !== 'unknown') commit += '-dirty';
 const info = { commit, commit_date: git('log', '-1', '--format=%cI'), build_date: new Date().toISOString() };
 mkdirSync(join(root, 'dist'), { recursive: true });
-writeFileSync(join(root, 'dist', 'build-info.json'), JSON.stringify(info, null, 2) + '\n');
+writeFileSync(join(root, 'dist', 'build-info.json'), `${JSON.stringify(info, null, 2)}\n`);

@@ -117,7 +117,11 @@ function sourceDateEpoch() {
 /** Lockfile paths ("node_modules/x", "node_modules/a/node_modules/b") of dev-only packages. */
 function devOnlyPackages(lockPath) {
   const lock = JSON.parse(readFileSync(lockPath, 'utf8'));
-  return new Set(Object.entries(lock.packages ?? {}).filter(([key, p]) => key !== '' && p.dev === true).map(([key]) => key));
+  return new Set(
+    Object.entries(lock.packages ?? {})
+      .filter(([key, p]) => key !== '' && p.dev === true)
+      .map(([key]) => key),
+  );
 }
 
 /** Remove directories left empty (scopes whose packages were all dev-only). */
@@ -196,7 +200,7 @@ function computeDepends(workDir, pkgRoot, elfs) {
   if (which('dpkg-shlibdeps')) {
     const out = run('dpkg-shlibdeps', ['-O', '--warnings=0', ...elfs.map((e) => `-e${relative(workDir, e)}`)], { cwd: workDir });
     const m = /^shlibs:Depends=(.*)$/m.exec(out);
-    if (m && m[1].trim()) return { depends: m[1].trim(), via: 'dpkg-shlibdeps' };
+    if (m?.[1].trim()) return { depends: m[1].trim(), via: 'dpkg-shlibdeps' };
   }
   const libs = new Set();
   for (const elf of elfs) {
@@ -217,7 +221,9 @@ function computeDepends(workDir, pkgRoot, elfs) {
 }
 
 function controlFile(fields) {
-  const lines = Object.entries(fields).filter(([, v]) => v !== undefined && v !== '').map(([k, v]) => `${k}: ${v}`);
+  const lines = Object.entries(fields)
+    .filter(([, v]) => v !== undefined && v !== '')
+    .map(([k, v]) => `${k}: ${v}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -238,11 +244,20 @@ export function buildPackage(options = {}) {
   const compress = options.compress ?? 'gzip';
   if (!['gzip', 'xz', 'zstd', 'none'].includes(compress)) fail(`--compress ${compress}: expected gzip, xz, zstd or none`);
   const formats = (options.formats ?? 'deb,rpm').split(',').map((f) => f.trim());
-  if (formats.length === 0 || formats.some((f) => f !== 'deb' && f !== 'rpm')) fail(`--formats ${options.formats}: expected a comma-separated list of deb and rpm`);
+  if (formats.length === 0 || formats.some((f) => f !== 'deb' && f !== 'rpm'))
+    fail(`--formats ${options.formats}: expected a comma-separated list of deb and rpm`);
   for (const cmd of ['dpkg-deb', 'dpkg']) if (!which(cmd)) fail(`${cmd} not found: install dpkg (apt-get install dpkg)`);
   const rpmbuild = formats.includes('rpm') ? which('rpmbuild') : undefined;
-  if (formats.includes('rpm') && !rpmbuild) fail('rpmbuild not found: install it (apt-get install rpm) or build only the .deb with --formats deb');
-  for (const f of ['package.json', 'package-lock.json', 'bin/launcher', 'bin/osqueryd-sim', 'dist/src/cli/main.js', 'proto/launcher/v1/launcher.proto']) {
+  if (formats.includes('rpm') && !rpmbuild)
+    fail('rpmbuild not found: install it (apt-get install rpm) or build only the .deb with --formats deb');
+  for (const f of [
+    'package.json',
+    'package-lock.json',
+    'bin/launcher',
+    'bin/osqueryd-sim',
+    'dist/src/cli/main.js',
+    'proto/launcher/v1/launcher.proto',
+  ]) {
     if (!existsSync(join(REPO, f))) fail(`${join(REPO, f)} is missing${f.startsWith('dist/') ? ': run `npm run build` first' : ''}`);
   }
   const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8'));
@@ -267,7 +282,8 @@ export function buildPackage(options = {}) {
     copyBuilt(join(REPO, 'dist', 'src'), join(app, 'dist', 'src'));
     if (existsSync(join(REPO, 'dist', 'extensions'))) copyBuilt(join(REPO, 'dist', 'extensions'), join(app, 'dist', 'extensions'));
     // What `launcher --version` reports as commit and build date (written by `npm run build`).
-    if (existsSync(join(REPO, 'dist', 'build-info.json'))) copyFileSync(join(REPO, 'dist', 'build-info.json'), join(app, 'dist', 'build-info.json'));
+    if (existsSync(join(REPO, 'dist', 'build-info.json')))
+      copyFileSync(join(REPO, 'dist', 'build-info.json'), join(app, 'dist', 'build-info.json'));
     cpSync(join(REPO, 'proto', 'launcher', 'v1'), join(app, 'proto', 'launcher', 'v1'), { recursive: true });
     copyNodeModules(app);
     rmSync(join(app, 'package-lock.json')); // node_modules/.package-lock.json records what is shipped
@@ -275,7 +291,11 @@ export function buildPackage(options = {}) {
     // The runtime.
     mkdirSync(p(PREFIX, 'node', 'bin'), { recursive: true });
     copyFileSync(nodeBinary, p(PREFIX, 'node', 'bin', 'node'));
-    const nodeLicense = [join(dirname(nodeBinary), '..', 'share', 'doc', 'nodejs', 'LICENSE'), join(dirname(nodeBinary), '..', 'share', 'doc', 'node', 'LICENSE'), join(dirname(nodeBinary), '..', 'LICENSE')].find(existsSync);
+    const nodeLicense = [
+      join(dirname(nodeBinary), '..', 'share', 'doc', 'nodejs', 'LICENSE'),
+      join(dirname(nodeBinary), '..', 'share', 'doc', 'node', 'LICENSE'),
+      join(dirname(nodeBinary), '..', 'LICENSE'),
+    ].find(existsSync);
     if (nodeLicense) copyFileSync(nodeLicense, p(PREFIX, 'node', 'LICENSE'));
 
     // Commands, service, configuration, state, documentation.
@@ -297,15 +317,29 @@ export function buildPackage(options = {}) {
       if (st.isSymbolicLink()) continue;
       chmodSync(path, st.isDirectory() || (st.mode & 0o111) !== 0 ? 0o755 : 0o644);
     }
-    for (const f of [p('usr', 'bin', 'launcher'), p(PREFIX, 'bin', 'osqueryd-sim'), p(PREFIX, 'node', 'bin', 'node'), join(app, 'bin', 'launcher'), join(app, 'bin', 'osqueryd-sim')]) chmodSync(f, 0o755);
+    for (const f of [
+      p('usr', 'bin', 'launcher'),
+      p(PREFIX, 'bin', 'osqueryd-sim'),
+      p(PREFIX, 'node', 'bin', 'node'),
+      join(app, 'bin', 'launcher'),
+      join(app, 'bin', 'osqueryd-sim'),
+    ])
+      chmodSync(f, 0o755);
     for (const d of [p('etc', NAME, 'secrets'), p('etc', NAME, 'control'), p('var', 'lib', NAME)]) chmodSync(d, 0o700);
     chmodSync(p('etc', NAME, 'launcher.yaml'), 0o640);
 
     // Smoke test of the staged tree with the staged runtime, before anything is archived.
     const stagedNode = p(PREFIX, 'node', 'bin', 'node');
-    const said = run(stagedNode, [join(app, 'bin', 'launcher'), '--version'], { cwd: workDir, env: { PATH: '/nonexistent', HOME: workDir } }).trim();
+    const said = run(stagedNode, [join(app, 'bin', 'launcher'), '--version'], {
+      cwd: workDir,
+      env: { PATH: '/nonexistent', HOME: workDir },
+    }).trim();
     if (!said.includes(pkg.version)) fail(`the staged launcher printed ${JSON.stringify(said)}, expected version ${pkg.version}`);
-    run(stagedNode, ['-e', `new (require(${JSON.stringify(join(app, 'node_modules', 'better-sqlite3'))}))(':memory:').prepare('select 1').get()`], { cwd: workDir, env: { PATH: '/nonexistent' } });
+    run(
+      stagedNode,
+      ['-e', `new (require(${JSON.stringify(join(app, 'node_modules', 'better-sqlite3'))}))(':memory:').prepare('select 1').get()`],
+      { cwd: workDir, env: { PATH: '/nonexistent' } },
+    );
 
     const dangling = walk(pkgRoot).filter((f) => lstatSync(f).isSymbolicLink() && !existsSync(f));
     if (dangling.length > 0) fail(`dangling symlinks in the staged package: ${dangling.map((d) => relative(pkgRoot, d)).join(', ')}`);
@@ -314,10 +348,30 @@ export function buildPackage(options = {}) {
     if (rpmbuild) {
       Object.assign(
         result,
-        buildRpm({ stage: pkgRoot, workDir, out, name: NAME, version: pkg.version, summary: DESCRIPTION.split('\n')[0], description: DESCRIPTION.split('\n').slice(1).map((l) => (l === ' .' ? '' : l.slice(1))).join('\n'), license: pkg.license, packaging: PACKAGING, epoch, rpmbuild }),
+        buildRpm({
+          stage: pkgRoot,
+          workDir,
+          out,
+          name: NAME,
+          version: pkg.version,
+          summary: DESCRIPTION.split('\n')[0],
+          description: DESCRIPTION.split('\n')
+            .slice(1)
+            .map((l) => (l === ' .' ? '' : l.slice(1)))
+            .join('\n'),
+          license: pkg.license,
+          packaging: PACKAGING,
+          epoch,
+          rpmbuild,
+        }),
       );
     }
-    if (!formats.includes('deb')) return { ...result, seconds: Math.round((Date.now() - started) / 100) / 10, ...(options.keep || options.work ? { staging: pkgRoot } : {}) };
+    if (!formats.includes('deb'))
+      return {
+        ...result,
+        seconds: Math.round((Date.now() - started) / 100) / 10,
+        ...(options.keep || options.work ? { staging: pkgRoot } : {}),
+      };
 
     // Control information.
     const elfs = walk(pkgRoot).filter((f) => (f.endsWith('.node') || f === stagedNode) && isElf(f));
@@ -350,7 +404,12 @@ export function buildPackage(options = {}) {
       .filter((f) => !f.startsWith(debian + sep) && f !== debian && lstatSync(f).isFile())
       .map((f) => `/${relative(pkgRoot, f).split(sep).join('/')}`)
       .filter((rel) => !conffiles.includes(rel))
-      .map((rel) => `${createHash('md5').update(readFileSync(join(pkgRoot, rel))).digest('hex')}  ${rel.slice(1)}`);
+      .map(
+        (rel) =>
+          `${createHash('md5')
+            .update(readFileSync(join(pkgRoot, rel)))
+            .digest('hex')}  ${rel.slice(1)}`,
+      );
     writeFileSync(join(debian, 'md5sums'), `${sums.join('\n')}\n`);
     for (const f of readdirSync(debian)) if (!['postinst', 'prerm', 'postrm'].includes(f)) chmodSync(join(debian, f), 0o644);
     chmodSync(debian, 0o755);
@@ -361,7 +420,17 @@ export function buildPackage(options = {}) {
     run('dpkg-deb', ['--root-owner-group', `-Z${compress}`, ...(compress === 'none' ? [] : [`-z${level}`]), '--build', pkgRoot, deb], {
       env: { ...process.env, SOURCE_DATE_EPOCH: epoch },
     });
-    return { ...result, deb, architecture: arch, depends, dependsVia: via, installedSizeKiB: installedKiB, sourceDateEpoch: Number(epoch), seconds: Math.round((Date.now() - started) / 100) / 10, ...(options.keep || options.work ? { staging: pkgRoot } : {}) };
+    return {
+      ...result,
+      deb,
+      architecture: arch,
+      depends,
+      dependsVia: via,
+      installedSizeKiB: installedKiB,
+      sourceDateEpoch: Number(epoch),
+      seconds: Math.round((Date.now() - started) / 100) / 10,
+      ...(options.keep || options.work ? { staging: pkgRoot } : {}),
+    };
   } finally {
     if (!options.keep && !options.work) rmSync(workDir, { recursive: true, force: true });
   }
@@ -383,10 +452,16 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
       strict: true,
     });
     const result = buildPackage({ ...values, ...(values.level !== undefined ? { level: Number(values.level) } : {}) });
-    const human = [result.deb && `${result.deb}\n  Depends: ${result.depends}\n  ${result.installedSizeKiB} KiB installed`, result.rpm, `built in ${result.seconds} s`].filter(Boolean).join('\n');
+    const human = [
+      result.deb && `${result.deb}\n  Depends: ${result.depends}\n  ${result.installedSizeKiB} KiB installed`,
+      result.rpm,
+      `built in ${result.seconds} s`,
+    ]
+      .filter(Boolean)
+      .join('\n');
     process.stdout.write(values.json ? `${JSON.stringify(result)}\n` : `${human}\n`);
   } catch (err) {
-    process.stderr.write(`package-deb: ${err instanceof PackageError || err instanceof RpmError ? err.message : err?.stack ?? err}\n`);
+    process.stderr.write(`package-deb: ${err instanceof PackageError || err instanceof RpmError ? err.message : (err?.stack ?? err)}\n`);
     process.exitCode = 1;
   }
 }

@@ -29,7 +29,8 @@ export class RpmError extends Error {}
 /** semver → rpm version: no '-' allowed; '~' sorts a prerelease before the release ("1.0.0-rc.1" → "1.0.0~rc.1"). */
 export function rpmVersion(version) {
   const v = version.replace(/-/, '~');
-  if (!/^[0-9][A-Za-z0-9.+~]*$/.test(v)) throw new RpmError(`package.json version ${JSON.stringify(version)} does not map to an rpm version`);
+  if (!/^[0-9][A-Za-z0-9.+~]*$/.test(v))
+    throw new RpmError(`package.json version ${JSON.stringify(version)} does not map to an rpm version`);
   return v;
 }
 

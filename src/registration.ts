@@ -35,7 +35,10 @@ export function registrationIdProblem(value: string): string | undefined {
 export function parseRegistrationId(value: unknown, field = 'registration id'): RegistrationId {
   if (typeof value === 'string' && REGISTRATION_ID_PATTERN.test(value)) return value as RegistrationId;
   const shown = typeof value === 'string' ? JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value) : String(value);
-  throw new LauncherError('E_INVALID_REGISTRATION_ID', `${field} ${shown} is not a valid registration id: expected ${REGISTRATION_ID_PATTERN.source}`);
+  throw new LauncherError(
+    'E_INVALID_REGISTRATION_ID',
+    `${field} ${shown} is not a valid registration id: expected ${REGISTRATION_ID_PATTERN.source}`,
+  );
 }
 
 /**
@@ -162,7 +165,9 @@ export const TABLE_NAME_PATTERN = /^[a-z_][a-z0-9_]{0,63}$/;
 export const MAX_DISABLED_TABLES = 200;
 
 export function isolationModeProblem(value: string): string | undefined {
-  return (ISOLATION_MODES as readonly string[]).includes(value) ? undefined : `must be one of ${ISOLATION_MODES.join(', ')}, got ${JSON.stringify(value)}`;
+  return (ISOLATION_MODES as readonly string[]).includes(value)
+    ? undefined
+    : `must be one of ${ISOLATION_MODES.join(', ')}, got ${JSON.stringify(value)}`;
 }
 
 export function disabledTablesProblem(names: readonly string[]): string | undefined {

@@ -93,7 +93,10 @@ export class LauncherProcess {
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LAUNCHER_') && k !== 'OSQUERYD_SIM_FAULTS') env[k] = v;
     Object.assign(env, { LAUNCHER_LOG_FORMAT: 'json' }, o.env);
-    this.child = spawn(process.execPath, [o.launcherBin ?? LAUNCHER_BIN, 'run', '--config', this.configPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [o.launcherBin ?? LAUNCHER_BIN, 'run', '--config', this.configPath], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     if (this.child.pid === undefined) throw new Error(`cannot start ${LAUNCHER_BIN}`);
     this.pid = this.child.pid;
     const onData = (d: Buffer) => this.take(d.toString());
@@ -105,7 +108,13 @@ export class LauncherProcess {
         resolve(this.end);
       }),
     );
-    this.client = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key'), callTimeoutMs: 15_000 });
+    this.client = new ControlClient({
+      target: listen,
+      ca: certs.caCert,
+      cert: join(certs.dir, 'admin.pem'),
+      key: join(certs.dir, 'admin.key'),
+      callTimeoutMs: 15_000,
+    });
   }
 
   static start(o: LauncherProcessOptions): LauncherProcess {

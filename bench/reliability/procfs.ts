@@ -56,7 +56,9 @@ export interface OsquerydProcess {
 
 function cmdline(pid: number): string[] | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a.length > 0);
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((a) => a.length > 0);
   } catch {
     return undefined;
   }
@@ -67,7 +69,9 @@ export function processesUnder(dir: string): number[] {
   const needle = `${dir.replace(/\/+$/, '')}/`;
   let pids: number[];
   try {
-    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+    pids = readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number);
   } catch {
     return [];
   }
@@ -80,7 +84,9 @@ export function osquerydProcesses(socketDir: string): OsquerydProcess[] {
   const out: OsquerydProcess[] = [];
   let pids: number[];
   try {
-    pids = readdirSync('/proc').filter((n) => /^\d+$/.test(n)).map(Number);
+    pids = readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map(Number);
   } catch {
     return out;
   }

@@ -49,7 +49,11 @@ export class Stage {
     assertBuilt();
     const dir = mkdtempSync(join(tmpdir(), `${o.prefix}-`));
     const dev = await startDevServer({
-      tenants: o.registrations.map((id) => ({ name: id, secrets: [`secret-${id}`], ...(o.tenantConfig ? { config: JSON.stringify(o.tenantConfig(id)) } : {}) })),
+      tenants: o.registrations.map((id) => ({
+        name: id,
+        secrets: [`secret-${id}`],
+        ...(o.tenantConfig ? { config: JSON.stringify(o.tenantConfig(id)) } : {}),
+      })),
     });
     try {
       const control = await controlCerts(dir);
@@ -80,7 +84,8 @@ export class Stage {
   socketResolver(client: () => ControlClient): () => Promise<Map<string, string | undefined>> {
     return async () => {
       const out = new Map<string, string | undefined>();
-      for (const i of await client().listInstances()) out.set(i.id, i.healthy && i.run_id ? extensionSocket(this.socketDir, i.run_id) : undefined);
+      for (const i of await client().listInstances())
+        out.set(i.id, i.healthy && i.run_id ? extensionSocket(this.socketDir, i.run_id) : undefined);
       return out;
     };
   }

@@ -21,7 +21,9 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       const why = last ? `: ${last instanceof Error ? last.message : String(last)}` : '';
-      throw new Error(`timed out after ${options.timeoutMs} ms waiting for ${what}${why}${options.explain ? `\n${options.explain()}` : ''}`);
+      throw new Error(
+        `timed out after ${options.timeoutMs} ms waiting for ${what}${why}${options.explain ? `\n${options.explain()}` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, options.intervalMs ?? 25));
   }

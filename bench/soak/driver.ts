@@ -87,7 +87,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const stage = await Stage.create({
     prefix: 'sk',
     registrations: ids,
-    tenantConfig: () => ({ schedule: { soak_clock: { query: 'select unix_time from time', interval: o.scheduleIntervalS, snapshot: true } } }),
+    tenantConfig: () => ({
+      schedule: { soak_clock: { query: 'select unix_time from time', interval: o.scheduleIntervalS, snapshot: true } },
+    }),
     osqueryFlags: () => ['--distributed_interval=1'],
   });
   let sup: LauncherProcess | undefined;
@@ -107,7 +109,12 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
 
     // Load.
     const tickMs = 500;
-    load = new InjectionLoop({ injector, resolve: stage.socketResolver(() => s.client), perTick: Math.max(1, Math.round((o.logsPerSecond * tickMs) / 1000)), tickMs });
+    load = new InjectionLoop({
+      injector,
+      resolve: stage.socketResolver(() => s.client),
+      perTick: Math.max(1, Math.round((o.logsPerSecond * tickMs) / 1000)),
+      tickMs,
+    });
     load.start();
     const queries: Array<{ tenant: string; name: string }> = [];
     let stopQueries = false;
@@ -142,7 +149,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       if (!s.running) throw new Error(`supervisor exited during the soak\n${s.tail(40)}`);
       await sample();
       const last = samples.at(-1)!;
-      if (samples.length % 10 === 1) say(`t=${last.t_s}s rss=${last.rss_mb}MB buffered=${last.buffered} restarts=${last.restarts} written=${injector.total}`);
+      if (samples.length % 10 === 1)
+        say(`t=${last.t_s}s rss=${last.rss_mb}MB buffered=${last.buffered} restarts=${last.restarts} written=${injector.total}`);
       await pause(o.sampleEveryMs);
     }
     const cpuUsed = (cpuSeconds(s.pid) ?? 0) - cpu0;

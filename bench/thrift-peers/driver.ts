@@ -78,7 +78,14 @@ function setup(): boolean {
 }
 
 /** Spawn a server and wait (bounded) for its ready line on stdout. */
-async function startServer(name: string, describe: string, logger: string, cmd: string, args: string[], socket: (line: string) => string): Promise<Server> {
+async function startServer(
+  name: string,
+  describe: string,
+  logger: string,
+  cmd: string,
+  args: string[],
+  socket: (line: string) => string,
+): Promise<Server> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   children.add(child);
   const line = await new Promise<string>((resolveLine, reject) => {
@@ -120,7 +127,8 @@ function runClient(s: Server, sc: Scenario): Figure {
     timeout: CLIENT_TIMEOUT_MS,
   });
   const out = r.stdout.trim().split('\n').pop() ?? '';
-  if (r.status !== 0 || !out.startsWith('{')) throw new Error(`client ${s.name} ${sc.name}: status ${r.status} signal ${r.signal}: ${r.stderr.trim().slice(0, 500)}`);
+  if (r.status !== 0 || !out.startsWith('{'))
+    throw new Error(`client ${s.name} ${sc.name}: status ${r.status} signal ${r.signal}: ${r.stderr.trim().slice(0, 500)}`);
   return JSON.parse(out) as Figure;
 }
 
@@ -145,7 +153,9 @@ function sqliteFloor(dir: string, n: number): number {
 
 async function main(): Promise<void> {
   if (!setup()) {
-    const file = writeResult('thrift-peers', { skipped: 'thrift-compiler, libthrift-dev, libboost-dev, g++ or python3-thrift missing and not installable (needs apt-get as root)' });
+    const file = writeResult('thrift-peers', {
+      skipped: 'thrift-compiler, libthrift-dev, libboost-dev, g++ or python3-thrift missing and not installable (needs apt-get as root)',
+    });
     console.log(`thrift-peers: skipped; written to ${file}`);
     return;
   }
@@ -155,17 +165,44 @@ async function main(): Promise<void> {
   try {
     const projectServer = (name: string, root: string, describe: string) => {
       const d = mkdtempSync(join(dir, `${name}-`));
-      return startServer(name, describe, 'kolide_grpc', process.execPath, [join(here, 'project-server.js'), '--dir', d, '--root', root], (l) => (JSON.parse(l) as { socket: string }).socket);
+      return startServer(
+        name,
+        describe,
+        'kolide_grpc',
+        process.execPath,
+        [join(here, 'project-server.js'), '--dir', d, '--root', root],
+        (l) => (JSON.parse(l) as { socket: string }).socket,
+      );
     };
-    servers.push(await projectServer('project', join(repo, 'dist'), 'ExtensionServer (src/osquery), table plugin + kolide_grpc logger (SQLite log buffer, committed before answering)'));
+    servers.push(
+      await projectServer(
+        'project',
+        join(repo, 'dist'),
+        'ExtensionServer (src/osquery), table plugin + kolide_grpc logger (SQLite log buffer, committed before answering)',
+      ),
+    );
     if (existsSync(join(baseRoot, 'src/osquery/extension-server.js'))) {
       servers.push(await projectServer('project_base', baseRoot, `the same, from the build at ${baseRoot} (before)`));
     }
     servers.push(
-      await startServer('cpp', 'Apache Thrift C++ 0.17 TSimpleServer, TBufferedTransport, TBinaryProtocol; logString: write(2) to a file, no fsync', 'bench_logger', join(build, 'cpp-server'), [join(dir, 'cpp.sock'), join(dir, 'cpp.log')], () => join(dir, 'cpp.sock')),
+      await startServer(
+        'cpp',
+        'Apache Thrift C++ 0.17 TSimpleServer, TBufferedTransport, TBinaryProtocol; logString: write(2) to a file, no fsync',
+        'bench_logger',
+        join(build, 'cpp-server'),
+        [join(dir, 'cpp.sock'), join(dir, 'cpp.log')],
+        () => join(dir, 'cpp.sock'),
+      ),
     );
     servers.push(
-      await startServer('python', 'Apache Thrift Python 0.17 (python3-thrift) TSimpleServer, TBufferedTransport, pure-Python TBinaryProtocol; logString: os.write to a file, no fsync', 'bench_logger', '/usr/bin/python3', [join(src, 'py-server.py'), join(build, 'gen-py'), join(dir, 'py.sock'), join(dir, 'py.log')], () => join(dir, 'py.sock')),
+      await startServer(
+        'python',
+        'Apache Thrift Python 0.17 (python3-thrift) TSimpleServer, TBufferedTransport, pure-Python TBinaryProtocol; logString: os.write to a file, no fsync',
+        'bench_logger',
+        '/usr/bin/python3',
+        [join(src, 'py-server.py'), join(build, 'gen-py'), join(dir, 'py.sock'), join(dir, 'py.log')],
+        () => join(dir, 'py.sock'),
+      ),
     );
     // Warm-up: every server, every scenario, once (JIT, page cache, SQLite file).
     for (const s of servers) for (const sc of SCENARIOS) runClient(s, { ...sc, calls: Math.max(10, Math.ceil(sc.calls / 10)) });
@@ -179,7 +216,9 @@ async function main(): Promise<void> {
       }
       const floor = sqliteFloor(dir, 3000);
       rounds.push({ floor_tx_per_sec: floor, figures });
-      console.log(`round ${r + 1}/${ROUNDS}: ${servers.map((s) => `${s.name} ping ${Math.round(figures[s.name]!.ping_persistent!.calls_per_sec)}/s table p50 ${figures[s.name]!.table_persistent!.p50_ms.toFixed(2)} ms`).join('; ')}; floor ${Math.round(floor)} tx/s`);
+      console.log(
+        `round ${r + 1}/${ROUNDS}: ${servers.map((s) => `${s.name} ping ${Math.round(figures[s.name]!.ping_persistent!.calls_per_sec)}/s table p50 ${figures[s.name]!.table_persistent!.p50_ms.toFixed(2)} ms`).join('; ')}; floor ${Math.round(floor)} tx/s`,
+      );
     }
 
     const summary: Record<string, Record<string, { calls_per_sec: number; p50_ms: number; p99_ms: number }>> = {};
@@ -195,7 +234,8 @@ async function main(): Promise<void> {
       }
     }
     /** Median over rounds of project calls/s ÷ peer calls/s in the same round. */
-    const ratio = (peer: string, sc: string) => round(median(rounds.map((x) => x.figures.project![sc]!.calls_per_sec / x.figures[peer]![sc]!.calls_per_sec)), 2);
+    const ratio = (peer: string, sc: string) =>
+      round(median(rounds.map((x) => x.figures.project![sc]!.calls_per_sec / x.figures[peer]![sc]!.calls_per_sec)), 2);
     const ratios: Record<string, Record<string, number>> = {};
     for (const s of servers) {
       if (s.name === 'project') continue;
@@ -205,7 +245,10 @@ async function main(): Promise<void> {
     const sqlite = {
       floor_tx_per_sec: round(median(rounds.map((x) => x.floor_tx_per_sec)), 1),
       implied_sequential_log_limit_per_sec: round(median(implied), 1),
-      project_log_sequential_over_limit: round(median(rounds.map((x, i) => x.figures.project!.log_sequential!.calls_per_sec / implied[i]!)), 2),
+      project_log_sequential_over_limit: round(
+        median(rounds.map((x, i) => x.figures.project!.log_sequential!.calls_per_sec / implied[i]!)),
+        2,
+      ),
     };
     const has = (n: string) => servers.some((s) => s.name === n);
     const targets = {
@@ -222,7 +265,8 @@ async function main(): Promise<void> {
       targets,
       sqlite,
       summary,
-      client: 'Apache Thrift C++ 0.17 (Debian libthrift), generated from proto/osquery/osquery.thrift, TBufferedTransport (64 KiB buffers) + TBinaryProtocol over the Unix socket; one process per scenario',
+      client:
+        'Apache Thrift C++ 0.17 (Debian libthrift), generated from proto/osquery/osquery.thrift, TBufferedTransport (64 KiB buffers) + TBinaryProtocol over the Unix socket; one process per scenario',
       servers: Object.fromEntries(servers.map((s) => [s.name, s.describe])),
       scenarios: SCENARIOS,
       per_round: rounds,
@@ -252,20 +296,28 @@ function markdown(
     `Neutral C++ client (Apache Thrift 0.17, generated from proto/osquery/osquery.thrift), servers alternated in one run, medians of ${ROUNDS} rounds; ratios are medians of per-round project/peer calls/s. Written by bench/thrift-peers/driver.ts; figures in thrift-peers.json.`,
     '',
     `| scenario | ${names.map((n) => `${n} calls/s (p50 / p99 ms)`).join(' | ')} | ${Object.keys(ratios).join(' | ')} |`,
-    `| --- | ${names.map(() => '---').join(' | ')} | ${Object.keys(ratios).map(() => '---').join(' | ')} |`,
+    `| --- | ${names.map(() => '---').join(' | ')} | ${Object.keys(ratios)
+      .map(() => '---')
+      .join(' | ')} |`,
   ];
   for (const sc of SCENARIOS) {
     const cells = names.map((n) => {
       const f = summary[n]![sc.name]!;
       return `${f.calls_per_sec} (${f.p50_ms} / ${f.p99_ms})`;
     });
-    lines.push(`| ${sc.name} | ${cells.join(' | ')} | ${Object.values(ratios).map((r) => r[sc.name]).join(' | ')} |`);
+    lines.push(
+      `| ${sc.name} | ${cells.join(' | ')} | ${Object.values(ratios)
+        .map((r) => r[sc.name])
+        .join(' | ')} |`,
+    );
   }
   lines.push(
     '',
     `SQLite floor (one 1 KiB row per transaction, WAL, synchronous=NORMAL): ${sqlite.floor_tx_per_sec} tx/s; implied sequential logString limit 1/(1/floor + 1/ping): ${sqlite.implied_sequential_log_limit_per_sec}/s; project sequential logString / limit: ${sqlite.project_log_sequential_over_limit}.`,
     '',
-    `Targets: ${Object.entries(targets).map(([k, v]) => `${k}: ${v === null ? 'n/a' : v ? 'met' : 'missed'}`).join(', ')}.`,
+    `Targets: ${Object.entries(targets)
+      .map(([k, v]) => `${k}: ${v === null ? 'n/a' : v ? 'met' : 'missed'}`)
+      .join(', ')}.`,
     '',
     'Servers:',
     ...servers.map((s) => `- ${s.name}: ${s.describe}`),
@@ -273,6 +325,5 @@ function markdown(
   );
   return lines.join('\n');
 }
-
 
 await main();

@@ -47,7 +47,9 @@ export function createConfigPlugin(ctx: ExtensionContext, session: Session): Con
           state.lastConfigSource = 'empty';
           return { [CONFIG_SOURCE]: '{}' };
         }
-        throw new LauncherError('E_CONFIG', `registration ${reg}: no config (device server failed: ${errorMessage(err)}; nothing cached)`, { cause: err });
+        throw new LauncherError('E_CONFIG', `registration ${reg}: no config (device server failed: ${errorMessage(err)}; nothing cached)`, {
+          cause: err,
+        });
       }
     },
   };

@@ -22,7 +22,17 @@ export const DETAILS_SQL =
   'system_info.hardware_vendor as hardware_vendor, system_info.hostname as hostname, system_info.uuid as hardware_uuid ' +
   'from osquery_info, os_version, system_info';
 
-const QUERIED_KEYS = ['osquery_version', 'os_build_id', 'os_name', 'os_version', 'hardware_model', 'hardware_serial', 'hardware_vendor', 'hostname', 'hardware_uuid'] as const;
+const QUERIED_KEYS = [
+  'osquery_version',
+  'os_build_id',
+  'os_name',
+  'os_version',
+  'hardware_model',
+  'hardware_serial',
+  'hardware_vendor',
+  'hostname',
+  'hardware_uuid',
+] as const;
 
 /** Runs SQL on this instance's osqueryd once its manager answers (rejects when the run ends first). */
 export type OsqueryQuery = (sql: string, timeoutMs: number) => Promise<Array<Record<string, string>>>;
@@ -46,7 +56,15 @@ export function goos(platform: string = process.platform): string {
 }
 
 export function goarch(arch: string = process.arch): string {
-  const map: Record<string, string> = { x64: 'amd64', ia32: '386', arm: 'arm', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
+  const map: Record<string, string> = {
+    x64: 'amd64',
+    ia32: '386',
+    arm: 'arm',
+    arm64: 'arm64',
+    ppc64: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+  };
   return map[arch] ?? arch;
 }
 
@@ -55,7 +73,11 @@ export function goarch(arch: string = process.arch): string {
  * supervisor passed, each non-empty value winning over the earlier ones.
  * `hostname` falls back to this machine's when osqueryd has not answered.
  */
-export function enrollmentDetails(given: Partial<EnrollmentDetails>, launcherVersion: string, fromOsquery: Partial<EnrollmentDetails> = {}): EnrollmentDetails {
+export function enrollmentDetails(
+  given: Partial<EnrollmentDetails>,
+  launcherVersion: string,
+  fromOsquery: Partial<EnrollmentDetails> = {},
+): EnrollmentDetails {
   const merged: Partial<EnrollmentDetails> = {
     os_platform: goos(),
     os_platform_like: goos(),

@@ -22,7 +22,12 @@ export function toDeviceResults(results: DistributedResults): DistributedQueryRe
     const rows = Object.hasOwn(results.queries, name) ? results.queries[name]! : undefined;
     const stats = Object.hasOwn(results.stats, name) ? results.stats[name]! : undefined;
     const s: QueryStats | null = stats
-      ? { wall_time_ms: int(stats.wall_time_ms), user_time: int(stats.user_time), system_time: int(stats.system_time), memory: int(stats.memory) }
+      ? {
+          wall_time_ms: int(stats.wall_time_ms),
+          user_time: int(stats.user_time),
+          system_time: int(stats.system_time),
+          memory: int(stats.memory),
+        }
       : null;
     return {
       query_name: name,

@@ -72,11 +72,19 @@ export class Enroller {
   private async requestEnrollment(): Promise<string> {
     const { opts, state, nodeKeys, log } = this.ctx;
     const reg = opts.registrationId;
-    if (!state.active) throw new LauncherError(state.disabled ? 'E_DEVICE_DISABLED' : 'E_SHUTDOWN', `registration ${reg}: extension is ${state.disabled ? 'disabled' : 'stopped'}`);
+    if (!state.active)
+      throw new LauncherError(
+        state.disabled ? 'E_DEVICE_DISABLED' : 'E_SHUTDOWN',
+        `registration ${reg}: extension is ${state.disabled ? 'disabled' : 'stopped'}`,
+      );
     const secret = await readEnrollSecret(reg, opts.enrollSecret, opts.enrollSecretPath);
     // Launcher waits (bounded) for os_version and hostname from osqueryd, then enrolls with what it has.
     const fromOsquery = await this.ctx.details.wait();
-    const params = { enrollSecret: secret, hostIdentifier: this.ctx.hostIdentifier, details: enrollmentDetails(opts.enrollmentDetails, opts.identity.version, fromOsquery) };
+    const params = {
+      enrollSecret: secret,
+      hostIdentifier: this.ctx.hostIdentifier,
+      details: enrollmentDetails(opts.enrollmentDetails, opts.identity.version, fromOsquery),
+    };
     for (let hop = 0; ; hop++) {
       const where = this.ctx.deviceUrl() ?? opts.client.url.origin;
       const res = await opts.client.requestEnrollment(params, callOptions(this.ctx));
@@ -87,14 +95,22 @@ export class Enroller {
       // Launcher applies non-empty, changed deployment URLs whether or not wrong_region is set.
       const moved = this.applyDeploymentUrls(res.deploymentUrls, where);
       if (res.wrongRegion) {
-        if (!moved) throw new LauncherError('E_DEVICE_REJECTED', `registration ${reg}: ${where} answered wrong_region without a new enrollment_url`);
-        if (hop + 1 >= MAX_REGION_HOPS) throw new LauncherError('E_DEVICE_REJECTED', `registration ${reg}: still wrong_region after ${MAX_REGION_HOPS} moves (last ${where})`);
+        if (!moved)
+          throw new LauncherError('E_DEVICE_REJECTED', `registration ${reg}: ${where} answered wrong_region without a new enrollment_url`);
+        if (hop + 1 >= MAX_REGION_HOPS)
+          throw new LauncherError(
+            'E_DEVICE_REJECTED',
+            `registration ${reg}: still wrong_region after ${MAX_REGION_HOPS} moves (last ${where})`,
+          );
         log.warn({ from: where, to: this.ctx.deviceUrl() }, 'enrollment answered wrong_region; retrying at the new device server');
         continue;
       }
       if (res.nodeInvalid) {
         const code = res.errorCode ? ` (error_code ${JSON.stringify(res.errorCode)})` : '';
-        throw new LauncherError('E_NODE_INVALID', `registration ${reg}: ${where} rejected the enrollment (node_invalid)${code}; check the enroll secret`);
+        throw new LauncherError(
+          'E_NODE_INVALID',
+          `registration ${reg}: ${where} rejected the enrollment (node_invalid)${code}; check the enroll secret`,
+        );
       }
       if (res.nodeKey === '') throw new LauncherError('E_DEVICE_RESPONSE', `registration ${reg}: enrollment returned an empty node_key`);
       if (state.disabled) throw new LauncherError('E_DEVICE_DISABLED', `registration ${reg}: disabled during enrollment`);
@@ -112,7 +128,11 @@ export class Enroller {
     try {
       this.ctx.moveTo({ deviceUrl: urls.enrollmentUrl, controlServerUrl: urls.controlServerUrl, publisherUrl: urls.osqueryPublisherUrl });
     } catch (err) {
-      throw new LauncherError('E_DEVICE_RESPONSE', `registration ${reg}: ${current} handed out an unusable enrollment_url: ${errorMessage(err)}`, { cause: err });
+      throw new LauncherError(
+        'E_DEVICE_RESPONSE',
+        `registration ${reg}: ${current} handed out an unusable enrollment_url: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
     return (this.ctx.deviceUrl() ?? this.ctx.opts.client.url.origin) !== current;
   }

@@ -75,7 +75,12 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
       if (urls.deviceUrl) next.deviceUrl = opts.client.checkServerUrl(urls.deviceUrl);
       if (urls.controlServerUrl) next.controlServerUrl = urls.controlServerUrl;
       if (urls.publisherUrl) next.publisherUrl = urls.publisherUrl;
-      if (next.deviceUrl === deployment.deviceUrl && next.controlServerUrl === deployment.controlServerUrl && next.publisherUrl === deployment.publisherUrl) return;
+      if (
+        next.deviceUrl === deployment.deviceUrl &&
+        next.controlServerUrl === deployment.controlServerUrl &&
+        next.publisherUrl === deployment.publisherUrl
+      )
+        return;
       deployment = next;
       registrations.setDeployment(reg, next);
       log.warn({ device_url: next.deviceUrl }, 'device server moved this registration (deployment_urls)');
@@ -128,7 +133,9 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
       state.started = true;
       log.info({ host_identifier: ctx.hostIdentifier }, 'kolide_grpc extension starting');
       ctx.details.start();
-      backgroundEnroll = enroll().catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'background enrollment failed; will retry on the next call'));
+      backgroundEnroll = enroll().catch((err: unknown) =>
+        log.warn({ err: errorMessage(err) }, 'background enrollment failed; will retry on the next call'),
+      );
       publisher!.start();
     },
     stop(): Promise<void> {

@@ -27,7 +27,9 @@ export function createLoggerPlugin(ctx: ExtensionContext, appender: LogAppendQue
       ctx.state.recordError('log_buffer', err);
       if (refused === 0) ctx.log.error({ err: errorMessage(err) }, 'cannot buffer logs; refusing them until the buffer is writable again');
       refused += entries.length;
-      throw new LauncherError('E_STORE', `kolide_grpc ${registrationId}: cannot buffer ${entries.length} log(s): ${errorMessage(err)}`, { cause: err });
+      throw new LauncherError('E_STORE', `kolide_grpc ${registrationId}: cannot buffer ${entries.length} log(s): ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
     if (refused > 0) {
       ctx.log.warn({ refused }, 'log buffer writable again; logs refused meanwhile were dropped by osqueryd');

@@ -80,9 +80,23 @@ export interface KolideExtensionOptions {
   deviceState?: DeviceStateTracker;
 }
 
-export interface ResolvedOptions extends Required<
-  Omit<KolideExtensionOptions, 'enrollSecret' | 'enrollSecretPath' | 'onDisableDevice' | 'getUptimeSeconds' | 'identity' | 'enrollmentDetails' | 'osqueryQuery' | 'detailsTimings' | 'slowPublishMs' | 'publishBackoffMaxMs' | 'publishGate'>
-> {
+export interface ResolvedOptions
+  extends Required<
+    Omit<
+      KolideExtensionOptions,
+      | 'enrollSecret'
+      | 'enrollSecretPath'
+      | 'onDisableDevice'
+      | 'getUptimeSeconds'
+      | 'identity'
+      | 'enrollmentDetails'
+      | 'osqueryQuery'
+      | 'detailsTimings'
+      | 'slowPublishMs'
+      | 'publishBackoffMaxMs'
+      | 'publishGate'
+    >
+  > {
   slowPublishMs: number | undefined;
   publishBackoffMaxMs: number | undefined;
   publishGate: PublishGate | undefined;
@@ -100,7 +114,8 @@ export const DEFAULT_MAX_BYTES_PER_BATCH = 3 * 1024 * 1024;
 
 function positive(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0) throw new LauncherError('E_INVALID_ARGUMENT', `kolide_grpc option ${name} must be a positive number, got ${value}`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new LauncherError('E_INVALID_ARGUMENT', `kolide_grpc option ${name} must be a positive number, got ${value}`);
   return value;
 }
 

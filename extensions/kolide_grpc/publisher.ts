@@ -151,7 +151,9 @@ export class LogPublisher {
    */
   private ack(kind: LogKind, ids: number[]): Promise<void> {
     const { opts, buffer } = this.ctx;
-    return retryBusy(`deleting published ${kind} logs of ${opts.registrationId}`, () => void buffer.ack(opts.registrationId, kind, ids), { budgetMs: ACK_LOCK_BUDGET_MS });
+    return retryBusy(`deleting published ${kind} logs of ${opts.registrationId}`, () => void buffer.ack(opts.registrationId, kind, ids), {
+      budgetMs: ACK_LOCK_BUDGET_MS,
+    });
   }
 
   private async publishBatchNow(kind: LogKind): Promise<PublishOutcome> {
@@ -168,16 +170,23 @@ export class LogPublisher {
       this.undeleted[kind] = [];
     }
     const probing = this.backoff.failures > 0;
-    const batch = buffer.readBatch(reg, kind, { limitBytes: probing ? Math.min(PROBE_BYTES, this.limit.current) : this.limit.current, maxLogBytes: opts.maxBytesPerBatch });
-    if (batch.droppedOversize > 0) log.warn({ kind, dropped: batch.droppedOversize, max_bytes: opts.maxBytesPerBatch }, 'dropped logs larger than a batch');
+    const batch = buffer.readBatch(reg, kind, {
+      limitBytes: probing ? Math.min(PROBE_BYTES, this.limit.current) : this.limit.current,
+      maxLogBytes: opts.maxBytesPerBatch,
+    });
+    if (batch.droppedOversize > 0)
+      log.warn({ kind, dropped: batch.droppedOversize, max_bytes: opts.maxBytesPerBatch }, 'dropped logs larger than a batch');
     if (batch.logs.length === 0) return 'empty';
     const logType = kind === 'status' ? LogType.STATUS : LogType.STRING;
     const lines = batch.logs.map((l) => l.data);
     const started = Date.now();
     this.attempts++;
     try {
-      const res = await this.session.withNodeKey(`publish_${kind}`, (nodeKey, call) => opts.client.publishLogs(nodeKey, logType, lines, call));
-      if (res.errorCode || (res.message && res.message !== 'ok')) log.debug({ kind, message: res.message, error_code: res.errorCode }, 'PublishLogs response');
+      const res = await this.session.withNodeKey(`publish_${kind}`, (nodeKey, call) =>
+        opts.client.publishLogs(nodeKey, logType, lines, call),
+      );
+      if (res.errorCode || (res.message && res.message !== 'ok'))
+        log.debug({ kind, message: res.message, error_code: res.errorCode }, 'PublishLogs response');
     } catch (err) {
       this.limit.onFailure(Date.now() - started, err);
       state.recordError(`publish_${kind}`, err);

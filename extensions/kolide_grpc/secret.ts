@@ -45,7 +45,8 @@ async function readSecretFile(registrationId: string, path: string): Promise<str
     }
     const buf = Buffer.alloc(MAX_ENROLL_SECRET_FILE_BYTES + 1);
     const { bytesRead } = await handle.read(buf, 0, buf.length, 0);
-    if (bytesRead > MAX_ENROLL_SECRET_FILE_BYTES) throw fail(`enroll secret file ${path} is over the ${MAX_ENROLL_SECRET_FILE_BYTES}-byte limit`);
+    if (bytesRead > MAX_ENROLL_SECRET_FILE_BYTES)
+      throw fail(`enroll secret file ${path} is over the ${MAX_ENROLL_SECRET_FILE_BYTES}-byte limit`);
     return buf.subarray(0, bytesRead).toString('utf8');
   } catch (err) {
     if (err instanceof LauncherError) throw err;

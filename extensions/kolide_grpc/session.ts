@@ -23,8 +23,13 @@ export class Session {
 
   checkActive(operation: string): void {
     const { state, opts } = this.ctx;
-    if (state.disabled) throw new LauncherError('E_DEVICE_DISABLED', `registration ${opts.registrationId}: ${operation} refused, device disabled by the server`);
-    if (state.stopped) throw new LauncherError('E_SHUTDOWN', `registration ${opts.registrationId}: ${operation} refused, extension stopped`);
+    if (state.disabled)
+      throw new LauncherError(
+        'E_DEVICE_DISABLED',
+        `registration ${opts.registrationId}: ${operation} refused, device disabled by the server`,
+      );
+    if (state.stopped)
+      throw new LauncherError('E_SHUTDOWN', `registration ${opts.registrationId}: ${operation} refused, extension stopped`);
   }
 
   /** Enrollment failures are reported by the enroller; the call's own outcome goes to the device state here. */
@@ -46,7 +51,10 @@ export class Session {
     try {
       const retried = this.check(operation, await call(fresh, callOptions(this.ctx)));
       if (retried.nodeInvalid) {
-        throw new LauncherError('E_NODE_INVALID', `registration ${this.ctx.opts.registrationId}: ${operation} rejected (node_invalid) after re-enrolling`);
+        throw new LauncherError(
+          'E_NODE_INVALID',
+          `registration ${this.ctx.opts.registrationId}: ${operation} rejected (node_invalid) after re-enrolling`,
+        );
       }
       device.succeeded(operation);
       return retried;
@@ -59,7 +67,10 @@ export class Session {
   private check<T extends DeviceFlags>(operation: string, res: T): T {
     if (res.disableDevice) {
       this.ctx.disable(operation);
-      throw new LauncherError('E_DEVICE_DISABLED', `registration ${this.ctx.opts.registrationId}: device server answered disable_device to ${operation}`);
+      throw new LauncherError(
+        'E_DEVICE_DISABLED',
+        `registration ${this.ctx.opts.registrationId}: device server answered disable_device to ${operation}`,
+      );
     }
     return res;
   }

@@ -6,7 +6,15 @@
 import { LauncherError, errorMessage } from '../errors.js';
 import { limitsFromWire } from '../registration.js';
 import type { Runner } from '../runtime/runner.js';
-import type { AddRegistrationInput, ControlTarget, HealthInfo, InstanceInfo, OutputSource, RunRecord, VersionInfo } from '../control/target.js';
+import type {
+  AddRegistrationInput,
+  ControlTarget,
+  HealthInfo,
+  InstanceInfo,
+  OutputSource,
+  RunRecord,
+  VersionInfo,
+} from '../control/target.js';
 import { launcherVersion } from '../version.js';
 import { API_VERSION } from '../control/features.js';
 import type { LiveState } from './state-source.js';
@@ -30,7 +38,11 @@ export class RunnerControlTarget implements ControlTarget {
   ) {}
 
   version(): VersionInfo {
-    return { serverVersion: launcherVersion(), apiVersion: API_VERSION, features: ['state-tables', 'resource-limits', 'device-state', 're-enroll'] };
+    return {
+      serverVersion: launcherVersion(),
+      apiVersion: API_VERSION,
+      features: ['state-tables', 'resource-limits', 'device-state', 're-enroll'],
+    };
   }
 
   health(): HealthInfo {
@@ -53,7 +65,9 @@ export class RunnerControlTarget implements ControlTarget {
       try {
         await this.hooks.checkSecretFile(req.id, req.enrollSecretPath);
       } catch (err) {
-        throw new LauncherError('E_INVALID_ARGUMENT', `enroll ${req.id}: ${errorMessage(err).replace(/^registration \S+: /, '')}`, { cause: err });
+        throw new LauncherError('E_INVALID_ARGUMENT', `enroll ${req.id}: ${errorMessage(err).replace(/^registration \S+: /, '')}`, {
+          cause: err,
+        });
       }
     }
     const input: Parameters<Runner['add']>[0] = { id: req.id, limits, osqueryFlags: req.osqueryFlags ?? [] };

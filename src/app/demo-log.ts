@@ -16,7 +16,13 @@ export function demoLogger(root: string, level: LevelWithSilent): Logger {
   const file = destination({ dest: join(root, DEMO_LOG_FILE), append: true, mkdir: true, sync: true });
   const terminalPretty = process.stderr.isTTY === true && process.env.LAUNCHER_LOG_FORMAT !== 'json';
   const terminal = terminalPretty
-    ? pretty({ colorize: colorEnabled(process.stderr), destination: 2, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name', sync: true })
+    ? pretty({
+        colorize: colorEnabled(process.stderr),
+        destination: 2,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname,name',
+        sync: true,
+      })
     : process.stderr;
   const order: LevelWithSilent[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'];
   const terminalLevel = order.indexOf(level) > order.indexOf('warn') ? level : 'warn';

@@ -87,7 +87,10 @@ export async function prepareDemo(options: DemoOptions & { logger: Logger }): Pr
   }
   // The admin client config where `launcher ctl` looks by default (./.launcher-demo/ctl.json).
   const ctl = JSON.parse(readFileSync(join(certs, CLIENT_CONFIG_NAME), 'utf8')) as Record<string, string>;
-  writeFileSync(join(root, CLIENT_CONFIG_NAME), JSON.stringify({ ...ctl, ca: join(certs, ctl.ca!), cert: join(certs, ctl.cert!), key: join(certs, ctl.key!), target }, null, 2) + '\n');
+  writeFileSync(
+    join(root, CLIENT_CONFIG_NAME),
+    `${JSON.stringify({ ...ctl, ca: join(certs, ctl.ca!), cert: join(certs, ctl.cert!), key: join(certs, ctl.key!), target }, null, 2)}\n`,
+  );
   copyFileSync(join(secretsDir, 'globex.secret'), join(root, 'globex.secret'));
   const roles = JSON.parse(readFileSync(join(certs, ROLES_FILE), 'utf8')) as Record<string, string>;
   const osqueryd = locateOsqueryd(process.env.LAUNCHER_OSQUERYD_PATH || 'auto', { allowStandIn: true });
@@ -100,44 +103,53 @@ export async function prepareDemo(options: DemoOptions & { logger: Logger }): Pr
       { id: 'kolide', enroll_secret_path: join(secretsDir, 'kolide.secret') },
       { id: 'acme', enroll_secret_path: join(secretsDir, 'acme.secret'), limits: { memory_mb: 300, cpu_percent: 20 } },
     ],
-    control: { enabled: true, listen: target, ca: join(certs, CA_CERT_FILE), cert: join(certs, SERVER_CERT_FILE), key: join(certs, SERVER_KEY_FILE), roles },
+    control: {
+      enabled: true,
+      listen: target,
+      ca: join(certs, CA_CERT_FILE),
+      cert: join(certs, SERVER_CERT_FILE),
+      key: join(certs, SERVER_KEY_FILE),
+      roles,
+    },
     log_buffer: { publish_interval_seconds: 5 },
     health: { interval_seconds: 10, startup_delay_seconds: 5, failures: 3 },
     distributed_forwarding_interval_seconds: 5,
   });
   const rel = relative(process.cwd(), root) || '.';
   const bearer = `-H "Authorization: Bearer $(cat ${join(rel, ADMIN_TOKEN_FILE)})"`;
-  const which = osqueryd.source === 'stand-in'
-    ? `osqueryd: no real osqueryd found (searched ${osqueryd.searched.length - 1} paths: \`launcher version\` shows which); using the stand-in ${osqueryd.path}`
-    : `osqueryd: ${osqueryd.path} (${osqueryd.source})`;
-  const guide = (instances: readonly InstanceInfo[]): string => [
-    '',
-    'osquery-launcher demo',
-    `  ${which}`,
-    ...(osqueryd.source === 'stand-in' ? [`  (${STAND_IN_RULE})`] : []),
-    `  device server: ${devServer.url} (tenants: ${DEMO_TENANTS.join(', ')}; admin endpoints under /admin/, token in ${join(rel, ADMIN_TOKEN_FILE)})`,
-    `  control API:   ${target} (mutual TLS; certificates in ${rel}/certs)`,
-    `  state:         ${rel}/launcher.sqlite (registrations, node keys, config cache, log buffers, run history)`,
-    `  logs:          ${rel}/${DEMO_LOG_FILE} (every line; this terminal shows warnings and errors only)`,
-    '',
-    `Running now: ${instances.map(instanceSummary).join(', ') || 'no instances'}`,
-    '',
-    'In a second terminal, from this directory:',
-    '  bin/launcher ctl list                                   # instances, pids, health',
-    instances.some((i) => i.id === 'globex')
-      ? '  bin/launcher ctl remove globex                          # globex was enrolled in an earlier run; remove it (enroll again with --secret-file ' + `${rel}/globex.secret)`
-      : `  bin/launcher ctl enroll globex --secret-file ${rel}/globex.secret   # add a tenant at runtime`,
-    "  bin/launcher ctl query acme 'select * from kolide_launcher_instances'   # tenant-scoped state table",
-    "  bin/launcher ctl query kolide 'select * from kolide_launcher_instances' # the vendor sees all",
-    '  bin/launcher ctl logs acme -f                           # follow osqueryd output from the start of the run',
-    '  bin/launcher ctl history acme                           # runs, exits, errors',
-    `  curl -s ${bearer} '${devServer.url}/admin/logs?tenant=acme&format=ndjson' | head  # logs delivered to the device server, one per line`,
-    `  curl -s ${bearer} -XPOST ${devServer.url}/admin/queries -d '{"tenant":"acme","sql":"select version from osquery_info"}'`,
-    `  curl -s ${bearer} '${devServer.url}/admin/results?tenant=acme&format=ndjson'      # distributed query results`,
-    '',
-    'Ctrl-C stops everything.',
-    '',
-  ].join('\n');
+  const which =
+    osqueryd.source === 'stand-in'
+      ? `osqueryd: no real osqueryd found (searched ${osqueryd.searched.length - 1} paths: \`launcher version\` shows which); using the stand-in ${osqueryd.path}`
+      : `osqueryd: ${osqueryd.path} (${osqueryd.source})`;
+  const guide = (instances: readonly InstanceInfo[]): string =>
+    [
+      '',
+      'osquery-launcher demo',
+      `  ${which}`,
+      ...(osqueryd.source === 'stand-in' ? [`  (${STAND_IN_RULE})`] : []),
+      `  device server: ${devServer.url} (tenants: ${DEMO_TENANTS.join(', ')}; admin endpoints under /admin/, token in ${join(rel, ADMIN_TOKEN_FILE)})`,
+      `  control API:   ${target} (mutual TLS; certificates in ${rel}/certs)`,
+      `  state:         ${rel}/launcher.sqlite (registrations, node keys, config cache, log buffers, run history)`,
+      `  logs:          ${rel}/${DEMO_LOG_FILE} (every line; this terminal shows warnings and errors only)`,
+      '',
+      `Running now: ${instances.map(instanceSummary).join(', ') || 'no instances'}`,
+      '',
+      'In a second terminal, from this directory:',
+      '  bin/launcher ctl list                                   # instances, pids, health',
+      instances.some((i) => i.id === 'globex')
+        ? `  bin/launcher ctl remove globex                          # globex was enrolled in an earlier run; remove it (enroll again with --secret-file ${rel}/globex.secret)`
+        : `  bin/launcher ctl enroll globex --secret-file ${rel}/globex.secret   # add a tenant at runtime`,
+      "  bin/launcher ctl query acme 'select * from kolide_launcher_instances'   # tenant-scoped state table",
+      "  bin/launcher ctl query kolide 'select * from kolide_launcher_instances' # the vendor sees all",
+      '  bin/launcher ctl logs acme -f                           # follow osqueryd output from the start of the run',
+      '  bin/launcher ctl history acme                           # runs, exits, errors',
+      `  curl -s ${bearer} '${devServer.url}/admin/logs?tenant=acme&format=ndjson' | head  # logs delivered to the device server, one per line`,
+      `  curl -s ${bearer} -XPOST ${devServer.url}/admin/queries -d '{"tenant":"acme","sql":"select version from osquery_info"}'`,
+      `  curl -s ${bearer} '${devServer.url}/admin/results?tenant=acme&format=ndjson'      # distributed query results`,
+      '',
+      'Ctrl-C stops everything.',
+      '',
+    ].join('\n');
   return { root, config, devServer, osqueryd, guide };
 }
 
@@ -163,13 +175,24 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   mkdirSync(root, { recursive: true, mode: 0o700 });
   const logger = options.logger ?? demoLogger(root, options.level ?? 'info');
   const demo = await prepareDemo({ ...options, root, logger });
-  const app = new LauncherApp({ config: demo.config, osquerydPath: demo.osqueryd.path, logger, extension: { distributedStartupWindowMs: 0 } });
+  const app = new LauncherApp({
+    config: demo.config,
+    osquerydPath: demo.osqueryd.path,
+    logger,
+    extension: { distributedStartupWindowMs: 0 },
+  });
   let done = false;
   const running = app.run().finally(() => (done = true));
   const print = options.guide ?? ((t: string) => void process.stdout.write(t));
   void app
     .whenReady()
-    .then(() => instancesUp(() => app.runner.status(), GUIDE_WAIT_MS, () => done))
+    .then(() =>
+      instancesUp(
+        () => app.runner.status(),
+        GUIDE_WAIT_MS,
+        () => done,
+      ),
+    )
     .then(() => {
       if (!done) print(demo.guide(app.runner.status()));
     });

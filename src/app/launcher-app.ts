@@ -77,11 +77,15 @@ export class LauncherApp {
     this.ready = new Promise((r) => (this.markReady = r));
     checkRootDirectory(cfg.root_directory);
     const previousMode = ensurePrivateDirectory(cfg.root_directory);
-    if (previousMode !== undefined && previousMode !== 0o700) this.log.warn({ root: cfg.root_directory, mode: `0${previousMode.toString(8)}` }, 'root directory was not private; made it 0700');
+    if (previousMode !== undefined && previousMode !== 0o700)
+      this.log.warn({ root: cfg.root_directory, mode: `0${previousMode.toString(8)}` }, 'root directory was not private; made it 0700');
     // Watched: recreated from the open connection if the file is deleted (issue 13); checkpoints off the event loop.
     // Checked at open: a corrupt file is moved aside and the newest sound backup restored (issue 19).
     const backupDir = join(cfg.root_directory, 'backups');
-    this.watched = openWatchedDatabase(join(cfg.root_directory, 'launcher.sqlite'), { logger: componentLogger(o.logger, 'store'), backupDir });
+    this.watched = openWatchedDatabase(join(cfg.root_directory, 'launcher.sqlite'), {
+      logger: componentLogger(o.logger, 'store'),
+      backupDir,
+    });
     this.db = this.watched.db;
     this.reportIntegrity();
     this.backups = new BackupScheduler(this.db, {
@@ -148,7 +152,11 @@ export class LauncherApp {
         trackers.get(id)?.reset();
       },
     });
-    this.group = new RunGroup({ logger: componentLogger(o.logger, 'rungroup'), interruptTimeoutMs: 20_000, executeReturnTimeoutMs: 10_000 });
+    this.group = new RunGroup({
+      logger: componentLogger(o.logger, 'rungroup'),
+      interruptTimeoutMs: 20_000,
+      executeReturnTimeoutMs: 10_000,
+    });
   }
 
   /**
@@ -194,7 +202,15 @@ export class LauncherApp {
     if (notice === undefined) return;
     this.incidentNotice = undefined;
     const now = new Date();
-    const line = JSON.stringify({ s: 2, f: 'launcher-app.ts', i: 0, m: notice, h: hostname(), c: now.toUTCString(), u: Math.floor(now.getTime() / 1000) });
+    const line = JSON.stringify({
+      s: 2,
+      f: 'launcher-app.ts',
+      i: 0,
+      m: notice,
+      h: hostname(),
+      c: now.toUTCString(),
+      u: Math.floor(now.getTime() / 1000),
+    });
     for (const reg of this.runner.registrationsList()) {
       try {
         this.logBuffer.append(reg.id, 'status', [line]);
@@ -277,7 +293,10 @@ export class LauncherApp {
         const deadline = Date.now() + 60_000;
         while (Date.now() < deadline) {
           if (this.runner.socketDirectory !== undefined && (!control || this.controlServer)) break;
-          const outcome = await Promise.race([readyStopped.then(() => 'stop' as const), new Promise((r) => setTimeout(r, 20)).then(() => 'tick' as const)]);
+          const outcome = await Promise.race([
+            readyStopped.then(() => 'stop' as const),
+            new Promise((r) => setTimeout(r, 20)).then(() => 'tick' as const),
+          ]);
           if (outcome === 'stop') return;
         }
         this.markReady();

@@ -17,7 +17,10 @@ export const STAND_IN_RULE =
 
 /** The paths `osqueryd_path: auto` tries, in order, without duplicates: each $PATH directory, then this platform's install paths. */
 export function osquerydSearchList(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform): string[] {
-  const fromPath = (env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(resolve(d), 'osqueryd'));
+  const fromPath = (env.PATH ?? '')
+    .split(delimiter)
+    .filter((d) => d !== '')
+    .map((d) => join(resolve(d), 'osqueryd'));
   return [...new Set([...fromPath, ...(USUAL_OSQUERYD_PATHS[platform] ?? USUAL_OSQUERYD_PATHS.linux!)])];
 }
 
@@ -58,7 +61,12 @@ export function locateOsqueryd(configured: string, options: { allowStandIn?: boo
     throw new LauncherError('E_OSQUERYD_NOT_FOUND', `osqueryd_path ${configured} is not an executable file`);
   }
   const searched: string[] = [];
-  const pathDirs = new Set((env.PATH ?? '').split(delimiter).filter((d) => d !== '').map((d) => join(resolve(d), 'osqueryd')));
+  const pathDirs = new Set(
+    (env.PATH ?? '')
+      .split(delimiter)
+      .filter((d) => d !== '')
+      .map((d) => join(resolve(d), 'osqueryd')),
+  );
   for (const p of osquerydSearchList(env)) {
     searched.push(p);
     if (isExecutable(p)) return { path: p, source: pathDirs.has(p) ? 'path' : 'usual', searched };

@@ -24,7 +24,13 @@ export type RunnerSettings = Omit<RunnerOptions, 'osquerydPath' | 'extensionFact
 /** What every run's extension gets from the config (the factory adds what belongs to the run). */
 export type ExtensionSettings = Pick<
   KolideExtensionOptions,
-  'publishIntervalMs' | 'maxBytesPerBatch' | 'bufferCap' | 'bufferMaxTotalBytes' | 'distributedForwardingIntervalMs' | 'distributedStartupWindowMs' | 'detailsTimings'
+  | 'publishIntervalMs'
+  | 'maxBytesPerBatch'
+  | 'bufferCap'
+  | 'bufferMaxTotalBytes'
+  | 'distributedForwardingIntervalMs'
+  | 'distributedStartupWindowMs'
+  | 'detailsTimings'
 >;
 
 export interface LauncherOptions {
@@ -40,7 +46,8 @@ export function launcherOptions(
     ...seams.runner,
     root: cfg.root_directory,
     vendorId: seams.vendorId ?? cfg.registrations[0]?.id ?? 'kolide',
-    isolationHost: cfg.isolation_namespaces === 'off' ? { unavailableReason: 'isolation_namespaces is off in the configuration' } : undefined,
+    isolationHost:
+      cfg.isolation_namespaces === 'off' ? { unavailableReason: 'isolation_namespaces is off in the configuration' } : undefined,
     outputCapacity: cfg.output_ring_lines,
     tlsServerCerts: tlsServerCertsPath(cfg.device_server.root_pem ? resolve(cfg.device_server.root_pem) : undefined),
     timings: {

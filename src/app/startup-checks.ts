@@ -41,7 +41,10 @@ export function controlSettings(config: LauncherConfig): ControlSettings | undef
   const c = config.control;
   if (!c.enabled) return undefined;
   if (!c.ca || !c.cert || !c.key) {
-    throw new LauncherError('E_CONFIG', 'control.enabled is true but control.ca, control.cert and control.key are not all set (run `launcher certs init`, or set control.enabled: false)');
+    throw new LauncherError(
+      'E_CONFIG',
+      'control.enabled is true but control.ca, control.cert and control.key are not all set (run `launcher certs init`, or set control.enabled: false)',
+    );
   }
   return { listen: c.listen ?? defaultListen(config.root_directory), ca: c.ca, cert: c.cert, key: c.key, roles: c.roles };
 }
@@ -107,12 +110,12 @@ async function checkFlags(config: LauncherConfig, osquerydPath: string, logger: 
     return;
   }
   const problems: Array<{ path: Array<string | number>; message: string }> = [];
-  config.registrations.forEach((r, i) =>
+  config.registrations.forEach((r, i) => {
     r.osquery_flags.forEach((flag, j) => {
       const message = unknownFlagProblem(catalog, flag);
       if (message) problems.push({ path: ['registrations', i, 'osquery_flags', j], message });
-    }),
-  );
+    });
+  });
   if (problems.length > 0) throw configProblems(config, problems);
 }
 

@@ -58,15 +58,17 @@ export function buildCertsCommand(overrides: Partial<CertsIo> = {}): Command {
       .option('--days <n>', 'validity of server and client certificates (default 825)', days)
       .option('--json', 'print the result as JSON');
 
-  const run = (body: (opts: CertsOptions) => Promise<void>) => async (opts: CertsOptions): Promise<void> => {
-    try {
-      await body(opts);
-      io.exit(0);
-    } catch (err) {
-      io.stderr(errorOutput('launcher certs', err, opts.json === true));
-      io.exit(1);
-    }
-  };
+  const run =
+    (body: (opts: CertsOptions) => Promise<void>) =>
+    async (opts: CertsOptions): Promise<void> => {
+      try {
+        await body(opts);
+        io.exit(0);
+      } catch (err) {
+        io.stderr(errorOutput('launcher certs', err, opts.json === true));
+        io.exit(1);
+      }
+    };
 
   common(certs.command('init').description('create a local CA, a server certificate and client certificates'))
     .option('--admin <name>', 'admin client certificate CN=<name> (repeatable; default: admin)', collect, [] as string[])

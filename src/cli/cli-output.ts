@@ -14,7 +14,11 @@ export const USAGE_EXIT = 2;
 
 const TIME_KEY = /(^|_)(at|time|since)$/;
 
-const snake = (key: string): string => key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/-/g, '_').toLowerCase();
+const snake = (key: string): string =>
+  key
+    .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+    .replace(/-/g, '_')
+    .toLowerCase();
 
 /** API objects in the CLI's JSON style: snake_case keys, epoch-ms times under time keys as ISO strings. */
 export function wireJson(value: unknown, key = ''): unknown {

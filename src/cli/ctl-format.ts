@@ -12,7 +12,7 @@ export function table(headers: string[], rows: string[][]): string {
       .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] as number)))
       .join('  ')
       .trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n') + '\n';
+  return `${[line(headers), ...rows.map(line)].join('\n')}\n`;
 }
 
 const dash = (v: string | number | null | undefined): string => (v === null || v === undefined || v === '' ? '-' : String(v));
@@ -83,12 +83,15 @@ export function instanceDetails(i: InstanceInfo): string {
     ['restarts', String(i.restarts)],
     ['limits', limitsText(i)],
     ['isolation', isolationText(i)],
-    ['buffers', `${i.buffers.result_count} results, ${i.buffers.status_count} status, ${i.buffers.bytes} bytes, ${i.buffers.dropped} dropped`],
+    [
+      'buffers',
+      `${i.buffers.result_count} results, ${i.buffers.status_count} status, ${i.buffers.bytes} bytes, ${i.buffers.dropped} dropped`,
+    ],
     ['osqueryd', `${dash(i.osqueryd_path)} ${i.osqueryd_version ? `(${i.osqueryd_version})` : ''}`.trimEnd()],
     ['last error', dash(i.last_error)],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
-  return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';
+  return `${rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n')}\n`;
 }
 
 export function historyTable(runs: RunRecord[]): string {
@@ -111,22 +114,31 @@ export function historyTable(runs: RunRecord[]): string {
 export function rowsTable(rows: Array<Record<string, string>>): string {
   if (rows.length === 0) return 'no rows\n';
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
-  return table(columns, rows.map((r) => columns.map((c) => r[c] ?? '')));
+  return table(
+    columns,
+    rows.map((r) => columns.map((c) => r[c] ?? '')),
+  );
 }
 
 export function healthText(h: HealthInfo): string {
   const head = `launcher: ${h.healthy ? 'healthy' : 'UNHEALTHY'}\n`;
   if (h.instances.length === 0) return head;
-  return head + table(['ID', 'HEALTHY', 'STATE', 'DEVICE'], h.instances.map((i) => [i.id, i.healthy ? 'yes' : 'no', i.state, deviceText(i.device)]));
+  return (
+    head +
+    table(
+      ['ID', 'HEALTHY', 'STATE', 'DEVICE'],
+      h.instances.map((i) => [i.id, i.healthy ? 'yes' : 'no', i.state, deviceText(i.device)]),
+    )
+  );
 }
 
 export function versionText(v: ServerVersionView, clientApi: string): string {
-  return [
+  return `${[
     `server version  ${v.serverVersion}`,
     `api version     ${v.apiVersion} (client ${clientApi})`,
     `features        ${v.features.join(', ')}`,
     `you are         ${v.callerSubject} (${v.callerRole})`,
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }
 
 /** glog's line prefix `I1202 00:20:09.123456  4242 file.cpp:12] …`: the first letter is osquery's severity. */

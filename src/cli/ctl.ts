@@ -81,7 +81,10 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
   const io: CtlIo = { ...defaultIo(), ...overrides };
   const ctl = new Command('ctl')
     .description('talk to a running launcher over its control API (gRPC, mutual TLS)')
-    .option('--config <file>', 'client config JSON {target, ca, cert, key} (default: $LAUNCHER_CTL_CONFIG, ./.launcher-demo/ctl.json, $LAUNCHER_ROOT/ctl.json)')
+    .option(
+      '--config <file>',
+      'client config JSON {target, ca, cert, key} (default: $LAUNCHER_CTL_CONFIG, ./.launcher-demo/ctl.json, $LAUNCHER_ROOT/ctl.json)',
+    )
     .option('--target <target>', 'unix:///path/control.sock or host:port')
     .option('--ca <file>', 'CA certificate (PEM) the server certificate must chain to')
     .option('--cert <file>', 'client certificate (PEM)')
@@ -93,6 +96,7 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
   if (io.exitOverride) ctl.exitOverride();
 
   /** Wrap a command body: connect, GetVersion, run, map errors to exit codes, close. */
+  // biome-ignore lint/suspicious/noConfusingVoidType: bodies either resolve nothing or an exit code
   function action<A extends unknown[]>(body: (ctx: Context, ...args: A) => Promise<number | void>) {
     return async (...args: unknown[]): Promise<void> => {
       const cmd = args[args.length - 1] as Command;
@@ -185,7 +189,9 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
           await requireFeature(ctx, FEATURES.registrations, 'adding registrations');
           if (opts.replace) await requireFeature(ctx, 're-enroll', 're-enrolling (--replace)');
           if ((opts.secret === undefined) === (opts.secretFile === undefined)) {
-            io.stderr(errorOutput('launcher ctl', new Error('enroll needs exactly one of --secret and --secret-file'), ctx.json, 'E_USAGE'));
+            io.stderr(
+              errorOutput('launcher ctl', new Error('enroll needs exactly one of --secret and --secret-file'), ctx.json, 'E_USAGE'),
+            );
             return EXIT.usage;
           }
           const input: AddRegistrationInput = { id, osqueryFlags: opts.osqueryFlag, ...(opts.replace ? { replace: true } : {}) };
@@ -268,7 +274,11 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
           follow = false;
         }
         for await (const line of ctx.client.streamOutput(id, { fromBeginning: opts.past, follow })) {
-          io.stdout(ctx.json ? `${JSON.stringify(wireJson({ ...line, severity: fmt.outputSeverity(line.text) }))}\n` : fmt.outputLineText(line, color));
+          io.stdout(
+            ctx.json
+              ? `${JSON.stringify(wireJson({ ...line, severity: fmt.outputSeverity(line.text) }))}\n`
+              : fmt.outputLineText(line, color),
+          );
         }
         if (follow && !ctx.json) io.stderr('launcher ctl: output ended (the run ended or the launcher stopped)\n');
       }),

@@ -17,7 +17,8 @@ export interface DoctorIo {
 
 function timeout(value: string): number {
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 100 || n > 120_000) throw new InvalidArgumentError(`expected 100..120000 ms, got ${JSON.stringify(value)}`);
+  if (!Number.isInteger(n) || n < 100 || n > 120_000)
+    throw new InvalidArgumentError(`expected 100..120000 ms, got ${JSON.stringify(value)}`);
   return n;
 }
 
@@ -31,15 +32,24 @@ export function buildDoctorCommand(overrides: Partial<DoctorIo> = {}): Command {
     ...overrides,
   };
   return new Command('doctor')
-    .description('check this host for the launcher: osqueryd, root directory and database modes, socket paths, cgroups, device server TLS, control certificates, config, systemd service')
-    .option('-c, --config <file>', 'configuration to check (default: $LAUNCHER_CONFIG, else /etc/osquery-launcher/launcher.yaml if present)')
+    .description(
+      'check this host for the launcher: osqueryd, root directory and database modes, socket paths, cgroups, device server TLS, control certificates, config, systemd service',
+    )
+    .option(
+      '-c, --config <file>',
+      'configuration to check (default: $LAUNCHER_CONFIG, else /etc/osquery-launcher/launcher.yaml if present)',
+    )
     .option('--json', 'print the report as JSON')
     .option('--timeout-ms <n>', 'bound for each network probe and program run (default 5000)', timeout)
     .addHelpText('after', '\nExit status: 0 when no check fails (warnings allowed), 1 when any check fails.\n')
     .configureOutput({ writeOut: (t) => io.stdout(t), writeErr: (t) => io.stderr(t) })
     .action(async (opts: { config?: string; json?: boolean; timeoutMs?: number }) => {
       try {
-        const report = await runDoctor({ ...io.doctor, ...(opts.config ? { configPath: opts.config } : {}), ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}) });
+        const report = await runDoctor({
+          ...io.doctor,
+          ...(opts.config ? { configPath: opts.config } : {}),
+          ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+        });
         io.stdout(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
         io.exit(report.ok ? 0 : 1);
       } catch (err) {

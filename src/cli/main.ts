@@ -21,7 +21,9 @@ const SUBCOMMANDS: Record<string, Builder> = {
   run: async () => (await import('./run.js')).buildRunCommand(),
   demo: async () =>
     new Command('demo')
-      .description('run the whole product locally on embedded defaults (what `npm start` runs); state in ./.launcher-demo or $LAUNCHER_ROOT')
+      .description(
+        'run the whole product locally on embedded defaults (what `npm start` runs); state in ./.launcher-demo or $LAUNCHER_ROOT',
+      )
       .option('--root <dir>', 'state directory (default ./.launcher-demo)')
       .action(async (opts: { root?: string }) => {
         const { runDemo } = await import('../app/demo.js');
@@ -69,7 +71,8 @@ function namedSubcommand(argv: readonly string[]): string | undefined {
 function configureAll(cmd: Command, json: boolean): void {
   cmd.exitOverride();
   cmd.configureOutput({
-    outputError: (text, write) => write(json ? errorOutput('launcher', new Error(text.replace(/^error: /, '').trim()), true, 'E_USAGE') : text),
+    outputError: (text, write) =>
+      write(json ? errorOutput('launcher', new Error(text.replace(/^error: /, '').trim()), true, 'E_USAGE') : text),
   });
   if (!json) cmd.showHelpAfterError();
   for (const sub of cmd.commands) configureAll(sub, json);

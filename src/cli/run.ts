@@ -15,9 +15,16 @@ function osquerydHelp(): string {
 export function buildRunCommand(): Command {
   return new Command('run')
     .description('run the supervisor: one osqueryd per registration, the control API, log shipping')
-    .addOption(new Option('-c, --config <file>', 'YAML configuration (see config/launcher.example.yaml)').env('LAUNCHER_CONFIG').makeOptionMandatory())
+    .addOption(
+      new Option('-c, --config <file>', 'YAML configuration (see config/launcher.example.yaml)')
+        .env('LAUNCHER_CONFIG')
+        .makeOptionMandatory(),
+    )
     .addHelpText('after', osquerydHelp)
-    .option('--check', 'run every start-up check (configuration, osqueryd and its flags, certificates, secret files, root directory), then exit')
+    .option(
+      '--check',
+      'run every start-up check (configuration, osqueryd and its flags, certificates, secret files, root directory), then exit',
+    )
     .action(async (opts: { config: string; check?: boolean }) => {
       try {
         const config = loadConfigFile(opts.config);
@@ -32,12 +39,17 @@ export function buildRunCommand(): Command {
         const app = new LauncherApp({ config, osquerydPath: osqueryd.path, logger });
         // systemd (Type=notify): ready once the runner runs and the control API listens. Not "every instance
         // healthy": one tenant's crash-looping osqueryd must not fail the whole service start.
-        void app.whenReady().then(() => sdReady(`${config.registrations.length} configured registration(s); control API ${app.controlAddress ?? 'disabled'}`));
+        void app
+          .whenReady()
+          .then(() =>
+            sdReady(`${config.registrations.length} configured registration(s); control API ${app.controlAddress ?? 'disabled'}`),
+          );
         process.once('SIGTERM', () => void sdStopping('stopping osqueryd instances'));
         await app.run();
       } catch (err) {
         process.stderr.write(`launcher run: ${errorMessage(err)}\n`);
-        process.exitCode = isLauncherError(err, 'E_CONFIG') || isLauncherError(err, 'E_OSQUERYD_NOT_FOUND') || isLauncherError(err, 'E_TLS') ? 2 : 1;
+        process.exitCode =
+          isLauncherError(err, 'E_CONFIG') || isLauncherError(err, 'E_OSQUERYD_NOT_FOUND') || isLauncherError(err, 'E_TLS') ? 2 : 1;
       }
     });
 }

@@ -47,7 +47,10 @@ export function versionReport(env: NodeJS.ProcessEnv = process.env): VersionRepo
   try {
     report.osqueryd_path = locateOsqueryd(env.LAUNCHER_OSQUERYD_PATH || 'auto', { env }).path;
   } catch (err) {
-    report.osqueryd_problem = isLauncherError(err, 'E_OSQUERYD_NOT_FOUND') && !env.LAUNCHER_OSQUERYD_PATH ? 'not found in the search list' : errorMessage(err).split('\n')[0]!;
+    report.osqueryd_problem =
+      isLauncherError(err, 'E_OSQUERYD_NOT_FOUND') && !env.LAUNCHER_OSQUERYD_PATH
+        ? 'not found in the search list'
+        : errorMessage(err).split('\n')[0]!;
     return report;
   }
   try {
@@ -59,10 +62,9 @@ export function versionReport(env: NodeJS.ProcessEnv = process.env): VersionRepo
 }
 
 export function versionText(r: VersionReport): string {
-  const osqueryd = r.osqueryd_path === null
-    ? `none (${r.osqueryd_problem})`
-    : `${r.osqueryd_path} (${r.osqueryd_version ?? r.osqueryd_problem})`;
-  return [
+  const osqueryd =
+    r.osqueryd_path === null ? `none (${r.osqueryd_problem})` : `${r.osqueryd_path} (${r.osqueryd_version ?? r.osqueryd_problem})`;
+  return `${[
     `osquery-launcher ${r.version}`,
     `  commit       ${r.commit} (${r.commit_date})`,
     `  built        ${r.build_date}`,
@@ -71,5 +73,5 @@ export function versionText(r: VersionReport): string {
     `  osqueryd     ${osqueryd}`,
     `  searched     ${r.osqueryd_search_list.join('\n               ')}`,
     ...(r.osqueryd_path === null ? [`  ${STAND_IN_RULE}`] : []),
-  ].join('\n') + '\n';
+  ].join('\n')}\n`;
 }

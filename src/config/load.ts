@@ -68,14 +68,22 @@ function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): 
  * path in the file, its line where known, and the reason; nothing starts on
  * an invalid config.
  */
-export function parseConfig(text: string, source = '<config>', env: NodeJS.ProcessEnv = process.env, baseDir = process.cwd()): LauncherConfig {
+export function parseConfig(
+  text: string,
+  source = '<config>',
+  env: NodeJS.ProcessEnv = process.env,
+  baseDir = process.cwd(),
+): LauncherConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(source, doc.errors.map((e) => {
-      const pos = e.linePos?.[0];
-      return `${pos ? `line ${pos.line}: ` : ''}${e.message.split('\n')[0]}`;
-    }));
+    throw new ConfigError(
+      source,
+      doc.errors.map((e) => {
+        const pos = e.linePos?.[0];
+        return `${pos ? `line ${pos.line}: ` : ''}${e.message.split('\n')[0]}`;
+      }),
+    );
   }
   let raw: unknown;
   try {
@@ -95,7 +103,10 @@ export function parseConfig(text: string, source = '<config>', env: NodeJS.Proce
   }
   const parsed = configSchema.safeParse(data);
   if (!parsed.success) {
-    throw new ConfigError(source, parsed.error.issues.map((issue) => formatProblem({ doc, lines, overrides }, issue.path.map(String), issue.message)));
+    throw new ConfigError(
+      source,
+      parsed.error.issues.map((issue) => formatProblem({ doc, lines, overrides }, issue.path.map(String), issue.message)),
+    );
   }
   const cfg = parsed.data;
   // Relative paths in the file are relative to the file, not the working directory.
@@ -109,7 +120,11 @@ export function parseConfig(text: string, source = '<config>', env: NodeJS.Proce
   for (const r of cfg.registrations) r.enroll_secret_path = abs(r.enroll_secret_path);
   const ids = new Set<string>();
   const dups = cfg.registrations.filter((r) => (ids.has(r.id) ? true : (ids.add(r.id), false))).map((r) => r.id);
-  if (dups.length) throw new ConfigError(source, dups.map((d) => `registrations: duplicate id ${JSON.stringify(d)}`));
+  if (dups.length)
+    throw new ConfigError(
+      source,
+      dups.map((d) => `registrations: duplicate id ${JSON.stringify(d)}`),
+    );
   origins.set(cfg, { source, doc, lines, overrides });
   return cfg;
 }

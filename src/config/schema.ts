@@ -80,7 +80,12 @@ export const configSchema = z
         cert: z.string().min(1).optional(),
         key: z.string().min(1).optional(),
         /** certificate subject CN → "admin" or "tenant:<registration id>" */
-        roles: z.record(z.string().min(1), z.union([z.literal('admin'), z.string().regex(/^tenant:[a-z0-9][a-z0-9_-]{0,62}$/, 'must be "admin" or "tenant:<id>"')])).default({}),
+        roles: z
+          .record(
+            z.string().min(1),
+            z.union([z.literal('admin'), z.string().regex(/^tenant:[a-z0-9][a-z0-9_-]{0,62}$/, 'must be "admin" or "tenant:<id>"')]),
+          )
+          .default({}),
       })
       .strict()
       .default({ enabled: true, roles: {} }),
@@ -88,17 +93,36 @@ export const configSchema = z
     log_buffer: z
       .object({
         max_entries: z.number().int().min(100).max(10_000_000).default(500_000),
-        max_bytes_per_batch: z.number().int().min(4096).max(64 * 1024 * 1024).default(3 * 1024 * 1024),
+        max_bytes_per_batch: z
+          .number()
+          .int()
+          .min(4096)
+          .max(64 * 1024 * 1024)
+          .default(3 * 1024 * 1024),
         publish_interval_seconds: z.number().min(0.1).max(3600).default(60),
         /** All buffers together (issue 19): past it the oldest logs go, fairly across registrations. */
-        max_total_bytes: z.number().int().min(1024 * 1024).max(1024 ** 4).default(512 * 1024 * 1024),
+        max_total_bytes: z
+          .number()
+          .int()
+          .min(1024 * 1024)
+          .max(1024 ** 4)
+          .default(512 * 1024 * 1024),
       })
       .strict()
-      .default({ max_entries: 500_000, max_bytes_per_batch: 3 * 1024 * 1024, publish_interval_seconds: 60, max_total_bytes: 512 * 1024 * 1024 }),
+      .default({
+        max_entries: 500_000,
+        max_bytes_per_batch: 3 * 1024 * 1024,
+        publish_interval_seconds: 60,
+        max_total_bytes: 512 * 1024 * 1024,
+      }),
     /** The supervisor database's online backups (issue 19); 0 hours disables them. */
     store: z
       .object({
-        backup_interval_hours: z.number().min(0).max(24 * 30).default(6),
+        backup_interval_hours: z
+          .number()
+          .min(0)
+          .max(24 * 30)
+          .default(6),
         backups_kept: z.number().int().min(1).max(100).default(3),
       })
       .strict()

@@ -48,7 +48,10 @@ export function parseRoles(roles: Record<string, string>): Map<string, Role> {
   for (const [key, spec] of Object.entries(roles)) {
     const subject = key.startsWith('CN=') ? key : `CN=${key}`;
     if (!/^CN=[^,=+\n]+$/.test(subject)) {
-      throw new LauncherError('E_CONFIG', `invalid control API subject ${JSON.stringify(key)}: expected "<common name>" or "CN=<common name>"`);
+      throw new LauncherError(
+        'E_CONFIG',
+        `invalid control API subject ${JSON.stringify(key)}: expected "<common name>" or "CN=<common name>"`,
+      );
     }
     const role = parseRole(spec);
     const previous = out.get(subject);

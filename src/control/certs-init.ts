@@ -132,7 +132,10 @@ export async function initCertificates(options: CertsInitOptions): Promise<Certs
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const caCert = join(dir, CA_CERT_FILE);
   if (!options.force && (existsSync(caCert) || existsSync(join(dir, CA_KEY_FILE)))) {
-    throw new LauncherError('E_ALREADY_EXISTS', `${dir} already has a CA (${CA_CERT_FILE}); use \`certs issue\` to add identities or --force to replace it`);
+    throw new LauncherError(
+      'E_ALREADY_EXISTS',
+      `${dir} already has a CA (${CA_CERT_FILE}); use \`certs issue\` to add identities or --force to replace it`,
+    );
   }
   if (options.force) {
     const rolesFile = join(dir, ROLES_FILE);

@@ -64,7 +64,10 @@ function validity(options: ValidityOptions, defaultDays: number): { notBefore: D
   const notBefore = options.notBefore ?? new Date(Date.now() - BACKDATE_MS);
   const notAfter = options.notAfter ?? new Date(notBefore.getTime() + (options.days ?? defaultDays) * DAY_MS);
   if (notAfter.getTime() <= notBefore.getTime()) {
-    throw new LauncherError('E_INVALID_ARGUMENT', `certificate notAfter ${notAfter.toISOString()} is not after notBefore ${notBefore.toISOString()}`);
+    throw new LauncherError(
+      'E_INVALID_ARGUMENT',
+      `certificate notAfter ${notAfter.toISOString()} is not after notBefore ${notBefore.toISOString()}`,
+    );
   }
   return { notBefore, notAfter };
 }
@@ -72,7 +75,10 @@ function validity(options: ValidityOptions, defaultDays: number): { notBefore: D
 /** Certificate common names: printable, no DN syntax characters. */
 export function assertCommonName(cn: string): void {
   if (!/^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$/.test(cn)) {
-    throw new LauncherError('E_INVALID_ARGUMENT', `invalid certificate common name ${JSON.stringify(cn)}: use letters, digits, space, '.', '_' or '-' (at most 64)`);
+    throw new LauncherError(
+      'E_INVALID_ARGUMENT',
+      `invalid certificate common name ${JSON.stringify(cn)}: use letters, digits, space, '.', '_' or '-' (at most 64)`,
+    );
   }
 }
 
@@ -91,9 +97,7 @@ async function importKeyPem(pem: string): Promise<CryptoKey> {
   return crypto.subtle.importKey('pkcs8', der, KEY_ALGORITHM, true, ['sign']);
 }
 
-export async function createCertificateAuthority(
-  options: ValidityOptions & { commonName?: string } = {},
-): Promise<CertificateAuthority> {
+export async function createCertificateAuthority(options: ValidityOptions & { commonName?: string } = {}): Promise<CertificateAuthority> {
   // A random suffix tells CAs from different `certs init` runs apart in error messages.
   const commonName = options.commonName ?? `osquery-launcher local CA ${randomBytes(3).toString('hex')}`;
   assertCommonName(commonName);

@@ -75,7 +75,9 @@ export function resolveClientConfig(flags: ClientConfigFlags, env: NodeJS.Proces
   }
   const missing = (['target', 'ca', 'cert', 'key'] as const).filter((k) => !merged[k]);
   if (missing.length > 0) {
-    const where = file ? `config ${file}` : 'no config file found ($LAUNCHER_CTL_CONFIG, ./.launcher-demo/ctl.json, $LAUNCHER_ROOT/ctl.json)';
+    const where = file
+      ? `config ${file}`
+      : 'no config file found ($LAUNCHER_CTL_CONFIG, ./.launcher-demo/ctl.json, $LAUNCHER_ROOT/ctl.json)';
     throw new LauncherError('E_CONFIG', `missing ${missing.map((k) => `--${k}`).join(', ')} (${where}); pass them or --config FILE`);
   }
   return merged as ClientConfig;
@@ -90,6 +92,7 @@ export function clientCertificateProblem(certPath: string, now = new Date()): st
     return `cannot read client certificate ${certPath}: ${errorMessage(err)}`;
   }
   if (now.getTime() > Date.parse(cert.validTo)) return `client certificate ${certPath} expired on ${new Date(cert.validTo).toISOString()}`;
-  if (now.getTime() < Date.parse(cert.validFrom)) return `client certificate ${certPath} is not valid before ${new Date(cert.validFrom).toISOString()}`;
+  if (now.getTime() < Date.parse(cert.validFrom))
+    return `client certificate ${certPath} is not valid before ${new Date(cert.validFrom).toISOString()}`;
   return undefined;
 }

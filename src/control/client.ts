@@ -66,7 +66,10 @@ const MAX_DEADLINE_MS = 24 * 24 * 3600 * 1000;
 
 function defaultServerName(target: string): string | undefined {
   if (target.startsWith('unix:')) return undefined; // grpc-js uses "localhost"
-  const host = target.replace(/^dns:(\/\/[^/]*\/)?/, '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '');
+  const host = target
+    .replace(/^dns:(\/\/[^/]*\/)?/, '')
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '');
   // Avoid SNI with an IP address (not allowed by RFC 6066, and Node warns): verify as "localhost".
   return isIP(host) ? 'localhost' : undefined;
 }
@@ -118,7 +121,9 @@ export class ControlClient {
 
   /** Server version, API version and features (fetched once per client). */
   version(): Promise<ServerVersionView> {
-    this.versionInfo ??= this.call<GetVersionResponse__Output>('GetVersion', (o, cb) => this.stub.GetVersion({}, o, cb)).then(fromVersionMessage);
+    this.versionInfo ??= this.call<GetVersionResponse__Output>('GetVersion', (o, cb) => this.stub.GetVersion({}, o, cb)).then(
+      fromVersionMessage,
+    );
     this.versionInfo.catch(() => {
       this.versionInfo = undefined; // retry on the next call
     });
@@ -156,17 +161,29 @@ export class ControlClient {
   }
 
   async addRegistration(input: AddRegistrationInput): Promise<InstanceInfo> {
-    const res = await this.call<AddRegistrationResponse__Output>('AddRegistration', (o, cb) => this.stub.AddRegistration(toAddRegistrationMessage(input), o, cb), 60_000);
+    const res = await this.call<AddRegistrationResponse__Output>(
+      'AddRegistration',
+      (o, cb) => this.stub.AddRegistration(toAddRegistrationMessage(input), o, cb),
+      60_000,
+    );
     if (!res.instance) throw new ControlCallError('internal', `AddRegistration ${input.id}: the server returned no instance`);
     return fromInstanceMessage(res.instance);
   }
 
   async removeRegistration(id: string): Promise<void> {
-    await this.call<RemoveRegistrationResponse__Output>('RemoveRegistration', (o, cb) => this.stub.RemoveRegistration({ id }, o, cb), 60_000);
+    await this.call<RemoveRegistrationResponse__Output>(
+      'RemoveRegistration',
+      (o, cb) => this.stub.RemoveRegistration({ id }, o, cb),
+      60_000,
+    );
   }
 
   async restartInstance(id: string): Promise<InstanceInfo> {
-    const res = await this.call<RestartInstanceResponse__Output>('RestartInstance', (o, cb) => this.stub.RestartInstance({ id }, o, cb), 60_000);
+    const res = await this.call<RestartInstanceResponse__Output>(
+      'RestartInstance',
+      (o, cb) => this.stub.RestartInstance({ id }, o, cb),
+      60_000,
+    );
     if (!res.instance) throw new ControlCallError('internal', `RestartInstance ${id}: the server returned no instance`);
     return fromInstanceMessage(res.instance);
   }
@@ -174,13 +191,19 @@ export class ControlClient {
   /** `timeoutMs` 0: the server's default. */
   async query(id: string, sql: string, timeoutMs = 0): Promise<Array<Record<string, string>>> {
     const deadline = (timeoutMs || 30_000) + QUERY_DEADLINE_MARGIN_MS;
-    const res = await this.call<QueryResponse__Output>('Query', (o, cb) => this.stub.Query({ registration_id: id, sql, timeout_ms: timeoutMs }, o, cb), deadline);
+    const res = await this.call<QueryResponse__Output>(
+      'Query',
+      (o, cb) => this.stub.Query({ registration_id: id, sql, timeout_ms: timeoutMs }, o, cb),
+      deadline,
+    );
     return fromRowMessages(res.rows);
   }
 
   /** `limit` 0: the server's default. */
   async history(id: string, limit = 0): Promise<RunRecord[]> {
-    const res = await this.call<GetHistoryResponse__Output>('GetHistory', (o, cb) => this.stub.GetHistory({ registration_id: id, limit }, o, cb));
+    const res = await this.call<GetHistoryResponse__Output>('GetHistory', (o, cb) =>
+      this.stub.GetHistory({ registration_id: id, limit }, o, cb),
+    );
     return res.runs.map(fromRunMessage);
   }
 

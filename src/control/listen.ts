@@ -25,14 +25,18 @@ export function defaultListen(rootDir: string): string {
 export function parseListen(listen: string): ListenAddress {
   if (listen.startsWith('unix:')) {
     const path = listen.replace(/^unix:(\/\/)?/, '');
-    if (!isAbsolute(path)) throw new LauncherError('E_CONFIG', `control listen address ${listen}: the socket path must be absolute (unix:///path)`);
+    if (!isAbsolute(path))
+      throw new LauncherError('E_CONFIG', `control listen address ${listen}: the socket path must be absolute (unix:///path)`);
     checkUnixSocketPath(path);
     return { kind: 'unix', path };
   }
   const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/.exec(listen);
   const port = m ? Number(m[2]) : NaN;
   if (!m || port > 65_535) {
-    throw new LauncherError('E_CONFIG', `control listen address ${JSON.stringify(listen)}: expected unix:///path or host:port (e.g. 127.0.0.1:7443)`);
+    throw new LauncherError(
+      'E_CONFIG',
+      `control listen address ${JSON.stringify(listen)}: expected unix:///path or host:port (e.g. 127.0.0.1:7443)`,
+    );
   }
   return { kind: 'tcp', host: (m[1] as string).replace(/^\[|\]$/g, ''), port };
 }

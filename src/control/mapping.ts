@@ -54,7 +54,11 @@ function toDeviceMessage(d: DeviceState): DeviceStateMessage {
 
 /** An older server sends no device state: shown as unknown, not as enrolled. */
 function fromDeviceMessage(msg: DeviceState__Output | null | undefined): DeviceState {
-  return { state: (msg?.state || 'unknown') as DeviceState['state'], error: nonEmpty(msg?.error), since: optionalNumber(msg?.since_unix_ms) };
+  return {
+    state: (msg?.state || 'unknown') as DeviceState['state'],
+    error: nonEmpty(msg?.error),
+    since: optionalNumber(msg?.since_unix_ms),
+  };
 }
 
 export function toInstanceMessage(info: InstanceInfo): Instance {
@@ -84,7 +88,11 @@ export function toInstanceMessage(info: InstanceInfo): Instance {
     osqueryd_version: info.osqueryd_version ?? '',
     device: toDeviceMessage(info.device),
     device_url: info.device_url,
-    isolation: { mode: info.isolation?.mode ?? '', reason: info.isolation?.reason ?? '', disabled_tables: info.isolation?.disabled_tables ? info.isolation.disabled_tables.split(',') : [] },
+    isolation: {
+      mode: info.isolation?.mode ?? '',
+      reason: info.isolation?.reason ?? '',
+      disabled_tables: info.isolation?.disabled_tables ? info.isolation.disabled_tables.split(',') : [],
+    },
   };
 }
 
@@ -117,7 +125,11 @@ export function fromInstanceMessage(msg: Instance__Output): InstanceInfo {
     osqueryd_version: nonEmpty(msg.osqueryd_version),
     device: fromDeviceMessage(msg.device),
     device_url: msg.device_url ?? '',
-    isolation: { mode: (msg.isolation?.mode ?? '') as InstanceInfo['isolation']['mode'], reason: nonEmpty(msg.isolation?.reason), disabled_tables: (msg.isolation?.disabled_tables ?? []).join(',') },
+    isolation: {
+      mode: (msg.isolation?.mode ?? '') as InstanceInfo['isolation']['mode'],
+      reason: nonEmpty(msg.isolation?.reason),
+      disabled_tables: (msg.isolation?.disabled_tables ?? []).join(','),
+    },
   };
 }
 
@@ -174,12 +186,20 @@ export function fromOutputLineMessage(msg: OutputLine__Output): OutputLineView {
 export function toHealthMessage(health: HealthInfo): HealthResponse {
   return {
     healthy: health.healthy,
-    instances: health.instances.map((i) => ({ id: i.id, healthy: i.healthy, state: i.state, ...(i.device ? { device: toDeviceMessage(i.device) } : {}) })),
+    instances: health.instances.map((i) => ({
+      id: i.id,
+      healthy: i.healthy,
+      state: i.state,
+      ...(i.device ? { device: toDeviceMessage(i.device) } : {}),
+    })),
   };
 }
 
 export function fromHealthMessage(msg: HealthResponse__Output): HealthInfo {
-  return { healthy: msg.healthy, instances: msg.instances.map((i) => ({ id: i.id, healthy: i.healthy, state: i.state, device: fromDeviceMessage(i.device) })) };
+  return {
+    healthy: msg.healthy,
+    instances: msg.instances.map((i) => ({ id: i.id, healthy: i.healthy, state: i.state, device: fromDeviceMessage(i.device) })),
+  };
 }
 
 export function fromVersionMessage(msg: GetVersionResponse__Output): ServerVersionView {

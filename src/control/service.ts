@@ -7,7 +7,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { LauncherError } from '../errors.js';
 import type { Logger } from '../log/logger.js';
-import { Authorizer, formatRole, type Access, type AuthenticatedCall, type Caller } from './authz.js';
+import { type Authorizer, formatRole, type Access, type AuthenticatedCall, type Caller } from './authz.js';
 import { API_VERSION, SERVER_FEATURES } from './features.js';
 import type { LauncherHandlers } from './gen/launcher/v1/Launcher.js';
 import type { OutputLine } from './gen/launcher/v1/OutputLine.js';
@@ -103,7 +103,10 @@ export function createLauncherService(options: ServiceOptions): LauncherService 
   }
 
   /** A unary handler around `fn`, with errors mapped to statuses. */
-  function unary<Req, Res>(method: string, fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
+  function unary<Req, Res>(
+    method: string,
+    fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+  ): grpc.handleUnaryCall<Req, Res> {
     return (call, callback) => {
       Promise.resolve()
         .then(() => fn(call.request, call))
@@ -204,12 +207,16 @@ export function createLauncherService(options: ServiceOptions): LauncherService 
     const { caller, id } = admitRegistration('StreamOutput', call, req.registration_id, 'registration_id');
     requireInstance(id);
     const source = target.output(id);
-    if (!source) throw new RpcStatusError(grpc.status.FAILED_PRECONDITION, `registration '${id}' has no osqueryd output yet (no run has started)`);
+    if (!source)
+      throw new RpcStatusError(grpc.status.FAILED_PRECONDITION, `registration '${id}' has no osqueryd output yet (no run has started)`);
     let release: () => void;
     try {
       release = quota.acquire(caller);
     } catch (err) {
-      logger.warn({ subject: caller.subject, method: 'StreamOutput', open: quota.inUse, reason: statusOf(err).details }, 'output stream refused');
+      logger.warn(
+        { subject: caller.subject, method: 'StreamOutput', open: quota.inUse, reason: statusOf(err).details },
+        'output stream refused',
+      );
       throw err;
     }
     const abort = new AbortController();

@@ -40,7 +40,13 @@ export class StreamQuota {
     this.adminReserve = options.adminReserve ?? Math.min(DEFAULT_STREAM_QUOTA.adminReserve, Math.floor(this.total / 4));
     this.perCaller = options.perCaller ?? Math.min(DEFAULT_STREAM_QUOTA.perCaller, this.total - this.adminReserve);
     const ok = (n: number, min: number) => Number.isInteger(n) && n >= min;
-    if (!ok(this.total, 1) || !ok(this.adminReserve, 0) || !ok(this.perCaller, 1) || this.adminReserve >= this.total || this.perCaller > this.total - this.adminReserve) {
+    if (
+      !ok(this.total, 1) ||
+      !ok(this.adminReserve, 0) ||
+      !ok(this.perCaller, 1) ||
+      this.adminReserve >= this.total ||
+      this.perCaller > this.total - this.adminReserve
+    ) {
       throw new LauncherError(
         'E_CONFIG',
         `output stream caps total=${this.total}, perCaller=${this.perCaller}, adminReserve=${this.adminReserve}: expected 0 <= adminReserve < total and 1 <= perCaller <= total - adminReserve`,
@@ -60,11 +66,15 @@ export class StreamQuota {
       if (this.open >= this.total) this.exhausted(`all ${this.total} output streams are in use; close one and try again`);
     } else {
       if (own >= this.perCaller) {
-        this.exhausted(`${caller.subject} already has ${own} open output streams, the most one caller may hold (${this.perCaller}); close one and try again`);
+        this.exhausted(
+          `${caller.subject} already has ${own} open output streams, the most one caller may hold (${this.perCaller}); close one and try again`,
+        );
       }
       const pool = this.total - this.adminReserve;
       if (this.tenantsOpen >= pool || this.open >= this.total) {
-        this.exhausted(`the ${pool} output streams tenants may share are all in use (${this.adminReserve} more are kept for admin); try again later`);
+        this.exhausted(
+          `the ${pool} output streams tenants may share are all in use (${this.adminReserve} more are kept for admin); try again later`,
+        );
       }
     }
     const tenant = caller.role.kind !== 'admin';

@@ -49,11 +49,7 @@ export interface AddRegistrationInput {
 export interface OutputSource {
   readonly runId: string;
   readonly closed: boolean;
-  subscribe(options?: {
-    from?: 'beginning' | 'now' | number;
-    follow?: boolean;
-    signal?: AbortSignal;
-  }): AsyncIterableIterator<{
+  subscribe(options?: { from?: 'beginning' | 'now' | number; follow?: boolean; signal?: AbortSignal }): AsyncIterableIterator<{
     readonly seq: number;
     readonly stream: 'stdout' | 'stderr';
     readonly text: string;

@@ -81,7 +81,9 @@ export function startTlsFront(loaded: LoadedMaterial, logger: Logger, onSecure: 
     const seen = presented.get(socket);
     const rejection: HandshakeRejection = {
       peer: seen?.peer ?? peerOf(socket),
-      reason: verify ? `client certificate rejected: ${String(verify)}` : (REASONS[err.code ?? ''] ?? printable(err.message.split('\n')[0] ?? 'handshake failed')),
+      reason: verify
+        ? `client certificate rejected: ${String(verify)}`
+        : (REASONS[err.code ?? ''] ?? printable(err.message.split('\n')[0] ?? 'handshake failed')),
     };
     if (code) rejection.code = String(code);
     if (seen?.subject) rejection.subject = seen.subject;

@@ -10,7 +10,12 @@ import * as rules from '../registration.js';
 import type { RegistrationId } from '../registration.js';
 import type { AddRegistrationInput, Limits } from './target.js';
 
-export { REGISTRATION_ID_PATTERN, MAX_ENROLL_SECRET_BYTES as MAX_SECRET_BYTES, MAX_OSQUERY_FLAGS, MAX_OSQUERY_FLAG_LENGTH as MAX_FLAG_LENGTH } from '../registration.js';
+export {
+  REGISTRATION_ID_PATTERN,
+  MAX_ENROLL_SECRET_BYTES as MAX_SECRET_BYTES,
+  MAX_OSQUERY_FLAGS,
+  MAX_OSQUERY_FLAG_LENGTH as MAX_FLAG_LENGTH,
+} from '../registration.js';
 export const MAX_SQL_BYTES = 64 * 1024;
 export const DEFAULT_QUERY_TIMEOUT_MS = 30_000;
 export const MAX_QUERY_TIMEOUT_MS = 300_000;
@@ -70,7 +75,9 @@ export function limits(value: Limits | undefined): Limits | undefined {
 
 export function osqueryFlags(flags: string[]): string[] {
   rule('osquery_flags', flags.length, rules.osqueryFlagCountProblem);
-  flags.forEach((flag, i) => rule(`osquery_flags.${i} ${show(flag)}`, flag, rules.osqueryFlagProblem));
+  flags.forEach((flag, i) => {
+    rule(`osquery_flags.${i} ${show(flag)}`, flag, rules.osqueryFlagProblem);
+  });
   return flags;
 }
 
@@ -90,6 +97,7 @@ export function addRegistration(input: AddRegistrationInput): AddRegistrationInp
   limits(input.limits);
   osqueryFlags(input.osqueryFlags ?? []);
   if (input.isolation?.mode !== undefined) rule('isolation.mode', input.isolation.mode, rules.isolationModeProblem);
-  if (input.isolation?.disable_tables !== undefined) rule('isolation.disable_tables', input.isolation.disable_tables, rules.disabledTablesProblem);
+  if (input.isolation?.disable_tables !== undefined)
+    rule('isolation.disable_tables', input.isolation.disable_tables, rules.disabledTablesProblem);
   return input;
 }

@@ -108,7 +108,11 @@ export class DeviceClient {
   constructor(options: DeviceClientOptions) {
     const insecureTransport = options.insecureTransport === true;
     this.insecureTransport = insecureTransport;
-    this.tlsConfig = { ...(options.rootPemPath !== undefined ? { rootPemPath: options.rootPemPath } : {}), ...(options.certPins ? { certPins: options.certPins } : {}), ...(options.insecure !== undefined ? { insecure: options.insecure } : {}) };
+    this.tlsConfig = {
+      ...(options.rootPemPath !== undefined ? { rootPemPath: options.rootPemPath } : {}),
+      ...(options.certPins ? { certPins: options.certPins } : {}),
+      ...(options.insecure !== undefined ? { insecure: options.insecure } : {}),
+    };
     this.userAgent = options.userAgent ?? 'Go-http-client/1.1';
     this.url = parseServerUrl(options.serverUrl, insecureTransport);
     this.target = this.makeTarget(this.url);
@@ -119,7 +123,17 @@ export class DeviceClient {
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.log = (options.logger ?? silentLogger()).child({ component: 'device-client' });
     const byMethod = Object.fromEntries(DEVICE_METHODS.map((m) => [m, { calls: 0, failures: 0 }])) as Record<DeviceMethod, MethodStats>;
-    this.counters = { calls: 0, failures: 0, aborted: 0, retries: 0, requests: 0, bytesSent: 0, bytesReceived: 0, lastError: undefined, byMethod };
+    this.counters = {
+      calls: 0,
+      failures: 0,
+      aborted: 0,
+      retries: 0,
+      requests: 0,
+      bytesSent: 0,
+      bytesReceived: 0,
+      lastError: undefined,
+      byMethod,
+    };
   }
 
   requestEnrollment(params: EnrollmentParams, options?: CallOptions): Promise<EnrollmentResult> {
@@ -148,7 +162,10 @@ export class DeviceClient {
   }
 
   stats(): DeviceClientStats {
-    const byMethod = Object.fromEntries(Object.entries(this.counters.byMethod).map(([m, s]) => [m, { ...s }])) as Record<DeviceMethod, MethodStats>;
+    const byMethod = Object.fromEntries(Object.entries(this.counters.byMethod).map(([m, s]) => [m, { ...s }])) as Record<
+      DeviceMethod,
+      MethodStats
+    >;
     return { url: this.url.origin, ...this.counters, byMethod, inFlight: this.queue.pending, queued: this.queue.size };
   }
 
@@ -214,20 +231,31 @@ export class DeviceClient {
     }
   }
 
-  private async run<M extends DeviceMethod>(method: M, params: unknown, options: CallOptions, signal: AbortSignal): Promise<ResultTypes[M]> {
+  private async run<M extends DeviceMethod>(
+    method: M,
+    params: unknown,
+    options: CallOptions,
+    signal: AbortSignal,
+  ): Promise<ResultTypes[M]> {
     const maxAttempts = Math.max(1, options.maxAttempts ?? this.maxAttempts);
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
-    const aborted = () => new DeviceError('E_SHUTDOWN', method, `${method}: aborted (${this.closed ? 'device client closed' : 'caller cancelled'})`);
+    const aborted = () =>
+      new DeviceError('E_SHUTDOWN', method, `${method}: aborted (${this.closed ? 'device client closed' : 'caller cancelled'})`);
     for (let attempt = 1; ; attempt++) {
       try {
         if (signal.aborted) throw aborted();
         const target = this.targetFor(options.serverUrl);
-        const result = await this.queue.add(() => this.attempt(method, params, target, timeoutMs, signal), { signal }).catch((err: unknown) => {
-          throw signal.aborted && !(err instanceof DeviceError) ? aborted() : err;
-        });
+        const result = await this.queue
+          .add(() => this.attempt(method, params, target, timeoutMs, signal), { signal })
+          .catch((err: unknown) => {
+            throw signal.aborted && !(err instanceof DeviceError) ? aborted() : err;
+          });
         return result;
       } catch (err) {
-        const failure = err instanceof DeviceError ? err : new DeviceError('E_DEVICE_TRANSPORT', method, `${method}: ${errorMessage(err)}`, { cause: err });
+        const failure =
+          err instanceof DeviceError
+            ? err
+            : new DeviceError('E_DEVICE_TRANSPORT', method, `${method}: ${errorMessage(err)}`, { cause: err });
         failure.attempts = attempt;
         if (!failure.retryable || attempt >= maxAttempts || signal.aborted) {
           if (failure.code === 'E_SHUTDOWN') {
@@ -248,7 +276,13 @@ export class DeviceClient {
     }
   }
 
-  private async attempt<M extends DeviceMethod>(method: M, params: unknown, target: PostTarget, timeoutMs: number, signal: AbortSignal): Promise<ResultTypes[M]> {
+  private async attempt<M extends DeviceMethod>(
+    method: M,
+    params: unknown,
+    target: PostTarget,
+    timeoutMs: number,
+    signal: AbortSignal,
+  ): Promise<ResultTypes[M]> {
     const body = encodeRequest(method, params, this.nextId(method));
     this.counters.requests++;
     this.counters.bytesSent += body.length;
@@ -263,10 +297,15 @@ export class DeviceClient {
     // answer (result or error) is the backend's word and is never retried.
     // A 5xx without one (a proxy's HTML page) means no answer came: retried.
     if (res.status >= 500 && !hasRpcBody(res.body)) {
-      throw new DeviceError('E_DEVICE_TRANSPORT', method, `${method}: HTTP ${res.status} from ${target.url.origin} without a JSON-RPC body (${previewBody(res.body)})`, {
-        retryable: true,
-        httpStatus: res.status,
-      });
+      throw new DeviceError(
+        'E_DEVICE_TRANSPORT',
+        method,
+        `${method}: HTTP ${res.status} from ${target.url.origin} without a JSON-RPC body (${previewBody(res.body)})`,
+        {
+          retryable: true,
+          httpStatus: res.status,
+        },
+      );
     }
     return decodeResponse(method, res.body, res.status);
   }

@@ -8,14 +8,7 @@
 import { z } from 'zod';
 import { DeviceError } from './device-error.js';
 import { describeIssues, foldKey, goBool, goInt, goInt32, goString, goStringMap, goStruct, pickFields } from './go-json.js';
-import type {
-  ConfigResult,
-  DeviceMethod,
-  EnrollmentResult,
-  HealthResult,
-  PublishResult,
-  QueriesResult,
-} from './types.js';
+import type { ConfigResult, DeviceMethod, EnrollmentResult, HealthResult, PublishResult, QueriesResult } from './types.js';
 
 const flags = {
   node_invalid: goBool(),

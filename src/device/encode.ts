@@ -12,7 +12,7 @@ import {
 } from './types.js';
 
 export function encodeRequest(method: DeviceMethod, params: unknown, id: number): Buffer {
-  return Buffer.from(JSON.stringify({ jsonrpc: '', method, params, id }) + '\n', 'utf8');
+  return Buffer.from(`${JSON.stringify({ jsonrpc: '', method, params, id })}\n`, 'utf8');
 }
 
 /** All 17 keys, in order, as strings ("" when missing). */
@@ -48,7 +48,12 @@ export function publishResultsParams(nodeKey: string, results: readonly Distribu
             status: r.status,
             rows: r.rows,
             stats: r.stats
-              ? { wall_time_ms: r.stats.wall_time_ms, user_time: r.stats.user_time, system_time: r.stats.system_time, memory: r.stats.memory }
+              ? {
+                  wall_time_ms: r.stats.wall_time_ms,
+                  user_time: r.stats.user_time,
+                  system_time: r.stats.system_time,
+                  memory: r.stats.memory,
+                }
               : null,
             message: r.message,
           })),

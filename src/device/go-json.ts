@@ -8,7 +8,10 @@ import { z } from 'zod';
 
 /** Go's case folding for ASCII plus the two non-ASCII runes that fold into it. */
 export function foldKey(key: string): string {
-  return key.toLowerCase().replace(/\u017f/g, 's').replace(/\u212a/g, 'k');
+  return key
+    .toLowerCase()
+    .replace(/\u017f/g, 's')
+    .replace(/\u212a/g, 'k');
 }
 
 /**

@@ -122,7 +122,9 @@ export function postJson(target: PostTarget, body: Buffer, limits: PostLimits): 
       const status = res.statusCode ?? 0;
       const declared = Number(res.headers['content-length']);
       if (Number.isFinite(declared) && declared > limits.maxResponseBytes) {
-        finish(new PostError('too-large', `response from ${where} declares ${declared} bytes, over the ${limits.maxResponseBytes}-byte limit`));
+        finish(
+          new PostError('too-large', `response from ${where} declares ${declared} bytes, over the ${limits.maxResponseBytes}-byte limit`),
+        );
         res.destroy();
         return;
       }
@@ -192,7 +194,10 @@ export function parseServerUrl(raw: string, insecureTransport: boolean): URL {
     throw new LauncherError('E_CONFIG', `device server URL ${JSON.stringify(raw)} is https but insecureTransport is set`);
   }
   if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash || url.username || url.password) {
-    throw new LauncherError('E_CONFIG', `device server URL ${JSON.stringify(raw)} must be scheme://host[:port] only (requests always go to POST /)`);
+    throw new LauncherError(
+      'E_CONFIG',
+      `device server URL ${JSON.stringify(raw)} must be scheme://host[:port] only (requests always go to POST /)`,
+    );
   }
   return url;
 }

@@ -98,7 +98,16 @@ export function handleAdmin(target: AdminTarget, req: IncomingMessage, res: Serv
         return sendList(res, q, 'logs', logs);
       }
       case 'GET /admin/results':
-        return sendList(res, q, 'results', store.results({ tenant: optional(q.get('tenant')), queryName: optional(q.get('query')), hostIdentifier: optional(q.get('host')) }));
+        return sendList(
+          res,
+          q,
+          'results',
+          store.results({
+            tenant: optional(q.get('tenant')),
+            queryName: optional(q.get('query')),
+            hostIdentifier: optional(q.get('host')),
+          }),
+        );
       case 'GET /admin/nodes':
         return sendJson(res, 200, { nodes: store.nodes(optional(q.get('tenant'))).map(({ nodeKey: _k, ...rest }) => rest) });
       case 'POST /admin/revoke': {

@@ -13,7 +13,8 @@ export function isChunked(req: IncomingMessage): boolean {
 
 export async function readBody(req: IncomingMessage, maxBytes: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > maxBytes) throw new BodyTooLargeError(`request body of ${declared} bytes is over ${maxBytes}`);
+  if (Number.isFinite(declared) && declared > maxBytes)
+    throw new BodyTooLargeError(`request body of ${declared} bytes is over ${maxBytes}`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
@@ -32,5 +33,5 @@ export function send(res: ServerResponse, status: number, body: string | Buffer,
 }
 
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
-  send(res, status, JSON.stringify(value) + '\n');
+  send(res, status, `${JSON.stringify(value)}\n`);
 }

@@ -44,7 +44,13 @@ class UsageError extends Error {}
 function parseTenant(spec: string): TenantSpec {
   const i = spec.indexOf(':');
   if (i <= 0 || i === spec.length - 1) throw new UsageError(`--tenant ${JSON.stringify(spec)}: expected NAME:SECRET[,SECRET...]`);
-  return { name: spec.slice(0, i), secrets: spec.slice(i + 1).split(',').filter((s) => s !== '') };
+  return {
+    name: spec.slice(0, i),
+    secrets: spec
+      .slice(i + 1)
+      .split(',')
+      .filter((s) => s !== ''),
+  };
 }
 
 const parseCommandLine = () =>
@@ -76,7 +82,8 @@ async function main(): Promise<void> {
   }
   const port = Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port ${values.port}: expected 0-65535`);
-  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) throw new UsageError('--tls-cert and --tls-key go together');
+  if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined))
+    throw new UsageError('--tls-cert and --tls-key go together');
   const tenants = values.tenant.map(parseTenant);
   const adminToken = generateAdminToken();
   if (values['admin-token-file'] !== undefined) writeAdminTokenFile(values['admin-token-file'], adminToken);
@@ -91,7 +98,7 @@ async function main(): Promise<void> {
     ...(values['tls-cert'] ? { tls: { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']!) } } : {}),
     logger,
   });
-  process.stdout.write(JSON.stringify({ url: server.url, port: server.port }) + '\n');
+  process.stdout.write(`${JSON.stringify({ url: server.url, port: server.port })}\n`);
   const stop = () => {
     void server.close().then(() => process.exit(0));
   };

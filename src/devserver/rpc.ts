@@ -8,7 +8,14 @@
 import { z } from 'zod';
 import type { DevServerStore, NodeRecord } from './store.js';
 
-export const RPC_METHODS = ['RequestEnrollment', 'RequestConfig', 'PublishLogs', 'RequestQueries', 'PublishResults', 'CheckHealth'] as const;
+export const RPC_METHODS = [
+  'RequestEnrollment',
+  'RequestConfig',
+  'PublishLogs',
+  'RequestQueries',
+  'PublishResults',
+  'CheckHealth',
+] as const;
 export type RpcMethod = (typeof RPC_METHODS)[number];
 
 export type RpcOutcome = { result: unknown } | { error: { code: number; message: string } };

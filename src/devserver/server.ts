@@ -21,7 +21,15 @@ import { bearerMatches, generateAdminToken } from './admin-token.js';
 import { FaultSwitch, type Fault } from './faults.js';
 import { BodyTooLargeError, isChunked, readBody, send, sendJson } from './http-io.js';
 import { DECODE_ERROR, METHOD_NOT_FOUND, RPC_METHODS, handleRpc, isRpcMethod, type RpcMethod, type RpcOutcome } from './rpc.js';
-import { DevServerStore, type LogFilter, type NodeRecord, type ResultFilter, type StoredLog, type StoredResult, type TenantSpec } from './store.js';
+import {
+  DevServerStore,
+  type LogFilter,
+  type NodeRecord,
+  type ResultFilter,
+  type StoredLog,
+  type StoredResult,
+  type TenantSpec,
+} from './store.js';
 
 export interface DevServerOptions {
   /** Default 127.0.0.1. */
@@ -114,7 +122,8 @@ export class DevServer {
     this.log = (options.logger ?? silentLogger()).child({ component: 'devserver' });
     this.host = options.host ?? '127.0.0.1';
     this.tls = options.tls !== undefined;
-    if (options.adminToken !== undefined && options.adminToken.length < 16) throw new LauncherError('E_CONFIG', `dev server admin token is too short (${options.adminToken.length} characters, at least 16)`);
+    if (options.adminToken !== undefined && options.adminToken.length < 16)
+      throw new LauncherError('E_CONFIG', `dev server admin token is too short (${options.adminToken.length} characters, at least 16)`);
     this.adminToken = options.adminToken ?? generateAdminToken();
     const handler = (req: IncomingMessage, res: ServerResponse) => {
       this.route(req, res).catch((err: unknown) => {
@@ -140,7 +149,8 @@ export class DevServer {
 
   async listen(port = 0): Promise<void> {
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(new LauncherError('E_LAUNCH', `dev server cannot listen on ${this.host}:${port}: ${err.message}`, { cause: err }));
+      const onError = (err: Error) =>
+        reject(new LauncherError('E_LAUNCH', `dev server cannot listen on ${this.host}:${port}: ${err.message}`, { cause: err }));
       this.server.once('error', onError);
       this.server.listen(port, this.host, () => {
         this.server.off('error', onError);
@@ -150,7 +160,10 @@ export class DevServer {
     this._port = (this.server.address() as AddressInfo).port;
     this.log.info({ url: this.url }, 'dev server listening');
     if (!['127.0.0.1', '::1', 'localhost'].includes(this.host)) {
-      this.log.warn({ host: this.host }, 'dev server listens beyond loopback: its device RPC has no authentication (admin endpoints need the token)');
+      this.log.warn(
+        { host: this.host },
+        'dev server listens beyond loopback: its device RPC has no authentication (admin endpoints need the token)',
+      );
     }
   }
 
@@ -264,7 +277,15 @@ export class DevServer {
   private record(req: IncomingMessage, body: Buffer, rpcMethod: string | undefined): void {
     if (this.keep <= 0) return;
     const rawHeaderNames = req.rawHeaders.filter((_, i) => i % 2 === 0);
-    this.recorded.push({ httpMethod: req.method ?? '', path: req.url ?? '', headers: req.headers, rawHeaderNames, body, rpcMethod, receivedAt: Date.now() });
+    this.recorded.push({
+      httpMethod: req.method ?? '',
+      path: req.url ?? '',
+      headers: req.headers,
+      rawHeaderNames,
+      body,
+      rpcMethod,
+      receivedAt: Date.now(),
+    });
     if (this.recorded.length > this.keep) this.recorded.splice(0, this.recorded.length - this.keep);
   }
 

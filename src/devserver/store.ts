@@ -123,7 +123,9 @@ export class DevServerStore {
   tenants(): Array<{ name: string; disabled: boolean; secrets: number }> {
     return (
       this.db
-        .prepare('SELECT t.name, t.disabled, (SELECT count(*) FROM devserver_secrets s WHERE s.tenant = t.name) AS secrets FROM devserver_tenants t ORDER BY t.name')
+        .prepare(
+          'SELECT t.name, t.disabled, (SELECT count(*) FROM devserver_secrets s WHERE s.tenant = t.name) AS secrets FROM devserver_tenants t ORDER BY t.name',
+        )
         .all() as Array<{ name: string; disabled: number; secrets: number }>
     ).map((r) => ({ name: r.name, disabled: r.disabled === 1, secrets: r.secrets }));
   }
@@ -204,8 +206,10 @@ export class DevServerStore {
 
   /** Revoke node keys: one key, a tenant's, or all. Returns how many. */
   revoke(filter: { nodeKey?: string; tenant?: string } = {}): number {
-    if (filter.nodeKey !== undefined) return this.db.prepare('UPDATE devserver_nodes SET revoked = 1 WHERE node_key = ? AND revoked = 0').run(filter.nodeKey).changes;
-    if (filter.tenant !== undefined) return this.db.prepare('UPDATE devserver_nodes SET revoked = 1 WHERE tenant = ? AND revoked = 0').run(filter.tenant).changes;
+    if (filter.nodeKey !== undefined)
+      return this.db.prepare('UPDATE devserver_nodes SET revoked = 1 WHERE node_key = ? AND revoked = 0').run(filter.nodeKey).changes;
+    if (filter.tenant !== undefined)
+      return this.db.prepare('UPDATE devserver_nodes SET revoked = 1 WHERE tenant = ? AND revoked = 0').run(filter.tenant).changes;
     return this.db.prepare('UPDATE devserver_nodes SET revoked = 1 WHERE revoked = 0').run().changes;
   }
 
@@ -248,7 +252,9 @@ export class DevServerStore {
   }
 
   addLogs(node: NodeRecord, logType: number, logs: readonly string[]): void {
-    const insert = this.db.prepare('INSERT INTO devserver_logs (tenant, node_key, host_identifier, log_type, data, received_at) VALUES (?, ?, ?, ?, ?, ?)');
+    const insert = this.db.prepare(
+      'INSERT INTO devserver_logs (tenant, node_key, host_identifier, log_type, data, received_at) VALUES (?, ?, ?, ?, ?, ?)',
+    );
     const now = Date.now();
     this.db.transaction(() => {
       for (const data of logs) insert.run(node.tenant, node.nodeKey, node.hostIdentifier, logType, data, now);
@@ -262,7 +268,17 @@ export class DevServerStore {
     const now = Date.now();
     this.db.transaction(() => {
       for (const r of results) {
-        insert.run(node.tenant, node.nodeKey, node.hostIdentifier, r.query_name, r.status, JSON.stringify(r.rows ?? null), JSON.stringify(r.stats ?? null), r.message, now);
+        insert.run(
+          node.tenant,
+          node.nodeKey,
+          node.hostIdentifier,
+          r.query_name,
+          r.status,
+          JSON.stringify(r.rows ?? null),
+          JSON.stringify(r.stats ?? null),
+          r.message,
+          now,
+        );
       }
     })();
   }
@@ -270,10 +286,10 @@ export class DevServerStore {
   logs(filter: LogFilter = {}): StoredLog[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.tenant !== undefined) (where.push('tenant = ?'), args.push(filter.tenant));
-    if (filter.logType !== undefined) (where.push('log_type = ?'), args.push(filter.logType));
-    if (filter.hostIdentifier !== undefined) (where.push('host_identifier = ?'), args.push(filter.hostIdentifier));
-    if (filter.afterId !== undefined) (where.push('id > ?'), args.push(filter.afterId));
+    if (filter.tenant !== undefined) where.push('tenant = ?'), args.push(filter.tenant);
+    if (filter.logType !== undefined) where.push('log_type = ?'), args.push(filter.logType);
+    if (filter.hostIdentifier !== undefined) where.push('host_identifier = ?'), args.push(filter.hostIdentifier);
+    if (filter.afterId !== undefined) where.push('id > ?'), args.push(filter.afterId);
     const sql = `SELECT id, tenant, host_identifier AS hostIdentifier, log_type AS logType, data, received_at AS receivedAt FROM devserver_logs
       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
     return this.db.prepare(sql).all(...args) as StoredLog[];
@@ -282,10 +298,13 @@ export class DevServerStore {
   logCount(filter: Omit<LogFilter, 'afterId'> = {}): number {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.tenant !== undefined) (where.push('tenant = ?'), args.push(filter.tenant));
-    if (filter.logType !== undefined) (where.push('log_type = ?'), args.push(filter.logType));
-    if (filter.hostIdentifier !== undefined) (where.push('host_identifier = ?'), args.push(filter.hostIdentifier));
-    return this.db.prepare(`SELECT count(*) FROM devserver_logs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}`).pluck().get(...args) as number;
+    if (filter.tenant !== undefined) where.push('tenant = ?'), args.push(filter.tenant);
+    if (filter.logType !== undefined) where.push('log_type = ?'), args.push(filter.logType);
+    if (filter.hostIdentifier !== undefined) where.push('host_identifier = ?'), args.push(filter.hostIdentifier);
+    return this.db
+      .prepare(`SELECT count(*) FROM devserver_logs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}`)
+      .pluck()
+      .get(...args) as number;
   }
 
   resultCount(): number {
@@ -295,9 +314,9 @@ export class DevServerStore {
   results(filter: ResultFilter = {}): StoredResult[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.tenant !== undefined) (where.push('tenant = ?'), args.push(filter.tenant));
-    if (filter.queryName !== undefined) (where.push('query_name = ?'), args.push(filter.queryName));
-    if (filter.hostIdentifier !== undefined) (where.push('host_identifier = ?'), args.push(filter.hostIdentifier));
+    if (filter.tenant !== undefined) where.push('tenant = ?'), args.push(filter.tenant);
+    if (filter.queryName !== undefined) where.push('query_name = ?'), args.push(filter.queryName);
+    if (filter.hostIdentifier !== undefined) where.push('host_identifier = ?'), args.push(filter.hostIdentifier);
     const rows = this.db
       .prepare(
         `SELECT id, tenant, host_identifier, query_name, status, rows, stats, message, received_at FROM devserver_results

@@ -34,7 +34,11 @@ export async function checkCgroups(ctx: DoctorContext): Promise<CheckResult> {
     }
     const missing = REQUIRED.filter((c) => !available.includes(c));
     if (missing.length > 0) {
-      return { name, status: 'warn', detail: `cgroup v2 at ${fsRoot} lacks the ${missing.join(' and ')} controller${missing.length > 1 ? 's' : ''} (has: ${available.join(' ') || 'none'}); ${FALLBACK}` };
+      return {
+        name,
+        status: 'warn',
+        detail: `cgroup v2 at ${fsRoot} lacks the ${missing.join(' and ')} controller${missing.length > 1 ? 's' : ''} (has: ${available.join(' ') || 'none'}); ${FALLBACK}`,
+      };
     }
     const denied = writable(fsRoot);
     if (denied) return { name, status: 'warn', detail: `cgroup v2 at ${fsRoot} is not writable (${denied}); ${FALLBACK}` };
@@ -49,7 +53,12 @@ export async function checkCgroups(ctx: DoctorContext): Promise<CheckResult> {
   const mounts = REQUIRED.map((c) => v1[c].map((d) => join(fsRoot, d)).find((p) => existsSync(join(p, 'cgroup.procs'))));
   if (mounts.every((m) => m !== undefined)) {
     const denied = mounts.map((m) => [m, writable(m!)] as const).filter(([, d]) => d !== undefined);
-    if (denied.length > 0) return { name, status: 'warn', detail: `cgroup v1 hierarchies not writable: ${denied.map(([m, d]) => `${m} (${d})`).join(', ')}; ${FALLBACK}` };
+    if (denied.length > 0)
+      return {
+        name,
+        status: 'warn',
+        detail: `cgroup v1 hierarchies not writable: ${denied.map(([m, d]) => `${m} (${d})`).join(', ')}; ${FALLBACK}`,
+      };
     return { name, status: 'pass', detail: `cgroup v1 memory and cpu hierarchies at ${mounts.join(', ')}, writable` };
   }
   return { name, status: 'warn', detail: `no cgroup v2 (${controllersFile}) or v1 memory/cpu hierarchy under ${fsRoot}; ${FALLBACK}` };

@@ -33,7 +33,11 @@ export async function checkControlCertificates(ctx: DoctorContext): Promise<Chec
   if (!control.enabled) return f.pass('control API disabled (control.enabled: false)').result();
   if (!control.ca || !control.cert || !control.key) {
     const unset = (['ca', 'cert', 'key'] as const).filter((k) => !control[k]).map((k) => `control.${k}`);
-    return f.fail(`control API enabled but ${unset.join(', ')} not set; create certificates with \`launcher certs init --dir DIR\` and point control.ca/cert/key at ca.pem, server.pem, server.key`).result();
+    return f
+      .fail(
+        `control API enabled but ${unset.join(', ')} not set; create certificates with \`launcher certs init --dir DIR\` and point control.ca/cert/key at ca.pem, server.pem, server.key`,
+      )
+      .result();
   }
   const files = { ca: control.ca, cert: control.cert, key: control.key };
   const text: Record<string, Buffer> = {};

@@ -78,9 +78,18 @@ export async function checkDeviceServer(ctx: DoctorContext): Promise<CheckResult
   const where = `${host}:${port}`;
 
   if (url.protocol === 'http:') {
-    const r = await probe(() => netConnect({ host, port }), 'connect', () => true, ctx.timeoutMs);
+    const r = await probe(
+      () => netConnect({ host, port }),
+      'connect',
+      () => true,
+      ctx.timeoutMs,
+    );
     if (!r.ok) return { name, status: 'fail', detail: `${url.origin}: cannot connect to ${where}: ${r.reason}` };
-    return { name, status: 'warn', detail: `${url.origin}: reachable, but plain HTTP (insecure_transport): nothing is encrypted or authenticated; only for a local device server` };
+    return {
+      name,
+      status: 'warn',
+      detail: `${url.origin}: reachable, but plain HTTP (insecure_transport): nothing is encrypted or authenticated; only for a local device server`,
+    };
   }
 
   let options;
@@ -104,11 +113,21 @@ export async function checkDeviceServer(ctx: DoctorContext): Promise<CheckResult
     ctx.timeoutMs,
   );
   const trust = ds.root_pem ? `roots from ${ds.root_pem}` : 'system roots';
-  if (!r.ok) return { name, status: 'fail', detail: `${url.origin}: TLS handshake with ${where} failed (${trust}${ds.cert_pins.length ? ', pinned' : ''}): ${r.reason}` };
+  if (!r.ok)
+    return {
+      name,
+      status: 'fail',
+      detail: `${url.origin}: TLS handshake with ${where} failed (${trust}${ds.cert_pins.length ? ', pinned' : ''}): ${r.reason}`,
+    };
   const peer = r.value;
   const summary = `${url.origin}: ${peer.protocol} handshake OK; certificate CN=${peer.subject} issued by ${peer.issuer}, valid until ${peer.validTo.toISOString().slice(0, 10)}`;
-  if (ds.insecure) return { name, status: 'warn', detail: `${summary}; but certificate verification is OFF (insecure: true): never in production` };
+  if (ds.insecure)
+    return { name, status: 'warn', detail: `${summary}; but certificate verification is OFF (insecure: true): never in production` };
   const left = daysUntil(peer.validTo, ctx.now);
   if (left < EXPIRY_WARNING_DAYS) return { name, status: 'warn', detail: `${summary}; it expires in ${left} days` };
-  return { name, status: 'pass', detail: `${summary} (verified with ${trust}${ds.cert_pins.length ? ` and ${ds.cert_pins.length} pin(s)` : ''})` };
+  return {
+    name,
+    status: 'pass',
+    detail: `${summary} (verified with ${trust}${ds.cert_pins.length ? ` and ${ds.cert_pins.length} pin(s)` : ''})`,
+  };
 }

@@ -10,11 +10,24 @@ import type { CheckResult, DoctorContext } from './types.js';
 export async function checkIsolation(ctx: DoctorContext, euid = process.geteuid?.()): Promise<CheckResult> {
   const name = 'isolation';
   if (ctx.config?.isolation_namespaces === 'off') {
-    return { name, status: 'warn', detail: "isolation_namespaces is off in the configuration: tenants' osqueryd see the whole host, the supervisor's root directory included" };
+    return {
+      name,
+      status: 'warn',
+      detail:
+        "isolation_namespaces is off in the configuration: tenants' osqueryd see the whole host, the supervisor's root directory included",
+    };
   }
   const reason = isolationUnavailableReason(euid === undefined ? {} : { euid });
   if (reason) {
-    return { name, status: 'warn', detail: `filesystem isolation unavailable: ${reason}; tenants' osqueryd would start with isolation: unavailable and could read the supervisor's files` };
+    return {
+      name,
+      status: 'warn',
+      detail: `filesystem isolation unavailable: ${reason}; tenants' osqueryd would start with isolation: unavailable and could read the supervisor's files`,
+    };
   }
-  return { name, status: 'pass', detail: "private mount namespaces work: each tenant's osqueryd gets its own view of the filesystem (isolation: filesystem)" };
+  return {
+    name,
+    status: 'pass',
+    detail: "private mount namespaces work: each tenant's osqueryd gets its own view of the filesystem (isolation: filesystem)",
+  };
 }

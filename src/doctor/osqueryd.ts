@@ -16,18 +16,23 @@ export interface ProgramOutput {
 /** Run a program with a time bound; never rejects. */
 export function runProgram(file: string, args: readonly string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<ProgramOutput> {
   return new Promise((resolve) => {
-    execFile(file, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024, encoding: 'utf8', env }, (err, stdout, stderr) => {
-      const e = err as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string; signal?: NodeJS.Signals }) | null;
-      if (!e) return resolve({ code: 0, signal: null, stdout, stderr });
-      const timedOut = e.killed === true && e.signal === 'SIGKILL';
-      resolve({
-        code: typeof e.code === 'number' ? e.code : null,
-        signal: e.signal ?? null,
-        stdout,
-        stderr,
-        ...(timedOut ? { error: `no answer within ${timeoutMs} ms` } : typeof e.code === 'string' ? { error: errorMessage(e) } : {}),
-      });
-    });
+    execFile(
+      file,
+      args,
+      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024, encoding: 'utf8', env },
+      (err, stdout, stderr) => {
+        const e = err as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string; signal?: NodeJS.Signals }) | null;
+        if (!e) return resolve({ code: 0, signal: null, stdout, stderr });
+        const timedOut = e.killed === true && e.signal === 'SIGKILL';
+        resolve({
+          code: typeof e.code === 'number' ? e.code : null,
+          signal: e.signal ?? null,
+          stdout,
+          stderr,
+          ...(timedOut ? { error: `no answer within ${timeoutMs} ms` } : typeof e.code === 'string' ? { error: errorMessage(e) } : {}),
+        });
+      },
+    );
   });
 }
 
@@ -54,7 +59,11 @@ export async function checkOsqueryd(ctx: DoctorContext): Promise<CheckResult> {
   }
   const version = parseOsquerydVersion(out.stdout) ?? parseOsquerydVersion(out.stderr);
   if (!version) {
-    return { name, status: 'warn', detail: `${where}: \`--version\` printed no version: ${JSON.stringify(out.stdout.trim().slice(0, 200))}` };
+    return {
+      name,
+      status: 'warn',
+      detail: `${where}: \`--version\` printed no version: ${JSON.stringify(out.stdout.trim().slice(0, 200))}`,
+    };
   }
   return { name, status: 'pass', detail: `${where}: osqueryd version ${version}` };
 }

@@ -77,7 +77,8 @@ export async function checkRootDirectory(ctx: DoctorContext): Promise<CheckResul
     f.pass(`${root} is a writable directory (mode ${octal(st.mode)})`);
     const uid = process.getuid?.();
     if (uid !== undefined && st.uid !== uid) f.warn(`${root} is owned by uid ${st.uid}, not ${uid} (the launcher's user)`);
-    if ((st.mode & 0o077) !== 0) f.warn(`${root} has mode ${octal(st.mode)}: other users can look at node keys and buffered logs; chmod 0700 it`);
+    if ((st.mode & 0o077) !== 0)
+      f.warn(`${root} has mode ${octal(st.mode)}: other users can look at node keys and buffered logs; chmod 0700 it`);
     checkDatabaseMode(f, root);
     return f.result();
   }
@@ -93,7 +94,7 @@ export async function checkRootDirectory(ctx: DoctorContext): Promise<CheckResul
     if (ast || dirname(ancestor) === ancestor) break;
     ancestor = dirname(ancestor);
   }
-  if (!ast || !ast.isDirectory()) {
+  if (!ast?.isDirectory()) {
     return f.fail(`${root} cannot be created: ${ancestor} is not a directory`).result();
   }
   const problem = probeWrite(ancestor);

@@ -46,10 +46,15 @@ export function judgeUnit(f: Findings, unit: string, s: UnitState): Findings {
 
 function systemctlShow(unit: string, timeoutMs: number): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('systemctl', ['show', unit, '--property=LoadState,UnitFileState,ActiveState,SubState,FragmentPath'], { timeout: timeoutMs, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`systemctl show ${unit}: ${stderr.trim() || errorMessage(err)}`));
-      else resolve(stdout);
-    });
+    execFile(
+      'systemctl',
+      ['show', unit, '--property=LoadState,UnitFileState,ActiveState,SubState,FragmentPath'],
+      { timeout: timeoutMs, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        if (err) reject(new Error(`systemctl show ${unit}: ${stderr.trim() || errorMessage(err)}`));
+        else resolve(stdout);
+      },
+    );
   });
 }
 

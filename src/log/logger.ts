@@ -26,7 +26,10 @@ export function createRootLogger(options: RootLoggerOptions = {}): Logger {
     return pino({
       level,
       base,
-      transport: { target: 'pino-pretty', options: { colorize: colorEnabled(process.stdout), translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' } },
+      transport: {
+        target: 'pino-pretty',
+        options: { colorize: colorEnabled(process.stdout), translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' },
+      },
     });
   }
   return pino({ level, base });
@@ -44,7 +47,9 @@ export function envLogLevel(env: NodeJS.ProcessEnv = process.env): LevelWithSile
   const v = env.LAUNCHER_LOG_LEVEL;
   if (v === undefined || v === '') return 'info';
   if ((LOG_LEVELS as readonly string[]).includes(v)) return v as LevelWithSilent;
-  throw new LogLevelError(`LAUNCHER_LOG_LEVEL=${JSON.stringify(v.slice(0, 100))} (environment): not a log level; use one of ${LOG_LEVELS.join(', ')}`);
+  throw new LogLevelError(
+    `LAUNCHER_LOG_LEVEL=${JSON.stringify(v.slice(0, 100))} (environment): not a log level; use one of ${LOG_LEVELS.join(', ')}`,
+  );
 }
 
 /** A logger that drops everything: the default for library code and tests. */

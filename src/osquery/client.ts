@@ -121,7 +121,11 @@ export class ExtensionManagerClient extends ExtensionServiceClient {
   }
 
   /** Register; returns the uuid osqueryd assigned. */
-  async registerExtension(info: Partial<InternalExtensionInfo> & { name: string }, registry: ExtensionRegistry, timeoutMs?: number): Promise<number> {
+  async registerExtension(
+    info: Partial<InternalExtensionInfo> & { name: string },
+    registry: ExtensionRegistry,
+    timeoutMs?: number,
+  ): Promise<number> {
     const st = readStatus(await this.invoke('registerExtension', [extensionInfo(info), registry], timeoutMs));
     if (st.code !== 0) throw new ExtensionStatusError(`registerExtension(${info.name})`, st);
     return st.uuid;
@@ -146,4 +150,13 @@ export class ExtensionManagerClient extends ExtensionServiceClient {
   }
 }
 
-export type { ExtensionRegistry, ExtensionResponse, ExtensionStatus, InternalExtensionInfo, InternalExtensionList, InternalOptionList, PluginRequest, PluginResponse };
+export type {
+  ExtensionRegistry,
+  ExtensionResponse,
+  ExtensionStatus,
+  InternalExtensionInfo,
+  InternalExtensionList,
+  InternalOptionList,
+  PluginRequest,
+  PluginResponse,
+};

@@ -44,11 +44,18 @@ export class ThriftConnection {
     this.methods = service === 'manager' ? MANAGER_METHODS : EXTENSION_METHODS;
     this.scanner = new FrameScanner(maxMessageBytes);
     socket.on('data', (data: Buffer) => this.onData(data));
-    socket.on('error', (err) => this.destroy(new LauncherError('E_THRIFT_CONNECTION', `thrift connection ${path}: ${err.message}`, { cause: err })));
+    socket.on('error', (err) =>
+      this.destroy(new LauncherError('E_THRIFT_CONNECTION', `thrift connection ${path}: ${err.message}`, { cause: err })),
+    );
     socket.on('close', () => this.destroy(new LauncherError('E_THRIFT_CONNECTION', `thrift connection ${path} closed by peer`)));
   }
 
-  static connect(path: string, service: ServiceName, timeoutMs: number, maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES): Promise<ThriftConnection> {
+  static connect(
+    path: string,
+    service: ServiceName,
+    timeoutMs: number,
+    maxMessageBytes = DEFAULT_MAX_MESSAGE_BYTES,
+  ): Promise<ThriftConnection> {
     return new Promise((resolve, reject) => {
       const socket = net.createConnection({ path });
       const timer = setTimeout(() => {
@@ -75,7 +82,8 @@ export class ThriftConnection {
   /** Call `method` with `args`; rejects on timeout, transport failure or TApplicationException. */
   invoke<T>(method: string, args: unknown[], timeoutMs: number, reportedTimeoutMs = timeoutMs): Promise<T> {
     if (this.closedError) return Promise.reject(this.closedError);
-    if (this.pending) return Promise.reject(new LauncherError('E_THRIFT_CONNECTION', `thrift connection ${this.path} is busy with ${this.pending.method}`));
+    if (this.pending)
+      return Promise.reject(new LauncherError('E_THRIFT_CONNECTION', `thrift connection ${this.path} is busy with ${this.pending.method}`));
     const codec = this.methods.has(method) ? METHODS[method] : undefined;
     if (!codec) return Promise.reject(new LauncherError('E_THRIFT_PROTOCOL', `no such thrift method: ${method}`));
     const w = new WireWriter();
@@ -124,26 +132,36 @@ export class ThriftConnection {
       this.scanner.push(data);
       for (let frame = this.scanner.next(); frame; frame = this.closedError ? undefined : this.scanner.next()) this.onReply(frame);
     } catch (err) {
-      this.destroy(err instanceof LauncherError ? err : new LauncherError('E_THRIFT_PROTOCOL', `bad reply on ${this.path}: ${errorMessage(err)}`, { cause: err }));
+      this.destroy(
+        err instanceof LauncherError
+          ? err
+          : new LauncherError('E_THRIFT_PROTOCOL', `bad reply on ${this.path}: ${errorMessage(err)}`, { cause: err }),
+      );
     }
   }
 
   private onReply(frame: Frame): void {
     const pending = this.pending;
     if (!pending || frame.name !== pending.method) {
-      throw new LauncherError('E_THRIFT_PROTOCOL', `unexpected reply ${JSON.stringify(frame.name)} on ${this.path}${pending ? ` while waiting for ${pending.method}` : ''}`);
+      throw new LauncherError(
+        'E_THRIFT_PROTOCOL',
+        `unexpected reply ${JSON.stringify(frame.name)} on ${this.path}${pending ? ` while waiting for ${pending.method}` : ''}`,
+      );
     }
     const r = new WireReader(frame.buf, frame.body, frame.end);
     if (frame.type === MessageType.EXCEPTION) {
       const x = readApplicationError(r);
       this.pending = undefined;
-      pending.fail(new LauncherError('E_THRIFT_APPLICATION', `${pending.method} on ${this.path}: ${x.message} (type ${x.type})`, { cause: x }));
+      pending.fail(
+        new LauncherError('E_THRIFT_APPLICATION', `${pending.method} on ${this.path}: ${x.message} (type ${x.type})`, { cause: x }),
+      );
       return;
     }
     const codec = METHODS[pending.method]!;
     const { value } = readResult(r, codec);
     this.pending = undefined;
-    if (value === undefined && codec.result) pending.fail(new LauncherError('E_THRIFT_PROTOCOL', `${pending.method} on ${this.path} failed: unknown result`));
+    if (value === undefined && codec.result)
+      pending.fail(new LauncherError('E_THRIFT_PROTOCOL', `${pending.method} on ${this.path} failed: unknown result`));
     else pending.resolve(value);
   }
 }

@@ -71,7 +71,8 @@ export class ExtensionServer {
     this.managerPath = options.managerPath;
     for (const p of options.plugins) {
       const key = `${p.kind}/${p.name}`;
-      if (this.plugins.has(key)) throw new LauncherError('E_INVALID_ARGUMENT', `extension ${this.name}: two ${p.kind} plugins named ${p.name}`);
+      if (this.plugins.has(key))
+        throw new LauncherError('E_INVALID_ARGUMENT', `extension ${this.name}: two ${p.kind} plugins named ${p.name}`);
       this.plugins.set(key, p);
     }
     this.ownsClient = options.client === undefined;
@@ -167,7 +168,10 @@ export class ExtensionServer {
     } catch (err) {
       if (this._state !== 'serving') return;
       this.log.warn({ err: errorMessage(err) }, 'extension manager is gone; stopping extension');
-      await this.finish(new LauncherError('E_THRIFT_CONNECTION', `extension manager ${this.managerPath} is gone: ${errorMessage(err)}`, { cause: err }), false);
+      await this.finish(
+        new LauncherError('E_THRIFT_CONNECTION', `extension manager ${this.managerPath} is gone: ${errorMessage(err)}`, { cause: err }),
+        false,
+      );
       return;
     }
     if (this._state === 'serving') this.scheduleWatch();

@@ -218,13 +218,16 @@ function parseStatusBatch(text: string | undefined): { entries: StatusLog[]; raw
 function parseDistributedResults(text: string | undefined): DistributedResults {
   const parsed: unknown = JSON.parse(text ?? '{}');
   const o = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
-  const asRecord = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+  const asRecord = (v: unknown): Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
   const queries: Record<string, Row[]> = {};
   for (const [id, rows] of Object.entries(asRecord(o.queries))) {
     // osqueryd sends "" for a query without rows: like a missing entry (osquery-go gives [] rows), not an empty array.
     if (rows === '') continue;
     queries[id] = Array.isArray(rows)
-      ? rows.map((r) => Object.fromEntries(Object.entries(asRecord(r)).map(([k, v]) => [k, v === null || v === undefined ? '' : String(v)])))
+      ? rows.map((r) =>
+          Object.fromEntries(Object.entries(asRecord(r)).map(([k, v]) => [k, v === null || v === undefined ? '' : String(v)])),
+        )
       : [];
   }
   const statuses: Record<string, number> = {};

@@ -52,9 +52,15 @@ export const ExtensionClientCtor = (extensionGen as unknown as { Client: ClientC
 export const ExtensionManagerClientCtor = (managerGen as unknown as { Client: ClientCtor }).Client;
 export const RefExtensionProcessor = (extensionGen as unknown as { Processor: ProcessorCtor }).Processor;
 export const RefManagerProcessor = (managerGen as unknown as { Processor: ProcessorCtor }).Processor;
-export const refTypes = typesGen as unknown as Record<'ExtensionStatus' | 'ExtensionResponse' | 'InternalExtensionInfo' | 'InternalOptionInfo' | 'ExtensionException', StructCtor>;
+export const refTypes = typesGen as unknown as Record<
+  'ExtensionStatus' | 'ExtensionResponse' | 'InternalExtensionInfo' | 'InternalOptionInfo' | 'ExtensionException',
+  StructCtor
+>;
 /** The generated args/result classes of every method, e.g. `ExtensionManager_registerExtension_args`. */
-export const refMessages = { ...(extensionGen as unknown as Record<string, StructCtor>), ...(managerGen as unknown as Record<string, StructCtor>) };
+export const refMessages = {
+  ...(extensionGen as unknown as Record<string, StructCtor>),
+  ...(managerGen as unknown as Record<string, StructCtor>),
+};
 
 type RuntimeTransport = new (buf: Buffer | undefined, onFlush?: (buf: Buffer | undefined) => void) => unknown;
 const Buffered = TBufferedTransport as unknown as RuntimeTransport;

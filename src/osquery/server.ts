@@ -61,7 +61,8 @@ export class ThriftServer {
   async listen(): Promise<void> {
     await rm(this.path, { force: true });
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(new LauncherError('E_THRIFT_CONNECTION', `listen on ${this.path}: ${err.message}`, { cause: err }));
+      const onError = (err: Error) =>
+        reject(new LauncherError('E_THRIFT_CONNECTION', `listen on ${this.path}: ${err.message}`, { cause: err }));
       this.server.once('error', onError);
       this.server.listen(this.path, () => {
         this.server.off('error', onError);

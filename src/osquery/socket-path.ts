@@ -23,7 +23,10 @@ export function checkManagerSocketPath(path: string): void {
 export function checkUnixSocketPath(path: string): void {
   const bytes = Buffer.byteLength(path);
   if (bytes > MAX_UNIX_SOCKET_PATH) {
-    throw new LauncherError('E_SOCKET_PATH_TOO_LONG', `socket path is ${bytes} bytes, over the ${MAX_UNIX_SOCKET_PATH}-byte limit: ${path}`);
+    throw new LauncherError(
+      'E_SOCKET_PATH_TOO_LONG',
+      `socket path is ${bytes} bytes, over the ${MAX_UNIX_SOCKET_PATH}-byte limit: ${path}`,
+    );
   }
 }
 

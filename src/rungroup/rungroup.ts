@@ -53,7 +53,8 @@ export class RunGroup {
 
   add(actor: Actor): void {
     if (this.running) throw new LauncherError('E_INVALID_ARGUMENT', `run group already running; cannot add actor ${actor.name}`);
-    if (this.actors.some((a) => a.name === actor.name)) throw new LauncherError('E_ALREADY_EXISTS', `run group already has an actor named ${actor.name}`);
+    if (this.actors.some((a) => a.name === actor.name))
+      throw new LauncherError('E_ALREADY_EXISTS', `run group already has an actor named ${actor.name}`);
     this.actors.push(actor);
   }
 
@@ -100,7 +101,10 @@ export class RunGroup {
 
     await firstReturned;
     const { name: firstName, error: firstError } = first!;
-    this.log.info({ actor: firstName, err: firstError ? errorMessage(firstError) : undefined }, 'run group: first actor returned, interrupting all');
+    this.log.info(
+      { actor: firstName, err: firstError ? errorMessage(firstError) : undefined },
+      'run group: first actor returned, interrupting all',
+    );
 
     const interrupted = new Set<string>();
     const interrupts = this.actors.map((actor) =>

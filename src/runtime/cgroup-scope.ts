@@ -48,7 +48,8 @@ export function supervisorGroupDirs(config: LimitsConfig): string[] {
   } catch {
     return [];
   }
-  if (existsSync(join(fsRoot, 'cgroup.controllers')) && paths.has('')) return [join(fsRoot, delegatedBase(paths.get('')!), config.groupName)];
+  if (existsSync(join(fsRoot, 'cgroup.controllers')) && paths.has(''))
+    return [join(fsRoot, delegatedBase(paths.get('')!), config.groupName)];
   const dirs: string[] = [];
   for (const controller of ['memory', 'cpu'] as const) {
     const mount = v1Mount(fsRoot, controller);
@@ -96,9 +97,10 @@ export async function clearSupervisorGroups(dirs: readonly string[], log: Logger
   }
   if (killed.size > 0) {
     log.warn({ pids: [...killed] }, 'cgroups: killed processes left in this supervisor’s cgroups');
-    await pollUntil('processes in our cgroups to die', () => [...killed].every((p) => !isProcessAlive(p)), { timeoutMs: waitMs, intervalMs: 20 }).catch((err: unknown) =>
-      log.warn({ err: errorMessage(err) }, 'cgroups: processes still alive after SIGKILL'),
-    );
+    await pollUntil('processes in our cgroups to die', () => [...killed].every((p) => !isProcessAlive(p)), {
+      timeoutMs: waitMs,
+      intervalMs: 20,
+    }).catch((err: unknown) => log.warn({ err: errorMessage(err) }, 'cgroups: processes still alive after SIGKILL'));
   }
   for (const dir of dirs) await removeDirs([...subdirs(dir), dir]);
   const left = dirs.filter((d) => existsSync(d));

@@ -40,12 +40,17 @@ export function parseHelpFlags(text: string): Set<string> {
 
 function readHelp(path: string): Promise<FlagCatalog> {
   return new Promise((resolve) => {
-    execFile(path, ['--help'], { timeout: HELP_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: HELP_MAX_BYTES, encoding: 'utf8' }, (err, stdout, stderr) => {
-      const names = parseHelpFlags(`${stdout}\n${stderr}`);
-      if (names.size >= MIN_FLAGS) return resolve({ kind: 'known', path, names });
-      const why = err ? errorMessage(err) : `it listed ${names.size} flags`;
-      resolve({ kind: 'unavailable', path, reason: `cannot read the flag list from ${path} --help: ${why}` });
-    });
+    execFile(
+      path,
+      ['--help'],
+      { timeout: HELP_TIMEOUT_MS, killSignal: 'SIGKILL', maxBuffer: HELP_MAX_BYTES, encoding: 'utf8' },
+      (err, stdout, stderr) => {
+        const names = parseHelpFlags(`${stdout}\n${stderr}`);
+        if (names.size >= MIN_FLAGS) return resolve({ kind: 'known', path, names });
+        const why = err ? errorMessage(err) : `it listed ${names.size} flags`;
+        resolve({ kind: 'unavailable', path, reason: `cannot read the flag list from ${path} --help: ${why}` });
+      },
+    );
   });
 }
 
@@ -86,11 +91,19 @@ export function unknownFlagProblem(catalog: FlagCatalog, flag: string): string |
  * Throws E_INVALID_ARGUMENT naming the first flag `osquerydPath` does not
  * accept; with no readable flag list, warns once per call and accepts.
  */
-export async function checkKnownFlags(osquerydPath: string, flags: readonly string[], where: string, logger: Logger = silentLogger()): Promise<void> {
+export async function checkKnownFlags(
+  osquerydPath: string,
+  flags: readonly string[],
+  where: string,
+  logger: Logger = silentLogger(),
+): Promise<void> {
   if (flags.length === 0) return;
   const catalog = await osquerydFlagCatalog(osquerydPath);
   if (catalog.kind === 'unavailable') {
-    logger.warn({ osqueryd: osquerydPath, reason: catalog.reason, flags }, 'cannot check osquery flags against osqueryd --help; accepting them');
+    logger.warn(
+      { osqueryd: osquerydPath, reason: catalog.reason, flags },
+      'cannot check osquery flags against osqueryd --help; accepting them',
+    );
     return;
   }
   for (const flag of flags) {

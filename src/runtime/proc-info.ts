@@ -26,7 +26,9 @@ export function readProcStat(pid: number): ProcStat | undefined {
 
 export function readCmdline(pid: number): string[] | undefined {
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a.length > 0);
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+      .split('\0')
+      .filter((a) => a.length > 0);
   } catch {
     return undefined;
   }

@@ -51,7 +51,10 @@ function pidsFromRecords(dir: string, short: string): number[] {
   return pids;
 }
 
-export async function reapOrphans(root: string, options: { logger?: Logger; socketDirs?: string[]; waitMs?: number } = {}): Promise<ReapResult> {
+export async function reapOrphans(
+  root: string,
+  options: { logger?: Logger; socketDirs?: string[]; waitMs?: number } = {},
+): Promise<ReapResult> {
   const log = options.logger ?? silentLogger();
   const result: ReapResult = { killed: [], cleaned: [], leftovers: [] };
   const ownGroup = readProcStat(process.pid)?.pgrp;
@@ -71,7 +74,11 @@ export async function reapOrphans(root: string, options: { logger?: Logger; sock
   };
 
   for (const dir of dirs) {
-    const shorts = new Set(readdirSync(dir).map((n) => n.split('.')[0]!).filter(Boolean));
+    const shorts = new Set(
+      readdirSync(dir)
+        .map((n) => n.split('.')[0]!)
+        .filter(Boolean),
+    );
     for (const short of shorts) for (const pid of pidsFromRecords(dir, short)) consider(pid, dir, `record ${short}`);
     for (const pid of listPids()) if (pid !== process.pid) consider(pid, dir, 'proc scan');
   }
@@ -92,7 +99,11 @@ export async function reapOrphans(root: string, options: { logger?: Logger; sock
   }
 
   for (const dir of dirs) {
-    const shorts = new Set(readdirSync(dir).map((n) => n.split('.')[0]!).filter(Boolean));
+    const shorts = new Set(
+      readdirSync(dir)
+        .map((n) => n.split('.')[0]!)
+        .filter(Boolean),
+    );
     for (const short of shorts) {
       const left = await removeRunFiles(join(dir, `${short}.em`), 3, 50);
       result.cleaned.push(join(dir, short));

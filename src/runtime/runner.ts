@@ -100,20 +100,25 @@ export class Runner implements Actor {
   /** Run until interrupted. Rejects when the lock is held by a live supervisor or the socket directory is unusable. */
   async execute(): Promise<void> {
     if (this.state === 'stopping' || this.state === 'stopped') return this.shutdown(); // interrupted before it ran
-    if (this.state !== 'idle') throw new LauncherError('E_INVALID_ARGUMENT', `runner for ${this.root} is ${this.state}; execute() runs once`);
+    if (this.state !== 'idle')
+      throw new LauncherError('E_INVALID_ARGUMENT', `runner for ${this.root} is ${this.state}; execute() runs once`);
     this.state = 'running';
     try {
       this.lock = SupervisorLock.acquire(this.root);
       // Under systemd (INVOCATION_ID is set for every service) on cgroup v2: leave the delegated cgroup's root to the registration groups.
       if (process.env.INVOCATION_ID && this.o.limits?.cgroup !== 'off' && process.platform === 'linux') {
         const leaf = enterSupervisorLeaf({ ...(this.o.limits?.fsRoot ? { fsRoot: this.o.limits.fsRoot } : {}) });
-        this.log[leaf.skipped.length > 0 || (leaf.reason && !leaf.reason.startsWith('not cgroup v2')) ? 'warn' : 'info']({ ...leaf }, 'cgroups: supervisor leaf');
+        this.log[leaf.skipped.length > 0 || (leaf.reason && !leaf.reason.startsWith('not cgroup v2')) ? 'warn' : 'info'](
+          { ...leaf },
+          'cgroups: supervisor leaf',
+        );
       }
       this.limits = scopeLimits(this.root, this.o.limits);
       this.cgroupDirs = supervisorGroupDirs(this.limits);
       this.reaped = await reapOrphans(this.root, { logger: this.log });
       // A dead predecessor's osqueryds that still sit in our cgroups (the records may be gone).
-      for (const pid of await clearSupervisorGroups(this.cgroupDirs, this.log)) if (!this.reaped.killed.includes(pid)) this.reaped.killed.push(pid);
+      for (const pid of await clearSupervisorGroups(this.cgroupDirs, this.log))
+        if (!this.reaped.killed.includes(pid)) this.reaped.killed.push(pid);
       const closed = await this.runs.closeUnfinished('supervisor exited without recording this run; reaped at the next start');
       if (closed > 0) this.log.warn({ runs: closed }, 'closed runs left open by a previous supervisor');
       this.socketDir = resolveSocketDir(this.root);
@@ -221,11 +226,17 @@ export class Runner implements Actor {
   async query(id: string, sql: string, timeoutMs = 30_000): Promise<Row[]> {
     const sup = this.supervisor(id);
     const deadline = Date.now() + timeoutMs;
-    const inst = await pollUntil(`registration ${id} to be running`, () => (sup.instance?.healthy || sup.instance?.state === 'unhealthy' ? sup.instance : undefined), {
-      timeoutMs,
-      intervalMs: 25,
-    }).catch((err: unknown) => {
-      throw new LauncherError('E_TIMEOUT', `query on ${id}: instance not running within ${timeoutMs} ms (state ${sup.status().state})`, { cause: err });
+    const inst = await pollUntil(
+      `registration ${id} to be running`,
+      () => (sup.instance?.healthy || sup.instance?.state === 'unhealthy' ? sup.instance : undefined),
+      {
+        timeoutMs,
+        intervalMs: 25,
+      },
+    ).catch((err: unknown) => {
+      throw new LauncherError('E_TIMEOUT', `query on ${id}: instance not running within ${timeoutMs} ms (state ${sup.status().state})`, {
+        cause: err,
+      });
     });
     return inst.query(sql, Math.max(1, deadline - Date.now()));
   }
@@ -248,7 +259,8 @@ export class Runner implements Actor {
   status(options: StatusOptions = {}): RegistrationStatus[] {
     const out = [...this.supervisors.values()].map((s) => s.status(options));
     for (const reg of this.registrations.list()) {
-      if (reg.disabledReason && !this.supervisors.has(reg.id)) out.push({ ...idleStatus(reg), state: 'disabled', last_error: reg.disabledReason });
+      if (reg.disabledReason && !this.supervisors.has(reg.id))
+        out.push({ ...idleStatus(reg), state: 'disabled', last_error: reg.disabledReason });
     }
     return out;
   }
@@ -284,18 +296,26 @@ export class Runner implements Actor {
   /** Resolve once `id` is running and healthy; E_TIMEOUT otherwise. */
   async waitHealthy(id: string, timeoutMs: number): Promise<RegistrationStatus> {
     const sup = this.supervisor(id);
-    return pollUntil(`registration ${id} to be healthy`, () => (sup.status().healthy ? sup.status() : undefined), { timeoutMs, intervalMs: 20 });
+    return pollUntil(`registration ${id} to be healthy`, () => (sup.status().healthy ? sup.status() : undefined), {
+      timeoutMs,
+      intervalMs: 20,
+    });
   }
 
   private supervisor(id: string): RegistrationSupervisor {
     validateRegistrationId(id);
     const sup = this.supervisors.get(id);
-    if (!sup) throw new LauncherError('E_NOT_FOUND', `registration ${id} is not supervised${this.state === 'running' ? '' : ` (runner ${this.state})`}`);
+    if (!sup)
+      throw new LauncherError(
+        'E_NOT_FOUND',
+        `registration ${id} is not supervised${this.state === 'running' ? '' : ` (runner ${this.state})`}`,
+      );
     return sup;
   }
 
   private assertOpen(what: string): void {
-    if (this.state === 'stopping' || this.state === 'stopped') throw new LauncherError('E_SHUTDOWN', `cannot ${what}: runner is ${this.state}`);
+    if (this.state === 'stopping' || this.state === 'stopped')
+      throw new LauncherError('E_SHUTDOWN', `cannot ${what}: runner is ${this.state}`);
   }
 
   private makeInstance(reg: Registration): OsqueryInstance {
@@ -338,7 +358,9 @@ export class Runner implements Actor {
     this.stopping ??= (async () => {
       const sups = [...this.supervisors.values()];
       await Promise.all(
-        sups.map((s) => s.stop().catch((err: unknown) => this.log.warn({ registration_id: s.id, err: errorMessage(err) }, 'supervisor stop failed'))),
+        sups.map((s) =>
+          s.stop().catch((err: unknown) => this.log.warn({ registration_id: s.id, err: errorMessage(err) }, 'supervisor stop failed')),
+        ),
       );
       this.supervisors.clear();
       await clearSupervisorGroups(this.cgroupDirs, this.log);

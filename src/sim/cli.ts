@@ -19,14 +19,23 @@ export interface CommandLine {
 
 const MAX_FLAGFILE_DEPTH = 8;
 
-export function parseCommandLine(argv: readonly string[], readFile: (path: string) => string = (p) => readFileSync(p, 'utf8')): CommandLine {
+export function parseCommandLine(
+  argv: readonly string[],
+  readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): CommandLine {
   const flags = new FlagValues();
   const positional: string[] = [];
   parseInto(flags, positional, argv, readFile, 0);
   return { flags, positional };
 }
 
-function parseInto(flags: FlagValues, positional: string[], argv: readonly string[], readFile: (path: string) => string, depth: number): void {
+function parseInto(
+  flags: FlagValues,
+  positional: string[],
+  argv: readonly string[],
+  readFile: (path: string) => string,
+  depth: number,
+): void {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === '--') {
@@ -46,7 +55,8 @@ function parseInto(flags: FlagValues, positional: string[], argv: readonly strin
       // gflags: `--nox` means `--x=false` when x is a bool flag.
       const negated = name.startsWith('no') ? findFlag(name.slice(2)) : undefined;
       if (!negated || value !== undefined) throw new CommandLineError(`ERROR: unknown command line flag '${name}'`);
-      if (negated.type !== 'bool') throw new CommandLineError(`ERROR: boolean value (${name}) specified for ${negated.type} command line flag`);
+      if (negated.type !== 'bool')
+        throw new CommandLineError(`ERROR: boolean value (${name}) specified for ${negated.type} command line flag`);
       def = negated;
       name = negated.name;
       value = 'false';

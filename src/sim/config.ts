@@ -28,7 +28,8 @@ interface ParsedConfig {
   decorators: Decorators;
 }
 
-const asObject = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const asObject = (v: unknown): Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 const asStrings = (v: unknown): string[] => (Array.isArray(v) ? v.filter((s): s is string => typeof s === 'string') : []);
 
 /** Remove whole-line `//` and `#` comments, as osqueryd does before parsing. */
@@ -85,7 +86,9 @@ export class ConfigManager {
     }
     this.applyOptions(parsed.options);
     const packs = await this.resolvePacks(parsed.packs);
-    this.queries = await scheduledQueries(parsed.schedule, packs, this.flags, this.hostIdentifier(), (sql, pack) => this.discover(sql, pack));
+    this.queries = await scheduledQueries(parsed.schedule, packs, this.flags, this.hostIdentifier(), (sql, pack) =>
+      this.discover(sql, pack),
+    );
     this.decorators = parsed.decorators;
     const hash = createHash('sha1');
     for (const name of Object.keys(sources).sort()) hash.update(sources[name]!);
@@ -167,7 +170,11 @@ export class ConfigManager {
       const res = await this.registry.call('config', '', { action: 'genPack', name, value });
       const text = res.status.code === 0 ? res.response[0]?.[name] : undefined;
       if (text === undefined) {
-        glog.warning('packs.cpp', 98, `Error reading the query pack named: ${name}${res.status.code !== 0 ? `: ${res.status.message}` : ''}`);
+        glog.warning(
+          'packs.cpp',
+          98,
+          `Error reading the query pack named: ${name}${res.status.code !== 0 ? `: ${res.status.message}` : ''}`,
+        );
         continue;
       }
       try {

@@ -99,7 +99,8 @@ export class Daemon {
         tableAdded: (uuid, name, routes) => this.attachTable(uuid, name, routes),
         tableRemoved: (name) => this.engine.removeTable(name),
       },
-      (uuid, registry, item, request) => callExtension(extensionSocketPath(this.socket, uuid), registry, item, request, flags.num('thrift_timeout') * 1000),
+      (uuid, registry, item, request) =>
+        callExtension(extensionSocketPath(this.socket, uuid), registry, item, request, flags.num('thrift_timeout') * 1000),
     );
     this.logger = new LoggerRouter(this.registry, flags, hostId, this.faults);
     this.config = new ConfigManager(this.registry, flags, this.engine, this.faults, hostId);
@@ -158,17 +159,28 @@ export class Daemon {
 
     if (!flags.bool('disable_logging')) {
       const missing = await this.logger.activate();
-      if (missing !== undefined) return this.fatal(EXIT_CATASTROPHIC, `Cannot activate ${missing} logger plugin: Unknown registry plugin: ${missing}`);
+      if (missing !== undefined)
+        return this.fatal(EXIT_CATASTROPHIC, `Cannot activate ${missing} logger plugin: Unknown registry plugin: ${missing}`);
     }
     const decorations = new Decorations(this.engine, this.config, flags);
     if (!flags.bool('disable_distributed')) {
       this.distributed = new DistributedRunner({ registry: this.registry, engine: this.engine, store, flags, faults: this.faults });
       const missing = this.distributed.activate();
-      if (missing !== undefined) return this.fatal(EXIT_CATASTROPHIC, `Cannot activate ${missing} distributed plugin: Unknown registry plugin: ${missing}`);
+      if (missing !== undefined)
+        return this.fatal(EXIT_CATASTROPHIC, `Cannot activate ${missing} distributed plugin: Unknown registry plugin: ${missing}`);
     }
     if (this.stopping) return;
 
-    this.scheduler = new Scheduler({ config: this.config, engine: this.engine, store, logger: this.logger, decorations, flags, faults: this.faults, hostIdentifier: () => hostIdentifier(flags, this.ids) });
+    this.scheduler = new Scheduler({
+      config: this.config,
+      engine: this.engine,
+      store,
+      logger: this.logger,
+      decorations,
+      flags,
+      faults: this.faults,
+      hostIdentifier: () => hostIdentifier(flags, this.ids),
+    });
     this.scheduler.start();
     this.distributed?.start();
     this.config.startRefresh(configOk);
@@ -245,7 +257,13 @@ export class Daemon {
       scheduleRows: () => this.scheduler?.rows() ?? [],
     });
     // --disable_tables: a denied table does not exist for SQL ("no such table"), as in osqueryd.
-    const disabled = new Set(flags.get('disable_tables').split(',').map((n) => n.trim().toLowerCase()).filter(Boolean));
+    const disabled = new Set(
+      flags
+        .get('disable_tables')
+        .split(',')
+        .map((n) => n.trim().toLowerCase())
+        .filter(Boolean),
+    );
     for (const t of [...tables, ...fileTables()]) {
       if (disabled.has(t.spec.name.toLowerCase())) continue;
       engine.addTable(t);

@@ -48,7 +48,11 @@ export function parseBatch(text: string): Batch {
     return out;
   };
   const accelerate = Number(doc.accelerate ?? 0);
-  return { queries: strings(doc.queries, 'queries'), discovery: strings(doc.discovery, 'discovery'), accelerate: Number.isFinite(accelerate) ? accelerate : 0 };
+  return {
+    queries: strings(doc.queries, 'queries'),
+    discovery: strings(doc.discovery, 'discovery'),
+    accelerate: Number.isFinite(accelerate) ? accelerate : 0,
+  };
 }
 
 export interface DistributedDeps {

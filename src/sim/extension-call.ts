@@ -34,7 +34,13 @@ export async function extensionHealthy(path: string, timeoutMs = PING_TIMEOUT_MS
 }
 
 /** Call a plugin the extension at `path` owns. Failures come back as status code 1. */
-export async function callExtension(path: string, registry: string, item: string, request: PluginRequest, timeoutMs: number): Promise<ExtensionResponse> {
+export async function callExtension(
+  path: string,
+  registry: string,
+  item: string,
+  request: PluginRequest,
+  timeoutMs: number,
+): Promise<ExtensionResponse> {
   try {
     await access(path, constants.W_OK);
   } catch {

@@ -15,7 +15,11 @@ export function columnsFromRoutes(routes: PluginResponse): ColumnSpec[] {
     .map((r) => ({ name: r.name!, type: normalizeColumnType(r.type), options: Number.parseInt(r.op ?? '0', 10) || 0 }));
 }
 
-export function extensionTable(name: string, routes: PluginResponse, call: (request: PluginRequest) => Promise<ExtensionResponse>): TableProvider {
+export function extensionTable(
+  name: string,
+  routes: PluginResponse,
+  call: (request: PluginRequest) => Promise<ExtensionResponse>,
+): TableProvider {
   return {
     spec: { name, columns: columnsFromRoutes(routes) },
     async generate(context) {

@@ -41,10 +41,13 @@ export function parseFaults(text: string | undefined): Faults {
   if (trimmed.startsWith('{')) {
     pairs = Object.entries(JSON.parse(trimmed) as Record<string, unknown>);
   } else {
-    pairs = trimmed.split(',').filter(Boolean).map((kv) => {
-      const i = kv.indexOf('=');
-      return i < 0 ? [kv.trim(), ''] : [kv.slice(0, i).trim(), kv.slice(i + 1)];
-    });
+    pairs = trimmed
+      .split(',')
+      .filter(Boolean)
+      .map((kv) => {
+        const i = kv.indexOf('=');
+        return i < 0 ? [kv.trim(), ''] : [kv.slice(0, i).trim(), kv.slice(i + 1)];
+      });
   }
   for (const [key, value] of pairs) {
     const field = KEYS[key];
@@ -54,7 +57,8 @@ export function parseFaults(text: string | undefined): Faults {
       out.crashOnQuery = String(value);
     } else {
       const n = Number(value);
-      if (!Number.isFinite(n) || n < 0) throw new Error(`OSQUERYD_SIM_FAULTS: ${key} must be a non-negative number, got ${JSON.stringify(value)}`);
+      if (!Number.isFinite(n) || n < 0)
+        throw new Error(`OSQUERYD_SIM_FAULTS: ${key} must be a non-negative number, got ${JSON.stringify(value)}`);
       out[field] = n;
     }
   }

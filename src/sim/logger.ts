@@ -129,7 +129,9 @@ export class LoggerRouter {
     const batch = this.pending;
     this.pending = [];
     const host = this.hostIdentifier();
-    const log = JSON.stringify(batch.map((e) => ({ s: e.severity, f: e.file, i: e.line, m: e.message, h: host, c: calendarTime(e.time), u: unixSeconds(e.time) })));
+    const log = JSON.stringify(
+      batch.map((e) => ({ s: e.severity, f: e.file, i: e.line, m: e.message, h: host, c: calendarTime(e.time), u: unixSeconds(e.time) })),
+    );
     for (const l of this.loggers) {
       if ((l.features & FEATURE_STATUS) === 0 || l.target.kind === 'core') continue;
       await this.registry.callResolved('logger', l.target, { status: 'true', log });

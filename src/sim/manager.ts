@@ -6,7 +6,15 @@
  * Handler methods keep exactly the IDL's parameter count: the generated
  * processor picks promise style by `handler.method.length`.
  */
-import { extensionInfo, optionInfo, response, status, type ExtensionManagerHandler, type InternalExtensionList, type InternalOptionList } from '../osquery/protocol.js';
+import {
+  extensionInfo,
+  optionInfo,
+  response,
+  status,
+  type ExtensionManagerHandler,
+  type InternalExtensionList,
+  type InternalOptionList,
+} from '../osquery/protocol.js';
 import type { FaultController } from './faults.js';
 import type { FlagValues } from './flags.js';
 import { glog } from './glog.js';
@@ -52,7 +60,11 @@ export function managerHandler({ registry, flags, engine, faults }: ManagerDeps)
       const normalized = extensionInfo({ ...info, name: info?.name ?? '' });
       const st = registry.register(normalized, broadcast ?? {});
       if (st.code === 0) {
-        glog.info('interface.cpp', 85, `Registering extension (${normalized.name}, ${st.uuid}, version=${normalized.version}, sdk=${normalized.sdk_version})`);
+        glog.info(
+          'interface.cpp',
+          85,
+          `Registering extension (${normalized.name}, ${st.uuid}, version=${normalized.version}, sdk=${normalized.sdk_version})`,
+        );
       } else {
         glog.warning('interface.cpp', 79, `Cannot register extension ${normalized.name}: ${st.message}`);
       }

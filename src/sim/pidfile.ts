@@ -44,7 +44,8 @@ export async function acquirePidfile(path: string, force: boolean): Promise<void
   try {
     content = readFileSync(path, 'utf8').trim();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new PidfileError(`Pidfile check failed: could not read pidfile ${path}: ${(err as Error).message}`);
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new PidfileError(`Pidfile check failed: could not read pidfile ${path}: ${(err as Error).message}`);
   }
   const pid = content !== undefined && /^\d+$/.test(content) ? Number(content) : 0;
   if (pid > 0 && pid !== process.pid && processAlive(pid)) {

@@ -10,7 +10,16 @@
  * socket never appears.
  */
 import { randomInt } from 'node:crypto';
-import { response, status, type ExtensionRegistry, type ExtensionResponse, type ExtensionStatus, type InternalExtensionInfo, type PluginRequest, type PluginResponse } from '../osquery/protocol.js';
+import {
+  response,
+  status,
+  type ExtensionRegistry,
+  type ExtensionResponse,
+  type ExtensionStatus,
+  type InternalExtensionInfo,
+  type PluginRequest,
+  type PluginResponse,
+} from '../osquery/protocol.js';
 import { versionAtLeast } from './version.js';
 
 /** Answers one call(registry, item, request) inside the core. */
@@ -18,11 +27,34 @@ export interface CorePlugin {
   call(request: PluginRequest): Promise<ExtensionResponse> | ExtensionResponse;
 }
 
-export const REGISTRY_NAMES = ['config', 'config_parser', 'database', 'distributed', 'enroll', 'event_publisher', 'event_subscriber', 'killswitch', 'logger', 'numeric_monitoring', 'sql', 'table'] as const;
+export const REGISTRY_NAMES = [
+  'config',
+  'config_parser',
+  'database',
+  'distributed',
+  'enroll',
+  'event_publisher',
+  'event_subscriber',
+  'killswitch',
+  'logger',
+  'numeric_monitoring',
+  'sql',
+  'table',
+] as const;
 
 /** Core items that exist by name only (the stand-in does not run them). */
 const NAME_ONLY: Record<string, string[]> = {
-  config_parser: ['auto_table_construction', 'decorators', 'events', 'feature_vectors', 'file_paths', 'logger', 'options', 'packs', 'views'],
+  config_parser: [
+    'auto_table_construction',
+    'decorators',
+    'events',
+    'feature_vectors',
+    'file_paths',
+    'logger',
+    'options',
+    'packs',
+    'views',
+  ],
   database: ['ephemeral', 'rocksdb'],
   enroll: ['tls'],
   event_publisher: ['inotify', 'syslog', 'udev'],
@@ -40,7 +72,9 @@ export interface RegistryEvents {
 
 export type ExtensionCaller = (uuid: number, registry: string, item: string, request: PluginRequest) => Promise<ExtensionResponse>;
 
-export type Resolved = { kind: 'core'; name: string; plugin: CorePlugin } | { kind: 'extension'; name: string; uuid: number; routes: PluginResponse };
+export type Resolved =
+  | { kind: 'core'; name: string; plugin: CorePlugin }
+  | { kind: 'extension'; name: string; uuid: number; routes: PluginResponse };
 
 type Broadcast = Map<string, Map<string, PluginResponse>>;
 
@@ -147,7 +181,10 @@ export class Registry {
 
   /** An empty or unknown item falls back to the registry's active plugin (the first, for a list). */
   resolve(registry: string, item: string): Resolved | undefined {
-    return (item !== '' ? this.resolveExact(registry, item) : undefined) ?? this.resolveExact(registry, this.activeName(registry).split(',')[0]!.trim());
+    return (
+      (item !== '' ? this.resolveExact(registry, item) : undefined) ??
+      this.resolveExact(registry, this.activeName(registry).split(',')[0]!.trim())
+    );
   }
 
   async call(registry: string, item: string, request: PluginRequest): Promise<ExtensionResponse> {
@@ -165,10 +202,18 @@ export class Registry {
   /** Rows for osquery_registry. */
   rows(): Array<Record<string, string | number>> {
     const out: Array<Record<string, string | number>> = [];
-    const isActive = (r: string, n: string) => (this.activeName(r).split(',').map((s) => s.trim()).includes(n) ? 1 : 0);
-    for (const [r, items] of this.core) for (const n of items.keys()) out.push({ registry: r, name: n, owner_uuid: 0, internal: 0, active: isActive(r, n) });
+    const isActive = (r: string, n: string) =>
+      this.activeName(r)
+        .split(',')
+        .map((s) => s.trim())
+        .includes(n)
+        ? 1
+        : 0;
+    for (const [r, items] of this.core)
+      for (const n of items.keys()) out.push({ registry: r, name: n, owner_uuid: 0, internal: 0, active: isActive(r, n) });
     for (const [uuid, broadcast] of this.routes) {
-      for (const [r, items] of broadcast) for (const n of items.keys()) out.push({ registry: r, name: n, owner_uuid: uuid, internal: 0, active: isActive(r, n) });
+      for (const [r, items] of broadcast)
+        for (const n of items.keys()) out.push({ registry: r, name: n, owner_uuid: uuid, internal: 0, active: isActive(r, n) });
     }
     return out;
   }

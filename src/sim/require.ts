@@ -20,7 +20,12 @@ export function requiredNames(flag: string): string[] {
 }
 
 /** undefined when every name is met, else the first unmet name. */
-export async function waitForRequired(registry: Registry, managerPath: string, names: readonly string[], timeoutMs: number): Promise<string | undefined> {
+export async function waitForRequired(
+  registry: Registry,
+  managerPath: string,
+  names: readonly string[],
+  timeoutMs: number,
+): Promise<string | undefined> {
   let waited = false;
   for (const name of names) {
     const deadline = Date.now() + timeoutMs;

@@ -90,7 +90,10 @@ export function eventLines(meta: ResultMeta, diff: Diff): string[] {
 
 /** Batch form: one line with `diffResults`. */
 export function batchLine(meta: ResultMeta, diff: Diff): string {
-  return JSON.stringify({ ...common(meta), diffResults: { removed: diff.removed.map((r) => present(meta, r)), added: diff.added.map((r) => present(meta, r)) } });
+  return JSON.stringify({
+    ...common(meta),
+    diffResults: { removed: diff.removed.map((r) => present(meta, r)), added: diff.added.map((r) => present(meta, r)) },
+  });
 }
 
 /** Snapshot: `{snapshot, action:"snapshot", ...common}`, or one event per row with --logger_snapshot_event_type. */

@@ -168,7 +168,19 @@ export class Scheduler {
   }
 
   private record(name: string, wallMs: number, cpu: NodeJS.CpuUsage, outputSize: number): void {
-    const s = this.stats.get(name) ?? { executions: 0, lastExecuted: 0, outputSize: 0, wallMs: 0, lastWallMs: 0, userMs: 0, lastUserMs: 0, systemMs: 0, lastSystemMs: 0, lastMemory: 0, memoryTotal: 0 };
+    const s = this.stats.get(name) ?? {
+      executions: 0,
+      lastExecuted: 0,
+      outputSize: 0,
+      wallMs: 0,
+      lastWallMs: 0,
+      userMs: 0,
+      lastUserMs: 0,
+      systemMs: 0,
+      lastSystemMs: 0,
+      lastMemory: 0,
+      memoryTotal: 0,
+    };
     const rss = process.memoryUsage.rss();
     s.executions++;
     s.lastExecuted = unixSeconds();

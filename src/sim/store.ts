@@ -97,7 +97,9 @@ export class SimStore {
   }
 
   isDenylisted(query: string, now: number): boolean {
-    const row = this.db.prepare('SELECT expires FROM sim_distributed_denylist WHERE query = ?').get(query) as { expires: number } | undefined;
+    const row = this.db.prepare('SELECT expires FROM sim_distributed_denylist WHERE query = ?').get(query) as
+      | { expires: number }
+      | undefined;
     return row !== undefined && row.expires > now;
   }
 

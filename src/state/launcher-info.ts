@@ -16,7 +16,8 @@ export interface LauncherInfoSource {
 
 const column = columnsOf<LauncherInfo>();
 /** Launcher's column name is the field name. */
-const text = <P extends FieldPath<LauncherInfo>>(field: P, description: string) => column<P>({ name: field, type: 'TEXT', field, description } as ColumnSpec<LauncherInfo, P>);
+const text = <P extends FieldPath<LauncherInfo>>(field: P, description: string) =>
+  column<P>({ name: field, type: 'TEXT', field, description } as ColumnSpec<LauncherInfo, P>);
 
 export const launcherInfoTable = defineStateTable<LauncherInfo, LauncherInfoSource>()({
   name: 'kolide_launcher_info',

@@ -48,7 +48,9 @@ export type ColumnSpec<R, P extends FieldPath<R>> = {
   type: ColumnType;
   description: string;
   field: P;
-} & (FieldValue<R, P> extends CellValue ? { render?: (value: FieldValue<R, P>) => CellValue } : { render: (value: FieldValue<R, P>) => CellValue });
+} & (FieldValue<R, P> extends CellValue
+  ? { render?: (value: FieldValue<R, P>) => CellValue }
+  : { render: (value: FieldValue<R, P>) => CellValue });
 
 /** The column builder for rows of type `R`: `const column = columnsOf<InstanceInfo>()`. */
 export function columnsOf<R>() {
@@ -94,7 +96,9 @@ type Uncovered<R, C extends ReadonlyArray<{ field: string }>> = Exclude<FieldPat
  */
 export function defineStateTable<R, S>() {
   return <const C extends ReadonlyArray<StateColumn<R, FieldPath<R>>>>(
-    def: Omit<StateTable<R, S>, 'columns'> & { columns: C } & ([Uncovered<R, C>] extends [never] ? unknown : { columns_missing_for_fields: Uncovered<R, C> }),
+    def: Omit<StateTable<R, S>, 'columns'> & { columns: C } & ([Uncovered<R, C>] extends [never]
+        ? unknown
+        : { columns_missing_for_fields: Uncovered<R, C> }),
   ): StateTable<R, S> => ({ name: def.name, description: def.description, columns: def.columns, owner: def.owner, rows: def.rows });
 }
 

@@ -121,7 +121,9 @@ export class BackupScheduler {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       this.runNow()
-        .catch((err: unknown) => this.log.error({ dir: this.dir, err: errorMessage(err) }, 'database backup failed; next attempt at the next interval'))
+        .catch((err: unknown) =>
+          this.log.error({ dir: this.dir, err: errorMessage(err) }, 'database backup failed; next attempt at the next interval'),
+        )
         .finally(() => this.schedule(this.intervalMs));
     }, ms);
     this.timer.unref();

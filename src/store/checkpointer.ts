@@ -89,7 +89,10 @@ export function startCheckpointer(db: SqliteDatabase, path: string, o: Checkpoin
 
   const spawn = (): void => {
     try {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driver, thresholdBytes, intervalMs, idleExitMs: o.idleExitMs ?? 10_000 } });
+      const w = new Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { path, driver, thresholdBytes, intervalMs, idleExitMs: o.idleExitMs ?? 10_000 },
+      });
       w.unref();
       w.on('error', fallBack);
       worker = w;

@@ -56,17 +56,24 @@ export class ConfigCache {
 
   set(registrationId: string, config: string): Promise<void> {
     const entry = { config, updatedAt: Date.now() };
-    return this.save(registrationId, entry, () =>
-      void this.db
-        .prepare(
-          `INSERT INTO config_cache_entries (registration_id, config, updated_at) VALUES (?, ?, ?)
+    return this.save(
+      registrationId,
+      entry,
+      () =>
+        void this.db
+          .prepare(
+            `INSERT INTO config_cache_entries (registration_id, config, updated_at) VALUES (?, ?, ?)
            ON CONFLICT(registration_id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at`,
-        )
-        .run(registrationId, config, entry.updatedAt),
+          )
+          .run(registrationId, config, entry.updatedAt),
     );
   }
 
   clear(registrationId: string): Promise<void> {
-    return this.save(registrationId, undefined, () => void this.db.prepare('DELETE FROM config_cache_entries WHERE registration_id = ?').run(registrationId));
+    return this.save(
+      registrationId,
+      undefined,
+      () => void this.db.prepare('DELETE FROM config_cache_entries WHERE registration_id = ?').run(registrationId),
+    );
   }
 }

@@ -74,6 +74,8 @@ export function ensureSchema(db: SqliteDatabase, module: string, migrations: rea
       if (typeof m === 'string') db.exec(m);
       else m(db);
     }
-    db.prepare('INSERT INTO schema_versions (module, version) VALUES (?, ?) ON CONFLICT(module) DO UPDATE SET version = excluded.version').run(module, migrations.length);
+    db.prepare(
+      'INSERT INTO schema_versions (module, version) VALUES (?, ?) ON CONFLICT(module) DO UPDATE SET version = excluded.version',
+    ).run(module, migrations.length);
   }).immediate();
 }

@@ -33,7 +33,13 @@ export interface IntegrityReport {
 }
 
 /** SQLite error codes that mean the file's content is damaged (not a lock, a permission or a missing file). */
-const CORRUPT_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_CORRUPT_INDEX', 'SQLITE_CORRUPT_SEQUENCE', 'SQLITE_CORRUPT_VTAB']);
+const CORRUPT_CODES = new Set([
+  'SQLITE_CORRUPT',
+  'SQLITE_NOTADB',
+  'SQLITE_CORRUPT_INDEX',
+  'SQLITE_CORRUPT_SEQUENCE',
+  'SQLITE_CORRUPT_VTAB',
+]);
 
 /**
  * `PRAGMA quick_check` of the database at `path`: undefined when it is

@@ -74,7 +74,8 @@ export class LogAppendQueue {
   private take(): Call[] {
     let n = 0;
     let i = 0;
-    while (i < this.pending.length && (i === 0 || n + this.pending[i]!.entries.length <= this.maxBatch)) n += this.pending[i++]!.entries.length;
+    while (i < this.pending.length && (i === 0 || n + this.pending[i]!.entries.length <= this.maxBatch))
+      n += this.pending[i++]!.entries.length;
     return this.pending.splice(0, i);
   }
 

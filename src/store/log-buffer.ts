@@ -51,11 +51,13 @@ function migrateToStreams(db: SqliteDatabase): void {
     )
     .all() as { registration_id: string; kind: string }[];
   for (const p of pairs) {
-    const c = db.prepare('SELECT dropped_cap, dropped_oversize FROM log_buffer_counters WHERE registration_id = ? AND kind = ?').get(p.registration_id, p.kind) as
-      | { dropped_cap: number; dropped_oversize: number }
-      | undefined;
+    const c = db
+      .prepare('SELECT dropped_cap, dropped_oversize FROM log_buffer_counters WHERE registration_id = ? AND kind = ?')
+      .get(p.registration_id, p.kind) as { dropped_cap: number; dropped_oversize: number } | undefined;
     const id = db
-      .prepare('INSERT INTO log_buffer_streams (registration_id, kind, dropped_cap, dropped_oversize) VALUES (?, ?, ?, ?) RETURNING stream_id')
+      .prepare(
+        'INSERT INTO log_buffer_streams (registration_id, kind, dropped_cap, dropped_oversize) VALUES (?, ?, ?, ?) RETURNING stream_id',
+      )
       .pluck()
       .get(p.registration_id, p.kind, c?.dropped_cap ?? 0, c?.dropped_oversize ?? 0) as number;
     createStreamTable(db, id);
@@ -112,7 +114,8 @@ export interface LogAppend {
 }
 
 function checkKind(kind: string): asserts kind is LogKind {
-  if (kind !== 'result' && kind !== 'status') throw new LauncherError('E_INVALID_ARGUMENT', `log kind must be "result" or "status", got ${JSON.stringify(kind)}`);
+  if (kind !== 'result' && kind !== 'status')
+    throw new LauncherError('E_INVALID_ARGUMENT', `log kind must be "result" or "status", got ${JSON.stringify(kind)}`);
 }
 
 /** Default total size of all log buffers together (issue 19). */
@@ -211,7 +214,10 @@ export class LogBuffer {
     const byReg = new Map<string, Stream[]>();
     for (const { registrationId, stream } of all) byReg.set(registrationId, [...(byReg.get(registrationId) ?? []), stream]);
     const groups = [...byReg.values()];
-    const regShares = fairShares(groups.map((g) => g.reduce((sum, s) => sum + pending(s), 0)), total - this.maxTotalBytes);
+    const regShares = fairShares(
+      groups.map((g) => g.reduce((sum, s) => sum + pending(s), 0)),
+      total - this.maxTotalBytes,
+    );
     groups.forEach((group, gi) => {
       const shares = fairShares(group.map(pending), regShares[gi]!);
       group.forEach((s, si) => {

@@ -50,7 +50,9 @@ export const STREAMS_TABLE = `CREATE TABLE IF NOT EXISTS log_buffer_streams (
 export const streamTable = (id: number): string => `log_buffer_s${id}`;
 
 export function createStreamTable(db: SqliteDatabase, id: number): void {
-  db.exec(`CREATE TABLE IF NOT EXISTS ${streamTable(id)} (id INTEGER PRIMARY KEY, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, data TEXT NOT NULL)`);
+  db.exec(
+    `CREATE TABLE IF NOT EXISTS ${streamTable(id)} (id INTEGER PRIMARY KEY, bytes INTEGER NOT NULL, created_at INTEGER NOT NULL, data TEXT NOT NULL)`,
+  );
 }
 
 interface StreamRow {
@@ -70,7 +72,9 @@ export class StreamRegistry {
   constructor(conn: SqliteDatabase) {
     this.conn = conn;
     this.transaction = conn.transaction((fn: () => unknown) => fn());
-    this.bumpDropped = conn.prepare('UPDATE log_buffer_streams SET dropped_cap = dropped_cap + ?, dropped_oversize = dropped_oversize + ? WHERE stream_id = ?');
+    this.bumpDropped = conn.prepare(
+      'UPDATE log_buffer_streams SET dropped_cap = dropped_cap + ?, dropped_oversize = dropped_oversize + ? WHERE stream_id = ?',
+    );
   }
 
   /** The stream, loaded from its table on first use; undefined when it was never created. */
@@ -78,9 +82,9 @@ export class StreamRegistry {
     const key = `${kind}\u0000${registrationId}`;
     const known = this.streams.get(key);
     if (known) return known;
-    const row = this.conn.prepare('SELECT stream_id, dropped_cap, dropped_oversize FROM log_buffer_streams WHERE registration_id = ? AND kind = ?').get(registrationId, kind) as
-      | StreamRow
-      | undefined;
+    const row = this.conn
+      .prepare('SELECT stream_id, dropped_cap, dropped_oversize FROM log_buffer_streams WHERE registration_id = ? AND kind = ?')
+      .get(registrationId, kind) as StreamRow | undefined;
     if (!row) return undefined;
     const s = this.load(row);
     this.streams.set(key, s);
@@ -94,7 +98,10 @@ export class StreamRegistry {
     this.conn
       .transaction(() => {
         this.conn.prepare('INSERT OR IGNORE INTO log_buffer_streams (registration_id, kind) VALUES (?, ?)').run(registrationId, kind);
-        const id = this.conn.prepare('SELECT stream_id FROM log_buffer_streams WHERE registration_id = ? AND kind = ?').pluck().get(registrationId, kind) as number;
+        const id = this.conn
+          .prepare('SELECT stream_id FROM log_buffer_streams WHERE registration_id = ? AND kind = ?')
+          .pluck()
+          .get(registrationId, kind) as number;
         createStreamTable(this.conn, id);
       })
       .immediate();
@@ -104,7 +111,10 @@ export class StreamRegistry {
   /** Every stream of the connection (each loaded once), with its registration. */
   all(): Array<{ registrationId: string; stream: Stream }> {
     if (!this.allLoaded) {
-      const rows = this.conn.prepare('SELECT registration_id, kind FROM log_buffer_streams').all() as Array<{ registration_id: string; kind: LogKind }>;
+      const rows = this.conn.prepare('SELECT registration_id, kind FROM log_buffer_streams').all() as Array<{
+        registration_id: string;
+        kind: LogKind;
+      }>;
       for (const r of rows) this.find(r.registration_id, r.kind);
       this.allLoaded = true;
     }
@@ -117,7 +127,10 @@ export class StreamRegistry {
   clear(registrationId: string): void {
     this.conn
       .transaction(() => {
-        const ids = this.conn.prepare('SELECT stream_id FROM log_buffer_streams WHERE registration_id = ?').pluck().all(registrationId) as number[];
+        const ids = this.conn
+          .prepare('SELECT stream_id FROM log_buffer_streams WHERE registration_id = ?')
+          .pluck()
+          .all(registrationId) as number[];
         for (const id of ids) this.conn.exec(`DROP TABLE IF EXISTS ${streamTable(id)}`);
         this.conn.prepare('DELETE FROM log_buffer_streams WHERE registration_id = ?').run(registrationId);
       })
@@ -128,7 +141,11 @@ export class StreamRegistry {
   private load(row: StreamRow): Stream {
     const t = streamTable(row.stream_id);
     createStreamTable(this.conn, row.stream_id);
-    const agg = this.conn.prepare(`SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, coalesce(max(id), 0) AS m FROM ${t}`).get() as { n: number; b: number; m: number };
+    const agg = this.conn.prepare(`SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b, coalesce(max(id), 0) AS m FROM ${t}`).get() as {
+      n: number;
+      b: number;
+      m: number;
+    };
     return {
       id: row.stream_id,
       table: t,

@@ -46,7 +46,10 @@ interface Row {
 
 function checkId(registrationId: string): void {
   if (typeof registrationId !== 'string' || registrationId === '') {
-    throw new LauncherError('E_INVALID_REGISTRATION_ID', `registration id must be a non-empty string, got ${JSON.stringify(registrationId)}`);
+    throw new LauncherError(
+      'E_INVALID_REGISTRATION_ID',
+      `registration id must be a non-empty string, got ${JSON.stringify(registrationId)}`,
+    );
   }
 }
 
@@ -114,7 +117,11 @@ export class NodeKeyStore {
     const rec = this.get(registrationId);
     if (rec && UUID.test(rec.hostIdentifier)) return rec.hostIdentifier.toLowerCase();
     const id = randomUUID();
-    void this.save(registrationId, { registrationId, hostIdentifier: id, nodeKey: rec?.nodeKey, munemo: rec?.munemo, enrolledAt: rec?.enrolledAt }, 'saving the host identifier');
+    void this.save(
+      registrationId,
+      { registrationId, hostIdentifier: id, nodeKey: rec?.nodeKey, munemo: rec?.munemo, enrolledAt: rec?.enrolledAt },
+      'saving the host identifier',
+    );
     return id;
   }
 

@@ -5,7 +5,7 @@
  * 0700 on start. A directory this process does not own, or cannot chmod, is
  * refused with an error naming the path, its owner and its mode.
  */
-import { chmodSync, lstatSync, mkdirSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdirSync, type statSync } from 'node:fs';
 import { LauncherError, errorMessage } from '../errors.js';
 
 const octal = (mode: number): string => `0${(mode & 0o7777).toString(8)}`;
@@ -16,7 +16,8 @@ export function ensurePrivateDirectory(dir: string): number | undefined {
   try {
     existing = lstatSync(dir);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new LauncherError('E_CONFIG', `root directory ${dir}: cannot inspect it: ${errorMessage(err)}`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new LauncherError('E_CONFIG', `root directory ${dir}: cannot inspect it: ${errorMessage(err)}`, { cause: err });
   }
   if (!existing) {
     try {
@@ -27,7 +28,8 @@ export function ensurePrivateDirectory(dir: string): number | undefined {
     }
     return undefined;
   }
-  if (existing.isSymbolicLink()) throw new LauncherError('E_CONFIG', `root directory ${dir} is a symbolic link; refusing to keep secrets behind it (use the real path)`);
+  if (existing.isSymbolicLink())
+    throw new LauncherError('E_CONFIG', `root directory ${dir} is a symbolic link; refusing to keep secrets behind it (use the real path)`);
   if (!existing.isDirectory()) throw new LauncherError('E_CONFIG', `root directory ${dir} exists and is not a directory`);
   const mode = Number(existing.mode) & 0o7777;
   const uid = typeof process.getuid === 'function' ? process.getuid() : undefined;
@@ -41,7 +43,9 @@ export function ensurePrivateDirectory(dir: string): number | undefined {
     try {
       chmodSync(dir, 0o700);
     } catch (err) {
-      throw new LauncherError('E_CONFIG', `root directory ${dir} has mode ${octal(mode)} and cannot be made 0700: ${errorMessage(err)}`, { cause: err });
+      throw new LauncherError('E_CONFIG', `root directory ${dir} has mode ${octal(mode)} and cannot be made 0700: ${errorMessage(err)}`, {
+        cause: err,
+      });
     }
   }
   return mode;

@@ -6,7 +6,18 @@
  * The id is validated (src/registration.ts) before it is used anywhere.
  */
 import { LauncherError } from '../errors.js';
-import { REGISTRATION_ID_PATTERN, checkLimits, parseRegistrationId, disabledTablesProblem, isolationModeProblem, type DeploymentUrls, type IsolationSettings, type Limits, type Registration, type RegistrationId } from '../registration.js';
+import {
+  REGISTRATION_ID_PATTERN,
+  checkLimits,
+  parseRegistrationId,
+  disabledTablesProblem,
+  isolationModeProblem,
+  type DeploymentUrls,
+  type IsolationSettings,
+  type Limits,
+  type Registration,
+  type RegistrationId,
+} from '../registration.js';
 import { isBusy } from './busy.js';
 import { ensureSchema, type SqliteDatabase } from './database.js';
 import { writesOf } from './write-queue.js';
@@ -21,7 +32,8 @@ export function validateRegistrationId(id: unknown): RegistrationId {
   return parseRegistrationId(id);
 }
 
-export type RegistrationInput = Pick<Registration, 'id'> & Partial<Omit<Registration, 'id' | 'createdAt' | 'disabledReason' | 'deployment'>>;
+export type RegistrationInput = Pick<Registration, 'id'> &
+  Partial<Omit<Registration, 'id' | 'createdAt' | 'disabledReason' | 'deployment'>>;
 
 const MIGRATIONS = [
   `CREATE TABLE registrations (
@@ -73,7 +85,12 @@ function fromRow(row: Row): Registration {
 }
 
 /** Id, limits and flags of an input, validated (E_INVALID_REGISTRATION_ID, E_INVALID_ARGUMENT). */
-function checkedSettings(input: RegistrationInput): { id: string; limits: ResourceLimits; flags: string[]; isolation: IsolationSettings | undefined } {
+function checkedSettings(input: RegistrationInput): {
+  id: string;
+  limits: ResourceLimits;
+  flags: string[];
+  isolation: IsolationSettings | undefined;
+} {
   const id = validateRegistrationId(input.id);
   const limits = validateLimits(id, input.limits ?? {});
   const flags = input.osqueryFlags ?? [];
@@ -144,7 +161,15 @@ export class RegistrationStore {
             `INSERT INTO registrations (id, enroll_secret, enroll_secret_path, limits_json, osquery_flags_json, created_at, isolation_json)
              VALUES (?, ?, ?, ?, ?, ?, ?)`,
           )
-          .run(id, reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(reg.osqueryFlags), reg.createdAt, isolation ? JSON.stringify(isolation) : null);
+          .run(
+            id,
+            reg.enrollSecret ?? null,
+            reg.enrollSecretPath ?? null,
+            JSON.stringify(limits),
+            JSON.stringify(reg.osqueryFlags),
+            reg.createdAt,
+            isolation ? JSON.stringify(isolation) : null,
+          );
       } catch (err) {
         if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
           throw new LauncherError('E_ALREADY_EXISTS', `registration ${id} already exists`, { cause: err });
@@ -170,7 +195,10 @@ export class RegistrationStore {
   /** Mark a registration disabled (it stays, and is not launched); returns whether it exists. */
   setDisabled(id: string, reason: string | null): boolean {
     if (!this.get(id)) return false;
-    this.write(`disabling registration ${id}`, () => void this.db.prepare('UPDATE registrations SET disabled_reason = ? WHERE id = ?').run(reason, id));
+    this.write(
+      `disabling registration ${id}`,
+      () => void this.db.prepare('UPDATE registrations SET disabled_reason = ? WHERE id = ?').run(reason, id),
+    );
     return true;
   }
 
@@ -192,7 +220,14 @@ export class RegistrationStore {
         .prepare(
           `UPDATE registrations SET enroll_secret = ?, enroll_secret_path = ?, limits_json = ?, osquery_flags_json = ?, isolation_json = ?, disabled_reason = NULL WHERE id = ?`,
         )
-        .run(reg.enrollSecret ?? null, reg.enrollSecretPath ?? null, JSON.stringify(limits), JSON.stringify(flags), isolation ? JSON.stringify(isolation) : null, id);
+        .run(
+          reg.enrollSecret ?? null,
+          reg.enrollSecretPath ?? null,
+          JSON.stringify(limits),
+          JSON.stringify(flags),
+          isolation ? JSON.stringify(isolation) : null,
+          id,
+        );
     });
     return reg;
   }
@@ -205,7 +240,10 @@ export class RegistrationStore {
     const merged: DeploymentUrls = { ...current.deployment };
     for (const [k, v] of Object.entries(urls) as Array<[keyof DeploymentUrls, string | undefined]>) if (v) merged[k] = v;
     const json = JSON.stringify(merged);
-    this.write(`saving device URLs of registration ${id}`, () => void this.db.prepare('UPDATE registrations SET deployment_json = ? WHERE id = ?').run(json, id));
+    this.write(
+      `saving device URLs of registration ${id}`,
+      () => void this.db.prepare('UPDATE registrations SET deployment_json = ? WHERE id = ?').run(json, id),
+    );
     return true;
   }
 

@@ -103,17 +103,21 @@ export class RunHistoryStore {
   start(rec: { registrationId: string; runId: string; osquerydPath: string; limitsMode?: string; startedAt?: string }): Promise<void> {
     validateRegistrationId(rec.registrationId);
     const startedAt = rec.startedAt ?? now();
-    return this.write(`run history of ${rec.registrationId}: start of run ${rec.runId}`, () => this.db.transaction(() => {
+    return this.write(`run history of ${rec.registrationId}: start of run ${rec.runId}`, () =>
       this.db
-        .prepare('INSERT INTO run_history (registration_id, run_id, osqueryd_path, limits_mode, started_at) VALUES (?, ?, ?, ?, ?)')
-        .run(rec.registrationId, rec.runId, rec.osquerydPath, rec.limitsMode ?? null, startedAt);
-      this.db
-        .prepare(
-          `DELETE FROM run_history WHERE registration_id = ? AND seq NOT IN
+        .transaction(() => {
+          this.db
+            .prepare('INSERT INTO run_history (registration_id, run_id, osqueryd_path, limits_mode, started_at) VALUES (?, ?, ?, ?, ?)')
+            .run(rec.registrationId, rec.runId, rec.osquerydPath, rec.limitsMode ?? null, startedAt);
+          this.db
+            .prepare(
+              `DELETE FROM run_history WHERE registration_id = ? AND seq NOT IN
              (SELECT seq FROM run_history WHERE registration_id = ? ORDER BY seq DESC LIMIT ?)`,
-        )
-        .run(rec.registrationId, rec.registrationId, this.keep);
-    }).immediate());
+            )
+            .run(rec.registrationId, rec.registrationId, this.keep);
+        })
+        .immediate(),
+    );
   }
 
   private write(what: string, fn: () => void): Promise<void> {
@@ -121,27 +125,35 @@ export class RunHistoryStore {
   }
 
   setPid(runId: string, pid: number, limitsMode?: string): Promise<void> {
-    return this.write(`run history: pid of run ${runId}`, () =>
-      void this.db.prepare('UPDATE run_history SET pid = ?, limits_mode = COALESCE(?, limits_mode) WHERE run_id = ?').run(pid, limitsMode ?? null, runId),
+    return this.write(
+      `run history: pid of run ${runId}`,
+      () =>
+        void this.db
+          .prepare('UPDATE run_history SET pid = ?, limits_mode = COALESCE(?, limits_mode) WHERE run_id = ?')
+          .run(pid, limitsMode ?? null, runId),
     );
   }
 
   setConnected(runId: string, info: { instanceId?: string; version?: string; at?: string } = {}): Promise<void> {
     const at = info.at ?? now();
-    return this.write(`run history: connection of run ${runId}`, () =>
-      void this.db
-        .prepare('UPDATE run_history SET connected_at = ?, instance_id = ?, osqueryd_version = ? WHERE run_id = ?')
-        .run(at, info.instanceId ?? null, info.version ?? null, runId),
+    return this.write(
+      `run history: connection of run ${runId}`,
+      () =>
+        void this.db
+          .prepare('UPDATE run_history SET connected_at = ?, instance_id = ?, osqueryd_version = ? WHERE run_id = ?')
+          .run(at, info.instanceId ?? null, info.version ?? null, runId),
     );
   }
 
   /** Record the end of a run; the first exit recorded wins. */
   setExited(runId: string, info: { code?: number | null; signal?: string | null; error?: string; at?: string } = {}): Promise<void> {
     const at = info.at ?? now();
-    return this.write(`run history: exit of run ${runId}`, () =>
-      void this.db
-        .prepare('UPDATE run_history SET exited_at = ?, exit_code = ?, exit_signal = ?, error = ? WHERE run_id = ? AND exited_at IS NULL')
-        .run(at, info.code ?? null, info.signal ?? null, info.error ?? null, runId),
+    return this.write(
+      `run history: exit of run ${runId}`,
+      () =>
+        void this.db
+          .prepare('UPDATE run_history SET exited_at = ?, exit_code = ?, exit_signal = ?, error = ? WHERE run_id = ? AND exited_at IS NULL')
+          .run(at, info.code ?? null, info.signal ?? null, info.error ?? null, runId),
     );
   }
 
@@ -150,9 +162,15 @@ export class RunHistoryStore {
    * returns how many. Called at start, after orphans were reaped.
    */
   async closeUnfinished(error: string): Promise<number> {
-    return retryBusy('run history: closing runs left open', () => this.db.prepare('UPDATE run_history SET exited_at = ?, error = COALESCE(error, ?) WHERE exited_at IS NULL').run(now(), error).changes, {
-      budgetMs: writesOf(this.db).budgetMs,
-    });
+    return retryBusy(
+      'run history: closing runs left open',
+      () =>
+        this.db.prepare('UPDATE run_history SET exited_at = ?, error = COALESCE(error, ?) WHERE exited_at IS NULL').run(now(), error)
+          .changes,
+      {
+        budgetMs: writesOf(this.db).budgetMs,
+      },
+    );
   }
 
   get(runId: string): RunRecord | undefined {
@@ -163,12 +181,17 @@ export class RunHistoryStore {
   /** Newest first. */
   list(registrationId: string, limit = this.keep): RunRecord[] {
     validateRegistrationId(registrationId);
-    const rows = this.db.prepare('SELECT * FROM run_history WHERE registration_id = ? ORDER BY seq DESC LIMIT ?').all(registrationId, Math.max(0, limit)) as Row[];
+    const rows = this.db
+      .prepare('SELECT * FROM run_history WHERE registration_id = ? ORDER BY seq DESC LIMIT ?')
+      .all(registrationId, Math.max(0, limit)) as Row[];
     return rows.map(fromRow);
   }
 
   removeRegistration(registrationId: string): Promise<void> {
     validateRegistrationId(registrationId);
-    return this.write(`run history of ${registrationId}: removal`, () => void this.db.prepare('DELETE FROM run_history WHERE registration_id = ?').run(registrationId));
+    return this.write(
+      `run history of ${registrationId}: removal`,
+      () => void this.db.prepare('DELETE FROM run_history WHERE registration_id = ?').run(registrationId),
+    );
   }
 }

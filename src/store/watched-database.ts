@@ -32,7 +32,7 @@ const CONNECTION = Symbol('connection');
 
 /** The connection behind `db` now (itself for a plain database). */
 export function connectionOf(db: SqliteDatabase): SqliteDatabase {
-  return ((db as unknown as Record<symbol, SqliteDatabase | undefined>)[CONNECTION]) ?? db;
+  return (db as unknown as Record<symbol, SqliteDatabase | undefined>)[CONNECTION] ?? db;
 }
 
 export interface WatchedDatabaseOptions {
@@ -76,7 +76,9 @@ function identity(path: string): Identity | undefined {
 export function openWatchedDatabase(path: string, options: WatchedDatabaseOptions = {}): WatchedDatabase {
   const log = options.logger ?? silentLogger();
   const checkpointed = (conn: SqliteDatabase): Checkpointer =>
-    startCheckpointer(conn, path, { onError: (err) => log.warn({ path, err: errorMessage(err) }, 'checkpoint worker failed; SQLite checkpoints on commit again') });
+    startCheckpointer(conn, path, {
+      onError: (err) => log.warn({ path, err: errorMessage(err) }, 'checkpoint worker failed; SQLite checkpoints on commit again'),
+    });
   const integrity: IntegrityReport = options.backupDir !== undefined ? checkBeforeOpen(path, options.backupDir) : { outcome: 'ok', path };
   let current = openDatabase(path);
   ensureIncrementalVacuum(current, path, log);
@@ -110,7 +112,10 @@ export function openWatchedDatabase(path: string, options: WatchedDatabaseOption
   };
 
   const recreate = async (): Promise<void> => {
-    log.error({ path }, 'the supervisor database file was deleted while running; recreating it from the open connection (registrations, node keys, history, configs, buffered logs)');
+    log.error(
+      { path },
+      'the supervisor database file was deleted while running; recreating it from the open connection (registrations, node keys, history, configs, buffered logs)',
+    );
     const tmp = `${path}.restore-${process.pid}`;
     rmSync(tmp, { force: true });
     await current.backup(tmp);

@@ -60,7 +60,12 @@ async function refusal(p: Promise<unknown>): Promise<string> {
 beforeAll(async () => {
   tmp = shortTempDir('atk');
   for (const t of ['kolide', 'acme']) writeFileSync(join(tmp.dir, `${t}.secret`), `secret-${t}\n`);
-  dev = await startDevServer({ tenants: [{ name: 'kolide', secrets: ['secret-kolide'] }, { name: 'acme', secrets: ['secret-acme'] }] });
+  dev = await startDevServer({
+    tenants: [
+      { name: 'kolide', secrets: ['secret-kolide'] },
+      { name: 'acme', secrets: ['secret-acme'] },
+    ],
+  });
   const listen = `unix://${join(tmp.dir, 'ctl.sock')}`;
   const certs = await initCertificates({ dir: join(tmp.dir, 'certs'), tenants: ['acme'], target: listen });
   writeSupervisorConfig(join(tmp.dir, 'launcher.yaml'), {
@@ -72,7 +77,12 @@ beforeAll(async () => {
     certs,
   });
   admin = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key') });
-  acme = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'tenant-acme.pem'), key: join(certs.dir, 'tenant-acme.key') });
+  acme = new ControlClient({
+    target: listen,
+    ca: certs.caCert,
+    cert: join(certs.dir, 'tenant-acme.pem'),
+    key: join(certs.dir, 'tenant-acme.key'),
+  });
   tenantConfig = join(certs.dir, 'ctl-tenant-acme.json');
   supervisor = spawn(process.execPath, [join(repo, 'bin/launcher'), 'run', '--config', join(tmp.dir, 'launcher.yaml')], {
     env: { ...process.env, LAUNCHER_LOG_FORMAT: 'json' },
@@ -82,10 +92,14 @@ beforeAll(async () => {
   supervisor.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   try {
     for (const id of ['kolide', 'acme']) {
-      await waitFor(async () => {
-        const i = await admin.getInstance(id).catch(() => undefined);
-        return i?.healthy && i.pid;
-      }, 45_000, `${id} healthy`);
+      await waitFor(
+        async () => {
+          const i = await admin.getInstance(id).catch(() => undefined);
+          return i?.healthy && i.pid;
+        },
+        45_000,
+        `${id} healthy`,
+      );
     }
     await waitFor(() => dev.nodes('kolide').length === 1 && dev.nodes('acme').length === 1, 20_000, 'both enrolled');
   } catch (err) {
@@ -119,11 +133,15 @@ describe('tenant acme attacks the supervisor database through its osqueryd', () 
     }
   });
 
-  it('through `launcher ctl query acme …` (the CLI with acme\'s client config): refused, non-zero exit', async () => {
-    const picked = attacks().filter((a) => ['ATTACH then read', '/* comment */ ATTACH', 'CTE-wrapped INSERT', 'VACUUM INTO a new path', 'BEGIN IMMEDIATE'].includes(a.name));
+  it("through `launcher ctl query acme …` (the CLI with acme's client config): refused, non-zero exit", async () => {
+    const picked = attacks().filter((a) =>
+      ['ATTACH then read', '/* comment */ ATTACH', 'CTE-wrapped INSERT', 'VACUUM INTO a new path', 'BEGIN IMMEDIATE'].includes(a.name),
+    );
     expect(picked).toHaveLength(5);
     for (const a of picked) {
-      const res = await run(process.execPath, [join(repo, 'bin/launcher'), 'ctl', '--config', tenantConfig, 'query', 'acme', a.sql], { timeout: 30_000 }).then(
+      const res = await run(process.execPath, [join(repo, 'bin/launcher'), 'ctl', '--config', tenantConfig, 'query', 'acme', a.sql], {
+        timeout: 30_000,
+      }).then(
         () => undefined,
         (e: { code?: number; stderr?: string; stdout?: string }) => e,
       );
@@ -144,13 +162,26 @@ describe('tenant acme attacks the supervisor database through its osqueryd', () 
         body: JSON.stringify({ tenant: 'acme', sql: a.sql }),
       });
       expect(res.status).toBe(200);
-      names.set((await res.json() as { name: string }).name, { name: a.name, message: a.message });
+      names.set(((await res.json()) as { name: string }).name, { name: a.name, message: a.message });
     }
-    await waitFor(() => [...names.keys()].every((q) => dev.results({ tenant: 'acme', queryName: q }).length > 0), 60_000, 'every distributed result');
+    await waitFor(
+      () => [...names.keys()].every((q) => dev.results({ tenant: 'acme', queryName: q }).length > 0),
+      60_000,
+      'every distributed result',
+    );
     for (const [q, a] of names) {
       const [result] = dev.results({ tenant: 'acme', queryName: q });
-      observed.push({ entry: 'distributed query (device server)', attack: a.name, answer: `status ${result!.status}, message ${JSON.stringify(result!.message)}` });
-      expect({ attack: a.name, status: result!.status, message: result!.message, rows: Array.isArray(result!.rows) ? result!.rows.length : 0 }).toEqual({ attack: a.name, status: 1, message: a.message, rows: 0 });
+      observed.push({
+        entry: 'distributed query (device server)',
+        attack: a.name,
+        answer: `status ${result!.status}, message ${JSON.stringify(result!.message)}`,
+      });
+      expect({
+        attack: a.name,
+        status: result!.status,
+        message: result!.message,
+        rows: Array.isArray(result!.rows) ? result!.rows.length : 0,
+      }).toEqual({ attack: a.name, status: 1, message: a.message, rows: 0 });
     }
   });
 
@@ -161,13 +192,23 @@ describe('tenant acme attacks the supervisor database through its osqueryd', () 
     const thrift = new ExtensionManagerClient(socket, { timeoutMs: 10_000 });
     try {
       for (const a of attacks()) {
-        for (const [method, call] of [['query', () => thrift.query(a.sql)], ['getQueryColumns', () => thrift.getQueryColumns(a.sql)]] as const) {
+        for (const [method, call] of [
+          ['query', () => thrift.query(a.sql)],
+          ['getQueryColumns', () => thrift.getQueryColumns(a.sql)],
+        ] as const) {
           // getQueryColumns compiles only the first statement (as osqueryd): the `;`-joined attack starts with a harmless read.
           if (method === 'getQueryColumns' && a.name.startsWith('; joined')) continue;
-          const err = await call().then(() => undefined, (e: unknown) => e);
+          const err = await call().then(
+            () => undefined,
+            (e: unknown) => e,
+          );
           expect(err, `${method} ${a.name}`).toBeInstanceOf(ExtensionStatusError);
           const status = (err as ExtensionStatusError).status;
-          observed.push({ entry: `manager socket ${method}`, attack: a.name, answer: `code ${status.code}, ${JSON.stringify(status.message)}` });
+          observed.push({
+            entry: `manager socket ${method}`,
+            attack: a.name,
+            answer: `code ${status.code}, ${JSON.stringify(status.message)}`,
+          });
           expect({ code: status.code, message: status.message }, `${method} ${a.name}`).toEqual({ code: 1, message: a.message });
         }
       }

@@ -55,10 +55,14 @@ const recentOutput = () => output.split('\n').slice(-40).join('\n');
 
 async function healthy(id: string) {
   try {
-    return await waitFor(async () => {
-      const i = await admin.getInstance(id).catch(() => undefined);
-      return i?.healthy && i.pid ? i : undefined;
-    }, 45_000, `${id} healthy`);
+    return await waitFor(
+      async () => {
+        const i = await admin.getInstance(id).catch(() => undefined);
+        return i?.healthy && i.pid ? i : undefined;
+      },
+      45_000,
+      `${id} healthy`,
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}\nsupervisor output:\n${recentOutput()}`);
   }
@@ -83,14 +87,29 @@ beforeAll(async () => {
   };
   dev = await startDevServer({
     tenants: [
-      { name: 'kolide', secrets: [secret('kolide')], config: JSON.stringify({ schedule: { [VENDOR_QUERY]: { query: 'select unix_time from time', interval: VENDOR_INTERVAL } } }) },
-      { name: 'acme', secrets: [secret('acme')], config: JSON.stringify({ schedule: { acme_uptime: { query: 'select total_seconds from uptime', interval: 2, snapshot: true } } }) },
+      {
+        name: 'kolide',
+        secrets: [secret('kolide')],
+        config: JSON.stringify({ schedule: { [VENDOR_QUERY]: { query: 'select unix_time from time', interval: VENDOR_INTERVAL } } }),
+      },
+      {
+        name: 'acme',
+        secrets: [secret('acme')],
+        config: JSON.stringify({ schedule: { acme_uptime: { query: 'select total_seconds from uptime', interval: 2, snapshot: true } } }),
+      },
       { name: 'globex', secrets: [secret('globex')] },
     ],
   });
   const certs = await initCertificates({ dir: join(tmp.dir, 'certs'), tenants: ['acme'] });
   const listen = `unix://${join(tmp.dir, 'ctl.sock')}`;
-  writeSupervisorConfig(join(tmp.dir, 'launcher.yaml'), { repo, root: root(), deviceServerUrl: dev.url, registrations: [{ id: 'kolide', secretPath: join(tmp.dir, 'kolide.secret') }], listen, certs });
+  writeSupervisorConfig(join(tmp.dir, 'launcher.yaml'), {
+    repo,
+    root: root(),
+    deviceServerUrl: dev.url,
+    registrations: [{ id: 'kolide', secretPath: join(tmp.dir, 'kolide.secret') }],
+    listen,
+    certs,
+  });
   admin = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key') });
   supervisor = startSupervisor();
 });
@@ -126,7 +145,11 @@ describe('whole mission', () => {
   it("runs each tenant's distributed query only in its own osqueryd", async () => {
     const vq = dev.addQuery('kolide', "select 'vendor-only' as who");
     const aq = dev.addQuery('acme', "select 'acme-only' as who");
-    await waitFor(() => dev.results({ tenant: 'kolide', queryName: vq }).length > 0 && dev.results({ tenant: 'acme', queryName: aq }).length > 0, 40_000, 'both results');
+    await waitFor(
+      () => dev.results({ tenant: 'kolide', queryName: vq }).length > 0 && dev.results({ tenant: 'acme', queryName: aq }).length > 0,
+      40_000,
+      'both results',
+    );
     expect(dev.results({ tenant: 'kolide', queryName: vq })[0]!.rows).toEqual([{ who: 'vendor-only' }]);
     expect(dev.results({ tenant: 'acme', queryName: aq })[0]!.rows).toEqual([{ who: 'acme-only' }]);
     const queryLog = (id: string) => {
@@ -142,13 +165,20 @@ describe('whole mission', () => {
 
   it("a query that crashes acme's osqueryd restarts only acme; the vendor's schedule never stops", async () => {
     const before = vendorRuns().length;
-    const crashed = await admin.query('acme', `select '${CRASH}' as boom`, 5_000).then(() => false, () => true);
+    const crashed = await admin.query('acme', `select '${CRASH}' as boom`, 5_000).then(
+      () => false,
+      () => true,
+    );
     expect(crashed).toBe(true);
     await waitFor(() => !alive(acmePid), 10_000, 'old acme osqueryd gone');
-    const acme = await waitFor(async () => {
-      const i = await admin.getInstance('acme');
-      return i.healthy && i.pid && i.pid !== acmePid ? i : undefined;
-    }, 30_000, 'acme back with a new pid');
+    const acme = await waitFor(
+      async () => {
+        const i = await admin.getInstance('acme');
+        return i.healthy && i.pid && i.pid !== acmePid ? i : undefined;
+      },
+      30_000,
+      'acme back with a new pid',
+    );
     expect(acme.restarts).toBeGreaterThanOrEqual(1);
     expect((await admin.getInstance('kolide')).pid).toBe(vendorPid);
     expect((await admin.getInstance('kolide')).restarts).toBe(0);
@@ -172,7 +202,10 @@ describe('whole mission', () => {
     await waitFor(() => !alive(pid), 10_000, 'acme osqueryd gone');
     expect(existsSync(join(root(), 'registrations', 'acme'))).toBe(false);
     expect((await admin.listInstances()).map((i) => i.id)).toEqual(['kolide']);
-    const err = await admin.getInstance('acme').then(() => undefined, (e: unknown) => e);
+    const err = await admin.getInstance('acme').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(String(err)).toMatch(/not found/i);
   });
 

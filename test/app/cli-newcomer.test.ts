@@ -19,17 +19,33 @@ interface Result {
 /** Run bin/launcher to completion (bounded), whatever its exit code. */
 function launcher(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Result> {
   return new Promise((done) => {
-    execFile(process.execPath, [join(repo, 'bin/launcher'), ...args], { cwd: tmp.dir, env: { ...process.env, ...env }, timeout: 30_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : null) : 0;
-      done({ code, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [join(repo, 'bin/launcher'), ...args],
+      { cwd: tmp.dir, env: { ...process.env, ...env }, timeout: 30_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : null) : 0;
+        done({ code, stdout, stderr });
+      },
+    );
   });
 }
 
 describe('launcher CLI conventions (issue 21)', () => {
   // issue 21: `dev-server --help` exited 1; every --help exits 0 and prints usage on stdout.
   it('every --help exits 0', async () => {
-    for (const args of [['--help'], ['dev-server', '--help'], ['dev-server', '-h'], ['run', '--help'], ['demo', '--help'], ['ctl', '--help'], ['ctl', 'list', '--help'], ['certs', '--help'], ['doctor', '--help'], ['version', '--help']]) {
+    for (const args of [
+      ['--help'],
+      ['dev-server', '--help'],
+      ['dev-server', '-h'],
+      ['run', '--help'],
+      ['demo', '--help'],
+      ['ctl', '--help'],
+      ['ctl', 'list', '--help'],
+      ['certs', '--help'],
+      ['doctor', '--help'],
+      ['version', '--help'],
+    ]) {
       const r = await launcher(args);
       expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(0);
       expect(r.stdout, args.join(' ')).toMatch(/Usage: launcher/);
@@ -38,7 +54,16 @@ describe('launcher CLI conventions (issue 21)', () => {
 
   // issue 21: usage errors exited 1 though `ctl --help` documents 2.
   it('usage errors exit 2 everywhere', async () => {
-    for (const args of [['nope'], ['run'], ['ctl', '--bogus'], ['ctl', 'history', 'acme', '--limit', 'lots'], ['certs', 'init'], ['doctor', '--timeout-ms', '1'], ['dev-server', '--bogus'], ['dev-server', '--port', 'x']]) {
+    for (const args of [
+      ['nope'],
+      ['run'],
+      ['ctl', '--bogus'],
+      ['ctl', 'history', 'acme', '--limit', 'lots'],
+      ['certs', 'init'],
+      ['doctor', '--timeout-ms', '1'],
+      ['dev-server', '--bogus'],
+      ['dev-server', '--port', 'x'],
+    ]) {
       const r = await launcher(args);
       expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(2);
       expect(r.stderr.length, args.join(' ')).toBeGreaterThan(0);
@@ -93,7 +118,12 @@ describe('launcher CLI conventions (issue 21)', () => {
     const json = await launcher(['version', '--json'], env);
     expect(json.code).toBe(0);
     const v = JSON.parse(json.stdout) as Record<string, unknown>;
-    expect(v).toMatchObject({ version: expect.stringMatching(/^\d+\.\d+\.\d+/), node_version: process.version, osqueryd_path: join(bin, 'osqueryd'), osqueryd_version: '5.99.0' });
+    expect(v).toMatchObject({
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      node_version: process.version,
+      osqueryd_path: join(bin, 'osqueryd'),
+      osqueryd_version: '5.99.0',
+    });
     // Built from this git checkout by `npm run build` / `npm test`; "unknown" only outside one.
     expect(v.commit).toMatch(/^([0-9a-f]{12}(-dirty)?|unknown)$/);
     expect(v.build_date).toMatch(/^(\d{4}-\d\d-\d\dT.*Z|unknown)$/);
@@ -120,7 +150,9 @@ describe('launcher CLI conventions (issue 21)', () => {
     expect(run.stderr).toMatch(/stand-in bin\/osqueryd-sim is used only by the demo/);
     const help = await launcher(['run', '--help'], { PATH: path });
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain('  /nonexistent/a/osqueryd\n  /usr/bin/osqueryd\n  /opt/osquery/bin/osqueryd\n  /usr/local/bin/osqueryd\n');
+    expect(help.stdout).toContain(
+      '  /nonexistent/a/osqueryd\n  /usr/bin/osqueryd\n  /opt/osquery/bin/osqueryd\n  /usr/local/bin/osqueryd\n',
+    );
     expect(help.stdout).toMatch(/stand-in bin\/osqueryd-sim is used only by the demo/);
   });
 
@@ -128,7 +160,10 @@ describe('launcher CLI conventions (issue 21)', () => {
   // supervisor a real pseudo-terminal, so its logs are pretty; read until the first log line, then stop it.
   it.skipIf(!existsSync('/usr/bin/script'))('NO_COLOR turns colour off in the pretty terminal logs', async () => {
     const cfg = join(tmp.dir, 'color.yaml');
-    writeFileSync(cfg, `root_directory: ${tmp.dir}/rc\ndevice_server: {url: "http://127.0.0.1:9", insecure_transport: true}\nosqueryd_path: ${repo}/bin/osqueryd-sim\ncontrol: {enabled: false}\n`);
+    writeFileSync(
+      cfg,
+      `root_directory: ${tmp.dir}/rc\ndevice_server: {url: "http://127.0.0.1:9", insecure_transport: true}\nosqueryd_path: ${repo}/bin/osqueryd-sim\ncontrol: {enabled: false}\n`,
+    );
     const firstLines = async (env: NodeJS.ProcessEnv): Promise<string> => {
       const child = spawn('/usr/bin/script', ['-qc', `${process.execPath} ${join(repo, 'bin/launcher')} run -c ${cfg}`, '/dev/null'], {
         cwd: tmp.dir,

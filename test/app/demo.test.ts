@@ -23,7 +23,11 @@ afterAll(async () => {
 });
 
 const ctl = (...args: string[]) =>
-  run(process.execPath, [join(repo, 'bin/launcher'), 'ctl', ...args], { cwd: tmp.dir, env: { ...process.env, LAUNCHER_ROOT: root, LAUNCHER_CTL_CONFIG: '' }, timeout: 30_000 });
+  run(process.execPath, [join(repo, 'bin/launcher'), 'ctl', ...args], {
+    cwd: tmp.dir,
+    env: { ...process.env, LAUNCHER_ROOT: root, LAUNCHER_CTL_CONFIG: '' },
+    timeout: 30_000,
+  });
 
 /** `launcher demo` in the demo root, as `npm start` runs it; resolves once its guide is printed (or it exited). */
 async function startDemo(boundMs: number): Promise<ChildProcess> {
@@ -68,16 +72,23 @@ describe('launcher demo', () => {
   it("`ctl logs` marks osqueryd's lines with osquery's own severity", async () => {
     const { stdout } = await ctl('logs', 'acme');
     const lines = stdout.trim().split('\n');
-    expect(lines.some((l) => /^I I\d{4} /.test(l)), stdout).toBe(true);
+    expect(
+      lines.some((l) => /^I I\d{4} /.test(l)),
+      stdout,
+    ).toBe(true);
     for (const l of lines) expect(l, l).toMatch(/^([IWEF] [IWEF]\d{4} |- )/);
   });
 
   it('`ctl --json list` works with no options and shows both instances', async () => {
-    const list = await waitFor(async () => {
-      const { stdout } = await ctl('--json', 'list');
-      const rows = JSON.parse(stdout) as Array<{ id: string; state: string; pid: number | null; run_id: string; healthy: boolean }>;
-      return rows.length === 2 && rows.every((r) => r.healthy) ? rows : undefined;
-    }, 45_000, 'two healthy instances');
+    const list = await waitFor(
+      async () => {
+        const { stdout } = await ctl('--json', 'list');
+        const rows = JSON.parse(stdout) as Array<{ id: string; state: string; pid: number | null; run_id: string; healthy: boolean }>;
+        return rows.length === 2 && rows.every((r) => r.healthy) ? rows : undefined;
+      },
+      45_000,
+      'two healthy instances',
+    );
     expect(list.map((r) => r.id).sort()).toEqual(['acme', 'kolide']);
     for (const r of list) {
       expect(r.state).toBe('running');
@@ -93,11 +104,15 @@ describe('launcher demo', () => {
 
   it('enrolls globex at runtime as the guide says', async () => {
     await ctl('enroll', 'globex', '--secret-file', join(root, 'globex.secret'));
-    const rows = await waitFor(async () => {
-      const { stdout } = await ctl('--json', 'list');
-      const r = JSON.parse(stdout) as Array<{ id: string; healthy: boolean }>;
-      return r.find((x) => x.id === 'globex')?.healthy ? r : undefined;
-    }, 45_000, 'globex healthy');
+    const rows = await waitFor(
+      async () => {
+        const { stdout } = await ctl('--json', 'list');
+        const r = JSON.parse(stdout) as Array<{ id: string; healthy: boolean }>;
+        return r.find((x) => x.id === 'globex')?.healthy ? r : undefined;
+      },
+      45_000,
+      'globex healthy',
+    );
     expect(rows).toHaveLength(3);
   });
 
@@ -108,17 +123,27 @@ describe('launcher demo', () => {
     const token = readFileSync(tokenFile, 'utf8').trim();
     expect(token).toMatch(/^[0-9a-f]{64}$/);
     expect(output).not.toContain(token);
-    const lines = output.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('curl '));
+    const lines = output
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l.startsWith('curl '));
     expect(lines).toHaveLength(3);
     for (const l of lines) expect(l).toContain('-H "Authorization: Bearer $(cat r/devserver-admin.token)"');
     // issue 21: `| head` printed one 30 KB JSON line: the guide asks for one log per line.
     const logsLine = lines.find((l) => l.includes('/admin/logs'))!;
     expect(logsLine).toContain('format=ndjson');
-    const logs = await waitFor(async () => {
-      const { stdout } = await run('bash', ['-c', logsLine.replace(/\s+#.*$/, '')], { cwd: tmp.dir, timeout: 30_000 });
-      const got = stdout.trim().split('\n').filter((l) => l !== '');
-      return got.length > 1 ? got : undefined;
-    }, 45_000, 'logs delivered to the device server');
+    const logs = await waitFor(
+      async () => {
+        const { stdout } = await run('bash', ['-c', logsLine.replace(/\s+#.*$/, '')], { cwd: tmp.dir, timeout: 30_000 });
+        const got = stdout
+          .trim()
+          .split('\n')
+          .filter((l) => l !== '');
+        return got.length > 1 ? got : undefined;
+      },
+      45_000,
+      'logs delivered to the device server',
+    );
     expect(logs.length).toBeLessThanOrEqual(10);
     for (const l of logs) expect(JSON.parse(l)).toMatchObject({ tenant: 'acme' });
     // Run the guide's own command, as a user would paste it, from the demo's directory.
@@ -126,7 +151,11 @@ describe('launcher demo', () => {
     const { stdout } = await run('bash', ['-c', queue], { cwd: tmp.dir, timeout: 30_000 });
     expect(JSON.parse(stdout)).toMatchObject({ name: expect.stringMatching(/^devq_/) });
     const url = /(http:\/\/127\.0\.0\.1:\d+)/.exec(queue)![1]!;
-    const denied = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-XPOST', `${url}/admin/queries`, '-d', '{"tenant":"acme","sql":"select 1"}'], { timeout: 30_000 });
+    const denied = await run(
+      'curl',
+      ['-s', '-o', '/dev/null', '-w', '%{http_code}', '-XPOST', `${url}/admin/queries`, '-d', '{"tenant":"acme","sql":"select 1"}'],
+      { timeout: 30_000 },
+    );
     expect(denied.stdout).toBe('401');
   });
 

@@ -49,7 +49,12 @@ async function ctl(config: string, ...argv: string[]): Promise<{ code: number; o
 
 describe('device standing end to end (issue 15)', () => {
   it('details, wrong_region, unreadable secret, failing → re-enrolled, vendor untouched', async () => {
-    dev = await startDevServer({ tenants: [{ name: 'kolide', secrets: ['s-kolide'] }, { name: 'zed', secrets: ['s-zed'] }] });
+    dev = await startDevServer({
+      tenants: [
+        { name: 'kolide', secrets: ['s-kolide'] },
+        { name: 'zed', secrets: ['s-zed'] },
+      ],
+    });
     // The configured server is an old region: every enrollment is sent on to the dev server.
     old = await startCaptureServer(rpcResult({ node_key: '', wrong_region: true, deployment_urls: { enrollment_url: dev.url } }));
     const listen = `unix://${join(tmp.dir, 'control.sock')}`;
@@ -68,10 +73,19 @@ describe('device standing end to end (issue 15)', () => {
     const running = app.run();
     try {
       await app.whenReady();
-      admin = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key') });
+      admin = new ControlClient({
+        target: listen,
+        ca: certs.caCert,
+        cert: join(certs.dir, 'admin.pem'),
+        key: join(certs.dir, 'admin.key'),
+      });
       const get = (id: string) => admin!.getInstance(id);
       expect(await admin.supports('device-state')).toBe(true);
-      await waitFor(async () => (await get('kolide')).healthy && (await get('kolide')).device.state === 'enrolled', 30_000, 'vendor enrolled');
+      await waitFor(
+        async () => (await get('kolide')).healthy && (await get('kolide')).device.state === 'enrolled',
+        30_000,
+        'vendor enrolled',
+      );
       const vendorPid = (await get('kolide')).pid;
       expect(vendorPid).toBeGreaterThan(0);
 
@@ -80,7 +94,10 @@ describe('device standing end to end (issue 15)', () => {
       const shown = await ctl(ctlConfig, 'get', 'kolide');
       expect(shown.out).toMatch(new RegExp(`device url\\s+${dev.url.replace(/[.]/g, '\\.')}`));
       expect(shown.out).toMatch(/device\s+enrolled/);
-      const regRows = await app.runner.query('kolide', "select device_url, device_state from kolide_launcher_registrations where registration_id = 'kolide'");
+      const regRows = await app.runner.query(
+        'kolide',
+        "select device_url, device_state from kolide_launcher_registrations where registration_id = 'kolide'",
+      );
       expect(regRows).toEqual([{ device_url: dev.url, device_state: 'enrolled' }]);
 
       // Enrollment details: what the backend received is what this instance's osqueryd says.
@@ -114,7 +131,10 @@ describe('device standing end to end (issue 15)', () => {
       const health = await admin.health();
       expect(health.instances.find((i) => i.id === 'zed')?.device?.state).toBe('failing');
       expect((await ctl(ctlConfig, 'health')).out).toMatch(/zed .*failing/);
-      const instRows = await app.runner.query('kolide', "select device_state, device_error from kolide_launcher_instances where registration_id = 'zed'");
+      const instRows = await app.runner.query(
+        'kolide',
+        "select device_state, device_error from kolide_launcher_instances where registration_id = 'zed'",
+      );
       expect(instRows[0]).toMatchObject({ device_state: 'failing', device_error: expect.stringMatching(/node_invalid/) });
 
       // Without --replace an existing id is refused; with it, zed is re-enrolled with the right secret.
@@ -124,7 +144,10 @@ describe('device standing end to end (issue 15)', () => {
       expect(fixed.code, fixed.err).toBe(EXIT.ok);
       await waitFor(async () => (await get('zed')).device.state === 'enrolled', 30_000, 'zed enrolled');
       expect((await get('zed')).pid).not.toBe(zedPid);
-      expect((await app.runner.query('kolide', "select enroll_secret_path from kolide_launcher_registrations where registration_id = 'zed'"))[0]!.enroll_secret_path).toBe(good);
+      expect(
+        (await app.runner.query('kolide', "select enroll_secret_path from kolide_launcher_registrations where registration_id = 'zed'"))[0]!
+          .enroll_secret_path,
+      ).toBe(good);
       expect(dev.nodes('zed')).toHaveLength(1);
       expect((await get('kolide')).pid).toBe(vendorPid);
       expect((await get('kolide')).restarts).toBe(0);

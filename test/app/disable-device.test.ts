@@ -23,7 +23,13 @@ function app(): LauncherApp {
     health: { interval_seconds: 1, startup_delay_seconds: 1, failures: 3 },
     distributed_forwarding_interval_seconds: 1,
   });
-  return new LauncherApp({ config, osquerydPath: config.osqueryd_path, logger: silentLogger(), signals: false, extension: { distributedStartupWindowMs: 0 } });
+  return new LauncherApp({
+    config,
+    osquerydPath: config.osqueryd_path,
+    logger: silentLogger(),
+    signals: false,
+    extension: { distributedStartupWindowMs: 0 },
+  });
 }
 
 afterAll(async () => {
@@ -44,14 +50,18 @@ describe('disable_device', () => {
       dev.setDisabled('acme', true);
       await waitFor(() => status('acme')?.state === 'disabled', 30_000, 'acme disabled');
       expect(status('acme')!.last_error).toMatch(/disable_device/);
-      await waitFor(() => {
-        try {
-          process.kill(acmePid, 0);
-          return false;
-        } catch {
-          return true;
-        }
-      }, 15_000, 'acme osqueryd stopped');
+      await waitFor(
+        () => {
+          try {
+            process.kill(acmePid, 0);
+            return false;
+          } catch {
+            return true;
+          }
+        },
+        15_000,
+        'acme osqueryd stopped',
+      );
       expect(status('kolide')!.pid).toBe(vendorPid);
       expect(first.state.registrations(['acme'])[0]!.disabled).toBe(true);
     } finally {

@@ -57,7 +57,11 @@ describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor',
       osquerydPath: cfg.osqueryd_path,
       logger,
       signals: false,
-      runner: { timings: { callTimeoutMs: 3_000, stopGraceMs: 2_000 }, flagTimings: { extensionsInterval: 1, extensionsTimeout: 5 }, limits: { cgroup: 'off' } },
+      runner: {
+        timings: { callTimeoutMs: 3_000, stopGraceMs: 2_000 },
+        flagTimings: { extensionsInterval: 1, extensionsTimeout: 5 },
+        limits: { cgroup: 'off' },
+      },
     });
     running = app.run();
     running.catch(() => undefined);
@@ -65,7 +69,8 @@ describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor',
       for (const s of app.runner.status()) if (s.pid) seenPids.add(s.pid);
     }, 20);
     await app.whenReady();
-    const client = (name: string) => new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, `${name}.pem`), key: join(certs.dir, `${name}.key`) });
+    const client = (name: string) =>
+      new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, `${name}.pem`), key: join(certs.dir, `${name}.key`) });
     admin = client('admin');
     acme = client('tenant-acme');
     await waitFor(() => ids.every((id) => app.runner.statusOf(id).healthy), 45_000, `every instance healthy\n${logs.slice(-20).join('')}`);
@@ -88,7 +93,10 @@ describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor',
     const regs = `select path from file where directory = '${join(root, 'registrations')}'`;
     expect(await admin.query('kolide', key)).toHaveLength(1);
     expect(await admin.query('kolide', db)).toHaveLength(1);
-    expect((await admin.query('kolide', regs)).map((r) => r.path).sort()).toEqual([join(root, 'registrations', 'acme'), join(root, 'registrations', 'kolide')]);
+    expect((await admin.query('kolide', regs)).map((r) => r.path).sort()).toEqual([
+      join(root, 'registrations', 'acme'),
+      join(root, 'registrations', 'kolide'),
+    ]);
     // With acme's own certificate, as a tenant would.
     expect(await acme.query('acme', key)).toEqual([]);
     expect(await acme.query('acme', db)).toEqual([]);
@@ -98,8 +106,14 @@ describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor',
   });
 
   it('AddRegistration carries isolation settings: a denylist of its own, and a bad mode is refused naming the field', async () => {
-    await expect(admin.addRegistration({ id: 'globex', enrollSecretPath: join(tmp.dir, 'globex.secret'), isolation: { mode: 'chroot' } })).rejects.toThrow(/isolation\.mode: must be one of filesystem, none/);
-    await admin.addRegistration({ id: 'globex', enrollSecretPath: join(tmp.dir, 'globex.secret'), isolation: { disable_tables: ['hash'] } });
+    await expect(
+      admin.addRegistration({ id: 'globex', enrollSecretPath: join(tmp.dir, 'globex.secret'), isolation: { mode: 'chroot' } }),
+    ).rejects.toThrow(/isolation\.mode: must be one of filesystem, none/);
+    await admin.addRegistration({
+      id: 'globex',
+      enrollSecretPath: join(tmp.dir, 'globex.secret'),
+      isolation: { disable_tables: ['hash'] },
+    });
     await waitFor(() => app.runner.statusOf('globex').healthy, 45_000, 'globex healthy');
     expect((await admin.getInstance('globex')).isolation).toEqual({ mode: 'filesystem', reason: null, disabled_tables: 'hash' });
     await expect(admin.query('globex', `select md5 from hash where path = '/etc/os-release'`)).rejects.toThrow(/no such table: hash/);
@@ -113,7 +127,10 @@ describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor',
     expect(info.isolation).toEqual({ mode: 'filesystem', reason: null, disabled_tables: 'curl,curl_certificate,carves' });
     expect(instanceDetails(info)).toMatch(/isolation\s+filesystem \(disabled tables: curl,curl_certificate,carves\)/);
     expect((await admin.getInstance('kolide')).isolation.mode).toBe('none');
-    const rows = await admin.query('kolide', 'select registration_id, isolation, isolation_reason, disabled_tables from kolide_launcher_instances order by registration_id');
+    const rows = await admin.query(
+      'kolide',
+      'select registration_id, isolation, isolation_reason, disabled_tables from kolide_launcher_instances order by registration_id',
+    );
     expect(rows).toEqual([
       { registration_id: 'acme', isolation: 'filesystem', isolation_reason: '', disabled_tables: 'curl,curl_certificate,carves' },
       { registration_id: 'kolide', isolation: 'none', isolation_reason: '', disabled_tables: '' },

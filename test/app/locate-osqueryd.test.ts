@@ -15,7 +15,9 @@ describe('locating osqueryd', () => {
     try {
       const bin = join(tmp.dir, 'bin');
       mkdirSync(bin);
-      expect(() => locateOsqueryd('auto', { env: { PATH: bin } })).toThrow(new RegExp(`searched:[\\s\\S]*${bin}/osqueryd[\\s\\S]*${USUAL_OSQUERYD_PATHS.linux![0]}`));
+      expect(() => locateOsqueryd('auto', { env: { PATH: bin } })).toThrow(
+        new RegExp(`searched:[\\s\\S]*${bin}/osqueryd[\\s\\S]*${USUAL_OSQUERYD_PATHS.linux![0]}`),
+      );
       writeFileSync(join(bin, 'osqueryd'), '#!/bin/sh\n');
       chmodSync(join(bin, 'osqueryd'), 0o755);
       expect(locateOsqueryd('auto', { env: { PATH: bin } })).toMatchObject({ path: join(bin, 'osqueryd'), source: 'path' });
@@ -31,11 +33,19 @@ describe('locating osqueryd', () => {
     try {
       const cfg = join(tmp.dir, 'l.yaml');
       writeFileSync(cfg, `root_directory: ${tmp.dir}/root\ndevice_server: {url: "http://127.0.0.1:9"}\nregistrations: [{id: "Bad/Id"}]\n`);
-      const bad = await promisify(execFile)(process.execPath, [join(repo, 'bin/launcher'), 'run', '--config', cfg]).then(() => undefined, (e: { code: number; stderr: string }) => e);
+      const bad = await promisify(execFile)(process.execPath, [join(repo, 'bin/launcher'), 'run', '--config', cfg]).then(
+        () => undefined,
+        (e: { code: number; stderr: string }) => e,
+      );
       expect(bad?.code).toBe(2);
       expect(bad?.stderr).toMatch(/registrations\.0\.id \(line 3\): must match/);
       writeFileSync(cfg, `root_directory: ${tmp.dir}/root\ndevice_server: {url: "http://127.0.0.1:9"}\n`);
-      const missing = await promisify(execFile)(process.execPath, [join(repo, 'bin/launcher'), 'run', '--config', cfg, '--check'], { env: { ...process.env, PATH: '/nonexistent' } }).then(() => undefined, (e: { code: number; stderr: string }) => e);
+      const missing = await promisify(execFile)(process.execPath, [join(repo, 'bin/launcher'), 'run', '--config', cfg, '--check'], {
+        env: { ...process.env, PATH: '/nonexistent' },
+      }).then(
+        () => undefined,
+        (e: { code: number; stderr: string }) => e,
+      );
       expect(missing?.code).toBe(2);
       expect(missing?.stderr).toMatch(/osqueryd not found; searched:[\s\S]*\/nonexistent\/osqueryd/);
     } finally {

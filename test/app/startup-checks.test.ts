@@ -108,22 +108,54 @@ describe('launcher run --check runs every start-up check (issue 13)', () => {
   const secretDir = () => join(tmp.dir, 'secrets');
 
   const cases: Array<[string, () => Record<string, unknown>, RegExp]> = [
-    ['control enabled without certificates', () => base({ control: { enabled: true } }), /control\.enabled is true but control\.ca, control\.cert and control\.key are not all set/],
-    ['a missing CA file', () => base({ control: control({ ca: join(tmp.dir, 'no-such-ca.pem') }) }), /cannot read CA certificate from .*no-such-ca\.pem: ENOENT/],
+    [
+      'control enabled without certificates',
+      () => base({ control: { enabled: true } }),
+      /control\.enabled is true but control\.ca, control\.cert and control\.key are not all set/,
+    ],
+    [
+      'a missing CA file',
+      () => base({ control: control({ ca: join(tmp.dir, 'no-such-ca.pem') }) }),
+      /cannot read CA certificate from .*no-such-ca\.pem: ENOENT/,
+    ],
     ['a server key that is not a key', () => base({ control: control({ key: certs.caCert }) }), /invalid server TLS material/],
-    ['a control listen address that is not one', () => base({ control: control({ listen: 'nowhere' }) }), /control listen address "nowhere": expected unix:\/\/\/path or host:port/],
-    ['a missing enroll secret file', () => base({ registrations: [{ id: 'acme', enroll_secret_path: join(secretDir(), 'missing.secret') }] }), /registration acme: cannot read enroll secret file .*missing\.secret: ENOENT/],
-    ['an empty enroll secret file', () => {
-      mkdirSync(secretDir(), { recursive: true });
-      writeFileSync(join(secretDir(), 'empty.secret'), '  \n');
-      return base({ registrations: [{ id: 'acme', enroll_secret_path: join(secretDir(), 'empty.secret') }] });
-    }, /registration acme: enroll secret file .*empty\.secret is empty/],
-    ['a missing device root PEM', () => base({ device_server: { url: 'https://127.0.0.1:9', root_pem: join(tmp.dir, 'no-roots.pem') } }), /cannot read root PEM .*no-roots\.pem/],
-    ['a root directory that is a file', () => {
-      writeFileSync(join(tmp.dir, 'a-file'), 'x');
-      return base({ root_directory: join(tmp.dir, 'a-file') });
-    }, /root_directory .*a-file: .*a-file is not a directory/],
-    ['an osquery flag the stand-in does not know', () => base({ registrations: [{ id: 'kolide', enroll_secret: 's', osquery_flags: ['--verbose', '--no_such_flag=1'] }] }), /registrations\.0\.osquery_flags\.1 \(line \d+\): unknown osqueryd flag --no_such_flag/],
+    [
+      'a control listen address that is not one',
+      () => base({ control: control({ listen: 'nowhere' }) }),
+      /control listen address "nowhere": expected unix:\/\/\/path or host:port/,
+    ],
+    [
+      'a missing enroll secret file',
+      () => base({ registrations: [{ id: 'acme', enroll_secret_path: join(secretDir(), 'missing.secret') }] }),
+      /registration acme: cannot read enroll secret file .*missing\.secret: ENOENT/,
+    ],
+    [
+      'an empty enroll secret file',
+      () => {
+        mkdirSync(secretDir(), { recursive: true });
+        writeFileSync(join(secretDir(), 'empty.secret'), '  \n');
+        return base({ registrations: [{ id: 'acme', enroll_secret_path: join(secretDir(), 'empty.secret') }] });
+      },
+      /registration acme: enroll secret file .*empty\.secret is empty/,
+    ],
+    [
+      'a missing device root PEM',
+      () => base({ device_server: { url: 'https://127.0.0.1:9', root_pem: join(tmp.dir, 'no-roots.pem') } }),
+      /cannot read root PEM .*no-roots\.pem/,
+    ],
+    [
+      'a root directory that is a file',
+      () => {
+        writeFileSync(join(tmp.dir, 'a-file'), 'x');
+        return base({ root_directory: join(tmp.dir, 'a-file') });
+      },
+      /root_directory .*a-file: .*a-file is not a directory/,
+    ],
+    [
+      'an osquery flag the stand-in does not know',
+      () => base({ registrations: [{ id: 'kolide', enroll_secret: 's', osquery_flags: ['--verbose', '--no_such_flag=1'] }] }),
+      /registrations\.0\.osquery_flags\.1 \(line \d+\): unknown osqueryd flag --no_such_flag/,
+    ],
   ];
 
   it.each(cases)('%s: --check exits non-zero with the message run gives', async (_label, make, expected) => {
@@ -155,11 +187,15 @@ describe('launcher run --check runs every start-up check (issue 13)', () => {
   });
 
   it('names the line of the unknown flag', async () => {
-    const { path, text } = writeConfig(base({ registrations: [{ id: 'kolide', enroll_secret: 's', osquery_flags: ['--verbose', '--bogus_flag'] }] }));
+    const { path, text } = writeConfig(
+      base({ registrations: [{ id: 'kolide', enroll_secret: 's', osquery_flags: ['--verbose', '--bogus_flag'] }] }),
+    );
     const line = text.split('\n').findIndex((l) => l.includes('--bogus_flag')) + 1;
     const check = await cli(['run', '--config', path, '--check']);
     expect(check.code).toBe(2);
-    expect(message(check)).toContain(`registrations.0.osquery_flags.1 (line ${line}): unknown osqueryd flag --bogus_flag: ${SIM} --help does not list it`);
+    expect(message(check)).toContain(
+      `registrations.0.osquery_flags.1 (line ${line}): unknown osqueryd flag --bogus_flag: ${SIM} --help does not list it`,
+    );
   });
 });
 
@@ -174,7 +210,10 @@ describe('osqueryd flags from --help (issue 13)', () => {
     });
     expect(help).toMatch(/^ {4}--flagfile VALUE {2}/m);
     const listed = parseHelpFlags(help);
-    const accepted = [...FLAG_TABLE.filter((d) => d.name !== 'help' && d.name !== 'version').map((d) => d.name), ...Object.keys(FLAG_ALIASES)];
+    const accepted = [
+      ...FLAG_TABLE.filter((d) => d.name !== 'help' && d.name !== 'version').map((d) => d.name),
+      ...Object.keys(FLAG_ALIASES),
+    ];
     expect([...listed].sort()).toEqual(accepted.sort());
   });
 
@@ -203,7 +242,9 @@ describe('osqueryd flags from --help (issue 13)', () => {
     writeFileSync(fake, '#!/bin/sh\nexit 3\n');
     const { logger, lines } = capturingLogger();
     await checkKnownFlags(fake, ['--anything'], 'test', logger);
-    expect(lines).toEqual([expect.objectContaining({ level: 40, msg: 'cannot check osquery flags against osqueryd --help; accepting them' })]);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 40, msg: 'cannot check osquery flags against osqueryd --help; accepting them' }),
+    ]);
     expect(await osquerydFlagCatalog(join(dir, 'missing'))).toMatchObject({ kind: 'unavailable' });
   });
 });
@@ -223,7 +264,12 @@ describe('a running supervisor (issue 13)', () => {
     supervisor.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     supervisor.stderr!.on('data', (b: Buffer) => (out += b.toString()));
     exited = new Promise((done) => supervisor!.on('close', (code) => done(code)));
-    client = new ControlClient({ target: `unix://${socket()}`, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key') });
+    client = new ControlClient({
+      target: `unix://${socket()}`,
+      ca: certs.caCert,
+      cert: join(certs.dir, 'admin.pem'),
+      key: join(certs.dir, 'admin.key'),
+    });
     await waitFor(() => client.listInstances().then(() => true), 30_000, 'the control API');
   });
 
@@ -234,7 +280,10 @@ describe('a running supervisor (issue 13)', () => {
   });
 
   async function refusal(p: Promise<unknown>): Promise<ControlCallError> {
-    const err = await p.then(() => undefined, (e: unknown) => e);
+    const err = await p.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ControlCallError);
     return err as ControlCallError;
   }
@@ -242,7 +291,9 @@ describe('a running supervisor (issue 13)', () => {
   it('AddRegistration refuses an unknown osqueryd flag with INVALID_ARGUMENT naming it; a known one is accepted', async () => {
     const err = await refusal(client.addRegistration({ id: 'globex', enrollSecret: 's', osqueryFlags: ['--verbose', '--no_such_flag=1'] }));
     expect(err.failure).toBe('invalid-argument');
-    expect(err.message).toContain(`registration globex osquery flags: unknown osqueryd flag --no_such_flag: ${SIM} --help does not list it`);
+    expect(err.message).toContain(
+      `registration globex osquery flags: unknown osqueryd flag --no_such_flag: ${SIM} --help does not list it`,
+    );
     expect(await client.listInstances()).toEqual([]);
 
     const added = await client.addRegistration({ id: 'initech', enrollSecret: 's', osqueryFlags: ['--verbose'] });
@@ -261,7 +312,9 @@ describe('a running supervisor (issue 13)', () => {
     const { path } = writeConfig(base({ registrations: [{ id: 'acme', enroll_secret: 's', ...fields }] }));
     const check = await cli(['run', '--config', path, '--check']);
     expect(check.code).toBe(2);
-    expect(message(check)).toMatch(new RegExp(`registrations\\.0\\.${field.replace('.', '\\.')} \\(line \\d+\\): ${rule.replace(/[.()\\[\]*+?^$|]/g, '\\$&')}`));
+    expect(message(check)).toMatch(
+      new RegExp(`registrations\\.0\\.${field.replace('.', '\\.')} \\(line \\d+\\): ${rule.replace(/[.()\\[\]*+?^$|]/g, '\\$&')}`),
+    );
 
     const api = fields as { limits?: { memory_mb?: number; cpu_percent?: number }; enroll_secret?: string; osquery_flags?: string[] };
     const err = await refusal(
@@ -281,16 +334,33 @@ describe('a running supervisor (issue 13)', () => {
     const otherCa = await createCertificateAuthority();
     const intruder = await issueClientCertificate(otherCa, 'intruder');
     await new Promise<void>((done) => {
-      const s = tls.connect({ path: socket(), servername: 'localhost', ca: readFileSync(certs.caCert), cert: intruder.cert, key: intruder.key, ALPNProtocols: ['h2'] });
+      const s = tls.connect({
+        path: socket(),
+        servername: 'localhost',
+        ca: readFileSync(certs.caCert),
+        cert: intruder.cert,
+        key: intruder.key,
+        ALPNProtocols: ['h2'],
+      });
       s.on('data', () => undefined);
       s.on('error', () => done());
       s.on('close', () => done());
     });
     const line = await waitFor(
-      () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.msg === 'control API TLS handshake rejected'),
+      () =>
+        out
+          .split('\n')
+          .filter((l) => l.startsWith('{'))
+          .map((l) => JSON.parse(l) as Record<string, unknown>)
+          .find((l) => l.msg === 'control API TLS handshake rejected'),
       10_000,
       'the handshake line in the supervisor log',
     );
-    expect(line).toMatchObject({ level: 40, subject: 'CN=intruder', peer: 'unix socket', reason: expect.stringMatching(/^client certificate rejected: /) });
+    expect(line).toMatchObject({
+      level: 40,
+      subject: 'CN=intruder',
+      peer: 'unix socket',
+      reason: expect.stringMatching(/^client certificate rejected: /),
+    });
   });
 });

@@ -19,7 +19,11 @@ function* files(dir: string): Generator<string> {
 
 /** GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces → '-'. */
 function anchorOf(heading: string): string {
-  return heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+  return heading
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
 }
 
 function anchors(doc: string): Set<string> {
@@ -33,9 +37,11 @@ describe('protocol citations', () => {
     for (const root of SCANNED) {
       for (const f of files(join(repo, root))) {
         if (f === import.meta.filename) continue;
-        readFileSync(f, 'utf8').split('\n').forEach((line, i) => {
-          if (/[Rr]eference §|shared\/reference\//.test(line)) hits.push(`${relative(repo, f)}:${i + 1}: ${line.trim()}`);
-        });
+        readFileSync(f, 'utf8')
+          .split('\n')
+          .forEach((line, i) => {
+            if (/[Rr]eference §|shared\/reference\//.test(line)) hits.push(`${relative(repo, f)}:${i + 1}: ${line.trim()}`);
+          });
       }
     }
     expect(hits).toEqual([]);

@@ -79,7 +79,14 @@ async function expectStartRefused(material: { ca: string; cert: string; key: str
 describe('control server certificate files', () => {
   it('starts with valid material and answers a client', async () => {
     const sock = join(tmp.dir, 'ok.sock');
-    const server = await startControlServer({ target, listen: `unix://${sock}`, roles, ca: certs.caCert, cert: certs.serverCert, key: certs.serverKey });
+    const server = await startControlServer({
+      target,
+      listen: `unix://${sock}`,
+      roles,
+      ca: certs.caCert,
+      cert: certs.serverCert,
+      key: certs.serverKey,
+    });
     const admin = certs.identities.find((i) => i.role === 'admin')!;
     const client = new ControlClient({ target: server.address, ca: certs.caCert, cert: admin.cert, key: admin.key });
     try {
@@ -90,12 +97,21 @@ describe('control server certificate files', () => {
     }
   });
 
-  it.each(['missing', 'empty', 'whitespace', 'garbage', 'binary', 'badBase64', 'truncated', 'truncatedBody', 'keyAsCert', 'dir', 'underFile'])(
-    'refuses a %s CA file at start',
-    async (kind) => {
-      await expectStartRefused({ ca: bad[kind]!, cert: certs.serverCert, key: certs.serverKey }, /CA|ca|certificate/);
-    },
-  );
+  it.each([
+    'missing',
+    'empty',
+    'whitespace',
+    'garbage',
+    'binary',
+    'badBase64',
+    'truncated',
+    'truncatedBody',
+    'keyAsCert',
+    'dir',
+    'underFile',
+  ])('refuses a %s CA file at start', async (kind) => {
+    await expectStartRefused({ ca: bad[kind]!, cert: certs.serverCert, key: certs.serverKey }, /CA|ca|certificate/);
+  });
 
   it.each(['missing', 'empty', 'whitespace', 'garbage', 'binary', 'badBase64', 'truncated', 'keyAsCert', 'dir', 'underFile'])(
     'refuses a %s server certificate file at start',
@@ -104,9 +120,12 @@ describe('control server certificate files', () => {
     },
   );
 
-  it.each(['missing', 'empty', 'whitespace', 'garbage', 'binary', 'truncated', 'dir', 'underFile'])('refuses a %s private key file at start', async (kind) => {
-    await expectStartRefused({ ca: certs.caCert, cert: certs.serverCert, key: bad[kind]! }, /key/);
-  });
+  it.each(['missing', 'empty', 'whitespace', 'garbage', 'binary', 'truncated', 'dir', 'underFile'])(
+    'refuses a %s private key file at start',
+    async (kind) => {
+      await expectStartRefused({ ca: certs.caCert, cert: certs.serverCert, key: bad[kind]! }, /key/);
+    },
+  );
 
   it('refuses a key that does not match the certificate', async () => {
     const other = certs.identities[0]!;
@@ -121,18 +140,27 @@ describe('device client root PEM', () => {
     make(certs.caCert).close();
   });
 
-  it.each(['missing', 'empty', 'whitespace', 'garbage', 'binary', 'badBase64', 'truncated', 'truncatedBody', 'keyAsCert', 'dir', 'underFile'])(
-    'refuses a %s root PEM when the client is created',
-    (kind) => {
-      let err: unknown;
-      try {
-        make(bad[kind]!).close();
-      } catch (e) {
-        err = e;
-      }
-      expect(err).toBeInstanceOf(LauncherError);
-      expect((err as LauncherError).code).toBe('E_TLS');
-      expect((err as Error).message).toContain(bad[kind]!);
-    },
-  );
+  it.each([
+    'missing',
+    'empty',
+    'whitespace',
+    'garbage',
+    'binary',
+    'badBase64',
+    'truncated',
+    'truncatedBody',
+    'keyAsCert',
+    'dir',
+    'underFile',
+  ])('refuses a %s root PEM when the client is created', (kind) => {
+    let err: unknown;
+    try {
+      make(bad[kind]!).close();
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(LauncherError);
+    expect((err as LauncherError).code).toBe('E_TLS');
+    expect((err as Error).message).toContain(bad[kind]!);
+  });
 });

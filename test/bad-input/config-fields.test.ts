@@ -23,9 +23,21 @@ const yamlString = (s: string) => JSON.stringify(s);
 describe('oversized or out-of-range configuration fields', () => {
   it.each([
     ['an inline enroll secret over 16 KiB', reg(`    enroll_secret: ${'a'.repeat(16_385)}\n`), 'registrations.0.enroll_secret'],
-    ['more than 256 registrations', `${BASE}registrations:\n${Array.from({ length: 257 }, (_, i) => `  - id: r${i}\n`).join('')}`, 'registrations'],
-    ['more than 100 osquery flags', reg(`    osquery_flags: [${Array.from({ length: 101 }, (_, i) => `"--f${i}"`).join(', ')}]\n`), 'registrations.0.osquery_flags'],
-    ['an osquery flag over 1024 characters', reg(`    osquery_flags: ["--verbose=${'x'.repeat(1020)}"]\n`), 'registrations.0.osquery_flags.0'],
+    [
+      'more than 256 registrations',
+      `${BASE}registrations:\n${Array.from({ length: 257 }, (_, i) => `  - id: r${i}\n`).join('')}`,
+      'registrations',
+    ],
+    [
+      'more than 100 osquery flags',
+      reg(`    osquery_flags: [${Array.from({ length: 101 }, (_, i) => `"--f${i}"`).join(', ')}]\n`),
+      'registrations.0.osquery_flags',
+    ],
+    [
+      'an osquery flag over 1024 characters',
+      reg(`    osquery_flags: ["--verbose=${'x'.repeat(1020)}"]\n`),
+      'registrations.0.osquery_flags.0',
+    ],
     ['a 1 MiB osquery flag', reg(`    osquery_flags: ["--verbose=${'x'.repeat(1024 * 1024)}"]\n`), 'registrations.0.osquery_flags.0'],
     ['a NUL byte in an osquery flag', reg(`    osquery_flags: [${yamlString('--verbose=a\0b')}]\n`), 'registrations.0.osquery_flags.0'],
     ['a tab in an osquery flag', reg(`    osquery_flags: [${yamlString('--verbose=a\tb')}]\n`), 'registrations.0.osquery_flags.0'],
@@ -43,21 +55,33 @@ describe('oversized or out-of-range configuration fields', () => {
     ['10^9 buffered entries', `${BASE}log_buffer: {max_entries: 1000000000}\n`, 'log_buffer.max_entries'],
     ['a negative publish interval', `${BASE}log_buffer: {publish_interval_seconds: -1}\n`, 'log_buffer.publish_interval_seconds'],
     ['10^6 health failures', `${BASE}health: {failures: 1000000}\n`, 'health.failures'],
-    ['a forwarding interval of a day', `${BASE}distributed_forwarding_interval_seconds: 86400\n`, 'distributed_forwarding_interval_seconds'],
+    [
+      'a forwarding interval of a day',
+      `${BASE}distributed_forwarding_interval_seconds: 86400\n`,
+      'distributed_forwarding_interval_seconds',
+    ],
     ['a tenant role with a traversal id', `${BASE}control:\n  roles: {x: "tenant:../x"}\n`, 'control.roles.x'],
     ['an unknown log level', `${BASE}log_level: LOUD\n`, 'log_level'],
     ['a non-http device URL', 'device_server:\n  url: file:///etc/passwd\n', 'device_server.url'],
     ['an unknown key', `${BASE}secret_backdoor: true\n`, '(top level)'],
   ])('refuses %s', (_label, text, path) => {
     const problems = problemsOf(text);
-    expect(problems.some((p) => p.startsWith(`${path}`) && /: \S/.test(p)), `problems: ${JSON.stringify(problems.map((p) => p.slice(0, 120)))}`).toBe(true);
+    expect(
+      problems.some((p) => p.startsWith(`${path}`) && /: \S/.test(p)),
+      `problems: ${JSON.stringify(problems.map((p) => p.slice(0, 120)))}`,
+    ).toBe(true);
     for (const p of problems) expect(p.length).toBeLessThan(2_000); // a huge value is not echoed back in full
   });
 
   it('lists every problem of a file at once, each with its line', () => {
     const problems = problemsOf(`${BASE}  concurrency: 0\nlog_level: LOUD\nregistrations:\n  - id: Bad\n    limits: {memory_mb: 1}\n`);
     expect(problems.map((p) => p.split(':')[0])).toEqual(
-      expect.arrayContaining(['device_server.concurrency (line 3)', 'log_level (line 4)', 'registrations.0.id (line 6)', 'registrations.0.limits.memory_mb (line 7)']),
+      expect.arrayContaining([
+        'device_server.concurrency (line 3)',
+        'log_level (line 4)',
+        'registrations.0.id (line 6)',
+        'registrations.0.limits.memory_mb (line 7)',
+      ]),
     );
   });
 
@@ -71,7 +95,9 @@ describe('oversized or out-of-range configuration fields', () => {
 
   it('accepts values just inside the bounds', () => {
     const cfg = parseConfig(
-      reg(`    enroll_secret: ${'a'.repeat(16_384)}\n    osquery_flags: ["--verbose=${'x'.repeat(1024 - '--verbose='.length)}"]\n    limits: {memory_mb: 100000, cpu_percent: 100}\n`),
+      reg(
+        `    enroll_secret: ${'a'.repeat(16_384)}\n    osquery_flags: ["--verbose=${'x'.repeat(1024 - '--verbose='.length)}"]\n    limits: {memory_mb: 100000, cpu_percent: 100}\n`,
+      ),
       'ok.yaml',
       {},
       '/base',

@@ -86,9 +86,15 @@ describe('enroll secret from a file', () => {
   });
 
   it('refuses an empty or whitespace-only value, and neither value nor file', async () => {
-    await expect(readEnrollSecret('acme', '', undefined)).rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringMatching(/value is empty/) });
+    await expect(readEnrollSecret('acme', '', undefined)).rejects.toMatchObject({
+      code: 'E_CONFIG',
+      message: expect.stringMatching(/value is empty/),
+    });
     await expect(readEnrollSecret('acme', ' \n', undefined)).rejects.toMatchObject({ code: 'E_CONFIG' });
-    await expect(readEnrollSecret('acme', undefined, undefined)).rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringMatching(/no enroll secret/) });
+    await expect(readEnrollSecret('acme', undefined, undefined)).rejects.toMatchObject({
+      code: 'E_CONFIG',
+      message: expect.stringMatching(/no enroll secret/),
+    });
   });
 });
 
@@ -105,7 +111,11 @@ describe('enroll secret through the kolide_grpc extension', () => {
       res.writeHead(500).end();
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    client = new DeviceClient({ serverUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, insecureTransport: true, maxAttempts: 1 });
+    client = new DeviceClient({
+      serverUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+      insecureTransport: true,
+      maxAttempts: 1,
+    });
     db = openDatabase(join(tmp.dir, 'l.sqlite'));
   });
 
@@ -115,13 +125,16 @@ describe('enroll secret through the kolide_grpc extension', () => {
     await new Promise((resolve) => server?.close(resolve));
   });
 
-  it.each(['missing', 'empty', 'whitespace', 'dir', 'underFile', 'huge', 'fifo', 'device'])('enroll() with a %s secret file fails with E_CONFIG and sends nothing', async (kind) => {
-    const ext = createKolideExtension({ registrationId: 'acme', enrollSecretPath: files[kind], client, db });
-    try {
-      await expect(ext.enroll()).rejects.toMatchObject({ code: 'E_CONFIG' });
-      expect(requests).toBe(0);
-    } finally {
-      await ext.stop();
-    }
-  });
+  it.each(['missing', 'empty', 'whitespace', 'dir', 'underFile', 'huge', 'fifo', 'device'])(
+    'enroll() with a %s secret file fails with E_CONFIG and sends nothing',
+    async (kind) => {
+      const ext = createKolideExtension({ registrationId: 'acme', enrollSecretPath: files[kind], client, db });
+      try {
+        await expect(ext.enroll()).rejects.toMatchObject({ code: 'E_CONFIG' });
+        expect(requests).toBe(0);
+      } finally {
+        await ext.stop();
+      }
+    },
+  );
 });

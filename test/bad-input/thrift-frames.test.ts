@@ -53,7 +53,12 @@ async function expectRefused(frame: Buffer): Promise<void> {
 
 /** A call frame whose request map has an unknown field 9 holding `inner`. */
 function callWithExtraField(build: (b: FrameBuilder) => void): Buffer {
-  const b = new FrameBuilder().messageBegin('call', MT.CALL, 0).field(T.STRING, 1).string('table').field(T.STRING, 2).string('osquery_info');
+  const b = new FrameBuilder()
+    .messageBegin('call', MT.CALL, 0)
+    .field(T.STRING, 1)
+    .string('table')
+    .field(T.STRING, 2)
+    .string('osquery_info');
   build(b);
   return b.stop().build('extra').bytes;
 }
@@ -136,7 +141,13 @@ describe('bad Thrift frames on the osqueryd-sim manager socket', () => {
 
   it('serves others while one connection trickles a large request of many small entries', async () => {
     const entries = 400_000;
-    const b = new FrameBuilder().messageBegin('call', MT.CALL, 0).field(T.STRING, 1).string('table').field(T.STRING, 2).string('osquery_info').field(T.MAP, 3);
+    const b = new FrameBuilder()
+      .messageBegin('call', MT.CALL, 0)
+      .field(T.STRING, 1)
+      .string('table')
+      .field(T.STRING, 2)
+      .string('osquery_info')
+      .field(T.MAP, 3);
     b.mapBegin(T.STRING, T.STRING, entries + 1);
     b.string('action').string('generate');
     for (let i = 0; i < entries; i++) b.string(`k${i}`).string('v');
@@ -174,9 +185,18 @@ describe('a ThriftServer with a small size cap', () => {
   it('drops a request over maxMessageBytes and keeps serving', async () => {
     const tmp = shortTempDir('bt');
     const path = join(tmp.dir, 'x.sock');
-    const server = new ThriftServer(path, () => new ExtensionProcessor({ ping: () => status(0, 'OK'), call: () => ({ status: status(0, 'OK'), response: [] }), shutdown: () => undefined }), {
-      maxMessageBytes: 64 * 1024,
-    });
+    const server = new ThriftServer(
+      path,
+      () =>
+        new ExtensionProcessor({
+          ping: () => status(0, 'OK'),
+          call: () => ({ status: status(0, 'OK'), response: [] }),
+          shutdown: () => undefined,
+        }),
+      {
+        maxMessageBytes: 64 * 1024,
+      },
+    );
     await server.listen();
     try {
       const conn = await RawConnection.connect(path);

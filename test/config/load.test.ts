@@ -40,8 +40,12 @@ describe('config', () => {
 
   it('rejects unknown keys, duplicate ids, both secret forms, and broken YAML', () => {
     expect(() => parseConfig('device_server: {url: "https://x"}\nbogus: 1\n', 'c', {})).toThrow(/Unrecognized key.*bogus|bogus/);
-    expect(() => parseConfig('device_server: {url: "https://x"}\nregistrations: [{id: a}, {id: a}]\n', 'c', {})).toThrow(/duplicate id "a"/);
-    expect(() => parseConfig('device_server: {url: "https://x"}\nregistrations: [{id: a, enroll_secret: s, enroll_secret_path: /p}]\n', 'c', {})).toThrow(/not both/);
+    expect(() => parseConfig('device_server: {url: "https://x"}\nregistrations: [{id: a}, {id: a}]\n', 'c', {})).toThrow(
+      /duplicate id "a"/,
+    );
+    expect(() =>
+      parseConfig('device_server: {url: "https://x"}\nregistrations: [{id: a, enroll_secret: s, enroll_secret_path: /p}]\n', 'c', {}),
+    ).toThrow(/not both/);
     expect(() => parseConfig('device_server: [\n', 'c', {})).toThrow(/line \d+/);
     expect(() => parseConfig('registrations: []\n', 'c', {})).toThrow(/device_server/);
   });

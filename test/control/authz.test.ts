@@ -52,7 +52,16 @@ describe('control API authorization (mTLS subjects → roles)', () => {
     expect(got).toEqual(target.getInstance('acme'));
     const history = await client('admin').history('acme', 5);
     expect(history).toEqual(target.history('acme', 5));
-    target.put({ ...target.getInstance('globex')!, pid: null, run_id: null, started_at: null, connected_at: null, last_error: 'boom', osqueryd_version: null, limits: { memory_mb: null, cpu_percent: null, mode: 'none' } });
+    target.put({
+      ...target.getInstance('globex')!,
+      pid: null,
+      run_id: null,
+      started_at: null,
+      connected_at: null,
+      last_error: 'boom',
+      osqueryd_version: null,
+      limits: { memory_mb: null, cpu_percent: null, mode: 'none' },
+    });
     expect(await client('admin').getInstance('globex')).toEqual(target.getInstance('globex'));
   });
 
@@ -85,9 +94,11 @@ describe('control API authorization (mTLS subjects → roles)', () => {
       expect(err.failure).toBe('permission-denied');
       expect(err.message).toBe(other.message);
     }
-    const stream = failure((async () => {
-      for await (const _ of acme.streamOutput('globex', { follow: false })) void _;
-    })());
+    const stream = failure(
+      (async () => {
+        for await (const _ of acme.streamOutput('globex', { follow: false })) void _;
+      })(),
+    );
     expect((await stream).message).toBe(other.message);
   });
 
@@ -109,7 +120,14 @@ describe('control API authorization (mTLS subjects → roles)', () => {
   it('a subject without a role is denied on every call', async () => {
     const stranger = client('stranger');
     // Even a malformed request is refused for who sent it, not for what it contains.
-    for (const call of [stranger.version(), stranger.listInstances(), stranger.health(), stranger.getInstance('acme'), stranger.getInstance('NOT VALID'), stranger.addRegistration({ id: 'x' })]) {
+    for (const call of [
+      stranger.version(),
+      stranger.listInstances(),
+      stranger.health(),
+      stranger.getInstance('acme'),
+      stranger.getInstance('NOT VALID'),
+      stranger.addRegistration({ id: 'x' }),
+    ]) {
       const err = await failure(call);
       expect(err.failure).toBe('permission-denied');
       expect(err.message).toContain('CN=stranger has no role');
@@ -143,7 +161,12 @@ describe('control API authorization (mTLS subjects → roles)', () => {
       osqueryFlags: ['--verbose', '--logger_min_status=1'],
     });
     expect(added).toMatchObject({ id: 'initech', state: 'starting', limits: { memory_mb: 256, cpu_percent: null, mode: 'watchdog' } });
-    expect(target.added[0]).toEqual({ id: 'initech', enrollSecret: 's3cret', limits: { memory_mb: 256 }, osqueryFlags: ['--verbose', '--logger_min_status=1'] });
+    expect(target.added[0]).toEqual({
+      id: 'initech',
+      enrollSecret: 's3cret',
+      limits: { memory_mb: 256 },
+      osqueryFlags: ['--verbose', '--logger_min_status=1'],
+    });
     expect((await failure(admin.addRegistration({ id: 'initech', enrollSecretPath: '/etc/secret' }))).failure).toBe('already-exists');
     await admin.removeRegistration('initech');
     expect((await failure(admin.removeRegistration('initech'))).failure).toBe('not-found');

@@ -74,7 +74,12 @@ describe('launcher certs init / issue', () => {
       key: 'admin.key',
     });
     const cfg = resolveClientConfig({ config: join(dir, 'ctl-tenant-acme.json') }, {}, '/');
-    expect(cfg).toEqual({ target: `unix://${dir}/control.sock`, ca: join(dir, 'ca.pem'), cert: join(dir, 'tenant-acme.pem'), key: join(dir, 'tenant-acme.key') });
+    expect(cfg).toEqual({
+      target: `unix://${dir}/control.sock`,
+      ca: join(dir, 'ca.pem'),
+      cert: join(dir, 'tenant-acme.pem'),
+      key: join(dir, 'tenant-acme.key'),
+    });
   });
 
   it('refuses to replace an existing CA without --force', async () => {
@@ -89,7 +94,10 @@ describe('launcher certs init / issue', () => {
     const ca = new X509Certificate(readFileSync(join(dir, 'ca.pem')));
     expect(new X509Certificate(readFileSync(join(dir, 'tenant-initech.pem'))).verify(ca.publicKey)).toBe(true);
     expect(mode(join(dir, 'tenant-initech.key'))).toBe(0o600);
-    expect(JSON.parse(readFileSync(join(dir, 'roles.json'), 'utf8'))).toMatchObject({ 'CN=tenant-initech': 'tenant:initech', 'CN=admin': 'admin' });
+    expect(JSON.parse(readFileSync(join(dir, 'roles.json'), 'utf8'))).toMatchObject({
+      'CN=tenant-initech': 'tenant:initech',
+      'CN=admin': 'admin',
+    });
   });
 
   it('rejects a tenant id that is not a registration id', async () => {

@@ -107,7 +107,10 @@ describe('launcher ctl', () => {
 
   it('exit code 6 with the reason for a bad client certificate', async () => {
     const ca = await loadCertificateAuthority(readFileSync(pki.certs.caCert, 'utf8'), readFileSync(join(pki.dir, 'ca.key'), 'utf8'));
-    const old = await issueClientCertificate(ca, 'admin', { notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2021-01-01T00:00:00Z') });
+    const old = await issueClientCertificate(ca, 'admin', {
+      notBefore: new Date('2020-01-01T00:00:00Z'),
+      notAfter: new Date('2021-01-01T00:00:00Z'),
+    });
     writeFileSync(join(pki.dir, 'old.pem'), old.cert);
     writePrivate(join(pki.dir, 'old.key'), old.key);
     const res = await ctl('admin', '--cert', 'old.pem', '--key', 'old.key', 'list');
@@ -127,10 +130,26 @@ describe('launcher ctl', () => {
   });
 
   it('enroll, restart and remove as admin', async () => {
-    const enroll = await ctl('admin', '--json', 'enroll', 'initech', '--secret-file', 'secret.txt', '--memory-mb', '300', '--osquery-flag', '--verbose');
+    const enroll = await ctl(
+      'admin',
+      '--json',
+      'enroll',
+      'initech',
+      '--secret-file',
+      'secret.txt',
+      '--memory-mb',
+      '300',
+      '--osquery-flag',
+      '--verbose',
+    );
     expect(enroll.err).toBe('');
     expect(JSON.parse(enroll.out)).toMatchObject({ id: 'initech', limits: { memory_mb: 300 } });
-    expect(target.added.at(-1)).toEqual({ id: 'initech', enrollSecretPath: join(pki.dir, 'secret.txt'), limits: { memory_mb: 300 }, osqueryFlags: ['--verbose'] });
+    expect(target.added.at(-1)).toEqual({
+      id: 'initech',
+      enrollSecretPath: join(pki.dir, 'secret.txt'),
+      limits: { memory_mb: 300 },
+      osqueryFlags: ['--verbose'],
+    });
     expect((await ctl('admin', 'enroll', 'initech', '--secret', 's')).code).toBe(EXIT.alreadyExists);
     expect((await ctl('admin', 'restart', 'initech')).code).toBe(EXIT.ok);
     expect((await ctl('admin', 'remove', 'initech')).out).toBe('removed initech\n');
@@ -148,8 +167,15 @@ describe('launcher ctl', () => {
       '- osqueryd started\nI I1122 10:00:00.000123  4242 init.cpp:412] osqueryd started [version=5.12.1]\nW W1122 10:00:01.000000  4242 watcher.cpp:1] something odd\n',
     );
     const json = await ctl('tenant-globex', '--json', 'logs', 'globex');
-    const lines = json.out.trim().split('\n').map((l) => JSON.parse(l) as { seq: number; severity: string; time: string; run_id: string });
-    expect(lines.map((l) => [l.seq, l.severity])).toEqual([[0, '-'], [1, 'I'], [2, 'W']]);
+    const lines = json.out
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { seq: number; severity: string; time: string; run_id: string });
+    expect(lines.map((l) => [l.seq, l.severity])).toEqual([
+      [0, '-'],
+      [1, 'I'],
+      [2, 'W'],
+    ]);
     expect(lines[0]!.time).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
     // -f on a run that has ended returns at once (stream.test.ts covers live following).
     ring.close();
@@ -164,8 +190,11 @@ describe('launcher ctl', () => {
     expect(existsSync(main), 'build first: npx tsc -p .').toBe(true);
     const run = (...argv: string[]) =>
       new Promise<{ code: number | null; out: string; err: string }>((resolve) => {
-        const child = execFile(process.execPath, [main, ...argv], { env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 }, (error, out, err) =>
-          resolve({ code: child.exitCode ?? (error ? 1 : 0), out, err }),
+        const child = execFile(
+          process.execPath,
+          [main, ...argv],
+          { env: { PATH: process.env.PATH ?? '' }, timeout: 30_000 },
+          (error, out, err) => resolve({ code: child.exitCode ?? (error ? 1 : 0), out, err }),
         );
       });
     const ok = await run('--config', join(pki.dir, 'ctl.json'), '--json', 'list');
@@ -176,8 +205,11 @@ describe('launcher ctl', () => {
     expect(denied.code).toBe(EXIT.permissionDenied);
     // $LAUNCHER_CTL_CONFIG is the default config.
     const viaEnv = await new Promise<number | null>((resolve) => {
-      const child = execFile(process.execPath, [main, 'get', 'nope'], { env: { PATH: process.env.PATH ?? '', LAUNCHER_CTL_CONFIG: join(pki.dir, 'ctl.json') } }, () =>
-        resolve(child.exitCode),
+      const child = execFile(
+        process.execPath,
+        [main, 'get', 'nope'],
+        { env: { PATH: process.env.PATH ?? '', LAUNCHER_CTL_CONFIG: join(pki.dir, 'ctl.json') } },
+        () => resolve(child.exitCode),
       );
     });
     expect(viaEnv).toBe(EXIT.notFound);
@@ -191,7 +223,14 @@ describe('launcher ctl', () => {
       // Implements only GetVersion and ListInstances; announces only "instances".
       old = new grpc.Server();
       const handlers: Partial<LauncherHandlers> = {
-        GetVersion: (_call, cb) => cb(null, { server_version: '0.0.1', api_version: 'v1', features: ['instances'], caller_subject: 'CN=admin', caller_role: 'admin' }),
+        GetVersion: (_call, cb) =>
+          cb(null, {
+            server_version: '0.0.1',
+            api_version: 'v1',
+            features: ['instances'],
+            caller_subject: 'CN=admin',
+            caller_role: 'admin',
+          }),
         ListInstances: (_call, cb) => cb(null, { instances: [] }),
       };
       old.addService(launcherApi().service, handlers as LauncherHandlers);

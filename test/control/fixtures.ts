@@ -204,11 +204,7 @@ export async function makePki(extraTenants: string[] = []): Promise<Pki> {
   };
 }
 
-export async function startServer(
-  pki: Pki,
-  target: ControlTarget,
-  options: Partial<ControlServerOptions> = {},
-): Promise<ControlServer> {
+export async function startServer(pki: Pki, target: ControlTarget, options: Partial<ControlServerOptions> = {}): Promise<ControlServer> {
   return startControlServer({
     target,
     listen: `unix://${join(pki.dir, 'control.sock')}`,

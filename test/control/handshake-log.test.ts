@@ -17,7 +17,13 @@ type Where = { port: number } | { path: string };
 function handshake(pki: Pki, where: Where, options: tls.ConnectionOptions): Promise<void> {
   return new Promise((resolve) => {
     const target = 'port' in where ? { host: '127.0.0.1', port: where.port } : { path: where.path };
-    const socket = tls.connect({ ...target, servername: 'localhost', ca: readFileSync(pki.certs.caCert), ALPNProtocols: ['h2'], ...options });
+    const socket = tls.connect({
+      ...target,
+      servername: 'localhost',
+      ca: readFileSync(pki.certs.caCert),
+      ALPNProtocols: ['h2'],
+      ...options,
+    });
     socket.on('data', () => undefined);
     socket.on('error', () => resolve());
     socket.on('close', () => resolve());
@@ -52,14 +58,26 @@ describe('rejected control API handshakes are logged (issue 13)', () => {
 
     await handshake(pki, where, { cert: intruder.cert, key: intruder.key });
     const untrusted = await waitFor(() => rejected().find((l) => l.subject === 'CN=intruder'), 10_000, 'the untrusted-certificate line');
-    expect(untrusted).toMatchObject({ level: 40, component: 'control', peer: '127.0.0.1', reason: expect.stringMatching(/^client certificate rejected: /), code: expect.any(String) });
+    expect(untrusted).toMatchObject({
+      level: 40,
+      component: 'control',
+      peer: '127.0.0.1',
+      reason: expect.stringMatching(/^client certificate rejected: /),
+      code: expect.any(String),
+    });
 
     await handshake(pki, where, {});
     const none = await waitFor(() => rejected().find((l) => l.reason === 'no client certificate'), 10_000, 'the no-certificate line');
     expect(none).toMatchObject({ subject: null, peer: '127.0.0.1', code: 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE' });
 
     const admin = pki.identity('admin');
-    await handshake(pki, where, { cert: readFileSync(admin.cert), key: readFileSync(admin.key), minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' });
+    await handshake(pki, where, {
+      cert: readFileSync(admin.cert),
+      key: readFileSync(admin.key),
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.1',
+      ciphers: 'DEFAULT@SECLEVEL=0',
+    });
     const old = await waitFor(() => rejected().find((l) => l.reason === 'TLS version below 1.2'), 10_000, 'the TLS 1.1 line');
     expect(old).toMatchObject({ peer: '127.0.0.1', code: 'ERR_SSL_UNSUPPORTED_PROTOCOL' });
 

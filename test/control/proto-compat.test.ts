@@ -56,7 +56,11 @@ describe('control API compatibility check (scripts/check-proto-compat.mjs)', () 
     ['a renamed field', (t: string) => t.replace('bool healthy = 8;', 'bool is_healthy = 8;'), /name/],
     ['a deleted method', (t: string) => t.replace(/ {2}rpc Query\(QueryRequest\) returns \(QueryResponse\);\n/, ''), /Query/],
     ['a method that stopped streaming', (t: string) => t.replace('returns (stream OutputLine)', 'returns (OutputLine)'), /streaming/],
-    ['a deleted message', (t: string) => t.replace(/message InstanceHealth \{[^}]*\}\n/, '').replace('repeated InstanceHealth instances = 2;', ''), /InstanceHealth/],
+    [
+      'a deleted message',
+      (t: string) => t.replace(/message InstanceHealth \{[^}]*\}\n/, '').replace('repeated InstanceHealth instances = 2;', ''),
+      /InstanceHealth/,
+    ],
   ])('fails on %s', (name, edit, expected) => {
     const res = check(variant(tmp.dir, name.replace(/\W+/g, '-'), edit));
     expect(res.status).toBe(1);

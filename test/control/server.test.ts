@@ -70,7 +70,10 @@ describe('control server lifecycle', () => {
     const other = createServer();
     netServers.push(other);
     await new Promise<void>((r) => other.listen(live, () => r()));
-    await expect(startServer(pki, target, { listen: `unix://${live}` })).rejects.toMatchObject({ code: 'E_CONFIG', message: expect.stringMatching(/already serving/) });
+    await expect(startServer(pki, target, { listen: `unix://${live}` })).rejects.toMatchObject({
+      code: 'E_CONFIG',
+      message: expect.stringMatching(/already serving/),
+    });
     const file = join(pki.dir, 'plain.txt');
     writeFileSync(file, 'not a socket');
     await expect(startServer(pki, target, { listen: `unix://${file}` })).rejects.toThrow(/is not a socket/);

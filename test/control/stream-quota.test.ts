@@ -84,7 +84,9 @@ describe('StreamOutput caps per caller (issue 13)', () => {
     followers.push(...open);
     expect(open).toHaveLength(cap);
     expect(refused).toHaveLength(64 - cap);
-    expect(exhausted(refused[0]!).message).toMatch(new RegExp(`CN=tenant-acme already has ${cap} open output streams, the most one caller may hold \\(${cap}\\)`));
+    expect(exhausted(refused[0]!).message).toMatch(
+      new RegExp(`CN=tenant-acme already has ${cap} open output streams, the most one caller may hold \\(${cap}\\)`),
+    );
     expect(lines.some((l) => l.msg === 'output stream refused' && l.subject === 'CN=tenant-acme')).toBe(true);
 
     // Admin and another tenant are not locked out.
@@ -103,11 +105,15 @@ describe('StreamOutput caps per caller (issue 13)', () => {
     // ... until it closes one of its own: then a new one opens.
     open[0]!.abort();
     await open[0]!.done;
-    const again = await waitFor(async () => {
-      const f = follow(acme, 'acme');
-      await waitFor(() => f.lines.length > 0 || f.error() !== undefined, 10_000, 'the new stream to open or be refused');
-      return f.lines.length > 0 ? f : undefined;
-    }, 10_000, 'a freed slot for acme');
+    const again = await waitFor(
+      async () => {
+        const f = follow(acme, 'acme');
+        await waitFor(() => f.lines.length > 0 || f.error() !== undefined, 10_000, 'the new stream to open or be refused');
+        return f.lines.length > 0 ? f : undefined;
+      },
+      10_000,
+      'a freed slot for acme',
+    );
     followers.push(again);
     expect(again.lines[0]?.text).toBe('hello from acme');
   });

@@ -93,10 +93,14 @@ describe('StreamOutput (logs -f)', () => {
     ring.append('stdout', 'old 2');
     const fresh = reader(client(), 'globex', { follow: true, fromBeginning: false });
     // The subscription starts asynchronously: keep adding lines until one arrives.
-    await waitFor(() => {
-      ring.append('stdout', 'tick');
-      return fresh.lines.length > 0;
-    }, 10_000, 'a new line');
+    await waitFor(
+      () => {
+        ring.append('stdout', 'tick');
+        return fresh.lines.length > 0;
+      },
+      10_000,
+      'a new line',
+    );
     expect(fresh.lines.every((l) => l.text === 'tick' && l.seq >= 2)).toBe(true);
 
     const dump = reader(client(), 'globex', { follow: false, fromBeginning: true });

@@ -41,7 +41,10 @@ function handshake(pki: Pki, port: number, options: tls.ConnectionOptions): Prom
   });
 }
 
-async function listWith(server: ControlServer, material: { ca: string | Buffer; cert: string | Buffer; key: string | Buffer }): Promise<unknown> {
+async function listWith(
+  server: ControlServer,
+  material: { ca: string | Buffer; cert: string | Buffer; key: string | Buffer },
+): Promise<unknown> {
   const client = new ControlClient({ target: server.address, ...material });
   try {
     return await client.listInstances();
@@ -95,7 +98,11 @@ describe('control API transport security', () => {
 
   it('refuses a client offering only TLS 1.1 (the server answers with a protocol_version alert)', async () => {
     // SECLEVEL=0 lets our own OpenSSL offer TLS 1.1 at all, so the refusal is the server's.
-    const res = await handshake(pki, tcpServer.port as number, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' });
+    const res = await handshake(pki, tcpServer.port as number, {
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.1',
+      ciphers: 'DEFAULT@SECLEVEL=0',
+    });
     expect(res.ok).toBe(false);
     expect(res.code).toBe('ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION');
   });
@@ -115,7 +122,13 @@ describe('control API transport security', () => {
     // And at the TLS level, on the TCP port: with TLS 1.3 the client finishes
     // its side of the handshake, then the server's alert arrives instead of data.
     const raw = await new Promise<string>((resolve) => {
-      const s = tls.connect({ host: '127.0.0.1', port: tcpServer.port as number, servername: 'localhost', ca: readFileSync(pki.certs.caCert), ALPNProtocols: ['h2'] });
+      const s = tls.connect({
+        host: '127.0.0.1',
+        port: tcpServer.port as number,
+        servername: 'localhost',
+        ca: readFileSync(pki.certs.caCert),
+        ALPNProtocols: ['h2'],
+      });
       s.on('data', () => resolve('got data'));
       s.on('error', (e) => resolve(e.message));
     });
@@ -133,7 +146,10 @@ describe('control API transport security', () => {
 
   it('refuses an expired client certificate, and says so', async () => {
     const ca = await loadCertificateAuthority(readFileSync(pki.certs.caCert, 'utf8'), readFileSync(join(pki.dir, 'ca.key'), 'utf8'));
-    const expired = await issueClientCertificate(ca, 'admin', { notBefore: new Date('2020-01-01T00:00:00Z'), notAfter: new Date('2021-01-01T00:00:00Z') });
+    const expired = await issueClientCertificate(ca, 'admin', {
+      notBefore: new Date('2020-01-01T00:00:00Z'),
+      notAfter: new Date('2021-01-01T00:00:00Z'),
+    });
     const err = await failure(listWith(unixServer, { ca: pki.certs.caCert, cert: expired.cert, key: expired.key }));
     expect(err.failure).toBe('tls');
     expect(err.message).toMatch(/expired on 2021-01-01/);

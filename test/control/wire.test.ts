@@ -81,11 +81,27 @@ describe('control API wire compatibility and request validation', () => {
     ['SQL over 64 KiB', (c: ControlClient) => c.query('acme', `select '${'x'.repeat(70_000)}'`), /maximum is 65536/],
     ['a query timeout over 5 minutes', (c: ControlClient) => c.query('acme', 'select 1', 300_001), /timeout_ms 300001 is out of range/],
     ['a history limit over 1000', (c: ControlClient) => c.history('acme', 1_001), /limit 1001 is out of range/],
-    ['both secret and secret path', (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecret: 's', enrollSecretPath: '/s' }), /exactly one of/],
+    [
+      'both secret and secret path',
+      (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecret: 's', enrollSecretPath: '/s' }),
+      /exactly one of/,
+    ],
     ['no secret at all', (c: ControlClient) => c.addRegistration({ id: 'x1' }), /exactly one of/],
-    ['a relative secret path', (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecretPath: 'secret.txt' }), /must be an absolute path/],
-    ['a malformed osquery flag', (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecret: 's', osqueryFlags: ['verbose'] }), /--name or --name=value/],
-    ['a memory limit out of range', (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecret: 's', limits: { memory_mb: 1 } }), /limits.memory_mb: must be an integer in 100..100000 \(MB\), got 1/],
+    [
+      'a relative secret path',
+      (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecretPath: 'secret.txt' }),
+      /must be an absolute path/,
+    ],
+    [
+      'a malformed osquery flag',
+      (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecret: 's', osqueryFlags: ['verbose'] }),
+      /--name or --name=value/,
+    ],
+    [
+      'a memory limit out of range',
+      (c: ControlClient) => c.addRegistration({ id: 'x1', enrollSecret: 's', limits: { memory_mb: 1 } }),
+      /limits.memory_mb: must be an integer in 100..100000 \(MB\), got 1/,
+    ],
     ['an invalid id to add', (c: ControlClient) => c.addRegistration({ id: '-x', enrollSecret: 's' }), /not a valid registration id/],
   ])('rejects %s with INVALID_ARGUMENT', async (_what, call, message) => {
     const err = await failure(call(admin));

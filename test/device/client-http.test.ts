@@ -21,10 +21,19 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close();
 });
 
-async function setup(respond: Responder, options: Partial<DeviceClientOptions> = {}): Promise<{ server: CaptureServer; client: DeviceClient }> {
+async function setup(
+  respond: Responder,
+  options: Partial<DeviceClientOptions> = {},
+): Promise<{ server: CaptureServer; client: DeviceClient }> {
   const server = await startCaptureServer(respond);
   servers.push(server);
-  const client = new DeviceClient({ serverUrl: server.url, insecureTransport: true, maxAttempts: 3, backoff: { baseMs: 5, maxMs: 20 }, ...options });
+  const client = new DeviceClient({
+    serverUrl: server.url,
+    insecureTransport: true,
+    maxAttempts: 3,
+    backoff: { baseMs: 5, maxMs: 20 },
+    ...options,
+  });
   clients.push(client);
   return { server, client };
 }
@@ -92,7 +101,12 @@ describe('device client over HTTP', () => {
     await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
     const port = (probe.address() as AddressInfo).port;
     await new Promise<void>((r) => probe.close(() => r()));
-    const client = new DeviceClient({ serverUrl: `http://127.0.0.1:${port}`, insecureTransport: true, maxAttempts: 2, backoff: { baseMs: 1, maxMs: 2 } });
+    const client = new DeviceClient({
+      serverUrl: `http://127.0.0.1:${port}`,
+      insecureTransport: true,
+      maxAttempts: 2,
+      backoff: { baseMs: 1, maxMs: 2 },
+    });
     clients.push(client);
     const e = await rejection(client.checkHealth());
     expect(e.code).toBe('E_DEVICE_TRANSPORT');
@@ -107,7 +121,12 @@ describe('device client over HTTP', () => {
     });
     await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', () => r()));
     try {
-      const client = new DeviceClient({ serverUrl: `127.0.0.1:${(tcp.address() as AddressInfo).port}`, insecureTransport: true, maxAttempts: 2, backoff: { baseMs: 1, maxMs: 2 } });
+      const client = new DeviceClient({
+        serverUrl: `127.0.0.1:${(tcp.address() as AddressInfo).port}`,
+        insecureTransport: true,
+        maxAttempts: 2,
+        backoff: { baseMs: 1, maxMs: 2 },
+      });
       clients.push(client);
       const e = await rejection(client.requestConfig('k'));
       expect(e.code).toBe('E_DEVICE_TRANSPORT');

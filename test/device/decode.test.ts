@@ -30,7 +30,10 @@ describe('decodeResponse', () => {
       }),
     );
     expect(e).toMatchObject({ nodeKey: 'acme::eyJ...', nodeInvalid: false, agentIngesterAuthToken: 'tok_abc', deploymentUrls: undefined });
-    const q = decodeResponse('RequestQueries', ok({ Queries: { queries: { kolide_adhoc_9f2: 'select version from osquery_info' }, accelerate: 300 }, node_invalid: false }));
+    const q = decodeResponse(
+      'RequestQueries',
+      ok({ Queries: { queries: { kolide_adhoc_9f2: 'select version from osquery_info' }, accelerate: 300 }, node_invalid: false }),
+    );
     expect(q.queries).toEqual({ queries: { kolide_adhoc_9f2: 'select version from osquery_info' }, discovery: undefined, accelerate: 300 });
     const c = decodeResponse('RequestConfig', ok({ config: '{"options":{}}', node_invalid: false, disable_device: false }));
     expect(c.config).toBe('{"options":{}}');
@@ -38,7 +41,10 @@ describe('decodeResponse', () => {
   });
 
   it('ignores jsonrpc and id, and unknown keys', () => {
-    const r = decodeResponse('PublishLogs', body({ jsonrpc: 'whatever', id: 'nope', extra: 1, result: { message: 'ok', surprise: { a: 1 } } }));
+    const r = decodeResponse(
+      'PublishLogs',
+      body({ jsonrpc: 'whatever', id: 'nope', extra: 1, result: { message: 'ok', surprise: { a: 1 } } }),
+    );
     expect(r).toEqual({ message: 'ok', nodeInvalid: false, disableDevice: false, errorCode: '' });
   });
 
@@ -59,7 +65,14 @@ describe('decodeResponse', () => {
   });
 
   it('decodes deployment_urls', () => {
-    const e = decodeResponse('RequestEnrollment', ok({ node_key: '', wrong_region: true, deployment_urls: { enrollment_url: 'a', control_server_url: 'b', osquery_publisher_url: 'c' } }));
+    const e = decodeResponse(
+      'RequestEnrollment',
+      ok({
+        node_key: '',
+        wrong_region: true,
+        deployment_urls: { enrollment_url: 'a', control_server_url: 'b', osquery_publisher_url: 'c' },
+      }),
+    );
     expect(e.wrongRegion).toBe(true);
     expect(e.deploymentUrls).toEqual({ enrollmentUrl: 'a', controlServerUrl: 'b', osqueryPublisherUrl: 'c' });
   });
@@ -95,7 +108,9 @@ describe('decodeResponse', () => {
   });
 
   it('turns a JSON-RPC error object into E_DEVICE_REJECTED with its message or the standard text', () => {
-    const e = failure(() => decodeResponse('RequestConfig', body({ jsonrpc: '2.0', id: 1, error: { code: -32000, message: 'no such node' } })));
+    const e = failure(() =>
+      decodeResponse('RequestConfig', body({ jsonrpc: '2.0', id: 1, error: { code: -32000, message: 'no such node' } })),
+    );
     expect(e.code).toBe('E_DEVICE_REJECTED');
     expect(e.rpcCode).toBe(-32000);
     expect(e.message).toContain('no such node');
@@ -106,7 +121,9 @@ describe('decodeResponse', () => {
   });
 
   it('an error object wins over a result; error: null is ignored', () => {
-    expect(failure(() => decodeResponse('RequestConfig', body({ result: { config: 'x' }, error: { code: 1, message: 'm' } }))).code).toBe('E_DEVICE_REJECTED');
+    expect(failure(() => decodeResponse('RequestConfig', body({ result: { config: 'x' }, error: { code: 1, message: 'm' } }))).code).toBe(
+      'E_DEVICE_REJECTED',
+    );
     expect(decodeResponse('RequestConfig', body({ result: { config: 'x' }, error: null })).config).toBe('x');
   });
 
@@ -127,7 +144,10 @@ describe('decodeResponse', () => {
   });
 
   it('does not let __proto__ keys pollute anything', () => {
-    const r = decodeResponse('RequestQueries', body('{"result":{"Queries":{"queries":{"__proto__":"select 1","a":"select 2"}},"__proto__":{"node_invalid":true}}}'));
+    const r = decodeResponse(
+      'RequestQueries',
+      body('{"result":{"Queries":{"queries":{"__proto__":"select 1","a":"select 2"}},"__proto__":{"node_invalid":true}}}'),
+    );
     expect(r.nodeInvalid).toBe(false);
     expect(r.queries.queries.a).toBe('select 2');
     expect(({} as Record<string, unknown>).a).toBeUndefined();

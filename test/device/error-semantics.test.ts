@@ -31,7 +31,8 @@ function client(serverUrl: string, options: Partial<DeviceClientOptions> = {}): 
   return c;
 }
 
-const rpcError = (status: number, code: number, message: string) => rawReply(status, JSON.stringify({ jsonrpc: '2.0', id: 0, error: { code, message } }));
+const rpcError = (status: number, code: number, message: string) =>
+  rawReply(status, JSON.stringify({ jsonrpc: '2.0', id: 0, error: { code, message } }));
 
 describe('device client error semantics (issue 15)', () => {
   // issue 15: a 500 carrying a JSON-RPC error was retried three times and reported only as "HTTP 500".

@@ -52,7 +52,10 @@ export function rawReply(status: number, body: string | Buffer, headers: Record<
   };
 }
 
-export async function startCaptureServer(respond: Responder, tls?: { cert: string; key: string; maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'; minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' }): Promise<CaptureServer> {
+export async function startCaptureServer(
+  respond: Responder,
+  tls?: { cert: string; key: string; maxVersion?: 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'; minVersion?: 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' },
+): Promise<CaptureServer> {
   const sockets = new Set<Socket>();
   const state: CaptureServer = {
     url: '',
@@ -83,7 +86,15 @@ export async function startCaptureServer(respond: Responder, tls?: { cert: strin
     });
   };
   const server = tls
-    ? https.createServer({ cert: tls.cert, key: tls.key, ...(tls.maxVersion ? { maxVersion: tls.maxVersion } : {}), ...(tls.minVersion ? { minVersion: tls.minVersion } : {}) }, handler)
+    ? https.createServer(
+        {
+          cert: tls.cert,
+          key: tls.key,
+          ...(tls.maxVersion ? { maxVersion: tls.maxVersion } : {}),
+          ...(tls.minVersion ? { minVersion: tls.minVersion } : {}),
+        },
+        handler,
+      )
     : http.createServer(handler);
   server.on(tls ? 'secureConnection' : 'connection', (s: Socket & { _n?: number }) => {
     s._n = state.connections++;
@@ -126,8 +137,27 @@ export function spkiPinOf(pem: string): string {
 
 function makeCa(dir: string, name: string): void {
   openssl(
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.pem`, '-days', '2',
-      '-subj', `/CN=${name}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      `${name}.key`,
+      '-out',
+      `${name}.pem`,
+      '-days',
+      '2',
+      '-subj',
+      `/CN=${name}`,
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
     dir,
   );
 }
@@ -136,12 +166,85 @@ function makeCa(dir: string, name: string): void {
 export function makeTlsFixture(dir: string): TlsFixture {
   makeCa(dir, 'ca');
   makeCa(dir, 'other');
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost'], dir);
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  openssl(['x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '2', '-extfile', 'ext.cnf'], dir);
-  openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'wrong.key', '-out', 'wrong.csr', '-subj', '/CN=elsewhere.example'], dir);
+  openssl(
+    [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'srv.key',
+      '-out',
+      'srv.csr',
+      '-subj',
+      '/CN=localhost',
+    ],
+    dir,
+  );
+  writeFileSync(
+    join(dir, 'ext.cnf'),
+    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
+  );
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'srv.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'srv.pem',
+      '-days',
+      '2',
+      '-extfile',
+      'ext.cnf',
+    ],
+    dir,
+  );
+  openssl(
+    [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      'wrong.key',
+      '-out',
+      'wrong.csr',
+      '-subj',
+      '/CN=elsewhere.example',
+    ],
+    dir,
+  );
   writeFileSync(join(dir, 'wrong.cnf'), 'subjectAltName=DNS:elsewhere.example\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  openssl(['x509', '-req', '-in', 'wrong.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'wrong.pem', '-days', '2', '-extfile', 'wrong.cnf'], dir);
+  openssl(
+    [
+      'x509',
+      '-req',
+      '-in',
+      'wrong.csr',
+      '-CA',
+      'ca.pem',
+      '-CAkey',
+      'ca.key',
+      '-CAcreateserial',
+      '-out',
+      'wrong.pem',
+      '-days',
+      '2',
+      '-extfile',
+      'wrong.cnf',
+    ],
+    dir,
+  );
   writeFileSync(join(dir, 'empty.pem'), '# no certificates here\n');
   const caPem = readFileSync(join(dir, 'ca.pem'), 'utf8');
   const serverCert = readFileSync(join(dir, 'srv.pem'), 'utf8');

@@ -102,7 +102,12 @@ describe('device client TLS', () => {
   });
 
   it('refuses a server limited to TLS 1.1', async () => {
-    const old = await startCaptureServer(rpcResult({ status: 1 }), { cert: fx.serverCert, key: fx.serverKey, minVersion: 'TLSv1', maxVersion: 'TLSv1.1' });
+    const old = await startCaptureServer(rpcResult({ status: 1 }), {
+      cert: fx.serverCert,
+      key: fx.serverKey,
+      minVersion: 'TLSv1',
+      maxVersion: 'TLSv1.1',
+    });
     try {
       const e = await handshakeFailure(client({ rootPemPath: fx.caPath }, old.url));
       expect(e.code).toBe('E_TLS');

@@ -73,7 +73,13 @@ describe('device client request wire format', () => {
     await client.publishLogs('acme::eyJ...', 4, ['{"s":0,"m":"hi"}']);
     await client.requestQueries('acme::eyJ...');
     await client.publishResults('acme::eyJ...', [
-      { query_name: 'kolide_adhoc_9f2', status: 0, rows: [{ version: '5.12.1' }], stats: { wall_time_ms: 4, user_time: 1, system_time: 0, memory: 0 }, message: '' },
+      {
+        query_name: 'kolide_adhoc_9f2',
+        status: 0,
+        rows: [{ version: '5.12.1' }],
+        stats: { wall_time_ms: 4, user_time: 1, system_time: 0, memory: 0 },
+        message: '',
+      },
     ]);
     await client.publishResults('acme::eyJ...', []);
     await client.checkHealth();

@@ -82,7 +82,14 @@ describe('dev server JSON-RPC', () => {
     await client.publishResults(e.nodeKey, [{ query_name: name, status: 0, rows: [{ a: '1' }], stats: null, message: '' }]);
     expect((await client.checkHealth()).status).toBe(1);
 
-    expect(server.stats().calls).toEqual({ RequestEnrollment: 1, RequestConfig: 1, PublishLogs: 2, RequestQueries: 2, PublishResults: 1, CheckHealth: 1 });
+    expect(server.stats().calls).toEqual({
+      RequestEnrollment: 1,
+      RequestConfig: 1,
+      PublishLogs: 2,
+      RequestQueries: 2,
+      PublishResults: 1,
+      CheckHealth: 1,
+    });
     expect(server.logs({ tenant: 'acme', logType: 4 }).map((l) => l.data)).toEqual(['{"s":0}']);
     expect(server.logs({ tenant: 'acme', logType: 0 }).map((l) => l.data)).toEqual(['{"name":"q"}']);
     expect(server.results({ tenant: 'acme' })).toMatchObject([{ queryName: 'q1', status: 0, rows: [{ a: '1' }], hostIdentifier: 'h1' }]);
@@ -133,7 +140,9 @@ describe('dev server JSON-RPC', () => {
     const { server } = await setup();
     expect((await raw(server.url, 'GET')).status).toBe(405);
     expect((await raw(server.url, 'PUT', '{}', { 'Content-Length': '2' })).status).toBe(405);
-    const chunked = await raw(server.url, 'POST', '{"jsonrpc":"","method":"CheckHealth","params":{},"id":0}', { 'Transfer-Encoding': 'chunked' });
+    const chunked = await raw(server.url, 'POST', '{"jsonrpc":"","method":"CheckHealth","params":{},"id":0}', {
+      'Transfer-Encoding': 'chunked',
+    });
     expect(chunked.status).toBe(400);
     expect(server.stats().rejectedChunked).toBe(1);
     const garbage = await raw(server.url, 'POST', 'not json', { 'Content-Length': '8' });
@@ -143,9 +152,16 @@ describe('dev server JSON-RPC', () => {
     const bp = await raw(server.url, 'POST', badParams, { 'Content-Length': String(badParams.length) });
     expect(JSON.parse(bp.body)).toMatchObject({ jsonrpc: '2.0', id: 17, error: { code: -32000 } });
     const unknown = JSON.stringify({ jsonrpc: '', method: 'Nope', params: {}, id: 5 });
-    expect(JSON.parse((await raw(server.url, 'POST', unknown, { 'Content-Length': String(unknown.length) })).body)).toMatchObject({ id: 5, error: { code: -32601 } });
+    expect(JSON.parse((await raw(server.url, 'POST', unknown, { 'Content-Length': String(unknown.length) })).body)).toMatchObject({
+      id: 5,
+      error: { code: -32601 },
+    });
     const health = JSON.stringify({ jsonrpc: '', method: 'CheckHealth', params: {}, id: 41 });
-    expect(JSON.parse((await raw(server.url, 'POST', health, { 'Content-Length': String(health.length) })).body)).toEqual({ jsonrpc: '2.0', id: 41, result: { status: 1 } });
+    expect(JSON.parse((await raw(server.url, 'POST', health, { 'Content-Length': String(health.length) })).body)).toEqual({
+      jsonrpc: '2.0',
+      id: 41,
+      result: { status: 1 },
+    });
     expect((await raw(server.url, 'GET', undefined, {}, '/elsewhere')).status).toBe(404);
     expect(server.requests().at(-1)!.rpcMethod).toBe('CheckHealth');
   });
@@ -155,7 +171,13 @@ describe('dev server JSON-RPC', () => {
     const auth = { Authorization: `Bearer ${server.adminToken}` };
     const post = async (path: string, body: unknown) => {
       const text = JSON.stringify(body);
-      const r = await raw(server.url, 'POST', text, { ...auth, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) }, path);
+      const r = await raw(
+        server.url,
+        'POST',
+        text,
+        { ...auth, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(text)) },
+        path,
+      );
       return { status: r.status, json: JSON.parse(r.body) };
     };
     const get = async (path: string) => JSON.parse((await raw(server.url, 'GET', undefined, auth, path)).body);
@@ -172,7 +194,9 @@ describe('dev server JSON-RPC', () => {
     await client.publishResults(k, [{ query_name: q.name, status: 1, rows: null, stats: null, message: 'no such table' }]);
     expect((await get('/admin/logs?tenant=initech&type=status')).logs.map((l: { data: string }) => l.data)).toEqual(['st']);
     expect((await get('/admin/logs?tenant=initech&type=result')).logs.map((l: { data: string }) => l.data)).toEqual(['re']);
-    expect((await get(`/admin/results?tenant=initech&query=${q.name}`)).results).toMatchObject([{ status: 1, message: 'no such table', rows: null }]);
+    expect((await get(`/admin/results?tenant=initech&query=${q.name}`)).results).toMatchObject([
+      { status: 1, message: 'no such table', rows: null },
+    ]);
     expect((await get('/admin/nodes?tenant=initech')).nodes).toHaveLength(1);
     expect((await get('/admin/stats')).calls.RequestQueries).toBe(1);
     expect((await post('/admin/queries', { tenant: 'nobody', sql: 'x' })).status).toBe(404);
@@ -208,7 +232,17 @@ describe('dev server JSON-RPC', () => {
         expect((await raw(server.url, 'GET', undefined, headers, path)).status).toBe(401);
       }
       const revoke = JSON.stringify({ tenant: 'acme' });
-      expect((await raw(server.url, 'POST', revoke, { 'Content-Type': 'application/json', 'Content-Length': String(revoke.length), ...headers }, '/admin/revoke')).status).toBe(401);
+      expect(
+        (
+          await raw(
+            server.url,
+            'POST',
+            revoke,
+            { 'Content-Type': 'application/json', 'Content-Length': String(revoke.length), ...headers },
+            '/admin/revoke',
+          )
+        ).status,
+      ).toBe(401);
       expect((await raw(server.url, 'DELETE', undefined, headers, '/admin/fault')).status).toBe(401);
     }
     // Nothing was queued or revoked.
@@ -300,7 +334,9 @@ describe('dev server standalone entry (dist)', () => {
 
   it('node dist/src/devserver/main.js --port 0 --db path prints its URL, serves, and exits on SIGTERM', async () => {
     const main = resolve('dist/src/devserver/main.js');
-    child = spawn(process.execPath, [main, '--port', '0', '--db', join(tmp.dir, 'main.db'), '--tenant', 'acme:sek1,sek2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [main, '--port', '0', '--db', join(tmp.dir, 'main.db'), '--tenant', 'acme:sek1,sek2'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     child.stderr!.resume();
     const lines = createInterface({ input: child.stdout! });
     const [first] = (await once(lines, 'line')) as [string];
@@ -322,7 +358,9 @@ describe('dev server standalone entry (dist)', () => {
     const main = resolve('dist/src/devserver/main.js');
     const file = join(tmp.dir, 'admin.token');
     const start = async () => {
-      child = spawn(process.execPath, [main, '--port', '0', '--tenant', 'acme:sek1', '--admin-token-file', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      child = spawn(process.execPath, [main, '--port', '0', '--tenant', 'acme:sek1', '--admin-token-file', file], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stderr = '';
       child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
       const [first] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];

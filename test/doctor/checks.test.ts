@@ -152,7 +152,9 @@ describe('service check', () => {
 
   it('judges what `systemctl show` reports: missing and failed units fail, disabled or inactive ones warn', () => {
     const judge = (text: string) => judgeUnit(new Findings('service'), 'osquery-launcher.service', parseSystemctlShow(text)).result();
-    const good = judge('LoadState=loaded\nUnitFileState=enabled\nActiveState=active\nSubState=running\nFragmentPath=/lib/systemd/system/osquery-launcher.service\n');
+    const good = judge(
+      'LoadState=loaded\nUnitFileState=enabled\nActiveState=active\nSubState=running\nFragmentPath=/lib/systemd/system/osquery-launcher.service\n',
+    );
     expect(good.status, good.detail).toBe('pass');
     expect(good.detail).toContain('/lib/systemd/system/osquery-launcher.service');
     const missing = judge('LoadState=not-found\nUnitFileState=\nActiveState=inactive\nSubState=dead\nFragmentPath=\n');
@@ -167,7 +169,7 @@ describe('service check', () => {
     expect(failed.detail).toContain('has failed');
   });
 
-  it('fails with systemctl\'s own words when the marker exists but systemctl cannot answer', async () => {
+  it("fails with systemctl's own words when the marker exists but systemctl cannot answer", async () => {
     // A marker directory that exists on a host where systemd is not running: systemctl show fails.
     if (existsSync('/run/systemd/system')) return;
     mkdirSync(join(t.dir, 'fake-run'), { recursive: true });
@@ -190,7 +192,9 @@ describe('socket paths check', () => {
     expect(fail.status).toBe('fail');
     expect(fail.detail).toMatch(/control socket.*107-byte limit/);
     // With the control API on TCP and a tmpdir that is too long as well, the osquery socket alone fails.
-    const both = await checkSocketPaths(context(config({ root_directory: long, control: { listen: '127.0.0.1:7443' } }), { tmpdir: `/${'t'.repeat(100)}` }));
+    const both = await checkSocketPaths(
+      context(config({ root_directory: long, control: { listen: '127.0.0.1:7443' } }), { tmpdir: `/${'t'.repeat(100)}` }),
+    );
     expect(both.status).toBe('fail');
     expect(both.detail).toMatch(/is too long: the osquery socket .* over the 97-byte limit/);
   });
@@ -239,12 +243,16 @@ describe('device server check', () => {
     expect(systemRoots.status).toBe('fail');
     expect(systemRoots.detail).toMatch(/TLS handshake with 127\.0\.0\.1:\d+ failed \(system roots\)/);
 
-    const pin = await checkDeviceServer(context(config({ device_server: { url, root_pem: join(certDir, 'ca.pem'), cert_pins: ['ab'.repeat(32)] } })));
+    const pin = await checkDeviceServer(
+      context(config({ device_server: { url, root_pem: join(certDir, 'ca.pem'), cert_pins: ['ab'.repeat(32)] } })),
+    );
     expect(pin.status).toBe('fail');
     expect(pin.detail).toContain('pin mismatch');
 
     const caPin = spkiSha256({ raw: new X509Certificate(readFileSync(join(certDir, 'ca.pem'))).raw });
-    const pinned = await checkDeviceServer(context(config({ device_server: { url, root_pem: join(certDir, 'ca.pem'), cert_pins: [caPin] } })));
+    const pinned = await checkDeviceServer(
+      context(config({ device_server: { url, root_pem: join(certDir, 'ca.pem'), cert_pins: [caPin] } })),
+    );
     expect(pinned.status, pinned.detail).toBe('pass');
   });
 

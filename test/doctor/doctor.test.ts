@@ -42,7 +42,11 @@ beforeAll(async () => {
   certDir = join(t.dir, 'c');
   await initCertificates({ dir: certDir, admins: ['admin'] });
   // The device server: real TLS on 127.0.0.1 with a certificate from the same local CA (SAN 127.0.0.1).
-  dev = await startDevServer({ port: 0, host: '127.0.0.1', tls: { cert: readFileSync(join(certDir, 'server.pem')), key: readFileSync(join(certDir, 'server.key')) } });
+  dev = await startDevServer({
+    port: 0,
+    host: '127.0.0.1',
+    tls: { cert: readFileSync(join(certDir, 'server.pem')), key: readFileSync(join(certDir, 'server.key')) },
+  });
 });
 
 afterAll(async () => {
@@ -63,7 +67,12 @@ function goodConfig(dir: string): Record<string, unknown> {
     osqueryd_path: SIM,
     device_server: { url: dev.url, root_pem: join(certDir, 'ca.pem') },
     registrations: [{ id: 'acme', enroll_secret: 's3cret', limits: { memory_mb: 300 } }],
-    control: { ca: join(certDir, 'ca.pem'), cert: join(certDir, 'server.pem'), key: join(certDir, 'server.key'), roles: { admin: 'admin' } },
+    control: {
+      ca: join(certDir, 'ca.pem'),
+      cert: join(certDir, 'server.pem'),
+      key: join(certDir, 'server.key'),
+      roles: { admin: 'admin' },
+    },
   };
 }
 
@@ -155,7 +164,10 @@ describe('launcher doctor', () => {
     expect(config.status).toBe('fail');
     expect(config.detail).toMatch(/device_server\.url/);
     expect(config.detail).toMatch(/registrations/);
-    expect(report.checks.find((c) => c.name === 'device server')).toMatchObject({ status: 'warn', detail: 'not checked: no valid configuration' });
+    expect(report.checks.find((c) => c.name === 'device server')).toMatchObject({
+      status: 'warn',
+      detail: 'not checked: no valid configuration',
+    });
   });
 
   it('without any config checks the defaults and warns that there is no config', async () => {
@@ -176,7 +188,9 @@ describe('launcher doctor', () => {
     const path = writeConfig(w.dir, goodConfig(w.dir));
     const ok = await execa(process.execPath, [join(REPO, 'bin/launcher'), 'doctor', '--config', path], { reject: false });
     expect(ok.exitCode, ok.stdout + ok.stderr).toBe(0);
-    const bad = await execa(process.execPath, [join(REPO, 'bin/launcher'), 'doctor', '--config', join(w.dir, 'missing.yaml')], { reject: false });
+    const bad = await execa(process.execPath, [join(REPO, 'bin/launcher'), 'doctor', '--config', join(w.dir, 'missing.yaml')], {
+      reject: false,
+    });
     expect(bad.exitCode).toBe(1);
     expect(bad.stdout).toMatch(/^config\s+FAIL\s.*cannot read config file/m);
   });

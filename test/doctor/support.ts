@@ -28,7 +28,17 @@ export function config(raw: Record<string, unknown>): LauncherConfig {
 }
 
 export function context(cfg: LauncherConfig | undefined, extra: Partial<DoctorContext> = {}): DoctorContext {
-  return { config: cfg, configExplicit: true, configPath: '/test/launcher.yaml', env: {}, timeoutMs: 3_000, now: new Date(), cgroupRoot: '/nonexistent', tmpdir: tmpdir(), ...extra };
+  return {
+    config: cfg,
+    configExplicit: true,
+    configPath: '/test/launcher.yaml',
+    env: {},
+    timeoutMs: 3_000,
+    now: new Date(),
+    cgroupRoot: '/nonexistent',
+    tmpdir: tmpdir(),
+    ...extra,
+  };
 }
 
 /** Write a YAML config (JSON is YAML) and return its path. */

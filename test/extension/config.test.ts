@@ -14,12 +14,18 @@ afterEach(async () => {
   await env.cleanup();
 });
 
-const configOf = (res: { response: Record<string, string>[] }) => JSON.parse(res.response[0]!.config!) as Record<string, any>;
+const configOf = (res: { response: Record<string, string>[] }) =>
+  JSON.parse(res.response[0]!.config!) as { options: Record<string, unknown> } & Record<string, unknown>;
 
 describe('rewriteConfig', () => {
   it('forces verbose and distributed_interval=5, keeping everything else', () => {
-    const out = JSON.parse(rewriteConfig('{"options":{"distributed_interval":60,"x":1},"schedule":{"a":{"query":"select 1","interval":10}}}', true));
-    expect(out).toEqual({ options: { distributed_interval: 5, x: 1, verbose: true }, schedule: { a: { query: 'select 1', interval: 10 } } });
+    const out = JSON.parse(
+      rewriteConfig('{"options":{"distributed_interval":60,"x":1},"schedule":{"a":{"query":"select 1","interval":10}}}', true),
+    );
+    expect(out).toEqual({
+      options: { distributed_interval: 5, x: 1, verbose: true },
+      schedule: { a: { query: 'select 1', interval: 10 } },
+    });
   });
 
   it('an empty config becomes {} with the forced options', () => {

@@ -39,9 +39,13 @@ afterEach(async () => {
 });
 
 function runExtension(args: string[]): { child: ChildProcess; events: Array<Record<string, unknown>> } {
-  const child = spawn(process.execPath, [RUN, '--db', join(tmp.dir, 'l.db'), '--url', server.url, '--secret', 's3cret', '--publish-ms', '50', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [RUN, '--db', join(tmp.dir, 'l.db'), '--url', server.url, '--secret', 's3cret', '--publish-ms', '50', ...args],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.push(child);
   const events: Array<Record<string, unknown>> = [];
   // Drain stderr so a chatty child never blocks on a full pipe.
@@ -64,7 +68,11 @@ describe('crash safety of the log buffer', () => {
 
     server.setFault(undefined);
     const second = runExtension(['--append', '100', '--append-start', '300']);
-    await waitFor(() => new Set(server.logs({ tenant: 'acme', logType: 0 }).map((l) => seqOf(l.data))).size === 400, 20_000, 'all 400 logs delivered');
+    await waitFor(
+      () => new Set(server.logs({ tenant: 'acme', logType: 0 }).map((l) => seqOf(l.data))).size === 400,
+      20_000,
+      'all 400 logs delivered',
+    );
     const firstSeen = [...new Set(server.logs({ tenant: 'acme', logType: 0 }).map((l) => seqOf(l.data)))];
     expect(firstSeen).toEqual(Array.from({ length: 400 }, (_, i) => i));
     // Both runs used the same registration: one enrollment, one node.

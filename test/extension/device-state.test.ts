@@ -29,7 +29,13 @@ function useClient(e: Env, url: string): void {
 /** An "old region" that answers every enrollment with wrong_region and the dev server's URL. */
 async function oldRegion(to: string, extra: Record<string, unknown> = {}): Promise<CaptureServer> {
   const s = await startCaptureServer(
-    rpcResult({ node_key: '', node_invalid: false, wrong_region: true, deployment_urls: { enrollment_url: to, control_server_url: 'https://control.eu.example', osquery_publisher_url: '' }, ...extra }),
+    rpcResult({
+      node_key: '',
+      node_invalid: false,
+      wrong_region: true,
+      deployment_urls: { enrollment_url: to, control_server_url: 'https://control.eu.example', osquery_publisher_url: '' },
+      ...extra,
+    }),
   );
   servers.push(s);
   return s;
@@ -50,7 +56,10 @@ describe('wrong_region (issue 15)', () => {
     expect(env.server.nodes('acme')).toHaveLength(1);
     expect(ext.status().deviceUrl).toBe(env.server.url);
     expect(ext.status().device.state).toBe('enrolled');
-    expect(new RegistrationStore(env.db).get('acme')!.deployment).toEqual({ deviceUrl: env.server.url, controlServerUrl: 'https://control.eu.example' });
+    expect(new RegistrationStore(env.db).get('acme')!.deployment).toEqual({
+      deviceUrl: env.server.url,
+      controlServerUrl: 'https://control.eu.example',
+    });
 
     // Restart: a new database handle and a new extension; every call goes to the new region directly.
     await ext.stop();
@@ -107,7 +116,10 @@ describe('device state (issue 15)', () => {
     useClient(env, url);
     const ext = env.make();
     await expect(ext.enroll()).rejects.toThrow();
-    expect(ext.status().device).toMatchObject({ state: 'failing', error: expect.stringMatching(/^enroll: RequestEnrollment: POST .* failed/) });
+    expect(ext.status().device).toMatchObject({
+      state: 'failing',
+      error: expect.stringMatching(/^enroll: RequestEnrollment: POST .* failed/),
+    });
   });
 
   it('is failing when a config fetch fails after enrolling, and clears when it works again', async () => {
@@ -127,11 +139,23 @@ describe('enrollment details wait (issue 15)', () => {
   it('waits for osqueryd (bounded), enrolls with what it has, and never holds another registration back', async () => {
     env = await makeEnv();
     // acme's osqueryd never answers; globex's answers at once.
-    const stuck = env.make({ osqueryQuery: () => new Promise(() => undefined), detailsTimings: { waitMs: 1_500, retryMs: 100, giveUpMs: 60_000 } });
+    const stuck = env.make({
+      osqueryQuery: () => new Promise(() => undefined),
+      detailsTimings: { waitMs: 1_500, retryMs: 100, giveUpMs: 60_000 },
+    });
     const fine = env.make({
       registrationId: 'globex',
       enrollSecret: GLOBEX_SECRET,
-      osqueryQuery: async () => [{ os_version: '12 (bookworm)', os_name: 'Debian GNU/Linux', hostname: 'h-from-osquery', osquery_version: '5.99.0', hardware_uuid: 'U-1', os_build_id: '' }],
+      osqueryQuery: async () => [
+        {
+          os_version: '12 (bookworm)',
+          os_name: 'Debian GNU/Linux',
+          hostname: 'h-from-osquery',
+          osquery_version: '5.99.0',
+          hardware_uuid: 'U-1',
+          os_build_id: '',
+        },
+      ],
     });
     stuck.start();
     fine.start();
@@ -140,7 +164,13 @@ describe('enrollment details wait (issue 15)', () => {
     await fine.enroll();
     expect(stuckDone).toBe(false);
     const globex = env.server.nodes('globex')[0]!.details;
-    expect(globex).toMatchObject({ os_version: '12 (bookworm)', os_name: 'Debian GNU/Linux', hostname: 'h-from-osquery', osquery_version: '5.99.0', hardware_uuid: 'U-1' });
+    expect(globex).toMatchObject({
+      os_version: '12 (bookworm)',
+      os_name: 'Debian GNU/Linux',
+      hostname: 'h-from-osquery',
+      osquery_version: '5.99.0',
+      hardware_uuid: 'U-1',
+    });
     await stuckEnroll;
     const acme = env.server.nodes('acme')[0]!.details;
     expect(acme.os_version).toBe('');

@@ -51,7 +51,13 @@ describe('toDeviceResults', () => {
         stats: { ok: { wall_time_ms: 4, user_time: 1, system_time: 0, memory: 0 }, empty: {} },
       }),
     ).toEqual([
-      { query_name: 'ok', status: 0, rows: [{ version: '5.12.1' }], stats: { wall_time_ms: 4, user_time: 1, system_time: 0, memory: 0 }, message: '' },
+      {
+        query_name: 'ok',
+        status: 0,
+        rows: [{ version: '5.12.1' }],
+        stats: { wall_time_ms: 4, user_time: 1, system_time: 0, memory: 0 },
+        message: '',
+      },
       { query_name: 'empty', status: 0, rows: null, stats: { wall_time_ms: 0, user_time: 0, system_time: 0, memory: 0 }, message: '' },
       { query_name: 'failed', status: 1, rows: [], stats: null, message: 'no such table: nope' },
     ]);
@@ -93,8 +99,20 @@ describe('kolide_grpc distributed plugin', () => {
     const params = JSON.parse(req!.body.toString()).params;
     expect(Object.keys(params)).toEqual(['node_key', 'Results']);
     expect(params.Results).toEqual([
-      { query_name: 'q1', status: 0, rows: [{ a: '1' }, { a: '2' }], stats: { wall_time_ms: 3, user_time: 1, system_time: 1, memory: 1024 }, message: '' },
-      { query_name: 'q2', status: 1, rows: null, stats: { wall_time_ms: 0, user_time: 0, system_time: 0, memory: 0 }, message: 'distributed query is denylisted' },
+      {
+        query_name: 'q1',
+        status: 0,
+        rows: [{ a: '1' }, { a: '2' }],
+        stats: { wall_time_ms: 3, user_time: 1, system_time: 1, memory: 1024 },
+        message: '',
+      },
+      {
+        query_name: 'q2',
+        status: 1,
+        rows: null,
+        stats: { wall_time_ms: 0, user_time: 0, system_time: 0, memory: 0 },
+        message: 'distributed query is denylisted',
+      },
     ]);
     expect(env.server.results({ tenant: 'acme' }).map((r) => [r.queryName, r.status, r.message])).toEqual([
       ['q1', 0, ''],

@@ -19,7 +19,10 @@ afterEach(async () => {
 
 describe('kolide_grpc enrollment', () => {
   it('start() enrolls in the background and stores the node key per registration', async () => {
-    const ext = env.make({ enrollmentDetails: { os_version: '22.04', hardware_serial: 'SN1', osquery_version: '5.12.1' }, identity: { version: '0.1.0' } });
+    const ext = env.make({
+      enrollmentDetails: { os_version: '22.04', hardware_serial: 'SN1', osquery_version: '5.12.1' },
+      identity: { version: '0.1.0' },
+    });
     ext.start();
     await waitFor(() => ext.status().enrolled, 5_000, 'enrolled');
     const key = new NodeKeyStore(env.db).getNodeKey('acme');
@@ -31,7 +34,12 @@ describe('kolide_grpc enrollment', () => {
     expect(params.host_identifier).toBe(ext.hostIdentifier);
     expect(params.enroll_secret).toBe(ACME_SECRET);
     expect(Object.keys(params.EnrollmentDetails)).toEqual([...ENROLLMENT_DETAIL_KEYS]);
-    expect(params.EnrollmentDetails).toMatchObject({ os_version: '22.04', hardware_serial: 'SN1', launcher_version: '0.1.0', goos: process.platform === 'win32' ? 'windows' : process.platform });
+    expect(params.EnrollmentDetails).toMatchObject({
+      os_version: '22.04',
+      hardware_serial: 'SN1',
+      launcher_version: '0.1.0',
+      goos: process.platform === 'win32' ? 'windows' : process.platform,
+    });
     expect(env.server.nodes('acme')[0]!.hostIdentifier).toBe(ext.hostIdentifier);
   });
 
@@ -90,7 +98,10 @@ describe('kolide_grpc enrollment', () => {
     const newKey = new NodeKeyStore(env.db).getNodeKey('acme');
     expect(newKey).not.toBe(oldKey);
     expect(ext.status()).toMatchObject({ reenrollments: 1, enrollments: 2 });
-    const configBodies = env.server.requests().filter((r) => r.rpcMethod === 'RequestConfig').map((r) => JSON.parse(r.body.toString()).params.node_key);
+    const configBodies = env.server
+      .requests()
+      .filter((r) => r.rpcMethod === 'RequestConfig')
+      .map((r) => JSON.parse(r.body.toString()).params.node_key);
     expect(configBodies).toEqual([oldKey, newKey]);
   });
 

@@ -64,7 +64,13 @@ describe('kolide_grpc on a real ExtensionServer', () => {
     const rows = await client.call('table', 'kolide_launcher_info', { action: 'generate', context: '{"constraints":[]}' });
     expect(rows.status.code).toBe(0);
     expect(rows.response).toHaveLength(1);
-    expect(rows.response[0]).toMatchObject({ version: '9.9.9', revision: 'abc123', enrollment_id: 'acme', identifier: ext.hostIdentifier, fingerprint: '' });
+    expect(rows.response[0]).toMatchObject({
+      version: '9.9.9',
+      revision: 'abc123',
+      enrollment_id: 'acme',
+      identifier: ext.hostIdentifier,
+      fingerprint: '',
+    });
     expect(Object.keys(rows.response[0]!)).toEqual([...LAUNCHER_INFO_COLUMNS]);
   });
 });

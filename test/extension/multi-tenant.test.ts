@@ -34,7 +34,10 @@ describe('two tenants on one client', () => {
     expect(ka).toMatch(/^acme::/);
     expect(kg).toMatch(/^globex::/);
 
-    const [ca, cg] = await Promise.all([call(acme.configPlugin, { action: 'genConfig' }), call(globex.configPlugin, { action: 'genConfig' })]);
+    const [ca, cg] = await Promise.all([
+      call(acme.configPlugin, { action: 'genConfig' }),
+      call(globex.configPlugin, { action: 'genConfig' }),
+    ]);
     expect(JSON.parse(ca.response[0]!.config!).options.tenant).toBe('acme');
     expect(JSON.parse(cg.response[0]!.config!).options.tenant).toBe('globex');
     const cache = new ConfigCache(env.db);
@@ -43,17 +46,24 @@ describe('two tenants on one client', () => {
 
     const qa = env.server.addQuery('acme', 'select "acme"');
     const qg = env.server.addQuery('globex', 'select "globex"');
-    const [ra, rg] = await Promise.all([call(acme.distributedPlugin, { action: 'getQueries' }), call(globex.distributedPlugin, { action: 'getQueries' })]);
+    const [ra, rg] = await Promise.all([
+      call(acme.distributedPlugin, { action: 'getQueries' }),
+      call(globex.distributedPlugin, { action: 'getQueries' }),
+    ]);
     expect(JSON.parse(ra.response[0]!.results!).queries).toEqual({ [qa]: 'select "acme"' });
     expect(JSON.parse(rg.response[0]!.results!).queries).toEqual({ [qg]: 'select "globex"' });
 
     await Promise.all(
-      Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? acme : globex).loggerPlugin.logString(seqLine(i), i % 4 < 2 ? 'string' : 'snapshot')),
+      Array.from({ length: 40 }, (_, i) =>
+        (i % 2 === 0 ? acme : globex).loggerPlugin.logString(seqLine(i), i % 4 < 2 ? 'string' : 'snapshot'),
+      ),
     );
     await call(acme.loggerPlugin, { status: 'true', log: JSON.stringify([{ s: 1, m: 'acme-status' }]) });
     await waitFor(() => env.server.logs().length === 41, 5_000, 'all logs delivered');
     expect(env.server.logs({ tenant: 'acme', logType: 0 }).map((l) => seqOf(l.data))).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
-    expect(env.server.logs({ tenant: 'globex', logType: 0 }).map((l) => seqOf(l.data))).toEqual(Array.from({ length: 20 }, (_, i) => i * 2 + 1));
+    expect(env.server.logs({ tenant: 'globex', logType: 0 }).map((l) => seqOf(l.data))).toEqual(
+      Array.from({ length: 20 }, (_, i) => i * 2 + 1),
+    );
     expect(env.server.logs({ tenant: 'globex', logType: 4 })).toHaveLength(0);
     expect(env.server.logs({ tenant: 'acme', logType: 4 }).map((l) => JSON.parse(l.data).m)).toEqual(['acme-status']);
 

@@ -25,7 +25,10 @@ let db: SqliteDatabase;
 let exts: KolideExtension[];
 
 async function setUp(maxBodyBytes?: number): Promise<void> {
-  server = await startDevServer({ tenants: IDS.map((id) => ({ name: id, secrets: [`secret-${id}`] })), ...(maxBodyBytes ? { maxBodyBytes } : {}) });
+  server = await startDevServer({
+    tenants: IDS.map((id) => ({ name: id, secrets: [`secret-${id}`] })),
+    ...(maxBodyBytes ? { maxBodyBytes } : {}),
+  });
   client = new DeviceClient({ serverUrl: server.url, insecureTransport: true, maxAttempts: 1, timeoutMs: 10_000 });
 }
 
@@ -44,7 +47,15 @@ afterEach(async () => {
 });
 
 function make(id: string, o: Partial<KolideExtensionOptions> = {}): KolideExtension {
-  const ext = createKolideExtension({ registrationId: id, enrollSecret: `secret-${id}`, client, db, publishIntervalMs: 60_000, distributedStartupWindowMs: 0, ...o });
+  const ext = createKolideExtension({
+    registrationId: id,
+    enrollSecret: `secret-${id}`,
+    client,
+    db,
+    publishIntervalMs: 60_000,
+    distributedStartupWindowMs: 0,
+    ...o,
+  });
   exts.push(ext);
   return ext;
 }
@@ -52,7 +63,12 @@ function make(id: string, o: Partial<KolideExtensionOptions> = {}): KolideExtens
 /** `n` result logs of ~1 KiB, straight into the registration's buffer. */
 function buffer(id: string, from: number, n: number): void {
   const b = new LogBuffer(db);
-  for (let i = from; i < from + n; i += 500) b.append(id, 'result', Array.from({ length: Math.min(500, from + n - i) }, (_, j) => seqLine(i + j, 1000)));
+  for (let i = from; i < from + n; i += 500)
+    b.append(
+      id,
+      'result',
+      Array.from({ length: Math.min(500, from + n - i) }, (_, j) => seqLine(i + j, 1000)),
+    );
 }
 
 const publishBatches = (tenant: string): string[][] =>
@@ -116,7 +132,12 @@ describe('log publication under a failing device server (issue 19)', () => {
     server.setFault({ mode: 'down', methods: ['PublishLogs'] });
     const ceilings = new Set<number>();
     ext.start();
-    await waitFor(() => (ceilings.add(ext.status().publish.backoffMs), ext.status().publish.failures >= 7), 30_000, 'seven failed ticks', 2);
+    await waitFor(
+      () => (ceilings.add(ext.status().publish.backoffMs), ext.status().publish.failures >= 7),
+      30_000,
+      'seven failed ticks',
+      2,
+    );
     // Every doubling was taken, up to the cap: 10 ms → 320 ms.
     expect([...ceilings].filter((c) => c > 10).sort((a, b) => a - b)).toEqual([20, 40, 80, 160, 320]);
     // At the cap each wait is at least 160 ms, so over any stretch the attempts are at most one per 160 ms (+1);
@@ -175,7 +196,9 @@ describe('log publication under a failing device server (issue 19)', () => {
     limits.push(ext.status().batchLimitBytes);
     expect(limits).toEqual([2 * MiB, 1.5 * MiB, 1 * MiB, 1.5 * MiB, 2 * MiB]);
     const sizes = publishBatches('acme').map(bytesOf);
-    sizes.forEach((s, i) => expect(s).toBeLessThanOrEqual(limits[i]!));
+    sizes.forEach((s, i) => {
+      expect(s).toBeLessThanOrEqual(limits[i]!);
+    });
     expect(sizes[2]).toBeGreaterThan(0.9 * MiB);
     while (ext.status().buffers.result.count > 0) await ext.publishNow();
     expect(delivered('acme')).toEqual(range(8_000));

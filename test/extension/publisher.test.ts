@@ -14,7 +14,8 @@ afterEach(async () => {
   await env.cleanup();
 });
 
-const statusBatch = (msgs: string[]) => JSON.stringify(msgs.map((m, i) => ({ s: 0, f: 'x.cpp', i, m, h: 'host', c: 'Mon Jun 10 12:00:00 2024 UTC', u: 1718020800 })));
+const statusBatch = (msgs: string[]) =>
+  JSON.stringify(msgs.map((m, i) => ({ s: 0, f: 'x.cpp', i, m, h: 'host', c: 'Mon Jun 10 12:00:00 2024 UTC', u: 1718020800 })));
 
 describe('kolide_grpc logger plugin', () => {
   it('buffers string and snapshot logs as result logs and each status element separately', async () => {
@@ -30,11 +31,22 @@ describe('kolide_grpc logger plugin', () => {
     expect(s.status.count).toBe(3);
 
     await ext.publishNow();
-    const reqs = env.server.requests().filter((r) => r.rpcMethod === 'PublishLogs').map((r) => JSON.parse(r.body.toString()).params);
+    const reqs = env.server
+      .requests()
+      .filter((r) => r.rpcMethod === 'PublishLogs')
+      .map((r) => JSON.parse(r.body.toString()).params);
     // Status first, then result; LogType 4 and 0; one element per status log, raw JSON text.
     expect(reqs.map((p) => p.LogType)).toEqual([4, 0]);
     expect(reqs[0].Logs.map((l: string) => JSON.parse(l).m)).toEqual(['a', 'b', 'c']);
-    expect(JSON.parse(reqs[0].Logs[0])).toEqual({ s: 0, f: 'x.cpp', i: 0, m: 'a', h: 'host', c: 'Mon Jun 10 12:00:00 2024 UTC', u: 1718020800 });
+    expect(JSON.parse(reqs[0].Logs[0])).toEqual({
+      s: 0,
+      f: 'x.cpp',
+      i: 0,
+      m: 'a',
+      h: 'host',
+      c: 'Mon Jun 10 12:00:00 2024 UTC',
+      u: 1718020800,
+    });
     expect(reqs[1].Logs).toEqual([seqLine(1), seqLine(2)]);
     expect(ext.status().buffers.result.count).toBe(0);
     expect(ext.status().buffers.status.count).toBe(0);
@@ -73,7 +85,10 @@ describe('kolide_grpc logger plugin', () => {
     for (let i = 0; i < 25; i++) await ext.loggerPlugin.logString(seqLine(i, 70), 'string');
     await ext.loggerPlugin.logString(seqLine(999, 2_000), 'snapshot');
     await ext.publishNow();
-    const batches = env.server.requests().filter((r) => r.rpcMethod === 'PublishLogs').map((r) => JSON.parse(r.body.toString()).params.Logs as string[]);
+    const batches = env.server
+      .requests()
+      .filter((r) => r.rpcMethod === 'PublishLogs')
+      .map((r) => JSON.parse(r.body.toString()).params.Logs as string[]);
     expect(batches.length).toBeGreaterThan(2);
     for (const b of batches) expect(b.reduce((s, l) => s + Buffer.byteLength(l), 0)).toBeLessThanOrEqual(1_000);
     expect(batches.flat().map(seqOf)).toEqual(Array.from({ length: 25 }, (_, i) => i));

@@ -123,7 +123,10 @@ describe('device server outage', () => {
       const load = new InjectionLoop({ injector, resolve: stage.socketResolver(() => s.client), perTick: PER_TICK, tickMs: TICK_MS });
       load.start();
       // Warm-up with the server answering: logs flow, then the baseline RSS.
-      await waitFor('warm-up logs delivered', () => injector.total > 200 && tracker.missing(injector.written).length < injector.total, { timeoutMs: 30_000, intervalMs: 200 });
+      await waitFor('warm-up logs delivered', () => injector.total > 200 && tracker.missing(injector.written).length < injector.total, {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      });
       const rssBefore = median(await rssSamples(s.pid, 5, 200));
       const statsBefore = dev.stats();
       const failedBefore = s.msgCounts.get('log publication failed; logs stay buffered') ?? 0;
@@ -152,7 +155,9 @@ describe('device server outage', () => {
             async () => (await s.client.query('acme', 'select name from osquery_schedule', 10_000)).some((r) => r.name === SCHEDULED),
             { timeoutMs: 20_000, intervalMs: 250 },
           );
-          cacheServed = s.records().some((r) => r.registration_id === 'acme' && r.msg === 'device server config unavailable; serving the cached config');
+          cacheServed = s
+            .records()
+            .some((r) => r.registration_id === 'acme' && r.msg === 'device server config unavailable; serving the cached config');
         }
         const rssPhase: number[] = [];
         while (Date.now() < until) {
@@ -205,13 +210,18 @@ describe('device server outage', () => {
       // (an execution of the last ~0.2 s may still be on its way).
       const executions = new Map(IDS.map((id) => [id, scheduledExecutions(id)]));
       tracker.poll();
-      const scheduled = Object.fromEntries(IDS.map((id) => [id, { executions: executions.get(id), snapshot_logs_delivered: tracker.scheduled.get(id) ?? 0 }]));
+      const scheduled = Object.fromEntries(
+        IDS.map((id) => [id, { executions: executions.get(id), snapshot_logs_delivered: tracker.scheduled.get(id) ?? 0 }]),
+      );
       recordFigures('device-server-outage', {
         registrations: IDS.length,
         publish_interval_ms: 100,
         phases: phaseFigures,
         failed_publish_calls: failedPublishCalls,
-        failed_publish_requests: statsAfterFaults.calls.PublishLogs - statsAfterFaults.served.PublishLogs - (statsBefore.calls.PublishLogs - statsBefore.served.PublishLogs),
+        failed_publish_requests:
+          statsAfterFaults.calls.PublishLogs -
+          statsAfterFaults.served.PublishLogs -
+          (statsBefore.calls.PublishLogs - statsBefore.served.PublishLogs),
         faults_injected: statsAfterFaults.faultsInjected - statsBefore.faultsInjected,
         logs_written: injector.total,
         logs_delivered: tracker.total,
@@ -246,7 +256,10 @@ describe('device server outage', () => {
       // The faults really were exercised.
       expect(failedPublishCalls).toBeGreaterThan(IDS.length * 10);
       expect(statsAfterFaults.faultsInjected - statsBefore.faultsInjected).toBeGreaterThan(100);
-      expect(downThirds.last - downThirds.middle, `RSS over the down phase: ${round(downThirds.middle)} → ${round(downThirds.last)} MB`).toBeLessThan(RSS_PLATEAU_SLACK_MB);
+      expect(
+        downThirds.last - downThirds.middle,
+        `RSS over the down phase: ${round(downThirds.middle)} → ${round(downThirds.last)} MB`,
+      ).toBeLessThan(RSS_PLATEAU_SLACK_MB);
       expect(rssAfter - rssBefore, `supervisor RSS ${round(rssBefore)} MB → ${round(rssAfter)} MB`).toBeLessThan(RSS_GROWTH_BOUND_MB);
     } catch (err) {
       failed = true;

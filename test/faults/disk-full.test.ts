@@ -73,21 +73,30 @@ describe('osqueryd database directory unusable', () => {
     for (const id of broken) {
       // Enough failures to reach the backoff cap.
       // Read in backoff: the failed run is still the current one then.
-      const looping = await waitFor(`${id} to fail 6 launches`, () => (hh.status(id).restarts >= 5 && hh.status(id).state === 'backoff' ? hh.status(id) : undefined), {
-        timeoutMs: 60_000,
-        intervalMs: 50,
-        explain: () => JSON.stringify(hh.status(id)),
-      });
+      const looping = await waitFor(
+        `${id} to fail 6 launches`,
+        () => (hh.status(id).restarts >= 5 && hh.status(id).state === 'backoff' ? hh.status(id) : undefined),
+        {
+          timeoutMs: 60_000,
+          intervalMs: 50,
+          explain: () => JSON.stringify(hh.status(id)),
+        },
+      );
       expect(looping.healthy).toBe(false);
       expect(looping.crash_loop, `${id} reported as a crash loop`).toBe(true);
       // The delays grow (×2, ±20 % jitter) up to the cap: never a tight loop.
       const delays = looping.recent_delays_ms;
-      for (let i = 1; i < Math.min(delays.length, 4); i++) expect(delays[i]!, `${id} delays ${delays.join(', ')}`).toBeGreaterThan(delays[i - 1]!);
+      for (let i = 1; i < Math.min(delays.length, 4); i++)
+        expect(delays[i]!, `${id} delays ${delays.join(', ')}`).toBeGreaterThan(delays[i - 1]!);
       expect(Math.max(...delays)).toBeGreaterThanOrEqual(BACKOFF.maxMs! * (1 - BACKOFF.jitter!));
       // Status says why osqueryd could not start, not only that it exited.
       expect(looping.last_error, `${id} last_error`).toMatch(/database/i);
       // (The stand-in is Node: its recursive mkdir reports a read-only mount as ENOENT, not EROFS.)
-      const cause = MOUNTS.ok ? (id === 'readonly' ? /EROFS|read-only file system|ENOENT/ : /disk is full|ENOSPC/) : /EEXIST|ENOTDIR|not a directory/;
+      const cause = MOUNTS.ok
+        ? id === 'readonly'
+          ? /EROFS|read-only file system|ENOENT/
+          : /disk is full|ENOSPC/
+        : /EEXIST|ENOTDIR|not a directory/;
       expect(looping.last_error).toMatch(cause);
       expect(looping.last_error).toContain(join('registrations', id, 'osquery.db'));
       // And so does the log.
@@ -150,14 +159,20 @@ describe('supervisor database full, then read-only', () => {
     const tracker = new DeliveryTracker(dev);
     const injector = new LogInjector('diskfull');
     const socketOf = (id: string) => extensionSocket(hh.socketDir, hh.status(id).run_id!)!;
-    const lastErrors = () => ids.map((id) => (hh.status(id).extension as { lastError?: { operation: string; message: string } } | null)?.lastError);
+    const lastErrors = () =>
+      ids.map((id) => (hh.status(id).extension as { lastError?: { operation: string; message: string } } | null)?.lastError);
     const errorRecords = () => hh.logs.filter((l) => l.startsWith('{"level":50'));
     const untouched = () => {
-      for (const id of ids) expect(hh.status(id), `${id} after the fault`).toMatchObject({ pid: before.get(id)!.pid, restarts: 0, healthy: true });
+      for (const id of ids)
+        expect(hh.status(id), `${id} after the fault`).toMatchObject({ pid: before.get(id)!.pid, restarts: 0, healthy: true });
     };
-    await waitFor('enrolled, config requested and refused', () => ids.every((id) => dev.nodes(id).length === 1) && dev.stats().calls.RequestConfig >= ids.length, {
-      timeoutMs: 30_000,
-    });
+    await waitFor(
+      'enrolled, config requested and refused',
+      () => ids.every((id) => dev.nodes(id).length === 1) && dev.stats().calls.RequestConfig >= ids.length,
+      {
+        timeoutMs: 30_000,
+      },
+    );
     const schedule = async (id: string) => (await hh.app.runner.query(id, 'select name from osquery_schedule', 10_000)).map((r) => r.name);
     for (const id of ids) expect(await schedule(id), `${id} has no config yet`).toEqual([]);
 
@@ -192,10 +207,16 @@ describe('supervisor database full, then read-only', () => {
     const refusedWhileFull = injector.refused - refused0;
     expect(refusedWhileFull, 'logs refused while the disk is full').toBeGreaterThan(0);
     for (const e of lastErrors()) {
-      expect(e, 'extension lastError while full').toMatchObject({ operation: expect.stringMatching(/^(log_buffer|config_cache)$/), message: expect.stringMatching(/disk is full/) });
+      expect(e, 'extension lastError while full').toMatchObject({
+        operation: expect.stringMatching(/^(log_buffer|config_cache)$/),
+        message: expect.stringMatching(/disk is full/),
+      });
     }
     const fullErrors = errorRecords().slice(errors0);
-    expect(fullErrors.some((l) => l.includes('disk is full')), 'an error record names the full disk').toBe(true);
+    expect(
+      fullErrors.some((l) => l.includes('disk is full')),
+      'an error record names the full disk',
+    ).toBe(true);
     expect(fullErrors.length, 'error records while full (one per registration, not one per refused log)').toBeLessThanOrEqual(ids.length);
     untouched();
     if (MOUNTS.ok) rmSync(filler, { force: true });
@@ -220,7 +241,10 @@ describe('supervisor database full, then read-only', () => {
     tracker.poll();
     const duplicatesWhileReadOnly = tracker.duplicates - duplicates0;
     const publishesWhileReadOnly = dev.stats().served.PublishLogs - served0;
-    expect(lastErrors().some((e) => /readonly/.test(e?.message ?? '')), `extension lastError while read-only: ${JSON.stringify(lastErrors())}`).toBe(true);
+    expect(
+      lastErrors().some((e) => /readonly/.test(e?.message ?? '')),
+      `extension lastError while read-only: ${JSON.stringify(lastErrors())}`,
+    ).toBe(true);
     // A batch the server accepted is not sent again and again while it cannot be deleted.
     expect(duplicatesWhileReadOnly, `duplicates stored while read-only (${publishesWhileReadOnly} PublishLogs served)`).toBe(0);
     untouched();

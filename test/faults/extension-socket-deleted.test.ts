@@ -32,7 +32,9 @@ describe('extension socket deleted under a running instance', () => {
     // plugins after our extension registers (a socket gone during that makes osqueryd exit 78,
     // a different fault). A distributed query answered means its last start-up step is done.
     const ready = hh.dev.addQuery('acme', "select 'up' as state");
-    await waitFor('acme answering distributed queries', () => hh.dev.results({ tenant: 'acme', queryName: ready }).length > 0, { timeoutMs: 30_000 });
+    await waitFor('acme answering distributed queries', () => hh.dev.results({ tenant: 'acme', queryName: ready }).length > 0, {
+      timeoutMs: 30_000,
+    });
     expect(hh.status('acme').run_id).toBe(before.run_id);
     const info = 'select * from kolide_launcher_info';
     expect(await hh.app.runner.query('acme', info, 10_000)).toHaveLength(1);

@@ -55,7 +55,11 @@ describe('osqueryd killed with SIGKILL, again and again', () => {
       for (const o of others) expect([...seen.get(o.id)!], `${o.id}'s pid while ${id} (kill ${k + 1}) recovered`).toEqual([o.pid]);
       // The death is in the history: the killed run ended by SIGKILL, and a new run is current.
       const [current, previous] = hh.app.runner.history(id, 2);
-      expect(previous, `history of ${id} after kill ${k + 1}`).toMatchObject({ runId: victim.run_id, pid: victim.pid, exitSignal: 'SIGKILL' });
+      expect(previous, `history of ${id} after kill ${k + 1}`).toMatchObject({
+        runId: victim.run_id,
+        pid: victim.pid,
+        exitSignal: 'SIGKILL',
+      });
       expect(previous!.error).toMatch(/SIGKILL/);
       expect(current!.runId).toBe(hh.status(id).run_id);
       expect(isAlive(victim.pid!)).toBe(false);
@@ -76,7 +80,12 @@ describe('osqueryd killed with SIGKILL, again and again', () => {
     // No orphan: the only live osqueryds of this root are the current ones,
     // and every other pid ever seen is dead.
     const currentPids = [...current.values()].map((s) => s.pid!).sort();
-    expect(hh.liveOsqueryds().map((p) => p.pid).sort()).toEqual(currentPids);
+    expect(
+      hh
+        .liveOsqueryds()
+        .map((p) => p.pid)
+        .sort(),
+    ).toEqual(currentPids);
     const stale = [...hh.pids].filter((p) => !currentPids.includes(p) && isAlive(p));
     expect(stale, 'earlier osqueryd pids still alive').toEqual([]);
     expect(hh.pids.size).toBeGreaterThanOrEqual(KILLS + IDS.length);

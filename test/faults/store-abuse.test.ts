@@ -38,7 +38,14 @@ afterEach(async () => {
 });
 
 function start(config: Record<string, unknown> = {}): LauncherProcess {
-  const s = LauncherProcess.start({ dir: stage!.dir, root: stage!.root, deviceUrl: stage!.dev.url, registrations: stage!.registrations, control: stage!.control, config });
+  const s = LauncherProcess.start({
+    dir: stage!.dir,
+    root: stage!.root,
+    deviceUrl: stage!.dev.url,
+    registrations: stage!.registrations,
+    control: stage!.control,
+    config,
+  });
   sups.push(s);
   return s;
 }
@@ -77,7 +84,11 @@ describe('supervisor database corruption (issue 19)', () => {
     await s.waitHealthy(stage.ids);
     const backups = join(stage.root, 'backups');
     // The first backup is taken at start (there was none).
-    await waitFor('a backup', () => existsSync(backups) && readdirSync(backups).some((n) => n.endsWith('.sqlite')), { timeoutMs: 30_000, intervalMs: 100, explain: () => s.tail(30) });
+    await waitFor('a backup', () => existsSync(backups) && readdirSync(backups).some((n) => n.endsWith('.sqlite')), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      explain: () => s.tail(30),
+    });
     await stopLast();
     corruptPages(join(stage.root, 'launcher.sqlite'));
 
@@ -87,17 +98,23 @@ describe('supervisor database corruption (issue 19)', () => {
     expect(said, s.tail(40)).toHaveLength(1);
     expect(said[0]!.level).toBe(50);
     expect(String(said[0]!.backup)).toContain(backups);
-    const aside = readdirSync(stage.root).filter((n) => n.startsWith('launcher.sqlite.corrupt-') && !n.endsWith('-wal') && !n.endsWith('-shm'));
+    const aside = readdirSync(stage.root).filter(
+      (n) => n.startsWith('launcher.sqlite.corrupt-') && !n.endsWith('-wal') && !n.endsWith('-shm'),
+    );
     expect(aside).toHaveLength(1);
     expect(statSync(join(stage.root, aside[0]!)).size).toBeGreaterThan(0);
     expect(incidents(stage.root).map((i) => i.kind)).toEqual(['corrupt_restored']);
     // Every registration's backend is told too, as an ERROR status log (osquery's short keys).
     for (const id of stage.ids) {
-      await waitFor(`the incident status log reaches ${id}'s backend`, () => stage!.dev.logs({ tenant: id, logType: 4 }).some((l) => l.data.includes('database was corrupt')), {
-        timeoutMs: 30_000,
-        intervalMs: 100,
-        explain: () => s.tail(30),
-      });
+      await waitFor(
+        `the incident status log reaches ${id}'s backend`,
+        () => stage!.dev.logs({ tenant: id, logType: 4 }).some((l) => l.data.includes('database was corrupt')),
+        {
+          timeoutMs: 30_000,
+          intervalMs: 100,
+          explain: () => s.tail(30),
+        },
+      );
       const line = stage.dev.logs({ tenant: id, logType: 4 }).find((l) => l.data.includes('database was corrupt'))!;
       expect(JSON.parse(line.data)).toMatchObject({ s: 2, m: expect.stringContaining('restored from the newest sound backup') });
     }
@@ -120,7 +137,11 @@ describe('supervisor database corruption (issue 19)', () => {
     expect(String(said[0]!.msg)).toContain('FRESH STORE');
     expect(incidents(stage.root).map((i) => i.kind)).toEqual(['corrupt_fresh']);
     // The node keys went with the corrupt file: each registration enrolled again.
-    await waitFor('enrolled again', () => stage!.ids.every((id) => stage!.dev.nodes(id).length === 2), { timeoutMs: 30_000, intervalMs: 100, explain: () => s.tail(30) });
+    await waitFor('enrolled again', () => stage!.ids.every((id) => stage!.dev.nodes(id).length === 2), {
+      timeoutMs: 30_000,
+      intervalMs: 100,
+      explain: () => s.tail(30),
+    });
   });
 });
 
@@ -136,7 +157,10 @@ describe('device server outage, compressed in time (issue 19)', () => {
     load.start();
     const tracker = new DeliveryTracker(stage.dev);
     try {
-      await waitFor('warm-up delivered', () => injector.total > 200 && tracker.missing(injector.written).length < injector.total, { timeoutMs: 30_000, intervalMs: 200 });
+      await waitFor('warm-up delivered', () => injector.total > 200 && tracker.missing(injector.written).length < injector.total, {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      });
       const rssBefore: number[] = [];
       for (let i = 0; i < 5; i++) rssBefore.push(rssMb(s.pid) ?? NaN), await pause(200);
       const calls0 = stage.dev.stats().calls.PublishLogs;
@@ -154,7 +178,9 @@ describe('device server outage, compressed in time (issue 19)', () => {
       stage.dev.setFault(undefined);
       // The wait doubled from 0.2 s to the cap (32 intervals = 3.2 s) for each registration, per its own records.
       for (const id of ids) {
-        const waits = records(s, 'log publication backs off').filter((r) => r.registration_id === id).map((r) => r.max_wait_ms);
+        const waits = records(s, 'log publication backs off')
+          .filter((r) => r.registration_id === id)
+          .map((r) => r.max_wait_ms);
         expect(waits, `${id} backoff`).toEqual([200, 400, 800, 1600, 3200]);
       }
       // At the cap each wait is at least half of it (jitter 50–100%): per registration at most 5 ramp attempts plus
@@ -164,11 +190,19 @@ describe('device server outage, compressed in time (issue 19)', () => {
       expect(attempts).toBeGreaterThanOrEqual(ids.length * 5);
       await load.stop();
       injector.close();
-      await waitFor('every injected log delivered', () => tracker.missing(injector.written).length === 0, { timeoutMs: 120_000, intervalMs: 500, explain: () => s.tail(30) });
-      await waitFor('every registration back at the normal interval', () => ids.every((id) => records(s, 'log publication resumed at the normal interval').some((r) => r.registration_id === id)), {
-        timeoutMs: 30_000,
-        intervalMs: 100,
+      await waitFor('every injected log delivered', () => tracker.missing(injector.written).length === 0, {
+        timeoutMs: 120_000,
+        intervalMs: 500,
+        explain: () => s.tail(30),
       });
+      await waitFor(
+        'every registration back at the normal interval',
+        () => ids.every((id) => records(s, 'log publication resumed at the normal interval').some((r) => r.registration_id === id)),
+        {
+          timeoutMs: 30_000,
+          intervalMs: 100,
+        },
+      );
       // Order per registration: the first delivery of each marker comes in the order the plugin acknowledged them.
       for (const id of ids) {
         const seen = new Set<string>();
@@ -181,7 +215,10 @@ describe('device server outage, compressed in time (issue 19)', () => {
           order.push(Number(m.split('/')[2]));
         }
         expect(order.length).toBe(injector.written.get(id)!.size);
-        expect(order.every((v, i) => i === 0 || v > order[i - 1]!), `${id} in order`).toBe(true);
+        expect(
+          order.every((v, i) => i === 0 || v > order[i - 1]!),
+          `${id} in order`,
+        ).toBe(true);
       }
       const before = median(rssBefore);
       const peak = Math.max(...rssDuring);

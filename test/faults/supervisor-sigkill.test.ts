@@ -81,10 +81,14 @@ describe('supervisor SIGKILLed', () => {
       // 1. A healthy supervisor, enrolled, delivering.
       const first = start();
       const ready = await first.waitHealthy(IDS);
-      await waitFor('scheduled logs delivered for every tenant', () => (tracker.poll(), IDS.every((id) => (tracker.scheduled.get(id) ?? 0) > 0)), {
-        timeoutMs: 60_000,
-        intervalMs: 200,
-      });
+      await waitFor(
+        'scheduled logs delivered for every tenant',
+        () => (tracker.poll(), IDS.every((id) => (tracker.scheduled.get(id) ?? 0) > 0)),
+        {
+          timeoutMs: 60_000,
+          intervalMs: 200,
+        },
+      );
 
       // 2. The device server turns slow; logs are acknowledged into the buffers; a publish is in flight.
       dev.setFault({ mode: 'slow', delayMs: SLOW_PUBLISH_MS, methods: ['PublishLogs'] });
@@ -112,7 +116,9 @@ describe('supervisor SIGKILLed', () => {
       );
       for (const i of launching) {
         expect(isAlive(i.pid!), `${i.id} osqueryd spawned`).toBe(true);
-        expect(existsSync(instancePaths(stage.root, i.id, i.run_id!, stage.socketDir).socketPath), `${i.id} socket not bound yet`).toBe(false);
+        expect(existsSync(instancePaths(stage.root, i.id, i.run_id!, stage.socketDir).socketPath), `${i.id} socket not bound yet`).toBe(
+          false,
+        );
       }
       expect((await second.kill('SIGKILL')).signal).toBe('SIGKILL');
       // The second supervisor had reaped the first one's orphans before launching.
@@ -128,7 +134,10 @@ describe('supervisor SIGKILLed', () => {
       // Exactly one osqueryd per registration, and it is the one the supervisor reports.
       const onProc = stage.osqueryds();
       for (const id of IDS) {
-        expect(onProc.filter((p) => p.registrationId === id).map((p) => p.pid), `live osqueryds of ${id}`).toEqual([live.get(id)!.pid]);
+        expect(
+          onProc.filter((p) => p.registrationId === id).map((p) => p.pid),
+          `live osqueryds of ${id}`,
+        ).toEqual([live.get(id)!.pid]);
       }
       expect(onProc).toHaveLength(IDS.length);
       expect([...firstOsqueryds, ...secondOsqueryds].filter(isAlive), 'osqueryds of killed supervisors alive').toEqual([]);
@@ -142,7 +151,10 @@ describe('supervisor SIGKILLed', () => {
         const older = runs.slice(1);
         expect(older.length).toBeGreaterThanOrEqual(2);
         for (const r of older) expect(r.exit_time, `run ${r.run_id} of ${id} closed`).not.toBeNull();
-        expect(older.some((r) => /reaped at the next start/.test(r.error ?? '')), `${id} history names the reaped runs`).toBe(true);
+        expect(
+          older.some((r) => /reaped at the next start/.test(r.error ?? '')),
+          `${id} history names the reaped runs`,
+        ).toBe(true);
       }
 
       // No log lost: every acknowledged log reaches the device server.
@@ -163,7 +175,10 @@ describe('supervisor SIGKILLed', () => {
       expect(currentPids.every(isAlive)).toBe(true);
 
       const reaped = (s: LauncherProcess) =>
-        s.records().filter((r) => r.msg === 'reaper: killed osqueryd process groups left by a previous supervisor').flatMap((r) => (r.groups as number[]) ?? []);
+        s
+          .records()
+          .filter((r) => r.msg === 'reaper: killed osqueryd process groups left by a previous supervisor')
+          .flatMap((r) => (r.groups as number[]) ?? []);
       recordFigures('supervisor-sigkill', {
         supervisor_kills: 2,
         killed_during: ['log publication (PublishLogs in flight)', 'instance launch (osqueryd not yet listening)'],

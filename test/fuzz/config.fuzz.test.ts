@@ -57,7 +57,10 @@ function parseChecked(text: string, env: Record<string, string> = {}): Outcome {
     cfg = parseConfig(text, 'fuzz.yaml', env, '/base');
   } catch (err) {
     if (!(err instanceof ConfigError) || !(err instanceof LauncherError) || err.code !== 'E_CONFIG') {
-      throw new Error(`parseConfig threw ${(err as Error)?.constructor?.name ?? typeof err} (${(err as { code?: string }).code ?? 'no code'}) instead of ConfigError: ${(err as Error)?.message}`, { cause: err });
+      throw new Error(
+        `parseConfig threw ${(err as Error)?.constructor?.name ?? typeof err} (${(err as { code?: string }).code ?? 'no code'}) instead of ConfigError: ${(err as Error)?.message}`,
+        { cause: err },
+      );
     }
     if (err.problems.length === 0) throw new Error('ConfigError without problems');
     for (const p of err.problems) {
@@ -161,13 +164,38 @@ function mutateExample(rng: Rng): { text: string; mutation: string } {
         break;
       }
       case 'insert-line':
-        lines.splice(li(), 0, rng.pick(['---', '...', '%YAML 1.1', '? [a, b]', ': x', '- x', '<<: {a: 1}', 'x: &a [1, 2]', 'y: *a', '  - id: "../evil"', 'registrations: [{id: X}]', '\t', '#', 'a:b', '"k": v', '{']));
+        lines.splice(
+          li(),
+          0,
+          rng.pick([
+            '---',
+            '...',
+            '%YAML 1.1',
+            '? [a, b]',
+            ': x',
+            '- x',
+            '<<: {a: 1}',
+            'x: &a [1, 2]',
+            'y: *a',
+            '  - id: "../evil"',
+            'registrations: [{id: X}]',
+            '\t',
+            '#',
+            'a:b',
+            '"k": v',
+            '{',
+          ]),
+        );
         break;
       case 'char': {
         const i = li();
         const l = lines[i]!;
         const at = rng.int(l.length + 1);
-        lines[i] = rng.bool() ? l.slice(0, at) + rng.pick([':', '-', '"', "'", '{', '[', '#', '&', '*', '!', '|', '>', '%', '@', '`', '\u0000', '\ufeff']) + l.slice(at) : l.slice(0, at) + l.slice(at + 1);
+        lines[i] = rng.bool()
+          ? l.slice(0, at) +
+            rng.pick([':', '-', '"', "'", '{', '[', '#', '&', '*', '!', '|', '>', '%', '@', '`', '\u0000', '\ufeff']) +
+            l.slice(at)
+          : l.slice(0, at) + l.slice(at + 1);
         break;
       }
       case 'truncate':
@@ -179,11 +207,40 @@ function mutateExample(rng: Rng): { text: string; mutation: string } {
 
 function randomValue(rng: Rng, depth = 0): unknown {
   if (depth > 4 || rng.bool(0.4)) {
-    return rng.pick<unknown>([0, -1, 1.5, 1e300, 'x', '', 'https://d.example', true, false, null, rng.string(rng.range(0, 10)), 'kolide', '../x']);
+    return rng.pick<unknown>([
+      0,
+      -1,
+      1.5,
+      1e300,
+      'x',
+      '',
+      'https://d.example',
+      true,
+      false,
+      null,
+      rng.string(rng.range(0, 10)),
+      'kolide',
+      '../x',
+    ]);
   }
   if (rng.bool(0.4)) return Array.from({ length: rng.range(0, 3) }, () => randomValue(rng, depth + 1));
   const o: Record<string, unknown> = {};
-  const keys = [...TOP_KEYS, 'url', 'id', 'enroll_secret', 'enroll_secret_path', 'limits', 'memory_mb', 'roles', 'enabled', 'listen', 'cert_pins', 'osquery_flags', '__proto__', 'constructor'];
+  const keys = [
+    ...TOP_KEYS,
+    'url',
+    'id',
+    'enroll_secret',
+    'enroll_secret_path',
+    'limits',
+    'memory_mb',
+    'roles',
+    'enabled',
+    'listen',
+    'cert_pins',
+    'osquery_flags',
+    '__proto__',
+    'constructor',
+  ];
   for (let n = rng.range(0, 5); n > 0; n--) o[rng.bool(0.8) ? rng.pick(keys) : rng.string(rng.range(0, 6))] = randomValue(rng, depth + 1);
   return o;
 }
@@ -191,11 +248,27 @@ function randomValue(rng: Rng, depth = 0): unknown {
 function featureDocument(rng: Rng): { text: string; feature: string } {
   const base = 'device_server:\n  url: https://d.example\n';
   const n = rng.pick([10, 200, 2_000, 20_000]);
-  const feature = rng.pick(['alias-bomb', 'unknown-alias', 'alias-cycle', 'merge', 'deep-flow', 'deep-block', 'tags', 'multi-doc', 'directive', 'anchor-reuse', 'bom', 'big-list']);
+  const feature = rng.pick([
+    'alias-bomb',
+    'unknown-alias',
+    'alias-cycle',
+    'merge',
+    'deep-flow',
+    'deep-block',
+    'tags',
+    'multi-doc',
+    'directive',
+    'anchor-reuse',
+    'bom',
+    'big-list',
+  ]);
   switch (feature) {
     case 'alias-bomb': {
       let t = `${base}a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n`;
-      for (let i = 1; i < 9; i++) t += `a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]\n`;
+      for (let i = 1; i < 9; i++)
+        t += `a${i}: &a${i} [${Array(10)
+          .fill(`*a${i - 1}`)
+          .join(', ')}]\n`;
       return { text: t, feature };
     }
     case 'unknown-alias':
@@ -212,7 +285,10 @@ function featureDocument(rng: Rng): { text: string; feature: string } {
       return { text: t, feature };
     }
     case 'tags':
-      return { text: `${base}log_level: ${rng.pick(['!!binary aW5mbw==', '!!str info', '!!int 5', '!local info', '!!timestamp 2001-12-14'])}\n`, feature };
+      return {
+        text: `${base}log_level: ${rng.pick(['!!binary aW5mbw==', '!!str info', '!!int 5', '!local info', '!!timestamp 2001-12-14'])}\n`,
+        feature,
+      };
     case 'multi-doc':
       return { text: `${base}---\n${base}`, feature };
     case 'directive':
@@ -222,7 +298,10 @@ function featureDocument(rng: Rng): { text: string; feature: string } {
     case 'bom':
       return { text: `\ufeff${base}`, feature };
     default:
-      return { text: `${base}registrations:\n${Array.from({ length: Math.min(n, 2_000) }, (_, i) => `  - id: r${i}`).join('\n')}\n`, feature };
+      return {
+        text: `${base}registrations:\n${Array.from({ length: Math.min(n, 2_000) }, (_, i) => `  - id: r${i}`).join('\n')}\n`,
+        feature,
+      };
   }
 }
 
@@ -231,48 +310,62 @@ describe('fuzz: parseConfig', () => {
     expect(parseChecked(EXAMPLE)).toBe('valid');
   });
 
-  it(`survives ${MUTATED} mutations of config/launcher.example.yaml`, () => {
-    const run = new FuzzRun('config.parse.mutated-example');
-    for (let i = 0; i < MUTATED; i++) {
-      const { text, mutation } = mutateExample(run.rng);
-      run.count(`${mutation}:${run.check({ mutation, text }, () => parseChecked(text))}`);
-    }
-    const stats = run.finish();
-    expect(stats.failures).toBe(0);
-  }, timeoutFor(MUTATED));
-
-  it(`survives ${RANDOM} random YAML documents and environment overrides`, () => {
-    const run = new FuzzRun('config.parse.random');
-    for (let i = 0; i < RANDOM; i++) {
-      const text = run.rng.bool(0.8) ? stringify(randomValue(run.rng)) : run.rng.string(run.rng.range(0, 200));
-      const env: Record<string, string> = {};
-      if (run.rng.bool(0.3)) {
-        env[run.rng.pick(['LAUNCHER_ROOT', 'LAUNCHER_OSQUERYD_PATH', 'LAUNCHER_DEVICE_URL', 'LAUNCHER_LOG_LEVEL', 'LAUNCHER_CONTROL_LISTEN'])] = run.rng.pick([
-          'https://d.example',
-          'ftp://x',
-          'relative/dir',
-          'LOUD',
-          'debug',
-          '\u0000',
-          'x'.repeat(5000),
-        ]);
+  it(
+    `survives ${MUTATED} mutations of config/launcher.example.yaml`,
+    () => {
+      const run = new FuzzRun('config.parse.mutated-example');
+      for (let i = 0; i < MUTATED; i++) {
+        const { text, mutation } = mutateExample(run.rng);
+        run.count(`${mutation}:${run.check({ mutation, text }, () => parseChecked(text))}`);
       }
-      run.count(run.check({ text, env }, () => parseChecked(text, env)));
-    }
-    expect(run.finish().failures).toBe(0);
-  }, timeoutFor(RANDOM));
+      const stats = run.finish();
+      expect(stats.failures).toBe(0);
+    },
+    timeoutFor(MUTATED),
+  );
 
-  it(`survives ${FEATURES} documents using YAML features (aliases, alias bombs, tags, merge keys, deep nesting)`, () => {
-    const run = new FuzzRun('config.parse.yaml-features');
-    for (let i = 0; i < FEATURES; i++) {
-      const { text, feature } = featureDocument(run.rng);
-      run.count(`${feature}:${run.check({ feature, text }, () => parseChecked(text))}`);
-    }
-    expect(run.finish().failures).toBe(0);
-  }, timeoutFor(FEATURES * 5));
+  it(
+    `survives ${RANDOM} random YAML documents and environment overrides`,
+    () => {
+      const run = new FuzzRun('config.parse.random');
+      for (let i = 0; i < RANDOM; i++) {
+        const text = run.rng.bool(0.8) ? stringify(randomValue(run.rng)) : run.rng.string(run.rng.range(0, 200));
+        const env: Record<string, string> = {};
+        if (run.rng.bool(0.3)) {
+          env[
+            run.rng.pick([
+              'LAUNCHER_ROOT',
+              'LAUNCHER_OSQUERYD_PATH',
+              'LAUNCHER_DEVICE_URL',
+              'LAUNCHER_LOG_LEVEL',
+              'LAUNCHER_CONTROL_LISTEN',
+            ])
+          ] = run.rng.pick(['https://d.example', 'ftp://x', 'relative/dir', 'LOUD', 'debug', '\u0000', 'x'.repeat(5000)]);
+        }
+        run.count(run.check({ text, env }, () => parseChecked(text, env)));
+      }
+      expect(run.finish().failures).toBe(0);
+    },
+    timeoutFor(RANDOM),
+  );
+
+  it(
+    `survives ${FEATURES} documents using YAML features (aliases, alias bombs, tags, merge keys, deep nesting)`,
+    () => {
+      const run = new FuzzRun('config.parse.yaml-features');
+      for (let i = 0; i < FEATURES; i++) {
+        const { text, feature } = featureDocument(run.rng);
+        run.count(`${feature}:${run.check({ feature, text }, () => parseChecked(text))}`);
+      }
+      expect(run.finish().failures).toBe(0);
+    },
+    timeoutFor(FEATURES * 5),
+  );
 
   it('refuses an alias bomb and an undefined alias with a ConfigError (they used to escape as ReferenceError)', () => {
-    const bomb = featureDocument({ pick: (xs: readonly unknown[]) => (xs.includes('alias-bomb') ? 'alias-bomb' : xs[0]) } as unknown as Rng).text;
+    const bomb = featureDocument({
+      pick: (xs: readonly unknown[]) => (xs.includes('alias-bomb') ? 'alias-bomb' : xs[0]),
+    } as unknown as Rng).text;
     expect(() => parseConfig(bomb, 'bomb.yaml', {})).toThrow(ConfigError);
     expect(() => parseConfig('device_server: {url: "https://d.example"}\nregistrations: [*nope]\n', 'alias.yaml', {})).toThrow(ConfigError);
     try {

@@ -33,13 +33,36 @@ function randomId(rng: Rng): string {
 }
 
 function randomNumber(rng: Rng): number {
-  return rng.pick([0, 1, -1, 15, 16, 100, 1_000, 10_000, 10_001, 300_000, 300_001, 1_048_576, 1_048_577, 2 ** 31, 2 ** 32 - 1, 1.5, -0, NaN, Infinity, -Infinity, Number.MAX_SAFE_INTEGER, rng.int(2 ** 32)]);
+  return rng.pick([
+    0,
+    1,
+    -1,
+    15,
+    16,
+    100,
+    1_000,
+    10_000,
+    10_001,
+    300_000,
+    300_001,
+    1_048_576,
+    1_048_577,
+    2 ** 31,
+    2 ** 32 - 1,
+    1.5,
+    -0,
+    NaN,
+    Infinity,
+    -Infinity,
+    Number.MAX_SAFE_INTEGER,
+    rng.int(2 ** 32),
+  ]);
 }
 
 function randomFlag(rng: Rng): string {
   return rng.weighted<() => string>([
-    [3, () => rng.pick(['--verbose', '--logger_min_status=1', '--a=b=c', '--x=' + 'v'.repeat(1_010)])],
-    [2, () => rng.pick(['verbose', '-v', '--', '--=x', '--a b', '--a=\u0000', '--a=\n', '--a=\u007f', '--' + 'n'.repeat(1_100), '--ü'])],
+    [3, () => rng.pick(['--verbose', '--logger_min_status=1', '--a=b=c', `--x=${'v'.repeat(1_010)}`])],
+    [2, () => rng.pick(['verbose', '-v', '--', '--=x', '--a b', '--a=\u0000', '--a=\n', '--a=\u007f', `--${'n'.repeat(1_100)}`, '--ü'])],
     [1, () => `--${rng.string(rng.range(0, 20))}`],
   ])();
 }
@@ -47,8 +70,15 @@ function randomFlag(rng: Rng): string {
 function randomAdd(rng: Rng): AddRegistrationInput {
   const input: AddRegistrationInput = { id: randomId(rng) };
   const source = rng.int(4);
-  if (source === 0 || source === 2) input.enrollSecret = rng.pick(['', SECRET_MARK, `${SECRET_MARK}${'s'.repeat(4_100)}`, `${SECRET_MARK}\u00e9`.repeat(rng.range(1, 600))]);
-  if (source === 1 || source === 2) input.enrollSecretPath = rng.pick(['/etc/secret', 'relative/secret', '', '/a\0b', `/${'p'.repeat(5_000)}`, '/ok/' + rng.string(5)]);
+  if (source === 0 || source === 2)
+    input.enrollSecret = rng.pick([
+      '',
+      SECRET_MARK,
+      `${SECRET_MARK}${'s'.repeat(4_100)}`,
+      `${SECRET_MARK}\u00e9`.repeat(rng.range(1, 600)),
+    ]);
+  if (source === 1 || source === 2)
+    input.enrollSecretPath = rng.pick(['/etc/secret', 'relative/secret', '', '/a\0b', `/${'p'.repeat(5_000)}`, `/ok/${rng.string(5)}`]);
   if (rng.bool(0.5)) {
     input.limits = {};
     if (rng.bool()) input.limits.memory_mb = randomNumber(rng);
@@ -60,8 +90,10 @@ function randomAdd(rng: Rng): AddRegistrationInput {
 
 /** Throws unless `err` is a validation LauncherError with a bounded message that hides secrets. */
 function checkRefusal(err: unknown): string {
-  if (!(err instanceof LauncherError)) throw new Error(`threw ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`, { cause: err });
-  if (err.code !== 'E_INVALID_ARGUMENT' && err.code !== 'E_INVALID_REGISTRATION_ID') throw new Error(`unexpected code ${err.code}: ${err.message}`);
+  if (!(err instanceof LauncherError))
+    throw new Error(`threw ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`, { cause: err });
+  if (err.code !== 'E_INVALID_ARGUMENT' && err.code !== 'E_INVALID_REGISTRATION_ID')
+    throw new Error(`unexpected code ${err.code}: ${err.message}`);
   if (err.message.length === 0 || err.message.length > 600) throw new Error(`message of ${err.message.length} characters`);
   if (err.message.includes(SECRET_MARK)) throw new Error(`message echoes the enroll secret: ${err.message}`);
   return err.code;
@@ -84,56 +116,77 @@ function checkAccepted(input: AddRegistrationInput): void {
 }
 
 describe('fuzz: control API request validation', () => {
-  it(`validates ${DIRECT} random requests without throwing anything but a validation error`, () => {
-    const run = new FuzzRun('control.validate.direct');
-    for (let i = 0; i < DIRECT; i++) {
-      const kind = run.rng.pick(['registrationId', 'sql', 'queryTimeoutMs', 'historyLimit', 'limits', 'osqueryFlags', 'addRegistration'] as const);
-      let input: unknown;
-      const outcome = run.check({ kind, input: () => input }, () => {
-        try {
-          switch (kind) {
-            case 'registrationId': {
-              const id = (input = randomId(run.rng));
-              expect(validate.registrationId(id)).toBe(id);
-              expect(validate.REGISTRATION_ID_PATTERN.test(id)).toBe(true);
-              break;
+  it(
+    `validates ${DIRECT} random requests without throwing anything but a validation error`,
+    () => {
+      const run = new FuzzRun('control.validate.direct');
+      for (let i = 0; i < DIRECT; i++) {
+        const kind = run.rng.pick([
+          'registrationId',
+          'sql',
+          'queryTimeoutMs',
+          'historyLimit',
+          'limits',
+          'osqueryFlags',
+          'addRegistration',
+        ] as const);
+        let input: unknown;
+        const outcome = run.check({ kind, input: () => input }, () => {
+          try {
+            switch (kind) {
+              case 'registrationId': {
+                const id = (input = randomId(run.rng));
+                expect(validate.registrationId(id)).toBe(id);
+                expect(validate.REGISTRATION_ID_PATTERN.test(id)).toBe(true);
+                break;
+              }
+              case 'sql': {
+                const sql = (input = run.rng.pick([
+                  'select 1',
+                  '',
+                  '   ',
+                  '\n\t',
+                  'x'.repeat(65_536),
+                  'x'.repeat(65_537),
+                  'é'.repeat(32_769),
+                  run.rng.string(run.rng.range(0, 50)),
+                ]));
+                expect(validate.sql(sql)).toBe(sql);
+                expect(Buffer.byteLength(sql)).toBeLessThanOrEqual(validate.MAX_SQL_BYTES);
+                break;
+              }
+              case 'queryTimeoutMs': {
+                const v = validate.queryTimeoutMs((input = randomNumber(run.rng)) as number);
+                expect(Number.isInteger(v) && v >= 1 && v <= validate.MAX_QUERY_TIMEOUT_MS).toBe(true);
+                break;
+              }
+              case 'historyLimit': {
+                const v = validate.historyLimit((input = randomNumber(run.rng)) as number);
+                expect(Number.isInteger(v) && v >= 1 && v <= validate.MAX_HISTORY_LIMIT).toBe(true);
+                break;
+              }
+              case 'limits':
+                validate.limits((input = randomAdd(run.rng).limits) as AddRegistrationInput['limits']);
+                break;
+              case 'osqueryFlags':
+                validate.osqueryFlags((input = Array.from({ length: run.rng.range(0, 4) }, () => randomFlag(run.rng))) as string[]);
+                break;
+              case 'addRegistration':
+                checkAccepted(validate.addRegistration((input = randomAdd(run.rng)) as AddRegistrationInput));
+                break;
             }
-            case 'sql': {
-              const sql = (input = run.rng.pick(['select 1', '', '   ', '\n\t', 'x'.repeat(65_536), 'x'.repeat(65_537), 'é'.repeat(32_769), run.rng.string(run.rng.range(0, 50))]));
-              expect(validate.sql(sql)).toBe(sql);
-              expect(Buffer.byteLength(sql)).toBeLessThanOrEqual(validate.MAX_SQL_BYTES);
-              break;
-            }
-            case 'queryTimeoutMs': {
-              const v = validate.queryTimeoutMs((input = randomNumber(run.rng)) as number);
-              expect(Number.isInteger(v) && v >= 1 && v <= validate.MAX_QUERY_TIMEOUT_MS).toBe(true);
-              break;
-            }
-            case 'historyLimit': {
-              const v = validate.historyLimit((input = randomNumber(run.rng)) as number);
-              expect(Number.isInteger(v) && v >= 1 && v <= validate.MAX_HISTORY_LIMIT).toBe(true);
-              break;
-            }
-            case 'limits':
-              validate.limits((input = randomAdd(run.rng).limits) as AddRegistrationInput['limits']);
-              break;
-            case 'osqueryFlags':
-              validate.osqueryFlags((input = Array.from({ length: run.rng.range(0, 4) }, () => randomFlag(run.rng))) as string[]);
-              break;
-            case 'addRegistration':
-              checkAccepted(validate.addRegistration((input = randomAdd(run.rng)) as AddRegistrationInput));
-              break;
+            return 'accepted';
+          } catch (err) {
+            if ((err as Error).name === 'AssertionError') throw err;
+            return checkRefusal(err);
           }
-          return 'accepted';
-        } catch (err) {
-          if ((err as Error).name === 'AssertionError') throw err;
-          return checkRefusal(err);
-        }
-      });
-      run.count(`${kind}:${outcome}`);
-    }
-    expect(run.finish().failures).toBe(0);
-  }, timeoutFor(DIRECT / 50));
+        });
+        run.count(`${kind}:${outcome}`);
+      }
+      expect(run.finish().failures).toBe(0);
+    },
+    timeoutFor(DIRECT / 50),
+  );
 });
 
 describe('fuzz: control API requests through a real server', () => {
@@ -189,7 +242,14 @@ describe('fuzz: control API requests through a real server', () => {
     tmp = shortTempDir('cv');
     const certs = await initCertificates({ dir: join(tmp.dir, 'pki'), tenants: ['acme'] });
     const roles = JSON.parse(readFileSync(certs.rolesFile, 'utf8')) as Record<string, string>;
-    server = await startControlServer({ target, listen: `unix://${join(tmp.dir, 'c.sock')}`, ca: certs.caCert, cert: certs.serverCert, key: certs.serverKey, roles });
+    server = await startControlServer({
+      target,
+      listen: `unix://${join(tmp.dir, 'c.sock')}`,
+      ca: certs.caCert,
+      cert: certs.serverCert,
+      key: certs.serverKey,
+      roles,
+    });
     const admin = certs.identities.find((i) => i.role === 'admin')!;
     clientOptions = { target: server.address, ca: certs.caCert, cert: admin.cert, key: admin.key };
     client = new ControlClient(clientOptions);
@@ -214,52 +274,63 @@ describe('fuzz: control API requests through a real server', () => {
     }
   });
 
-  it(`answers ${WIRE} fuzzed requests with a result or INVALID_ARGUMENT / NOT_FOUND, and never passes bad input on`, async () => {
-    const run = new FuzzRun('control.validate.wire');
-    const u32 = (n: number) => (Number.isInteger(n) && n >= 0 && n < 2 ** 32 ? n : run.rng.int(2 ** 32));
-    for (let i = 0; i < WIRE; i++) {
-      const method = run.rng.pick(['add', 'remove', 'query', 'history'] as const);
-      const before = received.length;
-      const input =
-        method === 'add'
-          ? (() => {
-              const a = randomAdd(run.rng);
-              if (a.limits) a.limits = { ...(a.limits.memory_mb !== undefined ? { memory_mb: u32(a.limits.memory_mb) } : {}), ...(a.limits.cpu_percent !== undefined ? { cpu_percent: u32(a.limits.cpu_percent) } : {}) };
-              return a;
-            })()
-          : {
-              id: run.rng.bool(0.4) ? 'acme' : randomId(run.rng),
-              sql: run.rng.pick(['select 1', '', 'x'.repeat(70_000)]),
-              n: u32(randomNumber(run.rng)),
-            };
-      const outcome = await run.checkAsync({ method, input }, async () => {
-        try {
-          if (method === 'add') await client.addRegistration(input as AddRegistrationInput);
-          else if (method === 'remove') await client.removeRegistration((input as { id: string }).id);
-          else if (method === 'query') await client.query((input as { id: string }).id, (input as { sql: string }).sql, (input as { n: number }).n);
-          else await client.history((input as { id: string }).id, (input as { n: number }).n);
-        } catch (err) {
-          if (!(err instanceof ControlCallError)) throw new Error(`client threw ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`, { cause: err });
-          if (err.failure !== 'invalid-argument' && err.failure !== 'not-found') throw new Error(`failure ${err.failure}: ${err.message}`);
-          if (err.message.includes(SECRET_MARK)) throw new Error(`error echoes the enroll secret: ${err.message}`);
-          if (received.length !== before) throw new Error(`a refused ${method} reached the target`);
-          return err.failure;
-        }
-        // Accepted: what reached the target is valid.
-        const got = received.slice(before);
-        expect(got.length).toBe(1);
-        const args = got[0]!.args;
-        if (method === 'add') checkAccepted(args[0] as AddRegistrationInput);
-        else expect(validate.REGISTRATION_ID_PATTERN.test(args[0] as string)).toBe(true);
-        if (method === 'query') {
-          expect(Buffer.byteLength(args[1] as string)).toBeLessThanOrEqual(validate.MAX_SQL_BYTES);
-          expect(args[2] as number).toBeLessThanOrEqual(validate.MAX_QUERY_TIMEOUT_MS);
-        }
-        return 'accepted';
-      });
-      run.count(`${method}:${outcome}`);
-    }
-    expect(run.finish().failures).toBe(0);
-    expect((await client.health()).healthy).toBe(true);
-  }, timeoutFor(WIRE));
+  it(
+    `answers ${WIRE} fuzzed requests with a result or INVALID_ARGUMENT / NOT_FOUND, and never passes bad input on`,
+    async () => {
+      const run = new FuzzRun('control.validate.wire');
+      const u32 = (n: number) => (Number.isInteger(n) && n >= 0 && n < 2 ** 32 ? n : run.rng.int(2 ** 32));
+      for (let i = 0; i < WIRE; i++) {
+        const method = run.rng.pick(['add', 'remove', 'query', 'history'] as const);
+        const before = received.length;
+        const input =
+          method === 'add'
+            ? (() => {
+                const a = randomAdd(run.rng);
+                if (a.limits)
+                  a.limits = {
+                    ...(a.limits.memory_mb !== undefined ? { memory_mb: u32(a.limits.memory_mb) } : {}),
+                    ...(a.limits.cpu_percent !== undefined ? { cpu_percent: u32(a.limits.cpu_percent) } : {}),
+                  };
+                return a;
+              })()
+            : {
+                id: run.rng.bool(0.4) ? 'acme' : randomId(run.rng),
+                sql: run.rng.pick(['select 1', '', 'x'.repeat(70_000)]),
+                n: u32(randomNumber(run.rng)),
+              };
+        const outcome = await run.checkAsync({ method, input }, async () => {
+          try {
+            if (method === 'add') await client.addRegistration(input as AddRegistrationInput);
+            else if (method === 'remove') await client.removeRegistration((input as { id: string }).id);
+            else if (method === 'query')
+              await client.query((input as { id: string }).id, (input as { sql: string }).sql, (input as { n: number }).n);
+            else await client.history((input as { id: string }).id, (input as { n: number }).n);
+          } catch (err) {
+            if (!(err instanceof ControlCallError))
+              throw new Error(`client threw ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`, { cause: err });
+            if (err.failure !== 'invalid-argument' && err.failure !== 'not-found')
+              throw new Error(`failure ${err.failure}: ${err.message}`);
+            if (err.message.includes(SECRET_MARK)) throw new Error(`error echoes the enroll secret: ${err.message}`);
+            if (received.length !== before) throw new Error(`a refused ${method} reached the target`);
+            return err.failure;
+          }
+          // Accepted: what reached the target is valid.
+          const got = received.slice(before);
+          expect(got.length).toBe(1);
+          const args = got[0]!.args;
+          if (method === 'add') checkAccepted(args[0] as AddRegistrationInput);
+          else expect(validate.REGISTRATION_ID_PATTERN.test(args[0] as string)).toBe(true);
+          if (method === 'query') {
+            expect(Buffer.byteLength(args[1] as string)).toBeLessThanOrEqual(validate.MAX_SQL_BYTES);
+            expect(args[2] as number).toBeLessThanOrEqual(validate.MAX_QUERY_TIMEOUT_MS);
+          }
+          return 'accepted';
+        });
+        run.count(`${method}:${outcome}`);
+      }
+      expect(run.finish().failures).toBe(0);
+      expect((await client.health()).healthy).toBe(true);
+    },
+    timeoutFor(WIRE),
+  );
 });

@@ -40,14 +40,19 @@ const VALID: Record<DeviceMethod, Record<string, unknown>> = {
     disable_device: false,
   },
   PublishLogs: { message: 'ok', node_invalid: false, disable_device: false },
-  RequestQueries: { Queries: { queries: { kolide_adhoc_9f2: 'select version from osquery_info' }, discovery: { d: 'select 1' }, accelerate: 300 }, node_invalid: false, disable_device: false },
+  RequestQueries: {
+    Queries: { queries: { kolide_adhoc_9f2: 'select version from osquery_info' }, discovery: { d: 'select 1' }, accelerate: 300 },
+    node_invalid: false,
+    disable_device: false,
+  },
   PublishResults: { message: '', node_invalid: false, disable_device: false, error_code: '' },
   CheckHealth: { status: 1 },
 };
 
 const DEVICE_CODES = new Set(['E_DEVICE_RESPONSE', 'E_DEVICE_REJECTED']);
 
-const isRecordOfStrings = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
+const isRecordOfStrings = (v: unknown) =>
+  typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string');
 
 /** Throws unless `r` has exactly the decoded types for `method`. */
 function assertWellTyped(method: DeviceMethod, r: unknown): void {
@@ -71,7 +76,8 @@ function assertWellTyped(method: DeviceMethod, r: unknown): void {
       str('agentIngesterHpkePublicKey');
       str('agentIngesterHpkePsk');
       const urls = o.deploymentUrls as Record<string, unknown> | undefined;
-      if (urls !== undefined) for (const k of ['enrollmentUrl', 'controlServerUrl', 'osqueryPublisherUrl']) expect(typeof urls[k]).toBe('string');
+      if (urls !== undefined)
+        for (const k of ['enrollmentUrl', 'controlServerUrl', 'osqueryPublisherUrl']) expect(typeof urls[k]).toBe('string');
       break;
     }
     case 'RequestConfig':
@@ -100,7 +106,10 @@ function decodeChecked(method: DeviceMethod, body: Buffer, httpStatus = 200): Ou
     result = decodeResponse(method, body, httpStatus);
   } catch (err) {
     if (!(err instanceof DeviceError) || !(err instanceof LauncherError)) {
-      throw new Error(`decodeResponse threw ${(err as Error)?.constructor?.name ?? typeof err} instead of a DeviceError: ${(err as Error)?.message ?? String(err)}`, { cause: err });
+      throw new Error(
+        `decodeResponse threw ${(err as Error)?.constructor?.name ?? typeof err} instead of a DeviceError: ${(err as Error)?.message ?? String(err)}`,
+        { cause: err },
+      );
     }
     if (!DEVICE_CODES.has(err.code)) throw new Error(`unexpected DeviceError code ${err.code}: ${err.message}`);
     if (err.method !== method) throw new Error(`DeviceError names method ${err.method}, not ${method}`);
@@ -130,7 +139,39 @@ function randomJson(rng: Rng, depth = 0): unknown {
   return o;
 }
 
-const KEYS = ['result', 'error', 'err', 'Err', 'ERR', 'jsonrpc', 'id', 'node_key', 'NODE_KEY', 'node_invalid', 'disable_device', 'Disable_Device', 'error_code', 'config', 'Queries', 'queries', 'QUERIES', 'discovery', 'accelerate', 'status', 'message', 'code', 'data', 'deployment_urls', 'wrong_region', 'e\u017frr', '\u212aey', '__proto__', 'constructor', 'toString', ''];
+const KEYS = [
+  'result',
+  'error',
+  'err',
+  'Err',
+  'ERR',
+  'jsonrpc',
+  'id',
+  'node_key',
+  'NODE_KEY',
+  'node_invalid',
+  'disable_device',
+  'Disable_Device',
+  'error_code',
+  'config',
+  'Queries',
+  'queries',
+  'QUERIES',
+  'discovery',
+  'accelerate',
+  'status',
+  'message',
+  'code',
+  'data',
+  'deployment_urls',
+  'wrong_region',
+  'e\u017frr',
+  '\u212aey',
+  '__proto__',
+  'constructor',
+  'toString',
+  '',
+];
 
 function randomKey(rng: Rng): string {
   return rng.bool(0.7) ? rng.pick(KEYS) : rng.string(rng.range(0, 8));
@@ -139,8 +180,11 @@ function randomKey(rng: Rng): string {
 /** Every path (key list) to a node of a JSON value. */
 function paths(v: unknown, prefix: Array<string | number> = [], out: Array<Array<string | number>> = []): Array<Array<string | number>> {
   out.push(prefix);
-  if (Array.isArray(v)) v.forEach((x, i) => paths(x, [...prefix, i], out));
-  else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) paths(x, [...prefix, k], out);
+  if (Array.isArray(v)) {
+    v.forEach((x, i) => {
+      paths(x, [...prefix, i], out);
+    });
+  } else if (typeof v === 'object' && v !== null) for (const [k, x] of Object.entries(v)) paths(x, [...prefix, k], out);
   return out;
 }
 
@@ -187,10 +231,28 @@ function structuralMutation(rng: Rng, method: DeviceMethod): { body: string; mut
         break;
       }
       case 'err':
-        root = setAt(root, ['result', rng.pick(['err', 'Err', 'ERR', 'e\u017frr'])], rng.pick<unknown>([null, 'boom', {}, [], false, 0, { message: 'x' }]));
+        root = setAt(
+          root,
+          ['result', rng.pick(['err', 'Err', 'ERR', 'e\u017frr'])],
+          rng.pick<unknown>([null, 'boom', {}, [], false, 0, { message: 'x' }]),
+        );
         break;
       case 'error':
-        root = setAt(root, ['error'], rng.pick<unknown>([null, { code: -32000, message: 'nope' }, { code: -32601, message: '' }, { code: 'x' }, 'str', [], { code: 1.5 }, { message: 7 }, randomJson(rng, 2)]));
+        root = setAt(
+          root,
+          ['error'],
+          rng.pick<unknown>([
+            null,
+            { code: -32000, message: 'nope' },
+            { code: -32601, message: '' },
+            { code: 'x' },
+            'str',
+            [],
+            { code: 1.5 },
+            { message: 7 },
+            randomJson(rng, 2),
+          ]),
+        );
         break;
       case 'fold-keys': {
         const result = (root as { result?: unknown } | null)?.result;
@@ -276,51 +338,66 @@ describe('fuzz: decodeResponse', () => {
     const run = new FuzzRun('device.decode.random-json');
     for (let i = 0; i < RANDOM; i++) {
       const method = run.rng.pick(DEVICE_METHODS);
-      const value = run.rng.bool(0.7) ? { jsonrpc: '2.0', id: i, [run.rng.pick(['result', 'error', 'Result'])]: randomJson(run.rng) } : randomJson(run.rng);
+      const value = run.rng.bool(0.7)
+        ? { jsonrpc: '2.0', id: i, [run.rng.pick(['result', 'error', 'Result'])]: randomJson(run.rng) }
+        : randomJson(run.rng);
       const body = Buffer.from(JSON.stringify(value) ?? 'null');
       run.count(run.check({ method, body: body.toString() }, () => decodeChecked(method, body, run.rng.pick([200, 200, 400, 404]))));
     }
     expect(run.finish().failures).toBe(0);
   });
 
-  it(`survives ${MUTATED} structurally and textually mutated valid responses`, () => {
-    const run = new FuzzRun('device.decode.mutated');
-    for (let i = 0; i < MUTATED; i++) {
-      const method = run.rng.pick(DEVICE_METHODS);
-      const s = structuralMutation(run.rng, method);
-      let body: Buffer = Buffer.from(s.body);
-      let mutation = s.mutation;
-      if (run.rng.bool(0.35)) {
-        const t = textMutation(run.rng, s.body);
-        body = t.body;
-        mutation += `+${t.mutation}`;
-      }
-      const outcome = run.check({ method, mutation, body: body.toString() }, () => {
-        const out = decodeChecked(method, body);
-        // Oracle: a non-null `err` (any case) or a non-null `error` can never decode successfully.
-        if (out === 'ok') {
-          const parsed = JSON.parse(body.toString('utf8')) as { error?: unknown; result?: Record<string, unknown> };
-          const fold = (k: string) => k.toLowerCase().replace(/\u017f/g, 's').replace(/\u212a/g, 'k');
-          if (parsed.error !== undefined && parsed.error !== null) throw new Error('decoded despite a non-null "error"');
-          for (const [k, v] of Object.entries(parsed.result ?? {})) if (fold(k) === 'err' && v !== null) throw new Error(`decoded despite non-null "${k}"`);
+  it(
+    `survives ${MUTATED} structurally and textually mutated valid responses`,
+    () => {
+      const run = new FuzzRun('device.decode.mutated');
+      for (let i = 0; i < MUTATED; i++) {
+        const method = run.rng.pick(DEVICE_METHODS);
+        const s = structuralMutation(run.rng, method);
+        let body: Buffer = Buffer.from(s.body);
+        let mutation = s.mutation;
+        if (run.rng.bool(0.35)) {
+          const t = textMutation(run.rng, s.body);
+          body = t.body;
+          mutation += `+${t.mutation}`;
         }
-        return out;
-      });
-      run.count(`${mutation}:${outcome}`);
-    }
-    expect(run.finish().failures).toBe(0);
-  }, timeoutFor(MUTATED));
+        const outcome = run.check({ method, mutation, body: body.toString() }, () => {
+          const out = decodeChecked(method, body);
+          // Oracle: a non-null `err` (any case) or a non-null `error` can never decode successfully.
+          if (out === 'ok') {
+            const parsed = JSON.parse(body.toString('utf8')) as { error?: unknown; result?: Record<string, unknown> };
+            const fold = (k: string) =>
+              k
+                .toLowerCase()
+                .replace(/\u017f/g, 's')
+                .replace(/\u212a/g, 'k');
+            if (parsed.error !== undefined && parsed.error !== null) throw new Error('decoded despite a non-null "error"');
+            for (const [k, v] of Object.entries(parsed.result ?? {}))
+              if (fold(k) === 'err' && v !== null) throw new Error(`decoded despite non-null "${k}"`);
+          }
+          return out;
+        });
+        run.count(`${mutation}:${outcome}`);
+      }
+      expect(run.finish().failures).toBe(0);
+    },
+    timeoutFor(MUTATED),
+  );
 
-  it(`survives ${DEEP} deeply nested bodies (up to 100 000 levels)`, () => {
-    const run = new FuzzRun('device.decode.deep');
-    for (let i = 0; i < DEEP; i++) {
-      const method = run.rng.pick(DEVICE_METHODS);
-      const d = deep(run.rng);
-      const outcome = run.check({ method, where: d.where, body: d.body }, () => decodeChecked(method, Buffer.from(d.body)));
-      run.count(`${d.where.split('@')[0]}:${outcome}`);
-    }
-    expect(run.finish().failures).toBe(0);
-  }, timeoutFor(DEEP * 50));
+  it(
+    `survives ${DEEP} deeply nested bodies (up to 100 000 levels)`,
+    () => {
+      const run = new FuzzRun('device.decode.deep');
+      for (let i = 0; i < DEEP; i++) {
+        const method = run.rng.pick(DEVICE_METHODS);
+        const d = deep(run.rng);
+        const outcome = run.check({ method, where: d.where, body: d.body }, () => decodeChecked(method, Buffer.from(d.body)));
+        run.count(`${d.where.split('@')[0]}:${outcome}`);
+      }
+      expect(run.finish().failures).toBe(0);
+    },
+    timeoutFor(DEEP * 50),
+  );
 
   it('rejects a non-null err, an error object and a missing result with a device error', () => {
     expect(decodeChecked('RequestConfig', Buffer.from('{"result":{"config":"{}","err":"boom"}}'))).toBe('E_DEVICE_RESPONSE');
@@ -338,7 +415,11 @@ describe('fuzz: decodeResponse', () => {
 describe('fuzz: DeviceClient over real HTTP', () => {
   let server: http.Server;
   let client: DeviceClient;
-  let next: { status: number; body: Buffer; mode: 'plain' | 'gzip' | 'gzip-garbage' | 'short' | 'chunked' } = { status: 200, body: Buffer.alloc(0), mode: 'plain' };
+  let next: { status: number; body: Buffer; mode: 'plain' | 'gzip' | 'gzip-garbage' | 'short' | 'chunked' } = {
+    status: 200,
+    body: Buffer.alloc(0),
+    mode: 'plain',
+  };
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
@@ -391,34 +472,40 @@ describe('fuzz: DeviceClient over real HTTP', () => {
     }
   };
 
-  it(`answers ${HTTP} fuzzed HTTP bodies with a result or a DeviceError`, async () => {
-    const run = new FuzzRun('device.client.http');
-    for (let i = 0; i < HTTP; i++) {
-      const method = run.rng.pick(DEVICE_METHODS);
-      const s = structuralMutation(run.rng, method);
-      const body = run.rng.bool(0.4) ? textMutation(run.rng, s.body).body : Buffer.from(s.body);
-      next = {
-        status: run.rng.pick([200, 200, 200, 400, 404, 500, 503]),
-        body,
-        mode: run.rng.pick(['plain', 'plain', 'gzip', 'gzip-garbage', 'short', 'chunked'] as const),
-      };
-      const outcome = await run.checkAsync({ method, ...next, body: body.toString() }, async () => {
-        try {
-          const r = await call(method);
-          // ADR 0013 (issue 15): a JSON-RPC result is the backend's answer on any HTTP status, 5xx included.
-          assertWellTyped(method, r);
-          return 'ok';
-        } catch (err) {
-          if (!(err instanceof DeviceError)) throw new Error(`DeviceClient threw ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`, { cause: err });
-          if (!['E_DEVICE_RESPONSE', 'E_DEVICE_REJECTED', 'E_DEVICE_TRANSPORT'].includes(err.code)) throw new Error(`unexpected code ${err.code}: ${err.message}`);
-          return err.code;
-        }
-      });
-      run.count(`${next.mode}:${outcome}`);
-    }
-    expect(run.finish().failures).toBe(0);
-    // The client is still usable.
-    next = { status: 200, body: Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 0, result: VALID.CheckHealth })), mode: 'plain' };
-    expect(await client.checkHealth()).toEqual({ status: 1, errorCode: '' });
-  }, timeoutFor(HTTP * 50));
+  it(
+    `answers ${HTTP} fuzzed HTTP bodies with a result or a DeviceError`,
+    async () => {
+      const run = new FuzzRun('device.client.http');
+      for (let i = 0; i < HTTP; i++) {
+        const method = run.rng.pick(DEVICE_METHODS);
+        const s = structuralMutation(run.rng, method);
+        const body = run.rng.bool(0.4) ? textMutation(run.rng, s.body).body : Buffer.from(s.body);
+        next = {
+          status: run.rng.pick([200, 200, 200, 400, 404, 500, 503]),
+          body,
+          mode: run.rng.pick(['plain', 'plain', 'gzip', 'gzip-garbage', 'short', 'chunked'] as const),
+        };
+        const outcome = await run.checkAsync({ method, ...next, body: body.toString() }, async () => {
+          try {
+            const r = await call(method);
+            // ADR 0013 (issue 15): a JSON-RPC result is the backend's answer on any HTTP status, 5xx included.
+            assertWellTyped(method, r);
+            return 'ok';
+          } catch (err) {
+            if (!(err instanceof DeviceError))
+              throw new Error(`DeviceClient threw ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`, { cause: err });
+            if (!['E_DEVICE_RESPONSE', 'E_DEVICE_REJECTED', 'E_DEVICE_TRANSPORT'].includes(err.code))
+              throw new Error(`unexpected code ${err.code}: ${err.message}`);
+            return err.code;
+          }
+        });
+        run.count(`${next.mode}:${outcome}`);
+      }
+      expect(run.finish().failures).toBe(0);
+      // The client is still usable.
+      next = { status: 200, body: Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 0, result: VALID.CheckHealth })), mode: 'plain' };
+      expect(await client.checkHealth()).toEqual({ status: 1, errorCode: '' });
+    },
+    timeoutFor(HTTP * 50),
+  );
 });

@@ -155,25 +155,33 @@ async function runBatches(
   for (let start = 0; start < inputs.length; start += BATCH) {
     const batch = inputs.slice(start, start + BATCH);
     const results = pooled(
-      batch.map((input) => () =>
-        run.checkAsync(input.bytes, async (): Promise<ProbeResult> => {
-          const r = await probe(target.path, input.chunks, { boundMs: PROBE_BOUND_MS, endAfterWrite: input.endAfterWrite });
-          if (r.outcome === 'connect-failed') throw new Error(`could not connect to ${target.path} (server gone?)`);
-          run.count(`mutation:${input.mutation}`);
-          run.count(`outcome:${r.outcome}`);
-          return r;
-        }),
+      batch.map(
+        (input) => () =>
+          run.checkAsync(input.bytes, async (): Promise<ProbeResult> => {
+            const r = await probe(target.path, input.chunks, { boundMs: PROBE_BOUND_MS, endAfterWrite: input.endAfterWrite });
+            if (r.outcome === 'connect-failed') throw new Error(`could not connect to ${target.path} (server gone?)`);
+            run.count(`mutation:${input.mutation}`);
+            run.count(`outcome:${r.outcome}`);
+            return r;
+          }),
       ),
       CONCURRENCY,
     );
-    const pings = await pingWhile(target.path, manager, results).catch((err: unknown) => run.fail(`ping while batch ${start / BATCH} ran`, err));
+    const pings = await pingWhile(target.path, manager, results).catch((err: unknown) =>
+      run.fail(`ping while batch ${start / BATCH} ran`, err),
+    );
     await results;
     run.count('concurrent-pings', pings);
-    if (process.env.FUZZ_VERBOSE) console.log(`${run.target} batch ${start / BATCH}: rss ${rssKiB(target.pid)} KiB, sockets ${socketCount(target.pid)}`);
+    if (process.env.FUZZ_VERBOSE)
+      console.log(`${run.target} batch ${start / BATCH}: rss ${rssKiB(target.pid)} KiB, sockets ${socketCount(target.pid)}`);
     try {
       await target.healthCheck();
       // Every fuzz connection is gone on the server side too (none leaked, none stuck).
-      await waitFor(() => socketCount(target.pid) <= baseSockets + SOCKET_SLACK, 5_000, `sockets of pid ${target.pid} back to ${baseSockets}+${SOCKET_SLACK}`);
+      await waitFor(
+        () => socketCount(target.pid) <= baseSockets + SOCKET_SLACK,
+        5_000,
+        `sockets of pid ${target.pid} back to ${baseSockets}+${SOCKET_SLACK}`,
+      );
     } catch (err) {
       run.fail(`health check after batch ${start / BATCH} (inputs ${start}..${start + batch.length - 1})`, err);
     }
@@ -232,31 +240,43 @@ describe('fuzz: ExtensionServer socket', () => {
 
   it('encodes its seed calls exactly as the generated client does', () => {
     expect(encode.ping(3).bytes).toEqual(encodeWithGeneratedClient('extension', 'ping', [], 3));
-    expect(encode.call('table', 'fuzz_t', TABLE_REQUEST, 5).bytes).toEqual(encodeWithGeneratedClient('extension', 'call', ['table', 'fuzz_t', TABLE_REQUEST], 5));
+    expect(encode.call('table', 'fuzz_t', TABLE_REQUEST, 5).bytes).toEqual(
+      encodeWithGeneratedClient('extension', 'call', ['table', 'fuzz_t', TABLE_REQUEST], 5),
+    );
     const info = { name: 'fuzz_reg', version: '1.0', sdk_version: '1.8.0', min_sdk_version: '' };
-    expect(encode.registerExtension(info, FUZZ_REGISTRY, 2).bytes).toEqual(encodeWithGeneratedClient('manager', 'registerExtension', [info, FUZZ_REGISTRY], 2));
+    expect(encode.registerExtension(info, FUZZ_REGISTRY, 2).bytes).toEqual(
+      encodeWithGeneratedClient('manager', 'registerExtension', [info, FUZZ_REGISTRY], 2),
+    );
     expect(encode.query('select 1', 4).bytes).toEqual(encodeWithGeneratedClient('manager', 'query', ['select 1'], 4));
     expect(encode.deregisterExtension(0x7f00_0000_0000_0000n, 1).bytes).toEqual(
       encodeWithGeneratedClient('manager', 'deregisterExtension', [0x7f00_0000_0000_0000n], 1),
     );
   });
 
-  it(`survives ${SINGLE} mutated or random frames, one per connection`, async () => {
-    await target.healthCheck();
-    const run = new FuzzRun('thrift.extension-server.single');
-    await runBatches(run, target, singleInputs(run, extensionSeeds('fuzz_t'), SINGLE), false);
-    const stats = run.finish();
-    expect(stats.failures).toBe(0);
-    expect(stats.iterations).toBe(SINGLE);
-    // The bad-frame path was exercised: the server itself dropped connections.
-    expect(stats.outcomes['outcome:closed-by-server'] ?? 0).toBeGreaterThan(0);
-  }, timeoutFor(SINGLE));
+  it(
+    `survives ${SINGLE} mutated or random frames, one per connection`,
+    async () => {
+      await target.healthCheck();
+      const run = new FuzzRun('thrift.extension-server.single');
+      await runBatches(run, target, singleInputs(run, extensionSeeds('fuzz_t'), SINGLE), false);
+      const stats = run.finish();
+      expect(stats.failures).toBe(0);
+      expect(stats.iterations).toBe(SINGLE);
+      // The bad-frame path was exercised: the server itself dropped connections.
+      expect(stats.outcomes['outcome:closed-by-server'] ?? 0).toBeGreaterThan(0);
+    },
+    timeoutFor(SINGLE),
+  );
 
-  it(`survives ${MULTI} connections carrying several valid and mutated frames each`, async () => {
-    const run = new FuzzRun('thrift.extension-server.multi');
-    await runBatches(run, target, multiInputs(run, extensionSeeds('fuzz_t'), MULTI), false);
-    expect(run.finish().failures).toBe(0);
-  }, timeoutFor(MULTI));
+  it(
+    `survives ${MULTI} connections carrying several valid and mutated frames each`,
+    async () => {
+      const run = new FuzzRun('thrift.extension-server.multi');
+      await runBatches(run, target, multiInputs(run, extensionSeeds('fuzz_t'), MULTI), false);
+      expect(run.finish().failures).toBe(0);
+    },
+    timeoutFor(MULTI),
+  );
 });
 
 describe('fuzz: osqueryd-sim manager socket', () => {
@@ -306,31 +326,39 @@ describe('fuzz: osqueryd-sim manager socket', () => {
     await h?.cleanup();
   });
 
-  it(`survives ${SINGLE} mutated or random frames, one per connection, without growing`, async () => {
-    await target.healthCheck();
-    const run = new FuzzRun('thrift.osqueryd-sim.single');
-    const inputs = singleInputs(run, managerSeeds(), SINGLE);
-    // Warm up with the first batch so lazily loaded code and caches are in the baseline.
-    await runBatches(run, target, inputs.slice(0, BATCH), true);
-    rssStart = rssKiB(sim.pid);
-    await runBatches(run, target, inputs.slice(BATCH), true);
-    const rssEnd = rssKiB(sim.pid);
-    run.count('rss-start-kib', rssStart);
-    run.count('rss-end-kib', rssEnd);
-    const stats = run.finish();
-    expect(stats.failures).toBe(0);
-    expect(stats.outcomes['outcome:closed-by-server'] ?? 0).toBeGreaterThan(0);
-    expect(rssEnd - rssStart, `osqueryd-sim RSS ${rssStart} → ${rssEnd} KiB`).toBeLessThan(RSS_BOUND_KIB);
-  }, timeoutFor(SINGLE));
+  it(
+    `survives ${SINGLE} mutated or random frames, one per connection, without growing`,
+    async () => {
+      await target.healthCheck();
+      const run = new FuzzRun('thrift.osqueryd-sim.single');
+      const inputs = singleInputs(run, managerSeeds(), SINGLE);
+      // Warm up with the first batch so lazily loaded code and caches are in the baseline.
+      await runBatches(run, target, inputs.slice(0, BATCH), true);
+      rssStart = rssKiB(sim.pid);
+      await runBatches(run, target, inputs.slice(BATCH), true);
+      const rssEnd = rssKiB(sim.pid);
+      run.count('rss-start-kib', rssStart);
+      run.count('rss-end-kib', rssEnd);
+      const stats = run.finish();
+      expect(stats.failures).toBe(0);
+      expect(stats.outcomes['outcome:closed-by-server'] ?? 0).toBeGreaterThan(0);
+      expect(rssEnd - rssStart, `osqueryd-sim RSS ${rssStart} → ${rssEnd} KiB`).toBeLessThan(RSS_BOUND_KIB);
+    },
+    timeoutFor(SINGLE),
+  );
 
-  it(`survives ${MULTI} connections carrying several valid and mutated frames each`, async () => {
-    const run = new FuzzRun('thrift.osqueryd-sim.multi');
-    await runBatches(run, target, multiInputs(run, managerSeeds(), MULTI), true);
-    const rssEnd = rssKiB(sim.pid);
-    const stats = run.finish();
-    expect(stats.failures).toBe(0);
-    expect(rssEnd - rssStart, `osqueryd-sim RSS ${rssStart} → ${rssEnd} KiB`).toBeLessThan(RSS_BOUND_KIB);
-    // Still the same process, never restarted.
-    expect(sim.exit).toBeUndefined();
-  }, timeoutFor(MULTI));
+  it(
+    `survives ${MULTI} connections carrying several valid and mutated frames each`,
+    async () => {
+      const run = new FuzzRun('thrift.osqueryd-sim.multi');
+      await runBatches(run, target, multiInputs(run, managerSeeds(), MULTI), true);
+      const rssEnd = rssKiB(sim.pid);
+      const stats = run.finish();
+      expect(stats.failures).toBe(0);
+      expect(rssEnd - rssStart, `osqueryd-sim RSS ${rssStart} → ${rssEnd} KiB`).toBeLessThan(RSS_BOUND_KIB);
+      // Still the same process, never restarted.
+      expect(sim.exit).toBeUndefined();
+    },
+    timeoutFor(MULTI),
+  );
 });

@@ -10,16 +10,26 @@
  */
 import net from 'node:net';
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import {
-  ExtensionClientCtor,
-  ExtensionManagerClientCtor,
-  OsqueryBinaryProtocol,
-  makeWriteTransport,
-} from '../../src/osquery/reference.js';
+import { ExtensionClientCtor, ExtensionManagerClientCtor, OsqueryBinaryProtocol, makeWriteTransport } from '../../src/osquery/reference.js';
 import type { Rng } from './fuzz.js';
 
 /** Thrift binary-protocol type ids. */
-export const T = { STOP: 0, VOID: 1, BOOL: 2, BYTE: 3, DOUBLE: 4, I16: 6, I32: 8, I64: 10, STRING: 11, STRUCT: 12, MAP: 13, SET: 14, LIST: 15, UUID: 16 } as const;
+export const T = {
+  STOP: 0,
+  VOID: 1,
+  BOOL: 2,
+  BYTE: 3,
+  DOUBLE: 4,
+  I16: 6,
+  I32: 8,
+  I64: 10,
+  STRING: 11,
+  STRUCT: 12,
+  MAP: 13,
+  SET: 14,
+  LIST: 15,
+  UUID: 16,
+} as const;
 const VALID_TYPES = [T.BOOL, T.BYTE, T.DOUBLE, T.I16, T.I32, T.I64, T.STRING, T.STRUCT, T.MAP, T.SET, T.LIST];
 export const MT = { CALL: 1, REPLY: 2, EXCEPTION: 3, ONEWAY: 4 } as const;
 
@@ -45,7 +55,7 @@ export class FrameBuilder {
 
   i8(v: number): this {
     const b = Buffer.alloc(1);
-    b.writeInt8(v << 24 >> 24);
+    b.writeInt8((v << 24) >> 24);
     return this.push(b);
   }
 
@@ -84,7 +94,9 @@ export class FrameBuilder {
 
   /** Strict message header (version 1). */
   messageBegin(name: string, mtype: number, seqid: number): this {
-    return this.i32((0x80010000 | mtype) | 0).string(name).i32(seqid);
+    return this.i32(0x80010000 | mtype | 0)
+      .string(name)
+      .i32(seqid);
   }
 
   field(type: number, id: number): this {
@@ -170,14 +182,20 @@ type GeneratedClient = Record<string, (...args: unknown[]) => Promise<unknown>>;
 export function encodeWithGeneratedClient(service: 'extension' | 'manager', method: string, args: unknown[], seqid = 0): Buffer {
   const out: Buffer[] = [];
   const ctor = service === 'manager' ? ExtensionManagerClientCtor : ExtensionClientCtor;
-  const client = new ctor(makeWriteTransport((b) => out.push(Buffer.from(b))), OsqueryBinaryProtocol) as unknown as GeneratedClient & { _seqid: number };
+  const client = new ctor(
+    makeWriteTransport((b) => out.push(Buffer.from(b))),
+    OsqueryBinaryProtocol,
+  ) as unknown as GeneratedClient & { _seqid: number };
   client._seqid = seqid - 1;
   // The call never gets a reply; its promise is dropped on purpose.
   client[method]!(...args).catch(() => undefined);
   return Buffer.concat(out);
 }
 
-export const TABLE_REQUEST = { action: 'generate', context: '{"constraints":[{"name":"k","affinity":"TEXT","list":[{"op":2,"expr":"a"}]}],"colsUsed":["k","v"]}' };
+export const TABLE_REQUEST = {
+  action: 'generate',
+  context: '{"constraints":[{"name":"k","affinity":"TEXT","list":[{"op":2,"expr":"a"}]}],"colsUsed":["k","v"]}',
+};
 export const FUZZ_REGISTRY: Registry = {
   config: {},
   distributed: {},
@@ -210,7 +228,7 @@ export function managerSeeds(): Frame[] {
     encode.call('config', 'filesystem', { action: 'genConfig' }, 2),
     encode.registerExtension({ name: 'fuzz_reg', version: '1.0', sdk_version: '1.8.0', min_sdk_version: '' }, FUZZ_REGISTRY, 3),
     encode.query('select version, pid from osquery_info', 4),
-    encode.query('select name, type from osquery_flags where name = \'pidfile\'', 5, 'getQueryColumns'),
+    encode.query("select name, type from osquery_flags where name = 'pidfile'", 5, 'getQueryColumns'),
     encode.extensions(6),
     encode.options(7),
     // Far from any real (16-bit) uuid, so a few flipped bits cannot deregister the legitimate extension.
@@ -257,7 +275,11 @@ export function mutate(rng: Rng, seeds: readonly Frame[]): { mutation: Mutation;
   const at = () => rng.int(Math.max(1, b.length));
   switch (mutation) {
     case 'random-bytes': {
-      const n = rng.weighted<number>([[3, rng.range(1, 16)], [2, rng.range(17, 256)], [1, rng.range(257, 4096)]]);
+      const n = rng.weighted<number>([
+        [3, rng.range(1, 16)],
+        [2, rng.range(17, 256)],
+        [1, rng.range(257, 4096)],
+      ]);
       // Sometimes keep a plausible strict header so the body parser is reached.
       const bytes = rng.bytes(n);
       if (rng.bool(0.3) && n >= 4) bytes.writeUInt32BE(0x80010001, 0);
@@ -297,7 +319,11 @@ export function mutate(rng: Rng, seeds: readonly Frame[]): { mutation: Mutation;
     case 'type-byte': {
       if (seed.types.length === 0) return { mutation, seed: seed.name, bytes: b };
       const off = rng.pick(seed.types);
-      b[off] = rng.weighted<number>([[3, rng.pick(VALID_TYPES)], [1, rng.pick([T.VOID, T.UUID, 5, 7, 9, 17, 0x7f, 0xff])], [1, T.STOP]]);
+      b[off] = rng.weighted<number>([
+        [3, rng.pick(VALID_TYPES)],
+        [1, rng.pick([T.VOID, T.UUID, 5, 7, 9, 17, 0x7f, 0xff])],
+        [1, T.STOP],
+      ]);
       return { mutation, seed: seed.name, bytes: b };
     }
     case 'duplicate': {

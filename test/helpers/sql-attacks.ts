@@ -27,9 +27,18 @@ export function sqlAttacks(db: string, fresh: string, table = 'time'): SqlAttack
   const q = (p: string) => `'${p.replace(/'/g, "''")}'`;
   const list: Array<Omit<SqlAttack, 'message'> & { message?: string }> = [
     { name: 'ATTACH then read', sql: `ATTACH DATABASE ${q(db)} AS x; SELECT * FROM x.node_keys_registrations` },
-    { name: "ATTACH then UPDATE the vendor's registration", sql: `ATTACH DATABASE ${q(db)} AS x; UPDATE x.registrations SET enroll_secret = 'pwned' WHERE id = 'kolide'` },
-    { name: "ATTACH then plant a trigger on the vendor's log buffer", sql: `ATTACH DATABASE ${q(db)} AS x; CREATE TRIGGER x.wipe AFTER INSERT ON log_buffer_entries BEGIN DELETE FROM log_buffer_entries; END` },
-    { name: 'ATTACH then BEGIN IMMEDIATE (hold the lock)', sql: `ATTACH DATABASE ${q(db)} AS x; BEGIN IMMEDIATE; SELECT count(*) FROM x.registrations` },
+    {
+      name: "ATTACH then UPDATE the vendor's registration",
+      sql: `ATTACH DATABASE ${q(db)} AS x; UPDATE x.registrations SET enroll_secret = 'pwned' WHERE id = 'kolide'`,
+    },
+    {
+      name: "ATTACH then plant a trigger on the vendor's log buffer",
+      sql: `ATTACH DATABASE ${q(db)} AS x; CREATE TRIGGER x.wipe AFTER INSERT ON log_buffer_entries BEGIN DELETE FROM log_buffer_entries; END`,
+    },
+    {
+      name: 'ATTACH then BEGIN IMMEDIATE (hold the lock)',
+      sql: `ATTACH DATABASE ${q(db)} AS x; BEGIN IMMEDIATE; SELECT count(*) FROM x.registrations`,
+    },
     { name: 'attach (lowercase)', sql: `attach database ${q(db)} as x` },
     { name: 'AtTaCh (mixed case, no DATABASE)', sql: `AtTaCh ${q(db)} aS x` },
     { name: '/* comment */ ATTACH', sql: `/*x*/ATTACH DATABASE ${q(db)} AS x` },

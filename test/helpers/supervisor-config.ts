@@ -23,22 +23,25 @@ export interface SupervisorConfigOptions {
 /** Write the config to `file`. */
 export function writeSupervisorConfig(file: string, o: SupervisorConfigOptions): void {
   const roles = JSON.parse(readFileSync(o.certs.rolesFile, 'utf8')) as Record<string, string>;
-  writeFileSync(file, [
-    `root_directory: ${o.root}`,
-    `osqueryd_path: ${join(o.repo, 'bin/osqueryd-sim')}`,
-    'log_level: debug',
-    `device_server: {url: "${o.deviceServerUrl}", insecure_transport: true}`,
-    'registrations:',
-    ...o.registrations.map((r) => `  - {id: ${r.id}, enroll_secret_path: ${r.secretPath}}`),
-    'control:',
-    `  listen: "${o.listen}"`,
-    `  ca: ${o.certs.caCert}`,
-    `  cert: ${o.certs.serverCert}`,
-    `  key: ${o.certs.serverKey}`,
-    `  roles: ${JSON.stringify(roles)}`,
-    'log_buffer: {publish_interval_seconds: 0.5}',
-    'health: {interval_seconds: 1, startup_delay_seconds: 1, failures: 3}',
-    'distributed_forwarding_interval_seconds: 1',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    file,
+    [
+      `root_directory: ${o.root}`,
+      `osqueryd_path: ${join(o.repo, 'bin/osqueryd-sim')}`,
+      'log_level: debug',
+      `device_server: {url: "${o.deviceServerUrl}", insecure_transport: true}`,
+      'registrations:',
+      ...o.registrations.map((r) => `  - {id: ${r.id}, enroll_secret_path: ${r.secretPath}}`),
+      'control:',
+      `  listen: "${o.listen}"`,
+      `  ca: ${o.certs.caCert}`,
+      `  cert: ${o.certs.serverCert}`,
+      `  key: ${o.certs.serverKey}`,
+      `  roles: ${JSON.stringify(roles)}`,
+      'log_buffer: {publish_interval_seconds: 0.5}',
+      'health: {interval_seconds: 1, startup_delay_seconds: 1, failures: 3}',
+      'distributed_forwarding_interval_seconds: 1',
+      '',
+    ].join('\n'),
+  );
 }

@@ -80,9 +80,18 @@ function randomRows(rng: Rng): PluginResponse {
 }
 
 const randomI64 = (rng: Rng) => (rng.bool(0.5) ? rng.pick(I64_EDGES) : rng.range(-1e9, 1e9));
-const randomStatus = (rng: Rng) => ({ code: rng.bool(0.5) ? rng.pick(I32_EDGES) : rng.range(-1e6, 1e6), message: randomString(rng), uuid: randomI64(rng) });
+const randomStatus = (rng: Rng) => ({
+  code: rng.bool(0.5) ? rng.pick(I32_EDGES) : rng.range(-1e6, 1e6),
+  message: randomString(rng),
+  uuid: randomI64(rng),
+});
 const randomResponse = (rng: Rng) => ({ status: randomStatus(rng), response: randomRows(rng) });
-const randomInfo = (rng: Rng) => ({ name: randomString(rng), version: randomString(rng), sdk_version: randomString(rng), min_sdk_version: randomString(rng) });
+const randomInfo = (rng: Rng) => ({
+  name: randomString(rng),
+  version: randomString(rng),
+  sdk_version: randomString(rng),
+  min_sdk_version: randomString(rng),
+});
 
 function randomRegistry(rng: Rng): ExtensionRegistry {
   const reg: ExtensionRegistry = {};
@@ -102,7 +111,12 @@ function randomExtensionList(rng: Rng): InternalExtensionList {
 
 function randomOptionList(rng: Rng): InternalOptionList {
   const out: InternalOptionList = {};
-  for (let i = rng.int(6); i > 0; i--) out[`opt_${cut(randomString(rng), 12)}${i}`] = { value: randomString(rng), default_value: randomString(rng), type: rng.pick(['string', 'bool', 'int32']) };
+  for (let i = rng.int(6); i > 0; i--)
+    out[`opt_${cut(randomString(rng), 12)}${i}`] = {
+      value: randomString(rng),
+      default_value: randomString(rng),
+      type: rng.pick(['string', 'bool', 'int32']),
+    };
   return out;
 }
 
@@ -152,7 +166,10 @@ function scan(bytes: Buffer, rng: Rng): Frame {
 
 function refCall(method: string, args: unknown[], seqid: number): Buffer {
   const out: Buffer[] = [];
-  const client = new ExtensionManagerClientCtor(makeWriteTransport((b) => out.push(Buffer.from(b))), OsqueryBinaryProtocol);
+  const client = new ExtensionManagerClientCtor(
+    makeWriteTransport((b) => out.push(Buffer.from(b))),
+    OsqueryBinaryProtocol,
+  );
   client._seqid = seqid - 1;
   (client[method] as (...a: unknown[]) => Promise<unknown>)(...args).catch(() => undefined);
   return Buffer.concat(out);
@@ -171,7 +188,14 @@ async function refServe(method: string, callBytes: Buffer, value: unknown, error
   const handler = Object.fromEntries(
     Object.keys(METHODS).map((m) => {
       const n = arity[m] ?? 0;
-      const fn = n === 3 ? async (a: unknown, b: unknown, c: unknown) => impl(a, b, c) : n === 2 ? async (a: unknown, b: unknown) => impl(a, b) : n === 1 ? async (a: unknown) => impl(a) : async () => impl();
+      const fn =
+        n === 3
+          ? async (a: unknown, b: unknown, c: unknown) => impl(a, b, c)
+          : n === 2
+            ? async (a: unknown, b: unknown) => impl(a, b)
+            : n === 1
+              ? async (a: unknown) => impl(a)
+              : async () => impl();
       return [m, fn];
     }),
   );
@@ -185,7 +209,10 @@ async function refServe(method: string, callBytes: Buffer, value: unknown, error
 
 /** The generated client decoding reply `bytes` for `method`: its result, or its error. */
 function refDecodeReply(method: string, bytes: Buffer): { value?: unknown; error?: unknown } {
-  const client = new ExtensionManagerClientCtor(makeWriteTransport(() => undefined), OsqueryBinaryProtocol) as GeneratedClient;
+  const client = new ExtensionManagerClientCtor(
+    makeWriteTransport(() => undefined),
+    OsqueryBinaryProtocol,
+  ) as GeneratedClient;
   const proto = refReader(bytes);
   const header = proto.readMessageBegin() as { fname: string; mtype: number; rseqid: number };
   expect(header.fname).toBe(method);
@@ -258,7 +285,10 @@ describe('codec against the generated reference (issue 14)', () => {
     // The reference with its type actually set (`code` is what its write() reads).
     const { proto, bytes } = refWriter();
     proto.writeMessageBegin('pong', MessageType.EXCEPTION, 3);
-    const x = new RefTApplicationException(TApplicationExceptionType.UNKNOWN_METHOD, 'Unknown function pong') as unknown as { code: number; write(o: unknown): void };
+    const x = new RefTApplicationException(TApplicationExceptionType.UNKNOWN_METHOD, 'Unknown function pong') as unknown as {
+      code: number;
+      write(o: unknown): void;
+    };
     x.code = TApplicationExceptionType.UNKNOWN_METHOD;
     x.write(proto);
     proto.writeMessageEnd();
@@ -294,7 +324,11 @@ describe('codec against the generated reference (issue 14)', () => {
     expect(scanner.next()).toBeUndefined();
     scanner.push(b.subarray(10));
     expect(scanner.next()?.seqid).toBe(1);
-    for (const bad of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.from([0x80, 0x02, 0, 1, 0, 0, 0, 0]), Buffer.concat([a.subarray(0, 16), Buffer.from([0x63, 0, 1])])]) {
+    for (const bad of [
+      Buffer.from('GET / HTTP/1.1\r\n\r\n'),
+      Buffer.from([0x80, 0x02, 0, 1, 0, 0, 0, 0]),
+      Buffer.concat([a.subarray(0, 16), Buffer.from([0x63, 0, 1])]),
+    ]) {
       const s = new FrameScanner(1 << 20);
       s.push(bad);
       expect(() => s.next()).toThrow(/not a thrift message|bad version|invalid type/);

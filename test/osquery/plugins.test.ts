@@ -13,7 +13,12 @@ import {
 
 describe('plugin contracts', () => {
   it('logger: init, features bitmask in status.code, status batches with short keys, string and snapshot logs', async () => {
-    const got: { strings: Array<[string, string]>; statuses: StatusLog[]; raw: string[]; inits: string[] } = { strings: [], statuses: [], raw: [], inits: [] };
+    const got: { strings: Array<[string, string]>; statuses: StatusLog[]; raw: string[]; inits: string[] } = {
+      strings: [],
+      statuses: [],
+      raw: [],
+      inits: [],
+    };
     const logger: LoggerPlugin = {
       kind: 'logger',
       name: 'kolide_grpc',
@@ -27,14 +32,21 @@ describe('plugin contracts', () => {
     };
     expect((await dispatchPluginCall(logger, { init: 'osqueryd' })).status.code).toBe(0);
     expect((await dispatchPluginCall(logger, { action: 'features' })).status.code).toBe(1);
-    const batch = '[{"s":0,"f":"events.cpp","i":825,"m":"hello","h":"host","c":"Mon Jun 10 12:00:00 2024 UTC","u":1718020800},{"s":2,"f":"x.cpp","i":1,"m":"bad","h":"host","c":"c","u":1}]';
+    const batch =
+      '[{"s":0,"f":"events.cpp","i":825,"m":"hello","h":"host","c":"Mon Jun 10 12:00:00 2024 UTC","u":1718020800},{"s":2,"f":"x.cpp","i":1,"m":"bad","h":"host","c":"c","u":1}]';
     expect((await dispatchPluginCall(logger, { status: 'true', log: batch })).status.code).toBe(0);
     await dispatchPluginCall(logger, { string: '{"name":"q"}', category: 'event' });
     await dispatchPluginCall(logger, { snapshot: '{"name":"s"}' });
     expect(got.inits).toEqual(['osqueryd']);
-    expect(got.statuses.map((s) => [s.s, s.m])).toEqual([[0, 'hello'], [2, 'bad']]);
+    expect(got.statuses.map((s) => [s.s, s.m])).toEqual([
+      [0, 'hello'],
+      [2, 'bad'],
+    ]);
     expect(JSON.parse(got.raw[0]!)).toEqual(JSON.parse(batch)[0]);
-    expect(got.strings).toEqual([['string', '{"name":"q"}'], ['snapshot', '{"name":"s"}']]);
+    expect(got.strings).toEqual([
+      ['string', '{"name":"q"}'],
+      ['snapshot', '{"name":"s"}'],
+    ]);
     // Legacy object form with "" keys.
     await dispatchPluginCall(logger, { status: 'true', log: '{"":{"s":1,"m":"old"}}' });
     expect(got.statuses.at(-1)!.m).toBe('old');
@@ -71,8 +83,17 @@ describe('plugin contracts', () => {
       writeResults: async (r) => void (written = r),
     };
     const q = await dispatchPluginCall(dist, { action: 'getQueries' });
-    expect(JSON.parse(q.response[0]!.results!)).toEqual({ queries: { q1: 'select 1' }, discovery: { q1: 'select 1 where 1' }, accelerate: 60 });
-    const payload = { queries: { q1: [{ a: 1, b: null }], q2: [] }, statuses: { q1: 0, q2: '1' }, messages: { q2: 'no such table: foo' }, stats: { q1: { wall_time_ms: 3 } } };
+    expect(JSON.parse(q.response[0]!.results!)).toEqual({
+      queries: { q1: 'select 1' },
+      discovery: { q1: 'select 1 where 1' },
+      accelerate: 60,
+    });
+    const payload = {
+      queries: { q1: [{ a: 1, b: null }], q2: [] },
+      statuses: { q1: 0, q2: '1' },
+      messages: { q2: 'no such table: foo' },
+      stats: { q1: { wall_time_ms: 3 } },
+    };
     await dispatchPluginCall(dist, { action: 'writeResults', results: JSON.stringify(payload) });
     expect(written).toEqual({
       queries: { q1: [{ a: '1', b: '' }], q2: [] },
@@ -85,7 +106,9 @@ describe('plugin contracts', () => {
   it('parses current and legacy query contexts', () => {
     const cur = parseQueryContext('{"constraints":[{"name":"id","list":[{"op":2,"expr":"a"},{"op":2,"expr":"b"}],"affinity":"TEXT"}]}');
     expect(equalityValues(cur, 'id')).toEqual(['a', 'b']);
-    const legacy = parseQueryContext('{"constraints":[{"name":"id","list":"","affinity":"TEXT"},{"name":"n","list":[{"op":"2","expr":"5"}],"affinity":"INTEGER"}]}');
+    const legacy = parseQueryContext(
+      '{"constraints":[{"name":"id","list":"","affinity":"TEXT"},{"name":"n","list":[{"op":"2","expr":"5"}],"affinity":"INTEGER"}]}',
+    );
     expect(equalityValues(legacy, 'id')).toBeUndefined();
     expect(equalityValues(legacy, 'n')).toEqual(['5']);
     expect(parseQueryContext('not json')).toEqual({ constraints: [] });

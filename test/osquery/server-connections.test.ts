@@ -79,7 +79,14 @@ describe('ThriftServer connections (issue 14)', () => {
     const server = await serve();
     const c = rawClient(server.path);
     await c.ready;
-    c.socket.write(Buffer.concat([request('call', ['table', 't', {}], 1), request('ping', [], 2), request('call', ['table', 't', {}], 3), request('ping', [], 4)]));
+    c.socket.write(
+      Buffer.concat([
+        request('call', ['table', 't', {}], 1),
+        request('ping', [], 2),
+        request('call', ['table', 't', {}], 3),
+        request('ping', [], 4),
+      ]),
+    );
     await waitFor(() => c.frames.length === 4, 5_000, 'four replies');
     expect(c.frames.map((f) => [f.name, f.seqid])).toEqual([
       ['call', 1],

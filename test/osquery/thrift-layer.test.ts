@@ -16,7 +16,11 @@ let manager: MinimalManager;
 const toClose: Array<{ close(): unknown } | { stop(): unknown }> = [];
 
 function table(rows: number, cols = 10, seen?: QueryContext[]): TablePlugin {
-  const columns = Array.from({ length: cols }, (_, i) => ({ name: `c${i}`, type: 'TEXT' as const, options: i === 0 ? ColumnOptions.INDEX : 0 }));
+  const columns = Array.from({ length: cols }, (_, i) => ({
+    name: `c${i}`,
+    type: 'TEXT' as const,
+    options: i === 0 ? ColumnOptions.INDEX : 0,
+  }));
   return {
     kind: 'table',
     name: 'wide',
@@ -62,7 +66,8 @@ describe('ExtensionServer and ExtensionManagerClient', () => {
     await ext.start();
     const client = new ExtensionClient(ext.socketPath);
     toClose.push(client);
-    const ctx = '{"constraints":[{"name":"c0","list":[{"op":2,"expr":"r1c0"}],"affinity":"TEXT"},{"name":"c1","list":[],"affinity":"TEXT"}],"colsUsed":["c0"],"colsUsedBitset":18446744073709551615}';
+    const ctx =
+      '{"constraints":[{"name":"c0","list":[{"op":2,"expr":"r1c0"}],"affinity":"TEXT"},{"name":"c1","list":[],"affinity":"TEXT"}],"colsUsed":["c0"],"colsUsedBitset":18446744073709551615}';
     const res = await client.call('table', 'wide', { action: 'generate', context: ctx });
     expect(res.status.code).toBe(0);
     expect(res.response).toEqual([

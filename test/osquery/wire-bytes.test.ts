@@ -107,9 +107,15 @@ describe('wire format', () => {
     cleanups.push(tmp.cleanup);
     const path = join(tmp.dir, 'm.em');
     let sentBytes = Buffer.alloc(0);
-    const server = new ThriftServer(path, () => new ExtensionManagerProcessor(manager({
-      extensions: () => ({ '23817': extensionInfo({ name: 'kolide_grpc', version: '1.0' }) }),
-    })));
+    const server = new ThriftServer(
+      path,
+      () =>
+        new ExtensionManagerProcessor(
+          manager({
+            extensions: () => ({ '23817': extensionInfo({ name: 'kolide_grpc', version: '1.0' }) }),
+          }),
+        ),
+    );
     await server.listen();
     cleanups.push(() => server.close());
     const client = new ExtensionManagerClient(path);

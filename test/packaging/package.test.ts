@@ -3,7 +3,19 @@
 // the bundled Node.js only.
 import { execa, type ResultPromise } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, chmodSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -15,7 +27,8 @@ import { buildPackages, danglingLinks, packageBuildBlocker, processesMentioning,
 const blocker = packageBuildBlocker();
 if (blocker) process.stderr.write(`test/packaging: skipping the package tests: ${blocker}\n`);
 const SYSTEMD_ANALYZE = which('systemd-analyze');
-if (!blocker && !SYSTEMD_ANALYZE) process.stderr.write('test/packaging: systemd-analyze not installed (apt-get install systemd): the unit file is not verified\n');
+if (!blocker && !SYSTEMD_ANALYZE)
+  process.stderr.write('test/packaging: systemd-analyze not installed (apt-get install systemd): the unit file is not verified\n');
 
 const PKG = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
 const PREFIX = '/opt/osquery-launcher';
@@ -43,7 +56,13 @@ function pkgEnv(extra: Record<string, string> = {}): Record<string, string> {
 }
 
 function launcher(args: string[], options: { timeout?: number } = {}) {
-  return execa(join(x, 'usr/bin/launcher'), args, { env: pkgEnv(), extendEnv: false, reject: false, timeout: options.timeout ?? 30_000, stdin: 'ignore' });
+  return execa(join(x, 'usr/bin/launcher'), args, {
+    env: pkgEnv(),
+    extendEnv: false,
+    reject: false,
+    timeout: options.timeout ?? 30_000,
+    stdin: 'ignore',
+  });
 }
 
 function parseFields(text: string): Record<string, string> {
@@ -69,7 +88,11 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
         .filter(Boolean)
         .map((line) => {
           const [mode, owner, , , , ...rest] = line.split(/\s+/);
-          const path = rest.join(' ').split(' -> ')[0]!.replace(/^\.\//, '/').replace(/(.)\/$/, '$1');
+          const path = rest
+            .join(' ')
+            .split(' -> ')[0]!
+            .replace(/^\.\//, '/')
+            .replace(/(.)\/$/, '$1');
           return [path, { mode: mode!, owner: owner! }];
         }),
     );
@@ -81,7 +104,8 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     mkdirSync(noNodePath);
     const help = await launcher(['run', '--help']);
     runWired = help.exitCode === 0 && help.stdout.includes('Usage: launcher run');
-    if (!runWired) process.stderr.write(`test/packaging: \`launcher run\` is not wired yet (${help.stderr.trim()}); the run test is skipped\n`);
+    if (!runWired)
+      process.stderr.write(`test/packaging: \`launcher run\` is not wired yet (${help.stderr.trim()}); the run test is skipped\n`);
   }, 300_000);
 
   afterAll(() => {
@@ -106,7 +130,8 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     expect(libs.size).toBeGreaterThan(0);
     for (const lib of libs) {
       const owner = spawnSync('dpkg', ['-S', lib], { encoding: 'utf8' });
-      const fallback = owner.status === 0 ? owner.stdout : spawnSync('dpkg', ['-S', lib.replace(/^\/lib/, '/usr/lib')], { encoding: 'utf8' }).stdout;
+      const fallback =
+        owner.status === 0 ? owner.stdout : spawnSync('dpkg', ['-S', lib.replace(/^\/lib/, '/usr/lib')], { encoding: 'utf8' }).stdout;
       const pkg = /^([^:\s,]+)(?::[a-z0-9]+)?:\s/m.exec(fallback)?.[1];
       expect(pkg, `package of ${lib}`).toBeTruthy();
       expect(depends, `Depends covers ${lib} (${pkg})`).toContain(pkg);
@@ -139,7 +164,10 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     }
     const paths = [...contents.keys()];
     for (const dev of ['typescript', 'vitest', '@bufbuild', '@types/better-sqlite3']) {
-      expect(paths.filter((p) => p.startsWith(`${PREFIX}/app/node_modules/${dev}/`) || p === `${PREFIX}/app/node_modules/${dev}`), dev).toEqual([]);
+      expect(
+        paths.filter((p) => p.startsWith(`${PREFIX}/app/node_modules/${dev}/`) || p === `${PREFIX}/app/node_modules/${dev}`),
+        dev,
+      ).toEqual([]);
     }
     expect(paths.filter((p) => p.startsWith(`${PREFIX}/app/dist/`) && p.endsWith('.map'))).toEqual([]);
     expect(paths.filter((p) => p.startsWith(`${PREFIX}/app/test`) || p.startsWith(`${PREFIX}/app/src`))).toEqual([]);
@@ -163,7 +191,12 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     const cfg = parseConfig(readFileSync(join(x, 'etc/osquery-launcher/launcher.yaml'), 'utf8'), 'launcher.yaml', {});
     expect(cfg.root_directory).toBe('/var/lib/osquery-launcher');
     expect(cfg.registrations).toEqual([]);
-    expect(cfg.control).toMatchObject({ enabled: true, ca: '/etc/osquery-launcher/control/ca.pem', cert: '/etc/osquery-launcher/control/server.pem', key: '/etc/osquery-launcher/control/server.key' });
+    expect(cfg.control).toMatchObject({
+      enabled: true,
+      ca: '/etc/osquery-launcher/control/ca.pem',
+      cert: '/etc/osquery-launcher/control/server.pem',
+      key: '/etc/osquery-launcher/control/server.key',
+    });
   });
 
   it('runs `launcher --version` and the stand-in with the bundled node, with no node on PATH', async () => {
@@ -175,7 +208,11 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     expect(version.stdout).toMatch(/^\s+commit\s+(?!unknown)\S+/m);
     const bundled = await execa(join(x, PREFIX, 'node/bin/node'), ['--version'], { env: pkgEnv(), extendEnv: false });
     expect(bundled.stdout.trim()).toBe(process.version);
-    const sim = await execa(join(x, PREFIX, 'bin/osqueryd-sim'), ['--version'], { env: { PATH: noNodePath }, extendEnv: false, reject: false });
+    const sim = await execa(join(x, PREFIX, 'bin/osqueryd-sim'), ['--version'], {
+      env: { PATH: noNodePath },
+      extendEnv: false,
+      reject: false,
+    });
     expect(sim.exitCode, sim.stderr).toBe(0);
     expect(sim.stdout).toMatch(/^osqueryd version \d+\.\d+\.\d+/);
   });
@@ -191,77 +228,99 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
     const complaints = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => l.includes('osquery-launcher.service'));
     expect(complaints).toEqual([]);
     expect(r.exitCode, r.stderr).toBe(0);
-    for (const directive of ['Type=notify', 'NotifyAccess=all', 'KillMode=mixed', 'TimeoutStopSec=45s', 'Restart=on-failure', 'Delegate=yes', 'Environment=LAUNCHER_LOG_FORMAT=json', 'CPUQuota=100%', 'MemoryMax=2G']) {
+    for (const directive of [
+      'Type=notify',
+      'NotifyAccess=all',
+      'KillMode=mixed',
+      'TimeoutStopSec=45s',
+      'Restart=on-failure',
+      'Delegate=yes',
+      'Environment=LAUNCHER_LOG_FORMAT=json',
+      'CPUQuota=100%',
+      'MemoryMax=2G',
+    ]) {
       expect(unit, directive).toMatch(new RegExp(`^${directive.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`, 'm'));
     }
   });
 
-  it.skipIf(process.getuid?.() !== 0)('maintainer scripts (under DPKG_ROOT): configure creates tight dirs and certificates, keeps them on upgrade, purge removes state and config', async () => {
-    const r = join(tmp, 'r');
-    mkdirSync(join(r, 'var/lib/osquery-launcher'), { recursive: true, mode: 0o755 });
-    chmodSync(join(r, 'var/lib/osquery-launcher'), 0o755); // loose on purpose: postinst tightens it
-    symlinkSync(join(x, 'opt'), join(r, 'opt'));
-    symlinkSync(join(x, 'usr'), join(r, 'usr'));
-    cpSync(join(x, 'lib'), join(r, 'lib'), { recursive: true });
-    cpSync(join(x, 'etc'), join(r, 'etc'), { recursive: true });
-    const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DPKG_ROOT: r };
-    const script = (name: string, ...args: string[]) => execa('sh', [join(control, name), ...args], { env, extendEnv: false, reject: false, timeout: 60_000 });
+  it.skipIf(process.getuid?.() !== 0)(
+    'maintainer scripts (under DPKG_ROOT): configure creates tight dirs and certificates, keeps them on upgrade, purge removes state and config',
+    async () => {
+      const r = join(tmp, 'r');
+      mkdirSync(join(r, 'var/lib/osquery-launcher'), { recursive: true, mode: 0o755 });
+      chmodSync(join(r, 'var/lib/osquery-launcher'), 0o755); // loose on purpose: postinst tightens it
+      symlinkSync(join(x, 'opt'), join(r, 'opt'));
+      symlinkSync(join(x, 'usr'), join(r, 'usr'));
+      cpSync(join(x, 'lib'), join(r, 'lib'), { recursive: true });
+      cpSync(join(x, 'etc'), join(r, 'etc'), { recursive: true });
+      const env = { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', DPKG_ROOT: r };
+      const script = (name: string, ...args: string[]) =>
+        execa('sh', [join(control, name), ...args], { env, extendEnv: false, reject: false, timeout: 60_000 });
 
-    const first = await script('postinst', 'configure');
-    expect(first.exitCode, first.stderr).toBe(0);
-    const mode = (p: string) => statSync(join(r, p)).mode & 0o777;
-    expect(mode('var/lib/osquery-launcher')).toBe(0o700);
-    expect(mode('etc/osquery-launcher')).toBe(0o755);
-    expect(mode('etc/osquery-launcher/secrets')).toBe(0o700);
-    expect(mode('etc/osquery-launcher/control')).toBe(0o700);
-    expect(mode('etc/osquery-launcher/control/server.key')).toBe(0o600);
-    expect(mode('etc/osquery-launcher/control/ca.key')).toBe(0o600);
-    const ctl = JSON.parse(readFileSync(join(r, 'etc/osquery-launcher/control/ctl.json'), 'utf8')) as { target: string };
-    expect(ctl.target).toBe('unix:///var/lib/osquery-launcher/control.sock');
-    // The certificates match the packaged config's control section (as `launcher doctor` checks them).
-    const cfg = parseConfig(readFileSync(join(r, 'etc/osquery-launcher/launcher.yaml'), 'utf8'), 'launcher.yaml', {});
-    for (const k of ['ca', 'cert', 'key'] as const) cfg.control[k] = join(r, cfg.control[k]!);
-    const certs = await checkControlCertificates({ config: cfg, configExplicit: true, env: {}, timeoutMs: 1000, now: new Date(), cgroupRoot: '/nonexistent', tmpdir: tmpdir() });
-    expect(certs.status, certs.detail).toBe('pass');
+      const first = await script('postinst', 'configure');
+      expect(first.exitCode, first.stderr).toBe(0);
+      const mode = (p: string) => statSync(join(r, p)).mode & 0o777;
+      expect(mode('var/lib/osquery-launcher')).toBe(0o700);
+      expect(mode('etc/osquery-launcher')).toBe(0o755);
+      expect(mode('etc/osquery-launcher/secrets')).toBe(0o700);
+      expect(mode('etc/osquery-launcher/control')).toBe(0o700);
+      expect(mode('etc/osquery-launcher/control/server.key')).toBe(0o600);
+      expect(mode('etc/osquery-launcher/control/ca.key')).toBe(0o600);
+      const ctl = JSON.parse(readFileSync(join(r, 'etc/osquery-launcher/control/ctl.json'), 'utf8')) as { target: string };
+      expect(ctl.target).toBe('unix:///var/lib/osquery-launcher/control.sock');
+      // The certificates match the packaged config's control section (as `launcher doctor` checks them).
+      const cfg = parseConfig(readFileSync(join(r, 'etc/osquery-launcher/launcher.yaml'), 'utf8'), 'launcher.yaml', {});
+      for (const k of ['ca', 'cert', 'key'] as const) cfg.control[k] = join(r, cfg.control[k]!);
+      const certs = await checkControlCertificates({
+        config: cfg,
+        configExplicit: true,
+        env: {},
+        timeoutMs: 1000,
+        now: new Date(),
+        cgroupRoot: '/nonexistent',
+        tmpdir: tmpdir(),
+      });
+      expect(certs.status, certs.detail).toBe('pass');
 
-    // issue 20: deb-systemd-helper semantics, with the real `systemctl --root` (offline: systemd is not PID 1 here).
-    const wants = join(r, 'etc/systemd/system/multi-user.target.wants/osquery-launcher.service');
-    // The link points at /lib/... inside the root, so it dangles from here: look at the link itself.
-    const isLink = (p: string) => lstatSync(p, { throwIfNoEntry: false })?.isSymbolicLink() === true;
-    const systemctl = which('systemctl');
-    if (systemctl) {
-      expect(isLink(wants), 'the first install enables the unit').toBe(true);
-      expect((await execa(systemctl, [`--root=${r}`, 'disable', 'osquery-launcher.service'], { reject: false })).exitCode).toBe(0);
-      expect(isLink(wants)).toBe(false);
-    }
+      // issue 20: deb-systemd-helper semantics, with the real `systemctl --root` (offline: systemd is not PID 1 here).
+      const wants = join(r, 'etc/systemd/system/multi-user.target.wants/osquery-launcher.service');
+      // The link points at /lib/... inside the root, so it dangles from here: look at the link itself.
+      const isLink = (p: string) => lstatSync(p, { throwIfNoEntry: false })?.isSymbolicLink() === true;
+      const systemctl = which('systemctl');
+      if (systemctl) {
+        expect(isLink(wants), 'the first install enables the unit').toBe(true);
+        expect((await execa(systemctl, [`--root=${r}`, 'disable', 'osquery-launcher.service'], { reject: false })).exitCode).toBe(0);
+        expect(isLink(wants)).toBe(false);
+      }
 
-    const ca = readFileSync(join(r, 'etc/osquery-launcher/control/ca.pem'), 'utf8');
-    const upgrade = await script('postinst', 'configure', '0.0.1');
-    expect(upgrade.exitCode, upgrade.stderr).toBe(0);
-    expect(readFileSync(join(r, 'etc/osquery-launcher/control/ca.pem'), 'utf8')).toBe(ca);
-    if (systemctl) {
-      expect(isLink(wants), 'an upgrade does not re-enable a unit the administrator disabled').toBe(false);
-      expect(readFileSync(join(r, 'var/lib/osquery-launcher/.package-unit-state'), 'utf8')).toBe('disabled\n');
-    }
+      const ca = readFileSync(join(r, 'etc/osquery-launcher/control/ca.pem'), 'utf8');
+      const upgrade = await script('postinst', 'configure', '0.0.1');
+      expect(upgrade.exitCode, upgrade.stderr).toBe(0);
+      expect(readFileSync(join(r, 'etc/osquery-launcher/control/ca.pem'), 'utf8')).toBe(ca);
+      if (systemctl) {
+        expect(isLink(wants), 'an upgrade does not re-enable a unit the administrator disabled').toBe(false);
+        expect(readFileSync(join(r, 'var/lib/osquery-launcher/.package-unit-state'), 'utf8')).toBe('disabled\n');
+      }
 
-    expect((await script('prerm', 'remove')).exitCode).toBe(0);
-    expect((await script('postrm', 'remove')).exitCode).toBe(0);
-    expect(existsSync(join(r, 'etc/osquery-launcher/control/ca.pem'))).toBe(true);
-    // A reinstall after the removal keeps it disabled; had it been enabled, it would be again.
-    expect((await script('postinst', 'configure', '0.0.1')).exitCode).toBe(0);
-    if (systemctl) {
-      expect(isLink(wants), 'a reinstall does not re-enable it either').toBe(false);
-      expect((await execa(systemctl, [`--root=${r}`, 'enable', 'osquery-launcher.service'], { reject: false })).exitCode).toBe(0);
       expect((await script('prerm', 'remove')).exitCode).toBe(0);
-      expect(isLink(wants), 'removal leaves no dangling enablement link').toBe(false);
+      expect((await script('postrm', 'remove')).exitCode).toBe(0);
+      expect(existsSync(join(r, 'etc/osquery-launcher/control/ca.pem'))).toBe(true);
+      // A reinstall after the removal keeps it disabled; had it been enabled, it would be again.
       expect((await script('postinst', 'configure', '0.0.1')).exitCode).toBe(0);
-      expect(isLink(wants), 'a reinstall restores the enablement the removal took away').toBe(true);
-    }
-    const purge = await script('postrm', 'purge');
-    expect(purge.exitCode, purge.stderr).toBe(0);
-    expect(existsSync(join(r, 'var/lib/osquery-launcher'))).toBe(false);
-    expect(existsSync(join(r, 'etc/osquery-launcher'))).toBe(false);
-  });
+      if (systemctl) {
+        expect(isLink(wants), 'a reinstall does not re-enable it either').toBe(false);
+        expect((await execa(systemctl, [`--root=${r}`, 'enable', 'osquery-launcher.service'], { reject: false })).exitCode).toBe(0);
+        expect((await script('prerm', 'remove')).exitCode).toBe(0);
+        expect(isLink(wants), 'removal leaves no dangling enablement link').toBe(false);
+        expect((await script('postinst', 'configure', '0.0.1')).exitCode).toBe(0);
+        expect(isLink(wants), 'a reinstall restores the enablement the removal took away').toBe(true);
+      }
+      const purge = await script('postrm', 'purge');
+      expect(purge.exitCode, purge.stderr).toBe(0);
+      expect(existsSync(join(r, 'var/lib/osquery-launcher'))).toBe(false);
+      expect(existsSync(join(r, 'etc/osquery-launcher'))).toBe(false);
+    },
+  );
 
   describe('`launcher run` from the extracted package', () => {
     const children: ResultPromise[] = [];
@@ -289,7 +348,11 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
       children.push(dev);
       let devOut = '';
       dev.stdout!.on('data', (d: Buffer) => (devOut += d.toString()));
-      const { url } = await waitFor(() => (devOut.includes('\n') ? (JSON.parse(devOut.split('\n')[0]!) as { url: string }) : undefined), 30_000, 'device server URL');
+      const { url } = await waitFor(
+        () => (devOut.includes('\n') ? (JSON.parse(devOut.split('\n')[0]!) as { url: string }) : undefined),
+        30_000,
+        'device server URL',
+      );
 
       writeFileSync(
         join(w, 'launcher.yaml'),
@@ -315,7 +378,12 @@ describe.skipIf(blocker !== undefined)('Debian package', () => {
           '',
         ].join('\n'),
       );
-      const run = execa(join(x, 'usr/bin/launcher'), ['run', '--config', join(w, 'launcher.yaml')], { env: pkgEnv(), extendEnv: false, reject: false, stdin: 'ignore' });
+      const run = execa(join(x, 'usr/bin/launcher'), ['run', '--config', join(w, 'launcher.yaml')], {
+        env: pkgEnv(),
+        extendEnv: false,
+        reject: false,
+        stdin: 'ignore',
+      });
       children.push(run);
       let log = '';
       run.stdout!.on('data', (d: Buffer) => (log += d.toString()));

@@ -5,7 +5,18 @@
 // packaged launcher run there, then erased.
 import { execa } from 'execa';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +28,8 @@ const blocker = packageBuildBlocker() ?? (!RPMBUILD || !RPM ? 'rpmbuild not inst
 if (blocker) process.stderr.write(`test/packaging: skipping the rpm tests: ${blocker}\n`);
 const CHROOT = which('chroot');
 const asRoot = process.getuid?.() === 0;
-if (!blocker && (!asRoot || !CHROOT)) process.stderr.write('test/packaging: not root (or no chroot): the rpm is not installed into a temporary root\n');
+if (!blocker && (!asRoot || !CHROOT))
+  process.stderr.write('test/packaging: not root (or no chroot): the rpm is not installed into a temporary root\n');
 
 const PKG = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
 const NAME = 'osquery-launcher';
@@ -94,9 +106,13 @@ describe.skipIf(blocker !== undefined)('RPM package', () => {
     const info = (await rpmQuery(['--qf', '%{NAME} %{VERSION} %{RELEASE} %{LICENSE}\n'])).stdout.trim();
     expect(info).toBe(`${NAME} ${PKG.version.replace(/-/, '~')} 1 Apache-2.0`);
     const requires = (await rpmQuery(['--requires'])).stdout.split('\n');
-    for (const soname of ['libc.so.6()(64bit)', 'libstdc++.so.6()(64bit)', 'libgcc_s.so.1()(64bit)']) expect(requires, soname).toContain(soname);
+    for (const soname of ['libc.so.6()(64bit)', 'libstdc++.so.6()(64bit)', 'libgcc_s.so.1()(64bit)'])
+      expect(requires, soname).toContain(soname);
     const provides = (await rpmQuery(['--provides'])).stdout.trim().split('\n');
-    expect(provides.every((p) => p.startsWith(`${NAME} `) || p.startsWith(`${NAME}(`)), provides.join('\n')).toBe(true);
+    expect(
+      provides.every((p) => p.startsWith(`${NAME} `) || p.startsWith(`${NAME}(`)),
+      provides.join('\n'),
+    ).toBe(true);
     expect((await rpmQuery(['--recommends'])).stdout.trim()).toBe('osquery');
   });
 
@@ -118,9 +134,12 @@ describe.skipIf(blocker !== undefined)('RPM package', () => {
       expect(ls, f).toContain(f);
     }
     expect(ls.filter((p) => p.startsWith('/lib/') || p.startsWith('/usr/lib/.build-id') || p.startsWith('/DEBIAN'))).toEqual([]);
-    expect(ls.filter((p) => p.startsWith(`${PREFIX}/app/node_modules/typescript/`) || p.startsWith(`${PREFIX}/app/node_modules/vitest/`))).toEqual([]);
+    expect(
+      ls.filter((p) => p.startsWith(`${PREFIX}/app/node_modules/typescript/`) || p.startsWith(`${PREFIX}/app/node_modules/vitest/`)),
+    ).toEqual([]);
     // Only the package's own directories: never /usr, /etc, /opt themselves.
-    for (const shared of ['/usr', '/usr/bin', '/etc', '/opt', '/var', '/var/lib', '/usr/lib/systemd/system']) expect(ls, shared).not.toContain(shared);
+    for (const shared of ['/usr', '/usr/bin', '/etc', '/opt', '/var', '/var/lib', '/usr/lib/systemd/system'])
+      expect(ls, shared).not.toContain(shared);
     for (const [path, e] of files) expect(e.owner, path).toBe('root:root');
     const perms = (p: string) => files.get(p)?.perms;
     expect(perms('/usr/bin/launcher')).toBe('-rwxr-xr-x');
@@ -135,9 +154,10 @@ describe.skipIf(blocker !== undefined)('RPM package', () => {
     expect([...files.values()].filter((e) => e.flags.includes('c'))).toHaveLength(1);
   });
 
-  it('maps rpm scriptlets onto the Debian maintainer scripts, by rpm\'s $1', async () => {
+  it("maps rpm scriptlets onto the Debian maintainer scripts, by rpm's $1", async () => {
     const scripts = (await rpmQuery(['--scripts'])).stdout;
-    for (const header of ['preinstall scriptlet', 'postinstall scriptlet', 'preuninstall scriptlet', 'postuninstall scriptlet']) expect(scripts, header).toContain(header);
+    for (const header of ['preinstall scriptlet', 'postinstall scriptlet', 'preuninstall scriptlet', 'postuninstall scriptlet'])
+      expect(scripts, header).toContain(header);
     const tag = async (t: string) => (await rpmQuery(['--qf', `%{${t}}`])).stdout;
     const pre = await tag('PREIN');
     const post = await tag('POSTIN');
@@ -154,44 +174,65 @@ describe.skipIf(blocker !== undefined)('RPM package', () => {
     for (const s of [pre, post, preun, postun]) expect(spawnSync('sh', ['-n'], { input: s }).status).toBe(0);
   });
 
-  it.skipIf(!asRoot || !CHROOT)('installs into a temporary root (rpm runs %pre/%post there), runs the packaged launcher --version and doctor in it, and erases it', async (ctx) => {
-    const root = join(tmp, 'root');
-    const tools = Object.fromEntries(['install', 'cat', 'chmod', 'rm', 'mkdir'].map((t) => [t, which(t)!]));
-    const cannot = provision(root, { sh: '/bin/sh', ...tools }, [process.execPath]);
-    if (cannot) return ctx.skip(cannot);
-    const rpmIn = (...args: string[]) => execa(RPM!, ['--root', root, '--dbpath', '/rpmdb', ...args], { reject: false, timeout: 120_000, env: { PATH: process.env.PATH! }, extendEnv: false });
+  it.skipIf(!asRoot || !CHROOT)(
+    'installs into a temporary root (rpm runs %pre/%post there), runs the packaged launcher --version and doctor in it, and erases it',
+    async (ctx) => {
+      const root = join(tmp, 'root');
+      const tools = Object.fromEntries(['install', 'cat', 'chmod', 'rm', 'mkdir'].map((t) => [t, which(t)!]));
+      const cannot = provision(root, { sh: '/bin/sh', ...tools }, [process.execPath]);
+      if (cannot) return ctx.skip(cannot);
+      const rpmIn = (...args: string[]) =>
+        execa(RPM!, ['--root', root, '--dbpath', '/rpmdb', ...args], {
+          reject: false,
+          timeout: 120_000,
+          env: { PATH: process.env.PATH! },
+          extendEnv: false,
+        });
 
-    const installed = await rpmIn('-i', '--nodeps', rpmFile);
-    expect(installed.exitCode, installed.stderr).toBe(0);
-    expect((await rpmIn('-q', NAME)).stdout.trim()).toBe(`${NAME}-${PKG.version.replace(/-/, '~')}-1.${rpmFile.split('.').at(-2)}`);
-    expect(statSync(join(root, 'var/lib', NAME)).mode & 0o777).toBe(0o700);
-    expect(danglingLinks(join(root, 'opt'))).toEqual([]);
-    // %post ran inside the root: control certificates, and the first install recorded as enabled (no systemctl there).
-    expect(statSync(join(root, 'etc', NAME, 'control/ca.key')).mode & 0o777).toBe(0o600);
-    expect(readFileSync(join(root, 'var/lib', NAME, '.package-unit-state'), 'utf8')).toBe('enabled\n');
+      const installed = await rpmIn('-i', '--nodeps', rpmFile);
+      expect(installed.exitCode, installed.stderr).toBe(0);
+      expect((await rpmIn('-q', NAME)).stdout.trim()).toBe(`${NAME}-${PKG.version.replace(/-/, '~')}-1.${rpmFile.split('.').at(-2)}`);
+      expect(statSync(join(root, 'var/lib', NAME)).mode & 0o777).toBe(0o700);
+      expect(danglingLinks(join(root, 'opt'))).toEqual([]);
+      // %post ran inside the root: control certificates, and the first install recorded as enabled (no systemctl there).
+      expect(statSync(join(root, 'etc', NAME, 'control/ca.key')).mode & 0o777).toBe(0o600);
+      expect(readFileSync(join(root, 'var/lib', NAME, '.package-unit-state'), 'utf8')).toBe('enabled\n');
 
-    const inRoot = (...args: string[]) => execa(CHROOT!, [root, '/usr/bin/launcher', ...args], { reject: false, timeout: 60_000, env: { PATH: '/bin:/usr/bin' }, extendEnv: false });
-    const version = await inRoot('--version');
-    expect(version.exitCode, version.stderr).toBe(0);
-    // The first line names the version; build information follows (issue 21), the commit recorded at build time.
-    expect(version.stdout.split('\n')[0]).toBe(`osquery-launcher ${PKG.version}`);
-    expect(version.stdout).toMatch(/^\s+commit\s+(?!unknown)\S+/m);
-    // doctor with the packaged configuration, inside the root: the packaged parts check out;
-    // osqueryd is not installed there and the device server URL is a placeholder.
-    const doc = await inRoot('doctor', '--json', '--timeout-ms', '2000');
-    const report = JSON.parse(doc.stdout) as { config?: string; checks: { name: string; status: string; detail: string }[] };
-    const check = (n: string) => report.checks.find((c) => c.name === n);
-    expect(report.config).toBe(`/etc/${NAME}/launcher.yaml`);
-    for (const n of ['config', 'root directory', 'control certificates', 'service']) expect(check(n)?.status, `${n}: ${check(n)?.detail}`).toBe('pass');
-    expect(check('osqueryd')?.status).toBe('fail');
+      const inRoot = (...args: string[]) =>
+        execa(CHROOT!, [root, '/usr/bin/launcher', ...args], {
+          reject: false,
+          timeout: 60_000,
+          env: { PATH: '/bin:/usr/bin' },
+          extendEnv: false,
+        });
+      const version = await inRoot('--version');
+      expect(version.exitCode, version.stderr).toBe(0);
+      // The first line names the version; build information follows (issue 21), the commit recorded at build time.
+      expect(version.stdout.split('\n')[0]).toBe(`osquery-launcher ${PKG.version}`);
+      expect(version.stdout).toMatch(/^\s+commit\s+(?!unknown)\S+/m);
+      // doctor with the packaged configuration, inside the root: the packaged parts check out;
+      // osqueryd is not installed there and the device server URL is a placeholder.
+      const doc = await inRoot('doctor', '--json', '--timeout-ms', '2000');
+      const report = JSON.parse(doc.stdout) as { config?: string; checks: { name: string; status: string; detail: string }[] };
+      const check = (n: string) => report.checks.find((c) => c.name === n);
+      expect(report.config).toBe(`/etc/${NAME}/launcher.yaml`);
+      for (const n of ['config', 'root directory', 'control certificates', 'service'])
+        expect(check(n)?.status, `${n}: ${check(n)?.detail}`).toBe('pass');
+      expect(check('osqueryd')?.status).toBe('fail');
 
-    // An edited config survives an erase as .rpmsave (%config(noreplace)); state is kept, like dpkg's remove.
-    writeFileSync(join(root, 'etc', NAME, 'launcher.yaml'), `${readFileSync(join(root, 'etc', NAME, 'launcher.yaml'), 'utf8')}# edited\n`);
-    const erased = await rpmIn('-e', NAME);
-    expect(erased.exitCode, erased.stderr).toBe(0);
-    expect((await rpmIn('-q', NAME)).exitCode).not.toBe(0);
-    for (const gone of ['usr/bin/launcher', `opt/${NAME}`, `usr/lib/systemd/system/${NAME}.service`, `etc/${NAME}/launcher.yaml`]) expect(existsSync(join(root, gone)), gone).toBe(false);
-    expect(readFileSync(join(root, 'etc', NAME, 'launcher.yaml.rpmsave'), 'utf8')).toContain('# edited');
-    expect(existsSync(join(root, 'etc', NAME, 'control/ca.pem'))).toBe(true);
-  }, 180_000);
+      // An edited config survives an erase as .rpmsave (%config(noreplace)); state is kept, like dpkg's remove.
+      writeFileSync(
+        join(root, 'etc', NAME, 'launcher.yaml'),
+        `${readFileSync(join(root, 'etc', NAME, 'launcher.yaml'), 'utf8')}# edited\n`,
+      );
+      const erased = await rpmIn('-e', NAME);
+      expect(erased.exitCode, erased.stderr).toBe(0);
+      expect((await rpmIn('-q', NAME)).exitCode).not.toBe(0);
+      for (const gone of ['usr/bin/launcher', `opt/${NAME}`, `usr/lib/systemd/system/${NAME}.service`, `etc/${NAME}/launcher.yaml`])
+        expect(existsSync(join(root, gone)), gone).toBe(false);
+      expect(readFileSync(join(root, 'etc', NAME, 'launcher.yaml.rpmsave'), 'utf8')).toContain('# edited');
+      expect(existsSync(join(root, 'etc', NAME, 'control/ca.pem'))).toBe(true);
+    },
+    180_000,
+  );
 });

@@ -10,7 +10,10 @@ import { which } from './support.js';
 
 const SYSTEMD_NOTIFY = which('systemd-notify');
 const PYTHON = which('python3');
-if (!SYSTEMD_NOTIFY || !PYTHON) process.stderr.write(`test/packaging: ${!SYSTEMD_NOTIFY ? 'systemd-notify (apt-get install systemd)' : 'python3'} missing: sd_notify delivery is not tested\n`);
+if (!SYSTEMD_NOTIFY || !PYTHON)
+  process.stderr.write(
+    `test/packaging: ${!SYSTEMD_NOTIFY ? 'systemd-notify (apt-get install systemd)' : 'python3'} missing: sd_notify delivery is not tested\n`,
+  );
 
 const RECEIVER = `
 import socket, sys

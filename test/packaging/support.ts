@@ -56,7 +56,10 @@ export function danglingLinks(dir: string, rel = ''): string[] {
 
 /** Build the packages (scripts/package-deb.mjs, as `npm run package`) into `out`; its JSON result. */
 export async function buildPackages(out: string, formats: 'deb' | 'rpm' | 'deb,rpm'): Promise<{ deb?: string; rpm?: string }> {
-  const built = await execa(process.execPath, [join(REPO, 'scripts/package-deb.mjs'), '--out', out, '--formats', formats, '--json'], { reject: false, timeout: 280_000 });
+  const built = await execa(process.execPath, [join(REPO, 'scripts/package-deb.mjs'), '--out', out, '--formats', formats, '--json'], {
+    reject: false,
+    timeout: 280_000,
+  });
   if (built.exitCode !== 0) throw new Error(`package build failed (${built.exitCode}):\n${built.stderr}\n${built.stdout}`);
   return JSON.parse(built.stdout.trim().split('\n').at(-1)!) as { deb?: string; rpm?: string };
 }

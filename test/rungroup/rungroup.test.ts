@@ -99,7 +99,13 @@ describe('RunGroup', () => {
   it('logs, not throws, an interrupt that throws', async () => {
     const log: string[] = [];
     const g = new RunGroup();
-    g.add({ name: 'done', execute: async () => undefined, interrupt: () => { throw new Error('bad interrupt'); } });
+    g.add({
+      name: 'done',
+      execute: async () => undefined,
+      interrupt: () => {
+        throw new Error('bad interrupt');
+      },
+    });
     g.add(blocking('a', log));
     await expect(g.run()).resolves.toBeUndefined();
     expect(log).toContain('a returned');
@@ -131,7 +137,10 @@ describe('signalActor', () => {
     const running = g.run();
     await waitFor('signal handler', () => process.listenerCount('SIGUSR2') === before + 1, 5_000, 5);
     process.kill(process.pid, 'SIGUSR2');
-    const err = (await running.then(() => undefined, (e: unknown) => e)) as { code?: string; signal?: string } | undefined;
+    const err = (await running.then(
+      () => undefined,
+      (e: unknown) => e,
+    )) as { code?: string; signal?: string } | undefined;
     expect(err?.code).toBe('E_SHUTDOWN');
     expect(err?.signal).toBe('SIGUSR2');
     expect(log).toContain('worker interrupted: received SIGUSR2');

@@ -20,7 +20,10 @@ function cgroupV1Writable(): string | undefined {
   if (process.platform !== 'linux') return 'not Linux';
   if (existsSync('/sys/fs/cgroup/cgroup.controllers')) return 'cgroup v2 host (v2 is covered on a fake tree in limits.test.ts)';
   const own = parseProcCgroup(readFileSync('/proc/self/cgroup', 'utf8'));
-  for (const [controller, mount] of [['memory', 'memory'], ['cpu', 'cpu']] as const) {
+  for (const [controller, mount] of [
+    ['memory', 'memory'],
+    ['cpu', 'cpu'],
+  ] as const) {
     const probe = join('/sys/fs/cgroup', mount, own.get(controller) ?? '/', `ol-probe-${process.pid}`);
     try {
       mkdirSync(probe);
@@ -110,7 +113,10 @@ describe.skipIf(skipReason !== undefined)('cgroups per supervisor (real cgroup v
     const dirsB = supervisorGroupDirs({ groupName: supervisorGroupName(b.stage.root) });
     expect(dirsA).toHaveLength(2);
     // Each group holds only its own osqueryd's processes.
-    for (const [dirs, own] of [[dirsA, a.pid], [dirsB, b.pid]] as const) {
+    for (const [dirs, own] of [
+      [dirsA, a.pid],
+      [dirsB, b.pid],
+    ] as const) {
       for (const d of dirs) expect(procsIn(join(d, 'acme'))).toEqual(groupPids(own));
     }
     // Stopping A removes A's groups (and its per-supervisor directory) and touches nothing of B's.
@@ -118,7 +124,7 @@ describe.skipIf(skipReason !== undefined)('cgroups per supervisor (real cgroup v
     for (const d of dirsA) expect(existsSync(d), `${d} removed`).toBe(false);
     expect(isAlive(b.pid)).toBe(true);
     for (const d of dirsB) expect(procsIn(join(d, 'acme'))).toEqual(groupPids(b.pid));
-    expect((await b.sup.client.getInstance('acme'))).toMatchObject({ pid: b.pid, healthy: true });
+    expect(await b.sup.client.getInstance('acme')).toMatchObject({ pid: b.pid, healthy: true });
     expect((await b.sup.stop()).code).toBe(0);
     for (const d of dirsB) expect(existsSync(d), `${d} removed`).toBe(false);
   });
@@ -136,7 +142,9 @@ describe.skipIf(skipReason !== undefined)('cgroups per supervisor (real cgroup v
     const hogRun = await waitFor('the hog’s run to end', () => h!.runner.history('hog', 1).find((r) => r.exitedAt), 30_000);
     expect(hogRun.limitsMode).toBe('cgroup-v1');
     expect(hogRun.exitSignal).toBe('SIGKILL');
-    expect(hogRun.error).toMatch(/^oom_killed: osqueryd pid \d+ was killed by the kernel OOM killer at its memory limit \(128 MB, cgroup-v1; killed by SIGKILL/);
+    expect(hogRun.error).toMatch(
+      /^oom_killed: osqueryd pid \d+ was killed by the kernel OOM killer at its memory limit \(128 MB, cgroup-v1; killed by SIGKILL/,
+    );
     expect(h.status('hog').last_error).toBe(hogRun.error);
 
     const calm = await h.runner.waitHealthy('calm', 20_000);
@@ -157,7 +165,10 @@ describe.skipIf(skipReason !== undefined)('cgroups per supervisor (real cgroup v
     const strays = [mine, other].map(() => spawn('sleep', ['300'], { stdio: 'ignore', detached: true }));
     const [strayMine, strayOther] = strays.map((c) => c.pid!);
     try {
-      for (const [dirs, pid] of [[dirsMine, strayMine], [dirsOther, strayOther]] as const) {
+      for (const [dirs, pid] of [
+        [dirsMine, strayMine],
+        [dirsOther, strayOther],
+      ] as const) {
         for (const d of dirs) {
           mkdirSync(join(d, 'acme'), { recursive: true });
           writeFileSync(join(d, 'acme', 'cgroup.procs'), String(pid));
@@ -172,13 +183,14 @@ describe.skipIf(skipReason !== undefined)('cgroups per supervisor (real cgroup v
     } finally {
       for (const c of strays) c.kill('SIGKILL');
       await waitFor('strays gone', () => strays.every((c) => !isAlive(c.pid!)), 5_000);
-      for (const d of dirsOther) for (const x of [join(d, 'acme'), d]) {
-        try {
-          rmdirSync(x);
-        } catch {
-          /* gone */
+      for (const d of dirsOther)
+        for (const x of [join(d, 'acme'), d]) {
+          try {
+            rmdirSync(x);
+          } catch {
+            /* gone */
+          }
         }
-      }
       other.cleanup();
     }
   });

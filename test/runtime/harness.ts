@@ -60,7 +60,13 @@ export async function startRunner(overrides: Partial<RunnerOptions> = {}, existi
   const sampler = setInterval(sample, 20);
   // Ready once execute() got past the lock, the reaper and the socket dir.
   for (let i = 0; i < 500 && runner.socketDirectory === undefined; i++) {
-    const failed = await Promise.race([execution.then(() => true, () => true), new Promise<false>((r) => setTimeout(() => r(false), 10))]);
+    const failed = await Promise.race([
+      execution.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<false>((r) => setTimeout(() => r(false), 10)),
+    ]);
     if (failed) break;
   }
   if (runner.socketDirectory === undefined) await execution;

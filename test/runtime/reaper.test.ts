@@ -26,7 +26,11 @@ function root(): string {
 
 /** A detached "osqueryd" (own group, a worker child) whose argv names `socket`. */
 async function fakeOsqueryd(socket: string): Promise<{ pid: number; worker: number }> {
-  const child = execa(process.execPath, [join(FIX, 'fake-osqueryd.mjs'), `--extensions_socket=${socket}`], { detached: true, reject: false, stdin: 'ignore' });
+  const child = execa(process.execPath, [join(FIX, 'fake-osqueryd.mjs'), `--extensions_socket=${socket}`], {
+    detached: true,
+    reject: false,
+    stdin: 'ignore',
+  });
   children.push(child);
   started.push(child.pid!);
   let out = '';

@@ -68,7 +68,9 @@ describe.runIf(simAvailable())('recovery', () => {
     await h.runner.add({ id: 'tenant' });
     const st = await h.runner.waitHealthy('tenant', 20_000);
     await h.runner.remove('tenant');
-    const msgs = records(h.logs).filter((r) => r.run_id === st.run_id).map((r) => r.msg);
+    const msgs = records(h.logs)
+      .filter((r) => r.run_id === st.run_id)
+      .map((r) => r.msg);
     expect(msgs).toContain('deregistering extension');
     expect(msgs).not.toContain('deregister skipped: manager gone');
   });
@@ -85,7 +87,13 @@ describe.runIf(simAvailable())('recovery', () => {
       runner: { backoff: { quickRestartMs: 60_000, initialMs: 60_000, maxMs: 60_000, stableAfterMs: 600_000 } },
       config: { control: { enabled: true, listen, ca: certs.caCert, cert: certs.serverCert, key: certs.serverKey, roles } },
     });
-    const client = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key'), callTimeoutMs: 15_000 });
+    const client = new ControlClient({
+      target: listen,
+      ca: certs.caCert,
+      cert: join(certs.dir, 'admin.pem'),
+      key: join(certs.dir, 'admin.key'),
+      callTimeoutMs: 15_000,
+    });
     cleanups.push(() => client.close());
     const running = await app.waitHealthy('acme');
     const before = await client.getInstance('acme');

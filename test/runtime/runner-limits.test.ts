@@ -38,8 +38,15 @@ describe.runIf(simAvailable() && cgroupV1Writable())('Runner resource limits via
     const scoped = supervisorGroupName(h.root, group);
     expect(mem.endsWith(`/${scoped}/capped`)).toBe(true);
     const memDir = `/sys/fs/cgroup/memory${mem}`;
-    const memGroup = memDir.slice(0, -`/${scoped}/capped`.length) + `/${group}`;
-    dirs.push(memDir, `/sys/fs/cgroup/cpu/${scoped}/capped`, memDir.replace(/\/capped$/, ''), `/sys/fs/cgroup/cpu/${scoped}`, memGroup, `/sys/fs/cgroup/cpu/${group}`);
+    const memGroup = `${memDir.slice(0, -`/${scoped}/capped`.length)}/${group}`;
+    dirs.push(
+      memDir,
+      `/sys/fs/cgroup/cpu/${scoped}/capped`,
+      memDir.replace(/\/capped$/, ''),
+      `/sys/fs/cgroup/cpu/${scoped}`,
+      memGroup,
+      `/sys/fs/cgroup/cpu/${group}`,
+    );
     expect(Number(readFileSync(`${memDir}/memory.limit_in_bytes`, 'utf8'))).toBe(256 * 1024 * 1024);
     expect(readFileSync(`/proc/${free.pid}/cgroup`, 'utf8')).not.toContain(group);
     const argv = readFileSync(`/proc/${capped.pid}/cmdline`, 'utf8').split('\0');

@@ -65,7 +65,7 @@ describe('Runner with live add/remove/restart', () => {
     expect(runner.status().map((s) => s.id)).toEqual(['vendor', 'tenant-a', 'tenant-b']);
 
     // osqueryd really used our extension: config fetched through our plugin.
-    await waitFor('genConfig called', () => ((h!.status('tenant-b').extension as { calls: { genConfig: number } }).calls.genConfig >= 1));
+    await waitFor('genConfig called', () => (h!.status('tenant-b').extension as { calls: { genConfig: number } }).calls.genConfig >= 1);
     // Each tenant has its own database: tenant-a's queries are not in vendor's log.
     const vendorDb = instancePaths(h.root, 'vendor', h.status('vendor').run_id!, runner.socketDirectory!).databasePath;
     expect(readFileSync(`${vendorDb}.queries.log`, 'utf8')).toContain('select 1 as one');
@@ -167,7 +167,15 @@ describe('Runner with live add/remove/restart', () => {
     h = await startRunner({
       // Only the first tenant run hangs; the extension server's own manager ping is slowed so the health check is what notices.
       instanceEnv: (reg) => (reg.id === 'tenant' && runs++ === 0 ? { OSQUERYD_SIM_FAULTS: 'hang_after_ms=1500' } : undefined),
-      timings: { healthIntervalMs: 300, healthStartupDelayMs: 300, healthTimeoutMs: 500, healthMaxFailures: 3, managerPingIntervalMs: 600_000, stopGraceMs: 1_000, callTimeoutMs: 2_000 },
+      timings: {
+        healthIntervalMs: 300,
+        healthStartupDelayMs: 300,
+        healthTimeoutMs: 500,
+        healthMaxFailures: 3,
+        managerPingIntervalMs: 600_000,
+        stopGraceMs: 1_000,
+        callTimeoutMs: 2_000,
+      },
     });
     const { runner } = h;
     await runner.add({ id: 'vendor' });
@@ -188,16 +196,28 @@ describe('Runner with live add/remove/restart', () => {
   it('backs off a crash loop with growing delays and reports it instead of spinning', async () => {
     h = await startRunner({
       instanceEnv: (reg) => (reg.id === 'tenant' ? { OSQUERYD_SIM_FAULTS: 'exit_after_ms=300' } : undefined),
-      backoff: { initialMs: 100, maxMs: 5_000, multiplier: 2, jitter: 0.2, stableAfterMs: 60_000, crashLoopThreshold: 4, crashLoopWindowMs: 60_000 },
+      backoff: {
+        initialMs: 100,
+        maxMs: 5_000,
+        multiplier: 2,
+        jitter: 0.2,
+        stableAfterMs: 60_000,
+        crashLoopThreshold: 4,
+        crashLoopWindowMs: 60_000,
+      },
     });
     const { runner } = h;
     await runner.add({ id: 'vendor' });
     await runner.add({ id: 'tenant' });
     const v = await runner.waitHealthy('vendor', 20_000);
-    const looping = await waitFor('crash loop reported', () => {
-      const s = h!.status('tenant');
-      return s.crash_loop && s.state === 'backoff' && s.recent_delays_ms.length >= 4 ? s : undefined;
-    }, 30_000);
+    const looping = await waitFor(
+      'crash loop reported',
+      () => {
+        const s = h!.status('tenant');
+        return s.crash_loop && s.state === 'backoff' && s.recent_delays_ms.length >= 4 ? s : undefined;
+      },
+      30_000,
+    );
     const delays = looping.recent_delays_ms;
     for (let i = 1; i < delays.length; i++) expect(delays[i]).toBeGreaterThan(delays[i - 1]!);
     expect(looping.next_launch_at).toBeGreaterThan(0);
@@ -245,7 +265,9 @@ describe('Runner with live add/remove/restart', () => {
     const { runner } = h;
     await expect(runner.add({ id: '../escape' })).rejects.toMatchObject({ code: 'E_INVALID_REGISTRATION_ID' });
     await expect(runner.add({ id: 'Tenant' })).rejects.toMatchObject({ code: 'E_INVALID_REGISTRATION_ID' });
-    await expect(runner.add({ id: 'ok', osqueryFlags: ['--extensions_socket=/tmp/x'] })).rejects.toMatchObject({ code: 'E_INVALID_ARGUMENT' });
+    await expect(runner.add({ id: 'ok', osqueryFlags: ['--extensions_socket=/tmp/x'] })).rejects.toMatchObject({
+      code: 'E_INVALID_ARGUMENT',
+    });
     expect(runner.registrationsList()).toEqual([]);
     expect(existsSync(join(h.root, 'registrations'))).toBe(false);
     await expect(runner.remove('nope')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });

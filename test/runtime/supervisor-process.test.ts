@@ -39,12 +39,20 @@ interface Ready {
 const QUIET = join(REPO, 'test/runtime/fixtures/osqueryd-quiet.sh');
 
 function startSupervisor(root: string, ids: string[], expected = ids.length, binary = osquerydPath()) {
-  const child = execa(process.execPath, [SUPERVISOR, root, binary, ids.join(','), String(expected)], { reject: false, stdin: 'ignore', env: { LAUNCHER_LOG_LEVEL: 'silent' } });
+  const child = execa(process.execPath, [SUPERVISOR, root, binary, ids.join(','), String(expected)], {
+    reject: false,
+    stdin: 'ignore',
+    env: { LAUNCHER_LOG_LEVEL: 'silent' },
+  });
   children.push(child);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => outputs.push(d.toString()));
-  const events = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string });
+  const events = () =>
+    out
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { event: string });
   const ready = async () => {
     const r = (await waitFor('supervisor ready', () => events().find((e) => e.event === 'ready'), 30_000)) as Ready;
     for (const i of Object.values(r.instances)) started.add(i.pid);

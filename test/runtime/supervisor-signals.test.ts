@@ -89,7 +89,10 @@ async function startThree(prefix: string) {
 }
 
 function assertNothingLeft(root: string, leaders: number[], running: ProcRow[]): void {
-  expect(running.filter((p) => isAlive(p.pid)), 'osqueryd processes alive (by pid)').toEqual([]);
+  expect(
+    running.filter((p) => isAlive(p.pid)),
+    'osqueryd processes alive (by pid)',
+  ).toEqual([]);
   expect(processesNaming(root), 'processes naming the root (/proc scan)').toEqual([]);
   expect(groupMembers(new Set(leaders)), 'members of the osqueryd process groups').toEqual([]);
 }
@@ -99,11 +102,17 @@ describe.runIf(process.platform === 'linux')('second signal during shutdown', ()
     const { sup, stage, leaders, running } = await startThree('sg1');
     sup.child.kill('SIGINT');
     sup.child.kill('SIGINT');
-    const end = await waitFor('the supervisor to exit', () => (sup.running ? undefined : sup.exited), { timeoutMs: 30_000, intervalMs: 20 });
+    const end = await waitFor('the supervisor to exit', () => (sup.running ? undefined : sup.exited), {
+      timeoutMs: 30_000,
+      intervalMs: 20,
+    });
     // The kernel may merge two signals sent this close (one pending standard signal): then the stop is a graceful
     // one (exit 0); otherwise the second one escalates (exit 130). Either way nothing may be left.
     expect([0, 130]).toContain((await end).code);
-    await waitFor('osqueryd groups to be gone', () => groupMembers(new Set(leaders)).length === 0, { timeoutMs: 5_000, intervalMs: 20 }).catch(() => undefined);
+    await waitFor('osqueryd groups to be gone', () => groupMembers(new Set(leaders)).length === 0, {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    }).catch(() => undefined);
     assertNothingLeft(stage.root, leaders, running);
   });
 
@@ -112,16 +121,23 @@ describe.runIf(process.platform === 'linux')('second signal during shutdown', ()
     sup.child.kill('SIGINT');
     // The graceful stop is under way: every instance is stopping (their leaders ignore SIGTERM for the whole grace period).
     await waitFor('the graceful stop to begin', () => sup.msgCounts.get('runner interrupted'), { timeoutMs: 10_000, intervalMs: 10 });
-    await waitFor('every instance stopping', () => IDS.every((id) => sup.records().some((r) => r.registration_id === id && r.msg === 'instance stopping')), {
-      timeoutMs: 10_000,
-      intervalMs: 10,
-    });
+    await waitFor(
+      'every instance stopping',
+      () => IDS.every((id) => sup.records().some((r) => r.registration_id === id && r.msg === 'instance stopping')),
+      {
+        timeoutMs: 10_000,
+        intervalMs: 10,
+      },
+    );
     expect(leaders.every(isAlive), 'osqueryd leaders still alive during the graceful stop').toBe(true);
     sup.child.kill('SIGINT');
     const end = await sup.exited;
     expect(end.code).toBe(130);
     // The supervisor SIGKILLed the groups before exiting: nothing is left to reparent to pid 1.
-    await waitFor('osqueryd groups to be gone', () => groupMembers(new Set(leaders)).length === 0, { timeoutMs: 5_000, intervalMs: 20 }).catch(() => undefined);
+    await waitFor('osqueryd groups to be gone', () => groupMembers(new Set(leaders)).length === 0, {
+      timeoutMs: 5_000,
+      intervalMs: 20,
+    }).catch(() => undefined);
     assertNothingLeft(stage.root, leaders, running);
   });
 });

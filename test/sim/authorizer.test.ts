@@ -62,7 +62,10 @@ describe('the stand-in refuses everything but a read', () => {
   });
 
   it('the sql plugin (call sql/sql) refuses too', async () => {
-    const res = await client.call('sql', 'sql', { action: 'query', query: `attach database '${victim}' as x; select * from x.registrations` });
+    const res = await client.call('sql', 'sql', {
+      action: 'query',
+      query: `attach database '${victim}' as x; select * from x.registrations`,
+    });
     expect(res.status.code).toBe(1);
     expect(res.status.message).toBe(NOT_AUTHORIZED);
     expect(res.response).toEqual([]);
@@ -77,9 +80,13 @@ describe('the stand-in refuses everything but a read', () => {
     expect(await client.query('select 1 as n; select 2 as n')).toEqual([{ n: '1' }, { n: '2' }]);
     expect(Number((await client.query('select unix_time from time'))[0]!.unix_time)).toBeGreaterThan(0);
     expect(await client.query('with x(v) as (select 5) select v from x')).toEqual([{ v: '5' }]);
-    expect(await client.query('with recursive c(x) as (select 1 union all select x + 1 from c where x < 3) select x from c')).toEqual([{ x: '1' }, { x: '2' }, { x: '3' }]);
+    expect(await client.query('with recursive c(x) as (select 1 union all select x + 1 from c where x < 3) select x from c')).toEqual([
+      { x: '1' },
+      { x: '2' },
+      { x: '3' },
+    ]);
     expect((await client.query('pragma table_info(time)')).map((r) => r.name)).toContain('unix_time');
-    expect((await client.query("select name from pragma_table_info('time') where name = 'unix_time'"))).toEqual([{ name: 'unix_time' }]);
+    expect(await client.query("select name from pragma_table_info('time') where name = 'unix_time'")).toEqual([{ name: 'unix_time' }]);
     expect(await client.query(`select json_extract('{"a":7}', '$.a') as a`)).toEqual([{ a: '7' }]);
     expect(await client.getQueryColumns('select unix_time from time')).toEqual([{ name: 'unix_time', type: 'INTEGER' }]);
   });
@@ -97,7 +104,10 @@ describe('the stand-in refuses everything but a read', () => {
     const big = await refusal(() => client.query('select length(zeroblob(1000000000)) as n'));
     expect(big).toEqual({ code: 1, message: 'string or blob too big' });
     expect(await client.query('select length(zeroblob(1000000)) as n')).toEqual([{ n: '1000000' }]);
-    expect(await refusal(() => client.query('select * from dbstat'))).toEqual({ code: 1, message: expect.stringContaining('access to dbstat') });
+    expect(await refusal(() => client.query('select * from dbstat'))).toEqual({
+      code: 1,
+      message: expect.stringContaining('access to dbstat'),
+    });
     expect(await client.query('select 1 as n\u0000; select 2 as m')).toEqual([{ n: '1' }]);
   });
 });

@@ -40,8 +40,20 @@ describe('osqueryd-sim command line', () => {
   it('takes --flag=value, --flag value, --flag, --noflag and a flagfile; options() reports them', async () => {
     const p = h.paths();
     const flagfile = join(h.dir, 'flags');
-    writeFileSync(flagfile, ['# osquery flagfile', '', '--pack_delimiter=:', '--distributed_interval 9', '--host_identifier=uuid', '--logger_numerics'].join('\n'));
-    const { client } = await h.start(p, [`--flagfile=${flagfile}`, '--distributed_interval', '7', '--noutc', '--verbose', '--thrift_timeout=30']);
+    writeFileSync(
+      flagfile,
+      ['# osquery flagfile', '', '--pack_delimiter=:', '--distributed_interval 9', '--host_identifier=uuid', '--logger_numerics'].join(
+        '\n',
+      ),
+    );
+    const { client } = await h.start(p, [
+      `--flagfile=${flagfile}`,
+      '--distributed_interval',
+      '7',
+      '--noutc',
+      '--verbose',
+      '--thrift_timeout=30',
+    ]);
     const options = await client.options();
     expect(options.pack_delimiter).toEqual({ value: ':', default_value: '_', type: 'string' });
     expect(options.distributed_interval).toEqual({ value: '7', default_value: '60', type: 'uint64' }); // later on the line wins
@@ -53,7 +65,9 @@ describe('osqueryd-sim command line', () => {
     expect(options.extensions_interval!.type).toBe('string');
     expect(options.disable_distributed).toEqual({ value: 'true', default_value: 'true', type: 'bool' });
     expect(options.flagfile).toBeUndefined(); // a gflags built-in, not an osquery flag
-    const rows = await client.query("select name, value, default_value, type from osquery_flags where name in ('pack_delimiter', 'thrift_timeout')");
+    const rows = await client.query(
+      "select name, value, default_value, type from osquery_flags where name in ('pack_delimiter', 'thrift_timeout')",
+    );
     expect(rows).toEqual([
       { default_value: '_', name: 'pack_delimiter', type: 'string', value: ':' },
       { default_value: '300', name: 'thrift_timeout', type: 'uint32', value: '30' },

@@ -41,7 +41,13 @@ describe('distributed queries', () => {
       ],
     });
     h.defer(() => ext.stop());
-    await h.start(p, ['--disable_distributed=false', '--distributed_plugin=dist', '--distributed_interval=1', '--extensions_require=dist', '--extensions_timeout=10']);
+    await h.start(p, [
+      '--disable_distributed=false',
+      '--distributed_plugin=dist',
+      '--distributed_interval=1',
+      '--extensions_require=dist',
+      '--extensions_timeout=10',
+    ]);
     await ext.start();
     await waitFor(() => written.length >= 2, 15_000, 'two writeResults calls');
 

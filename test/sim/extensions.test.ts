@@ -111,7 +111,10 @@ describe('extension tables', () => {
         ],
         generate(ctx) {
           contexts.push(ctx);
-          const wanted = ctx.constraints.find((c) => c.name === 'name')!.list.filter((c) => c.op === 2).map((c) => c.expr);
+          const wanted = ctx.constraints
+            .find((c) => c.name === 'name')!
+            .list.filter((c) => c.op === 2)
+            .map((c) => c.expr);
           return wanted.length > 0 ? all.filter((r) => wanted.includes(r.name)) : all;
         },
       },
@@ -127,7 +130,10 @@ describe('extension tables', () => {
     ];
     for (const [sql, expected, pushed] of cases) {
       expect(await names(sql), sql).toEqual(expected);
-      expect(contexts.at(-1)!.constraints[0]!.list.map((c) => c.expr), sql).toEqual(pushed);
+      expect(
+        contexts.at(-1)!.constraints[0]!.list.map((c) => c.expr),
+        sql,
+      ).toEqual(pushed);
     }
   });
 
@@ -170,11 +176,17 @@ describe('registration', () => {
     expect((await reg('c2', { table: { sim_first: [{ id: 'column', name: 'x', type: 'TEXT', op: '0' }] } })).message).toBe(
       'Failed adding registry: Registry item sim_first conflicts with another item of the same name.',
     );
-    expect((await reg('c3', { logger: { filesystem: [] } })).message).toBe('Failed adding registry: Registry item filesystem conflicts with another item of the same name.');
+    expect((await reg('c3', { logger: { filesystem: [] } })).message).toBe(
+      'Failed adding registry: Registry item filesystem conflicts with another item of the same name.',
+    );
     expect((await reg('c4', { foo: { bar: [] } })).message).toBe('Failed adding registry: Unknown registry: foo');
     expect((await reg('c5', { table: { sim_empty: [] } })).message).toBe('Failed adding registry: Invalid route info');
     // Passing versions: empty, 0.0.0 and >= 1.7.7.
-    for (const [name, sdk] of [['s1', '0.0.0'], ['s2', '1.7.7'], ['s3', '3.0.7']] as const) {
+    for (const [name, sdk] of [
+      ['s1', '0.0.0'],
+      ['s2', '1.7.7'],
+      ['s3', '3.0.7'],
+    ] as const) {
       expect(await client.registerExtension({ name, sdk_version: sdk }, { config: {} })).toBeGreaterThan(0);
     }
   });
@@ -188,7 +200,10 @@ describe('registration', () => {
   });
 
   it('the watcher removes an extension whose socket never answers, with its tables', async () => {
-    const uuid = await client.registerExtension({ name: 'ghost' }, { table: { sim_ghost: [{ id: 'column', name: 'x', type: 'TEXT', op: '0' }] } });
+    const uuid = await client.registerExtension(
+      { name: 'ghost' },
+      { table: { sim_ghost: [{ id: 'column', name: 'x', type: 'TEXT', op: '0' }] } },
+    );
     expect([...(await client.extensions()).keys()]).toEqual([uuid]);
     await sim.waitForStderr(new RegExp(`Extension UUID ${uuid} has gone away`), 15_000);
     expect((await client.extensions()).size).toBe(0);
@@ -198,7 +213,15 @@ describe('registration', () => {
   it('the watcher pings each extension and removes it once it stops answering', async () => {
     const uuid = await client.registerExtension({ name: 'short_lived' }, { config: { short_cfg: [] } });
     let pings = 0;
-    const server = new ThriftServer(`${p.socket}.${uuid}`, () => new ExtensionProcessor({ ping: () => (pings++, status(0, 'OK', uuid)), call: () => ({ status: status(1, 'no'), response: [] }), shutdown: () => undefined }));
+    const server = new ThriftServer(
+      `${p.socket}.${uuid}`,
+      () =>
+        new ExtensionProcessor({
+          ping: () => (pings++, status(0, 'OK', uuid)),
+          call: () => ({ status: status(1, 'no'), response: [] }),
+          shutdown: () => undefined,
+        }),
+    );
     h.defer(() => server.close());
     await server.listen();
     await waitFor(() => pings >= 2, 10_000, 'two watcher pings');
@@ -210,14 +233,21 @@ describe('registration', () => {
   });
 
   it('reaches an extension plugin as osqueryd does: a ping, then the call', async () => {
-    const uuid = await client.registerExtension({ name: 'raw' }, { table: { sim_raw: [{ id: 'column', name: 'x', type: 'TEXT', op: '0' }] } });
+    const uuid = await client.registerExtension(
+      { name: 'raw' },
+      { table: { sim_raw: [{ id: 'column', name: 'x', type: 'TEXT', op: '0' }] } },
+    );
     const seen: string[] = [];
-    const server = new ThriftServer(`${p.socket}.${uuid}`, () =>
-      new ExtensionProcessor({
-        ping: () => (seen.push('ping'), status(0, 'OK', uuid)),
-        call: (registry, item, request) => (seen.push(`call ${registry} ${item} ${request.action}`), { status: status(0, 'OK'), response: [{ x: 'hello' }] }),
-        shutdown: () => undefined,
-      }),
+    const server = new ThriftServer(
+      `${p.socket}.${uuid}`,
+      () =>
+        new ExtensionProcessor({
+          ping: () => (seen.push('ping'), status(0, 'OK', uuid)),
+          call: (registry, item, request) => (
+            seen.push(`call ${registry} ${item} ${request.action}`), { status: status(0, 'OK'), response: [{ x: 'hello' }] }
+          ),
+          shutdown: () => undefined,
+        }),
     );
     h.defer(() => server.close());
     await server.listen();

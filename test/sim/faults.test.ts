@@ -48,10 +48,21 @@ describe('OSQUERYD_SIM_FAULTS', () => {
         name: 'dist',
         managerPath: p.socket,
         pingIntervalMs: 0,
-        plugins: [{ kind: 'distributed', name: 'dist', getQueries: async () => ({ queries: { crashy: sql } }), writeResults: async (r) => void written.push(r) }],
+        plugins: [
+          {
+            kind: 'distributed',
+            name: 'dist',
+            getQueries: async () => ({ queries: { crashy: sql } }),
+            writeResults: async (r) => void written.push(r),
+          },
+        ],
       });
       h.defer(() => ext.stop());
-      const started = await h.start(p, ['--disable_distributed=false', '--distributed_plugin=dist', '--distributed_interval=1', '--extensions_require=dist'], env);
+      const started = await h.start(
+        p,
+        ['--disable_distributed=false', '--distributed_plugin=dist', '--distributed_interval=1', '--extensions_require=dist'],
+        env,
+      );
       await ext.start();
       return { ...started, written };
     };
@@ -59,7 +70,11 @@ describe('OSQUERYD_SIM_FAULTS', () => {
     expect(await first.sim.exited).toEqual({ code: null, signal: 'SIGABRT' });
     const second = await run({});
     await waitFor(() => second.written.length > 0, 10_000, 'writeResults after restart');
-    expect(second.written[0]).toMatchObject({ queries: { crashy: [] }, statuses: { crashy: 1 }, messages: { crashy: 'distributed query is denylisted' } });
+    expect(second.written[0]).toMatchObject({
+      queries: { crashy: [] },
+      statuses: { crashy: 1 },
+      messages: { crashy: 'distributed query is denylisted' },
+    });
   });
 
   it('hang_after_ms: the socket stays open but no request is answered', async () => {
@@ -86,7 +101,12 @@ describe('OSQUERYD_SIM_FAULTS', () => {
     const p = h.paths();
     const { sim } = await h.start(p, ['--watchdog_memory_limit=50', '--watchdog_delay=0'], { [FAULTS]: '{"grow_memory_mb_per_s": 100}' });
     expect(await sim.exited).toEqual({ code: 1, signal: null });
-    expect(sim.stderr).toMatch(new RegExp(`^W.* watcher\\.cpp:\\d+\\] osqueryd worker \\(${sim.pid}\\) stopping: Memory limits exceeded: \\d+ bytes \\(limit is 50MB\\)$`, 'm'));
+    expect(sim.stderr).toMatch(
+      new RegExp(
+        `^W.* watcher\\.cpp:\\d+\\] osqueryd worker \\(${sim.pid}\\) stopping: Memory limits exceeded: \\d+ bytes \\(limit is 50MB\\)$`,
+        'm',
+      ),
+    );
     expect(existsSync(p.socket)).toBe(false);
   });
 

@@ -106,7 +106,11 @@ export class SimHarness {
   }
 
   /** Spawn with the base flags and wait until the manager answers a ping. */
-  async start(p: SimPaths, extra: string[] = [], env: Record<string, string> = {}): Promise<{ sim: SimProcess; client: ExtensionManagerClient }> {
+  async start(
+    p: SimPaths,
+    extra: string[] = [],
+    env: Record<string, string> = {},
+  ): Promise<{ sim: SimProcess; client: ExtensionManagerClient }> {
     const sim = this.spawn([...this.baseArgs(p), ...extra], env);
     const client = this.client(p.socket);
     await waitFor(

@@ -42,7 +42,11 @@ describe('host tables of the stand-in (issue 15)', () => {
 
   it('platform_info and kernel_info come from DMI/firmware and uname', async () => {
     const [plat] = await client.query('select vendor, version, date, firmware_type from platform_info');
-    expect(plat).toMatchObject({ vendor: file('/sys/class/dmi/id/bios_vendor'), version: file('/sys/class/dmi/id/bios_version'), date: file('/sys/class/dmi/id/bios_date') });
+    expect(plat).toMatchObject({
+      vendor: file('/sys/class/dmi/id/bios_vendor'),
+      version: file('/sys/class/dmi/id/bios_version'),
+      date: file('/sys/class/dmi/id/bios_date'),
+    });
     expect(plat!.firmware_type).toBe(existsSync('/sys/firmware/efi') ? 'uefi' : 'bios');
     const [kernel] = await client.query('select version, arguments from kernel_info');
     expect(kernel).toEqual({ version: os.release(), arguments: file('/proc/cmdline') });

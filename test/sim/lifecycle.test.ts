@@ -20,7 +20,9 @@ describe('osqueryd-sim lifecycle', () => {
     expect(readFileSync(a.pidfile, 'utf8')).toBe(String(first.pid));
     const second = h.spawn([...h.baseArgs({ ...h.paths('b'), pidfile: a.pidfile })]);
     expect(await second.exited).toEqual({ code: 1, signal: null });
-    expect(second.stderr).toMatch(/^E\d{4} [\d:.]+ +\d+ init\.cpp:\d+\] osqueryd initialize failed: Pidfile check failed: osqueryd \(\d+\) is already running$/m);
+    expect(second.stderr).toMatch(
+      /^E\d{4} [\d:.]+ +\d+ init\.cpp:\d+\] osqueryd initialize failed: Pidfile check failed: osqueryd \(\d+\) is already running$/m,
+    );
     expect(first.exit).toBeUndefined();
     expect(readFileSync(a.pidfile, 'utf8')).toBe(String(first.pid));
   });

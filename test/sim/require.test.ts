@@ -20,8 +20,14 @@ describe('--extensions_require', () => {
     expect(await sim.exited).toEqual({ code: 78, signal: null });
     const lines = sim.stderr.split('\n');
     const warn = lines.findIndex((l) => /^W.* extensions\.cpp:\d+\] Required extension not found or not loaded: kolide_grpc$/.test(l));
-    const err = lines.findIndex((l) => /^E.* init\.cpp:\d+\] An error occurred during extension manager startup: Required extension not found or not loaded: kolide_grpc$/.test(l));
-    const fatal = lines.findIndex((l) => /^E.* init\.cpp:\d+\] Cannot activate kolide_grpc config plugin: Unknown registry plugin: kolide_grpc$/.test(l));
+    const err = lines.findIndex((l) =>
+      /^E.* init\.cpp:\d+\] An error occurred during extension manager startup: Required extension not found or not loaded: kolide_grpc$/.test(
+        l,
+      ),
+    );
+    const fatal = lines.findIndex((l) =>
+      /^E.* init\.cpp:\d+\] Cannot activate kolide_grpc config plugin: Unknown registry plugin: kolide_grpc$/.test(l),
+    );
     expect(warn).toBeGreaterThan(-1);
     expect(err).toBeGreaterThan(warn);
     expect(fatal).toBeGreaterThan(err);

@@ -52,7 +52,15 @@ describe('scheduled queries', () => {
       managerPath: p.socket,
       pingIntervalMs: 0,
       plugins: [
-        { kind: 'table', name: 'sim_rows', columns: [{ name: 'id', type: 'INTEGER' }, { name: 'v', type: 'TEXT' }], generate: () => rows },
+        {
+          kind: 'table',
+          name: 'sim_rows',
+          columns: [
+            { name: 'id', type: 'INTEGER' },
+            { name: 'v', type: 'TEXT' },
+          ],
+          generate: () => rows,
+        },
         {
           kind: 'config',
           name: 'cfgext',
@@ -62,7 +70,13 @@ describe('scheduled queries', () => {
             return JSON.stringify({ queries: { ver: { query: 'select version from osquery_info', interval: 1 } } });
           },
         },
-        { kind: 'logger', name: 'cfgext', features: 1, logString: (text, kind) => void results.push({ text, kind }), logStatus: (entries) => void statuses.push(...entries) },
+        {
+          kind: 'logger',
+          name: 'cfgext',
+          features: 1,
+          logString: (text, kind) => void results.push({ text, kind }),
+          logStatus: (entries) => void statuses.push(...entries),
+        },
       ],
     });
     h.defer(() => ext.stop());
@@ -86,7 +100,17 @@ describe('scheduled queries', () => {
       ['string', 'added', 0, { id: '2', v: 'b' }],
     ]);
     const line = first[0]!.line;
-    expect(Object.keys(line)).toEqual(['name', 'hostIdentifier', 'calendarTime', 'unixTime', 'epoch', 'counter', 'numerics', 'columns', 'action']);
+    expect(Object.keys(line)).toEqual([
+      'name',
+      'hostIdentifier',
+      'calendarTime',
+      'unixTime',
+      'epoch',
+      'counter',
+      'numerics',
+      'columns',
+      'action',
+    ]);
     expect(line.hostIdentifier).toBe('host-1');
     expect(line.calendarTime).toMatch(CALENDAR);
     expect(line.numerics).toBe(false);
@@ -130,9 +154,18 @@ describe('scheduled queries', () => {
 
   it('with the filesystem plugins, keeps diff state in --database_path across a restart', async () => {
     const p = h.paths();
-    writeFileSync(p.configPath, ['// comments are stripped', '{"schedule": {"me": {"query": "select pid from osquery_info", "interval": 1}}}'].join('\n'));
+    writeFileSync(
+      p.configPath,
+      ['// comments are stripped', '{"schedule": {"me": {"query": "select pid from osquery_info", "interval": 1}}}'].join('\n'),
+    );
     const resultsFile = join(p.loggerPath, 'osqueryd.results.log');
-    const lines = () => (existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as ResultLine) : []);
+    const lines = () =>
+      existsSync(resultsFile)
+        ? readFileSync(resultsFile, 'utf8')
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l) as ResultLine)
+        : [];
 
     const { sim: first } = await h.start(p);
     await waitFor(() => lines().length >= 1, 10_000, 'first result line');
@@ -172,13 +205,27 @@ describe('scheduled queries', () => {
       ],
     });
     h.defer(() => ext.stop());
-    const { sim, client } = await h.start(p, ['--config_plugin=refresher', '--extensions_require=refresher', '--extensions_timeout=10', '--config_refresh=60', '--config_accelerated_refresh=1']);
+    const { sim, client } = await h.start(p, [
+      '--config_plugin=refresher',
+      '--extensions_require=refresher',
+      '--extensions_timeout=10',
+      '--config_refresh=60',
+      '--config_accelerated_refresh=1',
+    ]);
     await ext.start();
     await sim.waitForStderr(/E.* config\.cpp:\d+\] Error reading config: config server down/);
-    await waitFor(async () => (await client.query('select config_valid from osquery_info'))[0]!.config_valid === '1', 10_000, 'config loaded on the accelerated refresh');
+    await waitFor(
+      async () => (await client.query('select config_valid from osquery_info'))[0]!.config_valid === '1',
+      10_000,
+      'config loaded on the accelerated refresh',
+    );
     expect(calls).toBe(2);
-    await waitFor(async () => (await client.query("select executions from osquery_schedule where name = 'late'"))[0]?.executions === '1', 10_000, 'the new schedule ran');
-    const [row] = await client.query("select name, query, interval from osquery_schedule");
+    await waitFor(
+      async () => (await client.query("select executions from osquery_schedule where name = 'late'"))[0]?.executions === '1',
+      10_000,
+      'the new schedule ran',
+    );
+    const [row] = await client.query('select name, query, interval from osquery_schedule');
     expect(row).toEqual({ interval: expect.stringMatching(/^(5[4-9]|6[0-6])$/), name: 'late', query: 'select 7 as seven' });
   });
 
@@ -189,7 +236,16 @@ describe('scheduled queries', () => {
     await h.start(p, ['--logger_event_type=false', '--logger_numerics']);
     await waitFor(() => existsSync(resultsFile) && readFileSync(resultsFile, 'utf8').length > 0, 10_000, 'a result line');
     const line = JSON.parse(readFileSync(resultsFile, 'utf8').split('\n')[0]!) as Record<string, unknown>;
-    expect(Object.keys(line)).toEqual(['name', 'hostIdentifier', 'calendarTime', 'unixTime', 'epoch', 'counter', 'numerics', 'diffResults']);
+    expect(Object.keys(line)).toEqual([
+      'name',
+      'hostIdentifier',
+      'calendarTime',
+      'unixTime',
+      'epoch',
+      'counter',
+      'numerics',
+      'diffResults',
+    ]);
     expect(line).toMatchObject({ name: 'one', counter: 0, numerics: true, diffResults: { removed: [], added: [{ one: '1' }] } });
   });
 });

@@ -32,7 +32,19 @@ describe('query()', () => {
     const [row] = await client.query(
       "select 1.0 as a, 3.14159265358979 as b, 1e20 as c, 0.1 + 0.2 as d, 100.0 / 3 as e, 1e-5 as f, -2.5 as g, 9007199254740993 as h, null as i, x'41' as j, 'text' as k",
     );
-    expect(row).toEqual({ a: '1.0', b: '3.14159265358979', c: '1e+20.0', d: '0.3', e: '33.3333333333333', f: '1e-05.0', g: '-2.5', h: '9007199254740993', i: 'NULL', j: 'A', k: 'text' });
+    expect(row).toEqual({
+      a: '1.0',
+      b: '3.14159265358979',
+      c: '1e+20.0',
+      d: '0.3',
+      e: '33.3333333333333',
+      f: '1e-05.0',
+      g: '-2.5',
+      h: '9007199254740993',
+      i: 'NULL',
+      j: 'A',
+      k: 'text',
+    });
     expect(Object.keys(row!)).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k']);
   });
 
@@ -51,7 +63,14 @@ describe('query()', () => {
 
   it('serves core tables from this machine and the daemon', async () => {
     const [info] = await client.query('select pid, version, extensions, watcher, config_valid, build_platform from osquery_info');
-    expect(info).toEqual({ build_platform: 'linux', config_valid: '0', extensions: 'active', pid: String(sim.pid), version: '5.12.1-sim', watcher: '-1' });
+    expect(info).toEqual({
+      build_platform: 'linux',
+      config_valid: '0',
+      extensions: 'active',
+      pid: String(sim.pid),
+      version: '5.12.1-sim',
+      watcher: '-1',
+    });
     const [me] = await client.query(`select pid, parent, cmdline, uid, state from processes where pid = ${sim.pid}`);
     expect(me!.pid).toBe(String(sim.pid));
     expect(me!.parent).toBe(String(process.pid));
@@ -62,10 +81,16 @@ describe('query()', () => {
     const [time] = await client.query('select unix_time, timezone from time');
     expect(time!.timezone).toBe('UTC');
     expect(Math.abs(Number(time!.unix_time) - Date.now() / 1000)).toBeLessThan(120);
-    expect((await client.query('select arch from os_version'))[0]!.arch).toBe(process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch);
+    expect((await client.query('select arch from os_version'))[0]!.arch).toBe(
+      process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch,
+    );
     expect((await client.query('select total_seconds from uptime'))[0]!.total_seconds).toMatch(/^\d+$/);
     expect((await client.query('select cpu_logical_cores from system_info'))[0]!.cpu_logical_cores).toMatch(/^[1-9]\d*$/);
-    expect(await client.query("select registry, name, owner_uuid, active from osquery_registry where (registry = 'config' and name = 'filesystem') or (registry = 'table' and name = 'processes') order by registry")).toEqual([
+    expect(
+      await client.query(
+        "select registry, name, owner_uuid, active from osquery_registry where (registry = 'config' and name = 'filesystem') or (registry = 'table' and name = 'processes') order by registry",
+      ),
+    ).toEqual([
       { active: '1', name: 'filesystem', owner_uuid: '0', registry: 'config' },
       { active: '0', name: 'processes', owner_uuid: '0', registry: 'table' },
     ]);

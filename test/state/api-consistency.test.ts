@@ -26,7 +26,12 @@ const PACKAGE = 'launcher.v1';
  */
 const RENAMED: Record<'Instance' | 'Run', Record<string, string>> = {
   Instance: { started_at_unix_ms: 'started_at', connected_at_unix_ms: 'connected_at', 'device.since_unix_ms': 'device.since' },
-  Run: { start_time_unix_ms: 'start_time', connect_time_unix_ms: 'connect_time', exit_time_unix_ms: 'exit_time', osqueryd_version: 'version' },
+  Run: {
+    start_time_unix_ms: 'start_time',
+    connect_time_unix_ms: 'connect_time',
+    exit_time_unix_ms: 'exit_time',
+    osqueryd_version: 'version',
+  },
 };
 
 /**
@@ -60,7 +65,8 @@ function protoLeaves(message: string, prefix = ''): string[] {
   return fields.flatMap((f) => (f.type === 'TYPE_MESSAGE' ? protoLeaves(f.typeName, `${prefix}${f.name}.`) : [`${prefix}${f.name}`]));
 }
 
-const get = (obj: unknown, path: string): unknown => path.split('.').reduce<unknown>((v, k) => (v === null || v === undefined ? undefined : (v as Record<string, unknown>)[k]), obj);
+const get = (obj: unknown, path: string): unknown =>
+  path.split('.').reduce<unknown>((v, k) => (v === null || v === undefined ? undefined : (v as Record<string, unknown>)[k]), obj);
 
 /** Encode and decode through the real protobuf codec, as the wire does. */
 function wire<T>(message: string, value: unknown): T {
@@ -81,7 +87,9 @@ function compare(message: 'Instance' | 'Run', table: { columns: ReadonlyArray<{ 
     columnWithoutApi: columnFields.filter((f) => !apiFields.includes(f) && !TABLE_ONLY[message].includes(f)),
     /** Documented exceptions that are no longer true (keep the lists honest). */
     staleExceptions: [
-      ...Object.entries(RENAMED[message]).filter(([p, f]) => !protoLeaves(message).includes(p) || !columnFields.includes(f)).map(([p]) => p),
+      ...Object.entries(RENAMED[message])
+        .filter(([p, f]) => !protoLeaves(message).includes(p) || !columnFields.includes(f))
+        .map(([p]) => p),
       ...TABLE_ONLY[message].filter((f) => apiFields.includes(f) || !columnFields.includes(f)),
     ],
   };

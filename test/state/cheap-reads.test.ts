@@ -75,15 +75,25 @@ beforeAll(async () => {
   // Enough rows that a scan would be a real cost, and a plan worth reading.
   const history = new RunHistoryStore(db);
   for (const id of ids) {
-    for (let i = 0; i < 25; i++) history.start({ registrationId: id, runId: `${id.toUpperCase()}0000000000${String(i).padStart(4, '0')}`, osquerydPath: '/x' });
-    buffers.appendMany(Array.from({ length: 2_000 }, (_, i) => ({ registrationId: id, kind: i % 4 ? 'result' : 'status', data: `{"n":${i}}` })));
+    for (let i = 0; i < 25; i++)
+      history.start({ registrationId: id, runId: `${id.toUpperCase()}0000000000${String(i).padStart(4, '0')}`, osquerydPath: '/x' });
+    buffers.appendMany(
+      Array.from({ length: 2_000 }, (_, i) => ({ registrationId: id, kind: i % 4 ? 'result' : 'status', data: `{"n":${i}}` })),
+    );
   }
   new NodeKeyStore(db).hostIdentifier('acme');
   raw.exec('ANALYZE');
   execution = runner.execute();
   execution.catch(() => undefined);
   await waitFor(() => runner.status().length === ids.length, 10_000, 'three supervised registrations');
-  state = new LiveState({ runner, logBuffer: buffers, nodeKeys: new NodeKeyStore(db), configIds: new Set(['kolide']), hostname: 'h', defaultDeviceUrl: 'https://127.0.0.1:1' });
+  state = new LiveState({
+    runner,
+    logBuffer: buffers,
+    nodeKeys: new NodeKeyStore(db),
+    configIds: new Set(['kolide']),
+    hostname: 'h',
+    defaultDeviceUrl: 'https://127.0.0.1:1',
+  });
 });
 
 afterAll(async () => {

@@ -48,10 +48,15 @@ const recentLogs = () => logs.slice(-30).join('');
 
 async function allHealthy(): Promise<void> {
   try {
-    await waitFor(() => TENANTS.every((id) => {
-      const s = app.runner.statusOf(id);
-      return s.healthy && s.pid;
-    }), 45_000, 'every instance healthy');
+    await waitFor(
+      () =>
+        TENANTS.every((id) => {
+          const s = app.runner.statusOf(id);
+          return s.healthy && s.pid;
+        }),
+      45_000,
+      'every instance healthy',
+    );
   } catch (err) {
     throw new Error(`${(err as Error).message}\nsupervisor log:\n${recentLogs()}`);
   }
@@ -100,7 +105,8 @@ beforeAll(async () => {
     for (const s of app.runner.status()) if (s.pid) seenPids.add(s.pid);
   }, 20);
   await app.whenReady();
-  const client = (name: string) => new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, `${name}.pem`), key: join(certs.dir, `${name}.key`) });
+  const client = (name: string) =>
+    new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, `${name}.pem`), key: join(certs.dir, `${name}.key`) });
   admin = client('admin');
   acmeClient = client('tenant-acme');
   await admin.addRegistration({ id: 'globex', enrollSecretPath: secretPath('globex') });
@@ -134,7 +140,20 @@ describe('state tables through osqueryd stand-ins', () => {
       expect(row.healthy).toBe('1');
       // The control API sends the same objects the table renders.
       const rendered = renderRow(instancesTable, fromApi);
-      for (const col of ['registration_id', 'state', 'pid', 'run_id', 'started_at', 'connected_at', 'healthy', 'restarts', 'limit_mode', 'memory_limit_mb', 'osqueryd_path', 'osqueryd_version']) {
+      for (const col of [
+        'registration_id',
+        'state',
+        'pid',
+        'run_id',
+        'started_at',
+        'connected_at',
+        'healthy',
+        'restarts',
+        'limit_mode',
+        'memory_limit_mb',
+        'osqueryd_path',
+        'osqueryd_version',
+      ]) {
         expect(row[col], `${id}.${col}`).toBe(rendered[col]);
       }
       // The pid is a live osqueryd of this registration (its database path names it).
@@ -174,7 +193,13 @@ describe('state tables through osqueryd stand-ins', () => {
     const rows = await admin.query('kolide', 'select * from kolide_launcher_registrations');
     const by = Object.fromEntries(rows.map((r) => [r.registration_id, r]));
     expect(Object.keys(by).sort()).toEqual(['acme', 'globex', 'kolide']);
-    expect(by.kolide).toMatchObject({ origin: 'config', enroll_secret_source: 'file', enroll_secret_path: secretPath('kolide'), enrolled: '1', disabled: '0' });
+    expect(by.kolide).toMatchObject({
+      origin: 'config',
+      enroll_secret_source: 'file',
+      enroll_secret_path: secretPath('kolide'),
+      enrolled: '1',
+      disabled: '0',
+    });
     expect(by.acme).toMatchObject({ origin: 'config', memory_limit_mb: '300', cpu_limit_percent: '', enrolled: '1' });
     expect(by.globex).toMatchObject({ origin: 'runtime', enroll_secret_source: 'file', enrolled: '1' });
     for (const r of rows) {
@@ -185,16 +210,25 @@ describe('state tables through osqueryd stand-ins', () => {
   });
 
   it('the log-buffer table shows the buffered logs of each registration', async () => {
-    const resultRow = async () => (await admin.query('kolide', "select * from kolide_launcher_log_buffers where registration_id = 'kolide' and log_type = 'result'"))[0];
-    const row = await waitFor(async () => {
-      const r = await resultRow();
-      return r && Number(r.count) > 0 ? r : undefined;
-    }, 20_000, "kolide's scheduled results buffered");
+    const resultRow = async () =>
+      (
+        await admin.query('kolide', "select * from kolide_launcher_log_buffers where registration_id = 'kolide' and log_type = 'result'")
+      )[0];
+    const row = await waitFor(
+      async () => {
+        const r = await resultRow();
+        return r && Number(r.count) > 0 ? r : undefined;
+      },
+      20_000,
+      "kolide's scheduled results buffered",
+    );
     expect(Number(row.bytes)).toBeGreaterThan(Number(row.count) * 20);
     expect(row.dropped).toBe('0');
     expect(Number(row.oldest_age_seconds)).toBeGreaterThanOrEqual(0);
     const all = await admin.query('kolide', 'select registration_id, log_type from kolide_launcher_log_buffers');
-    expect(all.map((r) => `${r.registration_id}/${r.log_type}`).sort()).toEqual(TENANTS.flatMap((t) => [`${t}/result`, `${t}/status`]).sort());
+    expect(all.map((r) => `${r.registration_id}/${r.log_type}`).sort()).toEqual(
+      TENANTS.flatMap((t) => [`${t}/result`, `${t}/status`]).sort(),
+    );
     // The instances table counts the same buffer (it only grows: publication is off).
     const [inst] = await admin.query('kolide', "select buffered_results from kolide_launcher_instances where registration_id = 'kolide'");
     expect(Number(inst!.buffered_results)).toBeGreaterThanOrEqual(Number(row.count));
@@ -206,7 +240,10 @@ describe('state tables through osqueryd stand-ins', () => {
       expect(rows.length, table.name).toBeGreaterThan(0);
       expect(new Set(rows.map((r) => r.registration_id)), table.name).toEqual(new Set(['acme']));
       for (const other of ['kolide', 'globex']) {
-        expect(await acmeClient.query('acme', `select * from ${table.name} where registration_id = '${other}'`), `${table.name} ${other}`).toEqual([]);
+        expect(
+          await acmeClient.query('acme', `select * from ${table.name} where registration_id = '${other}'`),
+          `${table.name} ${other}`,
+        ).toEqual([]);
       }
     }
     // kolide_launcher_info is each instance's own.
@@ -222,14 +259,24 @@ describe('state tables through osqueryd stand-ins', () => {
     const before = app.runner.statusOf('acme');
     const vendorPid = app.runner.statusOf('kolide').pid;
     process.kill(before.pid!, 'SIGKILL');
-    const after = await waitFor(() => {
-      const s = app.runner.statusOf('acme');
-      return s.healthy && s.pid && s.pid !== before.pid && s.run_id !== before.run_id ? s : undefined;
-    }, 30_000, 'acme back with a new run');
+    const after = await waitFor(
+      () => {
+        const s = app.runner.statusOf('acme');
+        return s.healthy && s.pid && s.pid !== before.pid && s.run_id !== before.run_id ? s : undefined;
+      },
+      30_000,
+      'acme back with a new run',
+    );
     expect(alive(before.pid!)).toBe(false);
 
     const rows = await acmeClient.query('acme', 'select * from kolide_launcher_osquery_instance_history');
-    expect(rows[0]).toMatchObject({ registration_id: 'acme', enrollment_id: 'acme', instance_run_id: after.run_id, pid: String(after.pid), exit_time: '' });
+    expect(rows[0]).toMatchObject({
+      registration_id: 'acme',
+      enrollment_id: 'acme',
+      instance_run_id: after.run_id,
+      pid: String(after.pid),
+      exit_time: '',
+    });
     const killed = rows.find((r) => r.instance_run_id === before.run_id);
     expect(killed).toMatchObject({ pid: String(before.pid), signal: 'SIGKILL' });
     expect(Date.parse(killed!.exit_time!)).toBeGreaterThanOrEqual(Date.parse(killed!.start_time!));
@@ -237,7 +284,10 @@ describe('state tables through osqueryd stand-ins', () => {
     // The control API's history is the same runs, in the same order.
     expect((await admin.history('acme')).map((r) => r.run_id)).toEqual(rows.map((r) => r.instance_run_id));
     // The vendor sees it too; the vendor's own instance was not touched.
-    const seen = await admin.query('kolide', `select signal from kolide_launcher_osquery_instance_history where registration_id = 'acme' and instance_run_id = '${before.run_id}'`);
+    const seen = await admin.query(
+      'kolide',
+      `select signal from kolide_launcher_osquery_instance_history where registration_id = 'acme' and instance_run_id = '${before.run_id}'`,
+    );
     expect(seen).toEqual([{ signal: 'SIGKILL' }]);
     const [acmeRow] = await admin.query('kolide', "select restarts, pid from kolide_launcher_instances where registration_id = 'acme'");
     expect(acmeRow).toEqual({ restarts: String(app.runner.statusOf('acme').restarts), pid: String(after.pid) });

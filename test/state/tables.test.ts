@@ -8,10 +8,22 @@ import type { InstanceInfo, LauncherInfo, StateSource } from '../../src/state/ty
 
 function instance(id: string, pid: number): InstanceInfo {
   return {
-    id, state: 'running', pid, run_id: `run-${id}`, started_at: 1_700_000_000_000, connected_at: 1_700_000_001_000, uptime_seconds: 5,
-    healthy: true, restarts: 0, last_error: null, limits: { memory_mb: 600, cpu_percent: null, mode: 'watchdog' },
-    buffers: { result_count: 1, status_count: 2, bytes: 3, dropped: 0 }, osqueryd_path: '/x', osqueryd_version: '5.12.1',
-    device: { state: 'enrolled', error: null, since: null }, device_url: 'https://device.example',
+    id,
+    state: 'running',
+    pid,
+    run_id: `run-${id}`,
+    started_at: 1_700_000_000_000,
+    connected_at: 1_700_000_001_000,
+    uptime_seconds: 5,
+    healthy: true,
+    restarts: 0,
+    last_error: null,
+    limits: { memory_mb: 600, cpu_percent: null, mode: 'watchdog' },
+    buffers: { result_count: 1, status_count: 2, bytes: 3, dropped: 0 },
+    osqueryd_path: '/x',
+    osqueryd_version: '5.12.1',
+    device: { state: 'enrolled', error: null, since: null },
+    device_url: 'https://device.example',
     isolation: { mode: 'none', reason: null, disabled_tables: '' },
   };
 }
@@ -24,7 +36,19 @@ const source: StateSource = {
     return [instance('kolide', 10), instance('acme', 11), instance('globex', 12)].filter((i) => !ids || ids.includes(i.id));
   },
   history: () => [
-    { registration_id: 'acme', run_id: 'r1', osqueryd_path: '/x', version: '5', pid: 1, start_time: 1_700_000_000_000, connect_time: null, exit_time: null, exit_code: null, signal: 'SIGKILL', error: 'killed' },
+    {
+      registration_id: 'acme',
+      run_id: 'r1',
+      osqueryd_path: '/x',
+      version: '5',
+      pid: 1,
+      start_time: 1_700_000_000_000,
+      connect_time: null,
+      exit_time: null,
+      exit_code: null,
+      signal: 'SIGKILL',
+      error: 'killed',
+    },
   ],
   logBuffers: () => [],
 };
@@ -32,7 +56,9 @@ const source: StateSource = {
 describe('state tables', () => {
   it('the vendor scope sees every instance; a tenant only its own, whatever it asks for', async () => {
     const all = stateTablePlugins(() => source, { kind: 'all' }).find((t) => t.name === 'kolide_launcher_instances')!;
-    const acme = stateTablePlugins(() => source, { kind: 'tenant', registrationId: 'acme' }).find((t) => t.name === 'kolide_launcher_instances')!;
+    const acme = stateTablePlugins(() => source, { kind: 'tenant', registrationId: 'acme' }).find(
+      (t) => t.name === 'kolide_launcher_instances',
+    )!;
     expect((await all.generate({ constraints: [] })).map((r) => r.registration_id)).toEqual(['kolide', 'acme', 'globex']);
     expect((await acme.generate({ constraints: [] })).map((r) => r.registration_id)).toEqual(['acme']);
     // Asking for another tenant's row by constraint yields nothing.
@@ -53,21 +79,55 @@ describe('state tables', () => {
     const [row] = readRows(instancesTable, source, { kind: 'tenant', registrationId: 'kolide' });
     expect(row!.id).toBe('kolide');
     const plugin = stateTablePlugins(() => source, { kind: 'all' }).find((t) => t.name === historyTable.name)!;
-    expect(plugin.columns.slice(0, 9).map((c) => c.name)).toEqual(['enrollment_id', 'instance_run_id', 'start_time', 'connect_time', 'exit_time', 'hostname', 'instance_id', 'version', 'errors']);
+    expect(plugin.columns.slice(0, 9).map((c) => c.name)).toEqual([
+      'enrollment_id',
+      'instance_run_id',
+      'start_time',
+      'connect_time',
+      'exit_time',
+      'hostname',
+      'instance_id',
+      'version',
+      'errors',
+    ]);
   });
 
   it('renders nested fields through the declared field path', () => {
     const row = renderRow(instancesTable, instance('acme', 7));
-    expect(row).toMatchObject({ registration_id: 'acme', limit_mode: 'watchdog', memory_limit_mb: '600', cpu_limit_percent: '', buffered_statuses: '2', healthy: '1', started_at: '1700000000' });
+    expect(row).toMatchObject({
+      registration_id: 'acme',
+      limit_mode: 'watchdog',
+      memory_limit_mb: '600',
+      cpu_limit_percent: '',
+      buffered_statuses: '2',
+      healthy: '1',
+      started_at: '1700000000',
+    });
     expect(instancesTable.columns.find((c) => c.name === 'limit_mode')!.field).toBe('limits.mode');
   });
 
-  it('kolide_launcher_info: launcher\'s columns from one definition, one row the asking instance owns', async () => {
+  it("kolide_launcher_info: launcher's columns from one definition, one row the asking instance owns", async () => {
     expect(LAUNCHER_INFO_COLUMNS).toEqual(launcherInfoTable.columns.map((c) => c.name));
-    expect(LAUNCHER_INFO_COLUMNS.slice(0, 12)).toEqual(['branch', 'build_date', 'build_user', 'go_version', 'goarch', 'goos', 'revision', 'version', 'version_chain', 'enrollment_id', 'identifier', 'osquery_instance_id']);
+    expect(LAUNCHER_INFO_COLUMNS.slice(0, 12)).toEqual([
+      'branch',
+      'build_date',
+      'build_user',
+      'go_version',
+      'goarch',
+      'goos',
+      'revision',
+      'version',
+      'version_chain',
+      'enrollment_id',
+      'identifier',
+      'osquery_instance_id',
+    ]);
     expect(launcherInfoTable.columns.every((c) => c.type === 'TEXT')).toBe(true);
     const info = Object.fromEntries(launcherInfoTable.columns.map((c) => [c.field, ''])) as unknown as LauncherInfo;
-    const plugin = stateTablePlugin(launcherInfoTable, () => ({ launcherInfo: () => ({ ...info, enrollment_id: 'acme', uptime: 42 }) }), { kind: 'tenant', registrationId: 'acme' });
+    const plugin = stateTablePlugin(launcherInfoTable, () => ({ launcherInfo: () => ({ ...info, enrollment_id: 'acme', uptime: 42 }) }), {
+      kind: 'tenant',
+      registrationId: 'acme',
+    });
     const rows = await plugin.generate({ constraints: [] });
     expect(rows).toHaveLength(1);
     expect(Object.keys(rows[0]!)).toEqual([...LAUNCHER_INFO_COLUMNS]);

@@ -36,8 +36,10 @@ const closeDb = async (w: WatchedDatabase): Promise<void> => {
   open = open.filter((x) => x !== w);
   await w.close();
 };
-const lines = (from: number, to: number): string[] => Array.from({ length: to - from }, (_, i) => JSON.stringify({ seq: from + i, pad: 'q'.repeat(200) }));
-const seqs = (b: LogBuffer, reg: string): number[] => b.readBatch(reg, 'result', { limitBytes: 1 << 30 }).logs.map((l) => (JSON.parse(l.data) as { seq: number }).seq);
+const lines = (from: number, to: number): string[] =>
+  Array.from({ length: to - from }, (_, i) => JSON.stringify({ seq: from + i, pad: 'q'.repeat(200) }));
+const seqs = (b: LogBuffer, reg: string): number[] =>
+  b.readBatch(reg, 'result', { limitBytes: 1 << 30 }).logs.map((l) => (JSON.parse(l.data) as { seq: number }).seq);
 const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i);
 
 /** Overwrite pages 2..5 of the (checkpointed, closed) database with garbage: what a torn write or bad sector leaves. */
@@ -127,7 +129,12 @@ describe('online backups (issue 19)', () => {
       made.push(await s.runNow());
     }
     expect(listBackups(backupDir)).toEqual(made.slice(2).reverse());
-    expect(readdirSync(backupDir).sort()).toEqual(made.slice(2).map((p) => p.slice(backupDir.length + 1)).sort());
+    expect(readdirSync(backupDir).sort()).toEqual(
+      made
+        .slice(2)
+        .map((p) => p.slice(backupDir.length + 1))
+        .sort(),
+    );
     for (const p of listBackups(backupDir)) {
       expect(statSync(p).mode & 0o777).toBe(0o600);
       expect(quickCheck(p)).toBeUndefined();

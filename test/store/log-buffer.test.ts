@@ -40,7 +40,11 @@ describe('LogBuffer', () => {
 
   it('bounds batches by bytes, oldest first, always taking at least one log', () => {
     const b = new LogBuffer(db);
-    b.append('a', 'result', Array.from({ length: 10 }, (_, i) => line(i)));
+    b.append(
+      'a',
+      'result',
+      Array.from({ length: 10 }, (_, i) => line(i)),
+    );
     const first = b.readBatch('a', 'result', { limitBytes: 35 });
     expect(first.logs.map((l) => l.data)).toEqual([line(0), line(1), line(2)]);
     expect(first.bytes).toBe(30);
@@ -63,8 +67,20 @@ describe('LogBuffer', () => {
     expect(batch.logs.map((l) => l.data)).toEqual(['1', '2']);
     // New logs arrive while the batch is in flight.
     b.append('a', 'result', ['5']);
-    expect(b.ack('a', 'result', batch.logs.map((l) => l.id))).toBe(2);
-    expect(b.ack('a', 'result', batch.logs.map((l) => l.id))).toBe(0);
+    expect(
+      b.ack(
+        'a',
+        'result',
+        batch.logs.map((l) => l.id),
+      ),
+    ).toBe(2);
+    expect(
+      b.ack(
+        'a',
+        'result',
+        batch.logs.map((l) => l.id),
+      ),
+    ).toBe(0);
     expect(b.readBatch('a', 'result', { limitBytes: 100 }).logs.map((l) => l.data)).toEqual(['3', '4', '5']);
     // Ids of another registration or kind are not touched.
     b.append('z', 'status', ['zz']);
@@ -85,12 +101,24 @@ describe('LogBuffer', () => {
 
   it('caps each buffer: the oldest are dropped first, counted and persisted', () => {
     const b = new LogBuffer(db, { cap: 5 });
-    b.append('a', 'result', Array.from({ length: 4 }, (_, i) => line(i)));
-    b.append('a', 'result', Array.from({ length: 4 }, (_, i) => line(i + 4)));
+    b.append(
+      'a',
+      'result',
+      Array.from({ length: 4 }, (_, i) => line(i)),
+    );
+    b.append(
+      'a',
+      'result',
+      Array.from({ length: 4 }, (_, i) => line(i + 4)),
+    );
     b.append('a', 'status', ['s']);
     expect(b.readBatch('a', 'result', { limitBytes: 1000 }).logs.map((l) => l.data)).toEqual([3, 4, 5, 6, 7].map((i) => line(i)));
     expect(b.stats('a', 'result')).toMatchObject({ count: 5, droppedCap: 3, dropped: 3 });
-    b.append('a', 'result', Array.from({ length: 12 }, (_, i) => line(100 + i)));
+    b.append(
+      'a',
+      'result',
+      Array.from({ length: 12 }, (_, i) => line(100 + i)),
+    );
     expect(b.readBatch('a', 'result', { limitBytes: 1000 }).logs.map((l) => l.data)).toEqual([107, 108, 109, 110, 111].map((i) => line(i)));
     db.close();
     db = openDatabase(path);
@@ -124,7 +152,9 @@ describe('LogBuffer', () => {
     const q = new LogAppendQueue(b);
     await Promise.all(Array.from({ length: 100 }, (_, i) => q.append([{ registrationId: 'a', kind: 'result', data: line(i) }])));
     expect(q.commits).toBe(1);
-    expect(b.readBatch('a', 'result', { limitBytes: 10_000 }).logs.map((l) => l.data)).toEqual(Array.from({ length: 100 }, (_, i) => line(i)));
+    expect(b.readBatch('a', 'result', { limitBytes: 10_000 }).logs.map((l) => l.data)).toEqual(
+      Array.from({ length: 100 }, (_, i) => line(i)),
+    );
     db.close();
     await expect(q.append([{ registrationId: 'a', kind: 'result', data: 'x' }])).rejects.toThrow();
   });
@@ -133,7 +163,10 @@ describe('LogBuffer', () => {
   it('keeps each buffer in its own rowid table: no index, no counter row written per append', () => {
     const b = new LogBuffer(db);
     b.append('a', 'result', ['1', '2']);
-    const indexes = db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name LIKE 'log_buffer%' AND sql IS NOT NULL").pluck().all();
+    const indexes = db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name LIKE 'log_buffer%' AND sql IS NOT NULL")
+      .pluck()
+      .all();
     expect(indexes).toEqual([]);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('log_buffer_entries', 'log_buffer_counters')").all()).toEqual([]);
     // Counts are in memory, rebuilt from the rows on reopen.
@@ -160,7 +193,9 @@ describe('LogBuffer', () => {
       ins.run(r, k, `${key}-${i}`, 1000 + i);
       expected[key]!.push(`${key}-${i}`);
     }
-    db.prepare("INSERT INTO log_buffer_counters VALUES ('a', 'result', 100, 100, 7, 2), ('a', 'status', 100, 100, 0, 0), ('b', 'result', 100, 100, 0, 0), ('gone', 'status', 0, 0, 3, 0)").run();
+    db.prepare(
+      "INSERT INTO log_buffer_counters VALUES ('a', 'result', 100, 100, 7, 2), ('a', 'status', 100, 100, 0, 0), ('b', 'result', 100, 100, 0, 0), ('gone', 'status', 0, 0, 3, 0)",
+    ).run();
     db.close();
     db = openDatabase(path);
     const b = new LogBuffer(db);
@@ -177,7 +212,13 @@ describe('LogBuffer', () => {
     b.append('a', 'result', ['new']);
     const all = b.readBatch('a', 'result', { limitBytes: 1_000_000 }).logs;
     expect(all.at(-1)!.data).toBe('new');
-    expect(b.ack('a', 'result', all.slice(0, 10).map((l) => l.id))).toBe(10);
+    expect(
+      b.ack(
+        'a',
+        'result',
+        all.slice(0, 10).map((l) => l.id),
+      ),
+    ).toBe(10);
     expect(b.stats('a', 'result').count).toBe(91);
     expect(db.prepare("SELECT name FROM sqlite_master WHERE name IN ('log_buffer_entries', 'log_buffer_counters')").all()).toEqual([]);
   });

@@ -16,9 +16,12 @@ describe('validateRegistrationId', () => {
     expect(validateRegistrationId(id)).toBe(id);
   });
 
-  it.each([[''], ['A'], ['-a'], ['_a'], ['a/b'], ['..'], ['a.b'], ['a b'], ['é'], ['a'.repeat(64)], [42], [undefined], ['a\n']])('refuses %j with E_INVALID_REGISTRATION_ID', (id) => {
-    expect(() => validateRegistrationId(id)).toThrow(expect.objectContaining({ code: 'E_INVALID_REGISTRATION_ID' }));
-  });
+  it.each([[''], ['A'], ['-a'], ['_a'], ['a/b'], ['..'], ['a.b'], ['a b'], ['é'], ['a'.repeat(64)], [42], [undefined], ['a\n']])(
+    'refuses %j with E_INVALID_REGISTRATION_ID',
+    (id) => {
+      expect(() => validateRegistrationId(id)).toThrow(expect.objectContaining({ code: 'E_INVALID_REGISTRATION_ID' }));
+    },
+  );
 });
 
 describe('RegistrationStore', () => {

@@ -200,7 +200,11 @@ describe('supervisor database', () => {
     if (process.getuid?.() !== 0) return; // chown to another user needs root; the CI and dev machines run as root
     chownSync(stage.root, 65534, 65534);
     const sup = start(stage);
-    await waitFor('the supervisor to refuse and exit', () => !sup.running, { timeoutMs: 30_000, intervalMs: 50, explain: () => sup.tail(20) });
+    await waitFor('the supervisor to refuse and exit', () => !sup.running, {
+      timeoutMs: 30_000,
+      intervalMs: 50,
+      explain: () => sup.tail(20),
+    });
     expect((await sup.exited).code).not.toBe(0);
     expect(sup.tail(40)).toContain(`root directory ${stage.root} (mode 0755) is owned by uid 65534`);
     expect(existsSync(join(stage.root, 'launcher.sqlite'))).toBe(false);
@@ -225,11 +229,15 @@ describe('supervisor database', () => {
 
     const db = join(s.root, 'launcher.sqlite');
     for (const p of [db, `${db}-wal`, `${db}-shm`]) rmSync(p, { force: true });
-    await waitFor('the deletion detected and the database recreated', () => (first.msgCounts.get('supervisor database recreated; writes continue in the new file') ?? 0) > 0, {
-      timeoutMs: 30_000,
-      intervalMs: 100,
-      explain: () => first.tail(30),
-    });
+    await waitFor(
+      'the deletion detected and the database recreated',
+      () => (first.msgCounts.get('supervisor database recreated; writes continue in the new file') ?? 0) > 0,
+      {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+        explain: () => first.tail(30),
+      },
+    );
     expect(first.records().some((r) => r.level === 50 && String(r.msg).includes('database file was deleted while running'))).toBe(true);
     expect(existsSync(db)).toBe(true);
     expect((statSync(db).mode & 0o777).toString(8)).toBe('600');
@@ -239,7 +247,8 @@ describe('supervisor database', () => {
     const live = await second.waitHealthy(['kolide', 'globex']);
     const vendor = new ExtensionClient(extensionSocket(s.socketDir, live.get('kolide')!.run_id!)!, { timeoutMs: 10_000 });
     try {
-      const rows = (await vendor.call('table', 'kolide_launcher_registrations', { action: 'generate', context: '{"constraints":[]}' })).response ?? [];
+      const rows =
+        (await vendor.call('table', 'kolide_launcher_registrations', { action: 'generate', context: '{"constraints":[]}' })).response ?? [];
       expect(rows.find((r) => r.registration_id === 'globex')).toMatchObject({ origin: 'runtime', enrolled: '1' });
     } finally {
       vendor.close();

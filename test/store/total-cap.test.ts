@@ -96,17 +96,29 @@ describe('log buffers: total byte cap (issue 19)', () => {
 
   it('gives the space back once the buffers drained', async () => {
     const b = new LogBuffer(w.db, { maxTotalBytes: CAP });
-    for (let i = 0; i < 40; i++) b.append('a', 'result', Array.from({ length: 100 }, (_, j) => payload('a', i * 100 + j)));
+    for (let i = 0; i < 40; i++)
+      b.append(
+        'a',
+        'result',
+        Array.from({ length: 100 }, (_, j) => payload('a', i * 100 + j)),
+      );
     expect(w.db.pragma('auto_vacuum', { simple: true })).toBe(2);
     for (;;) {
       const batch = b.readBatch('a', 'result', { limitBytes: 1024 * 1024 });
       if (batch.logs.length === 0) break;
-      b.ack('a', 'result', batch.logs.map((l) => l.id));
+      b.ack(
+        'a',
+        'result',
+        batch.logs.map((l) => l.id),
+      );
     }
     w.db.pragma('wal_checkpoint(TRUNCATE)');
     const full = statSync(path).size;
     expect(full).toBeGreaterThan(CAP / 2);
-    await waitFor('free pages given back', () => (w.db.pragma('freelist_count', { simple: true }) as number) < 64, { timeoutMs: 20_000, intervalMs: 20 });
+    await waitFor('free pages given back', () => (w.db.pragma('freelist_count', { simple: true }) as number) < 64, {
+      timeoutMs: 20_000,
+      intervalMs: 20,
+    });
     w.db.pragma('wal_checkpoint(TRUNCATE)');
     expect(statSync(path).size).toBeLessThan(full / 4);
   });

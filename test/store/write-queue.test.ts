@@ -68,7 +68,9 @@ describe('write queue', () => {
     writesOf(db).onError = (what) => given.push(what);
     other.exec('BEGIN IMMEDIATE');
     regs.add({ id: 'acme' });
-    await expect(regs.written()).rejects.toThrow(/saving registration acme: the database is locked by another process .*gave up after \d+ attempt\(s\) over \d+ ms/);
+    await expect(regs.written()).rejects.toThrow(
+      /saving registration acme: the database is locked by another process .*gave up after \d+ attempt\(s\) over \d+ ms/,
+    );
     expect(given).toEqual(['saving registration acme']);
     other.exec('COMMIT');
   });

@@ -20,7 +20,7 @@ import { errorMessage } from '../../../src/errors.js';
 import { createKolideExtension } from '../extension.js';
 
 function emit(event: Record<string, unknown>): void {
-  process.stdout.write(JSON.stringify(event) + '\n');
+  process.stdout.write(`${JSON.stringify(event)}\n`);
 }
 
 async function main(): Promise<void> {

@@ -5,13 +5,35 @@
 import { LauncherError } from '../../errors.js';
 
 /** Thrift type ids. */
-export const T = { STOP: 0, VOID: 1, BOOL: 2, BYTE: 3, DOUBLE: 4, I16: 6, I32: 8, I64: 10, STRING: 11, STRUCT: 12, MAP: 13, SET: 14, LIST: 15, UUID: 16 } as const;
+export const T = {
+  STOP: 0,
+  VOID: 1,
+  BOOL: 2,
+  BYTE: 3,
+  DOUBLE: 4,
+  I16: 6,
+  I32: 8,
+  I64: 10,
+  STRING: 11,
+  STRUCT: 12,
+  MAP: 13,
+  SET: 14,
+  LIST: 15,
+  UUID: 16,
+} as const;
 
 /** Message types. */
 export const MessageType = { CALL: 1, REPLY: 2, EXCEPTION: 3, ONEWAY: 4 } as const;
 
 /** TApplicationException types (Apache Thrift's numbering). */
-export const TApplicationExceptionType = { UNKNOWN: 0, UNKNOWN_METHOD: 1, INVALID_MESSAGE_TYPE: 2, MISSING_RESULT: 5, INTERNAL_ERROR: 6, PROTOCOL_ERROR: 7 } as const;
+export const TApplicationExceptionType = {
+  UNKNOWN: 0,
+  UNKNOWN_METHOD: 1,
+  INVALID_MESSAGE_TYPE: 2,
+  MISSING_RESULT: 5,
+  INTERNAL_ERROR: 6,
+  PROTOCOL_ERROR: 7,
+} as const;
 
 export const VERSION_1 = 0x80010000 | 0;
 export const VERSION_MASK = 0xffff0000 | 0;

@@ -23,7 +23,15 @@ import {
   writeStatus,
   writeStringMap,
 } from './structs.js';
-import type { ExtensionRegistry, ExtensionResponse, ExtensionStatus, InternalExtensionInfo, InternalExtensionList, InternalOptionList, PluginRequest } from '../protocol.js';
+import type {
+  ExtensionRegistry,
+  ExtensionResponse,
+  ExtensionStatus,
+  InternalExtensionInfo,
+  InternalExtensionList,
+  InternalOptionList,
+  PluginRequest,
+} from '../protocol.js';
 
 /** One argument or result field: its id, wire type, writer and reader. */
 interface Field<V> {
@@ -43,8 +51,20 @@ const stringField = (id: number): Field<string> => ({
   absent: () => '',
 });
 
-const statusField: Field<ExtensionStatus> = { id: 0, type: T.STRUCT, write: writeStatus, read: readStatus, absent: () => ({ code: 0, message: '', uuid: 0 }) };
-const responseField: Field<ExtensionResponse> = { id: 0, type: T.STRUCT, write: writeResponse, read: readResponse, absent: () => ({ status: { code: 0, message: '', uuid: 0 }, response: [] }) };
+const statusField: Field<ExtensionStatus> = {
+  id: 0,
+  type: T.STRUCT,
+  write: writeStatus,
+  read: readStatus,
+  absent: () => ({ code: 0, message: '', uuid: 0 }),
+};
+const responseField: Field<ExtensionResponse> = {
+  id: 0,
+  type: T.STRUCT,
+  write: writeResponse,
+  read: readResponse,
+  absent: () => ({ status: { code: 0, message: '', uuid: 0 }, response: [] }),
+};
 
 export interface MethodCodec {
   readonly name: string;
@@ -67,22 +87,46 @@ export const METHODS: Readonly<Record<string, MethodCodec>> = {
     [
       f(stringField(1)),
       f(stringField(2)),
-      f<PluginRequest>({ id: 3, type: T.MAP, write: (w, v) => writeStringMap(w, v, 'call request'), read: (r) => readStringMap(r, 'call request'), absent: () => ({}) }),
+      f<PluginRequest>({
+        id: 3,
+        type: T.MAP,
+        write: (w, v) => writeStringMap(w, v, 'call request'),
+        read: (r) => readStringMap(r, 'call request'),
+        absent: () => ({}),
+      }),
     ],
     f(responseField),
   ),
   shutdown: method('shutdown', [], undefined),
-  extensions: method('extensions', [], f<InternalExtensionList>({ id: 0, type: T.MAP, write: writeExtensionList, read: readExtensionList, absent: () => ({}) })),
-  options: method('options', [], f<InternalOptionList>({ id: 0, type: T.MAP, write: writeOptionList, read: readOptionList, absent: () => ({}) })),
+  extensions: method(
+    'extensions',
+    [],
+    f<InternalExtensionList>({ id: 0, type: T.MAP, write: writeExtensionList, read: readExtensionList, absent: () => ({}) }),
+  ),
+  options: method(
+    'options',
+    [],
+    f<InternalOptionList>({ id: 0, type: T.MAP, write: writeOptionList, read: readOptionList, absent: () => ({}) }),
+  ),
   registerExtension: method(
     'registerExtension',
     [
-      f<InternalExtensionInfo>({ id: 1, type: T.STRUCT, write: writeExtensionInfo, read: readExtensionInfo, absent: () => ({ name: '', version: '', sdk_version: '', min_sdk_version: '' }) }),
+      f<InternalExtensionInfo>({
+        id: 1,
+        type: T.STRUCT,
+        write: writeExtensionInfo,
+        read: readExtensionInfo,
+        absent: () => ({ name: '', version: '', sdk_version: '', min_sdk_version: '' }),
+      }),
       f<ExtensionRegistry>({ id: 2, type: T.MAP, write: writeRegistry, read: readRegistry, absent: () => ({}) }),
     ],
     f(statusField),
   ),
-  deregisterExtension: method('deregisterExtension', [f<number>({ id: 1, type: T.I64, write: (w, v) => w.i64(v), read: (r) => r.i64(), absent: () => 0 })], f(statusField)),
+  deregisterExtension: method(
+    'deregisterExtension',
+    [f<number>({ id: 1, type: T.I64, write: (w, v) => w.i64(v), read: (r) => r.i64(), absent: () => 0 })],
+    f(statusField),
+  ),
   query: method('query', [f(stringField(1))], f(responseField)),
   getQueryColumns: method('getQueryColumns', [f(stringField(1))], f(responseField)),
 };

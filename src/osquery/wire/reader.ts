@@ -6,7 +6,20 @@
  */
 import { MAX_DEPTH, T, protocolError } from './constants.js';
 
-const TYPE_NAMES: Record<number, string> = { 2: 'bool', 3: 'byte', 4: 'double', 6: 'i16', 8: 'i32', 10: 'i64', 11: 'string', 12: 'struct', 13: 'map', 14: 'set', 15: 'list', 16: 'uuid' };
+const TYPE_NAMES: Record<number, string> = {
+  2: 'bool',
+  3: 'byte',
+  4: 'double',
+  6: 'i16',
+  8: 'i32',
+  10: 'i64',
+  11: 'string',
+  12: 'struct',
+  13: 'map',
+  14: 'set',
+  15: 'list',
+  16: 'uuid',
+};
 
 export function typeName(t: number): string {
   return TYPE_NAMES[t] ?? `type ${t}`;

@@ -14,7 +14,16 @@
  * lies; only the tail of an incomplete message is copied into a buffer of the
  * scanner's own, grown geometrically.
  */
-import { MAX_CONTAINER_SIZE, MAX_DEPTH, MAX_METHOD_NAME, MAX_STRING_BYTES, T, VERSION_1, VERSION_MASK, protocolError } from './constants.js';
+import {
+  MAX_CONTAINER_SIZE,
+  MAX_DEPTH,
+  MAX_METHOD_NAME,
+  MAX_STRING_BYTES,
+  T,
+  VERSION_1,
+  VERSION_MASK,
+  protocolError,
+} from './constants.js';
 
 /** One complete message: its header, and where its body (the args or result struct) lies in `buf`. */
 export interface Frame {
@@ -31,7 +40,20 @@ const K_LIST = 1;
 const K_MAP = 2;
 
 function validType(t: number): boolean {
-  return t === T.BOOL || t === T.BYTE || t === T.DOUBLE || t === T.I16 || t === T.I32 || t === T.I64 || t === T.STRING || t === T.STRUCT || t === T.MAP || t === T.SET || t === T.LIST || t === T.UUID;
+  return (
+    t === T.BOOL ||
+    t === T.BYTE ||
+    t === T.DOUBLE ||
+    t === T.I16 ||
+    t === T.I32 ||
+    t === T.I64 ||
+    t === T.STRING ||
+    t === T.STRUCT ||
+    t === T.MAP ||
+    t === T.SET ||
+    t === T.LIST ||
+    t === T.UUID
+  );
 }
 
 export class FrameScanner {
@@ -199,7 +221,8 @@ export class FrameScanner {
             if (size < 0 || size > MAX_CONTAINER_SIZE) throw protocolError(`${isMap ? 'map' : 'list'} size ${size} out of range`);
             const k = buf[pos]!;
             const v = isMap ? buf[pos + 1]! : 0;
-            if (size > 0 && (!validType(k) || (isMap && !validType(v)))) throw protocolError(`invalid element type ${isMap ? `${k}/${v}` : k}`);
+            if (size > 0 && (!validType(k) || (isMap && !validType(v))))
+              throw protocolError(`invalid element type ${isMap ? `${k}/${v}` : k}`);
             const b = depth * 4;
             st[b] = isMap ? K_MAP : K_LIST;
             st[b + 1] = isMap ? size * 2 : size;

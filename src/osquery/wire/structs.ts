@@ -131,7 +131,12 @@ export function readResponse(r: WireReader): ExtensionResponse {
 const INFO_FIELDS = ['name', 'version', 'sdk_version', 'min_sdk_version'] as const;
 const OPTION_FIELDS = ['value', 'default_value', 'type'] as const;
 
-function writeStringStruct<K extends string>(w: WireWriter, obj: Maybe<Partial<Record<K, string | null>>>, fields: readonly K[], where: string): void {
+function writeStringStruct<K extends string>(
+  w: WireWriter,
+  obj: Maybe<Partial<Record<K, string | null>>>,
+  fields: readonly K[],
+  where: string,
+): void {
   if (obj) for (let i = 0; i < fields.length; i++) stringField(w, i + 1, obj[fields[i]!], `${where}.${fields[i]}`);
   w.fieldStop();
 }

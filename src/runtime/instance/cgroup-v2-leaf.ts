@@ -58,7 +58,8 @@ export function enterSupervisorLeaf(options: LeafOptions = {}): LeafResult {
   const fsRoot = options.fsRoot ?? '/sys/fs/cgroup';
   const wanted = options.controllers ?? ['memory', 'cpu'];
   const result: LeafResult = { moved: 0, enabled: [], skipped: [] };
-  if (!existsSync(join(fsRoot, 'cgroup.controllers'))) return { ...result, reason: `not cgroup v2 (${join(fsRoot, 'cgroup.controllers')} does not exist)` };
+  if (!existsSync(join(fsRoot, 'cgroup.controllers')))
+    return { ...result, reason: `not cgroup v2 (${join(fsRoot, 'cgroup.controllers')} does not exist)` };
   let own: string | undefined;
   try {
     own = unifiedPath(readFileSync(options.procSelfCgroup ?? '/proc/self/cgroup', 'utf8'));

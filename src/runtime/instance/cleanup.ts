@@ -37,8 +37,14 @@ export class CleanupStack {
         let timer: NodeJS.Timeout | undefined;
         const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.stepTimeoutMs)));
         try {
-          const result = await Promise.race([Promise.resolve().then(step.run).then(() => 'done' as const), timeout]);
-          if (result === 'timeout') this.log.warn({ step: step.name, timeout_ms: this.stepTimeoutMs }, 'cleanup step timed out; continuing');
+          const result = await Promise.race([
+            Promise.resolve()
+              .then(step.run)
+              .then(() => 'done' as const),
+            timeout,
+          ]);
+          if (result === 'timeout')
+            this.log.warn({ step: step.name, timeout_ms: this.stepTimeoutMs }, 'cleanup step timed out; continuing');
         } catch (err) {
           this.log.warn({ step: step.name, err: errorMessage(err) }, 'cleanup step failed; continuing');
         } finally {

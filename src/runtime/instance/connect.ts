@@ -29,11 +29,11 @@ export async function waitForSocket(path: string, t: InstanceTimings, signal: Ab
 }
 
 export async function connectManager(manager: ExtensionManagerClient, t: InstanceTimings, signal: AbortSignal): Promise<void> {
-  await pollUntil(
-    `extension manager ${manager.path} to answer ping`,
-    async () => (await manager.ping(t.callTimeoutMs)).code === 0,
-    { timeoutMs: t.connectTimeoutMs, intervalMs: t.connectPollMs, signal },
-  );
+  await pollUntil(`extension manager ${manager.path} to answer ping`, async () => (await manager.ping(t.callTimeoutMs)).code === 0, {
+    timeoutMs: t.connectTimeoutMs,
+    intervalMs: t.connectPollMs,
+    signal,
+  });
 }
 
 /** Register and serve the extension; retried (a fresh server each time) until the connect timeout. */
@@ -68,12 +68,18 @@ export async function startExtensionServer(input: ConnectInput): Promise<Extensi
 export async function verifyRegistered(manager: ExtensionManagerClient, name: string, t: InstanceTimings): Promise<void> {
   const names = [...(await manager.extensions(t.callTimeoutMs)).values()].map((e) => e.name);
   if (!names.includes(name)) {
-    throw new LauncherError('E_EXTENSION_STATUS', `osqueryd on ${manager.path} does not list extension ${name} after registering it (has: ${names.join(', ') || 'none'})`);
+    throw new LauncherError(
+      'E_EXTENSION_STATUS',
+      `osqueryd on ${manager.path} does not list extension ${name} after registering it (has: ${names.join(', ') || 'none'})`,
+    );
   }
 }
 
 /** `osquery_info` like launcher's SetConnected; undefined fields when the query fails. */
-export async function readOsqueryInfo(manager: ExtensionManagerClient, t: InstanceTimings): Promise<{ instanceId?: string; version?: string }> {
+export async function readOsqueryInfo(
+  manager: ExtensionManagerClient,
+  t: InstanceTimings,
+): Promise<{ instanceId?: string; version?: string }> {
   let rows;
   try {
     rows = await manager.query('select instance_id, version from osquery_info order by start_time limit 1', t.callTimeoutMs);

@@ -58,7 +58,8 @@ export type ExtensionFactory = (ctx: ExtensionContext) => InstanceExtension;
 export function extensionFlagNames(ext: InstanceExtension): ExtensionFlagNames {
   const byKind = (kind: Plugin['kind']) => ext.plugins.find((p) => p.kind === kind)?.name;
   const configPlugin = byKind('config');
-  if (!configPlugin) throw new LauncherError('E_CONFIG', `extension ${ext.name} has no config plugin; osqueryd needs one for --config_plugin`);
+  if (!configPlugin)
+    throw new LauncherError('E_CONFIG', `extension ${ext.name} has no config plugin; osqueryd needs one for --config_plugin`);
   const names: ExtensionFlagNames = { extensionName: ext.name, configPlugin };
   const logger = byKind('logger');
   const distributed = byKind('distributed');

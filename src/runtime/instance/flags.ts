@@ -71,7 +71,14 @@ export interface OsquerydArgsInput {
 }
 
 /** System CA bundles, in launcher's order of preference (Linux). */
-const SYSTEM_CA_BUNDLES = ['/etc/ssl/certs/ca-certificates.crt', '/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/ca-bundle.pem', '/etc/pki/tls/cacert.pem', '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem', '/etc/ssl/cert.pem'];
+const SYSTEM_CA_BUNDLES = [
+  '/etc/ssl/certs/ca-certificates.crt',
+  '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/ssl/ca-bundle.pem',
+  '/etc/pki/tls/cacert.pem',
+  '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem',
+  '/etc/ssl/cert.pem',
+];
 
 /** The configured root PEM, else the first system CA bundle present, else undefined (the flag is then left out). */
 export function tlsServerCertsPath(rootPem: string | undefined, candidates: readonly string[] = SYSTEM_CA_BUNDLES): string | undefined {
@@ -98,10 +105,21 @@ export function normaliseUserFlags(flags: readonly string[], where = 'osquery fl
     const body = raw.replace(/^--?/, '');
     const eq = body.indexOf('=');
     const name = eq === -1 ? body : body.slice(0, eq);
-    if (!FLAG_NAME.test(name)) throw new LauncherError('E_INVALID_ARGUMENT', `${where}: ${JSON.stringify(raw)} is not a flag (expected name[=value], name ${FLAG_NAME.source})`);
-    const reserved = RESERVED_FLAGS.has(name) ? name : name.startsWith('no') && RESERVED_FLAGS.has(name.slice(2)) ? name.slice(2) : undefined;
+    if (!FLAG_NAME.test(name))
+      throw new LauncherError(
+        'E_INVALID_ARGUMENT',
+        `${where}: ${JSON.stringify(raw)} is not a flag (expected name[=value], name ${FLAG_NAME.source})`,
+      );
+    const reserved = RESERVED_FLAGS.has(name)
+      ? name
+      : name.startsWith('no') && RESERVED_FLAGS.has(name.slice(2))
+        ? name.slice(2)
+        : undefined;
     if (reserved) {
-      throw new LauncherError('E_INVALID_ARGUMENT', `${where}: ${JSON.stringify(raw)} sets --${reserved}, which the supervisor owns and cannot be overridden`);
+      throw new LauncherError(
+        'E_INVALID_ARGUMENT',
+        `${where}: ${JSON.stringify(raw)} sets --${reserved}, which the supervisor owns and cannot be overridden`,
+      );
     }
     return `--${body}`;
   });
@@ -113,7 +131,11 @@ export function buildOsquerydArgs(input: OsquerydArgsInput): string[] {
   const args: string[] = [];
   if (names.loggerPlugin) args.push(`--logger_plugin=${names.loggerPlugin}`);
   if (names.distributedPlugin) {
-    args.push(`--distributed_plugin=${names.distributedPlugin}`, '--disable_distributed=false', `--distributed_interval=${t.distributedInterval}`);
+    args.push(
+      `--distributed_plugin=${names.distributedPlugin}`,
+      '--disable_distributed=false',
+      `--distributed_interval=${t.distributedInterval}`,
+    );
   }
   args.push('--pack_delimiter=:', '--host_identifier=uuid', '--force=true', '--utc');
   if (input.tlsServerCerts) args.push(`--tls_server_certs=${input.tlsServerCerts}`);

@@ -19,10 +19,15 @@ export async function checkInstanceHealth(target: HealthTarget): Promise<void> {
     const client = new ExtensionClient(server.socketPath, { timeoutMs: target.timeoutMs });
     try {
       const st = await client.ping();
-      if (st.code !== 0) throw new LauncherError('E_EXTENSION_STATUS', `extension ${server.name} ping returned code ${st.code}: ${st.message}`);
+      if (st.code !== 0)
+        throw new LauncherError('E_EXTENSION_STATUS', `extension ${server.name} ping returned code ${st.code}: ${st.message}`);
     } catch (err) {
       if (err instanceof LauncherError && err.code === 'E_EXTENSION_STATUS') throw err;
-      throw new LauncherError('E_THRIFT_CONNECTION', `extension ${server.name} does not answer ping on ${server.socketPath}: ${errorMessage(err)}`, { cause: err });
+      throw new LauncherError(
+        'E_THRIFT_CONNECTION',
+        `extension ${server.name} does not answer ping on ${server.socketPath}: ${errorMessage(err)}`,
+        { cause: err },
+      );
     } finally {
       client.close();
     }
@@ -31,11 +36,18 @@ export async function checkInstanceHealth(target: HealthTarget): Promise<void> {
   try {
     registered = new Set([...(await target.manager.extensions(target.timeoutMs)).values()].map((e) => e.name));
   } catch (err) {
-    throw new LauncherError('E_THRIFT_CONNECTION', `osqueryd does not answer extensions() on ${target.manager.path}: ${errorMessage(err)}`, { cause: err });
+    throw new LauncherError(
+      'E_THRIFT_CONNECTION',
+      `osqueryd does not answer extensions() on ${target.manager.path}: ${errorMessage(err)}`,
+      { cause: err },
+    );
   }
   const missing = target.servers.filter((s) => !registered.has(s.name)).map((s) => s.name);
   if (missing.length > 0) {
-    throw new LauncherError('E_EXTENSION_STATUS', `osqueryd no longer lists extension(s) ${missing.join(', ')} (has: ${[...registered].join(', ') || 'none'})`);
+    throw new LauncherError(
+      'E_EXTENSION_STATUS',
+      `osqueryd no longer lists extension(s) ${missing.join(', ')} (has: ${[...registered].join(', ') || 'none'})`,
+    );
   }
 }
 
@@ -71,7 +83,9 @@ export function startHealthMonitor(o: HealthMonitorOptions): void {
     failures = error ? failures + 1 : 0;
     o.onResult(error, failures);
     if (error && failures >= o.maxFailures) {
-      o.onGiveUp(new LauncherError('E_TIMEOUT', `health check failed ${failures} times in a row; last: ${error.message}`, { cause: error }));
+      o.onGiveUp(
+        new LauncherError('E_TIMEOUT', `health check failed ${failures} times in a row; last: ${error.message}`, { cause: error }),
+      );
       return;
     }
     schedule(o.intervalMs);

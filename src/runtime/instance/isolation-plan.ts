@@ -4,7 +4,16 @@
  * starts it (wrapped in its own mount namespace, or not) and the status shown
  * in `ctl get` and `kolide_launcher_instances`.
  */
-import { isolationFlags, isolationUnavailableReason, wrapInNamespace, type IsolationHost, type IsolationState, type ResolvedIsolation, type WrapInput, type WrappedCommand } from './isolation.js';
+import {
+  isolationFlags,
+  isolationUnavailableReason,
+  wrapInNamespace,
+  type IsolationHost,
+  type IsolationState,
+  type ResolvedIsolation,
+  type WrapInput,
+  type WrappedCommand,
+} from './isolation.js';
 
 export type { IsolationHost, ResolvedIsolation } from './isolation.js';
 

@@ -84,7 +84,8 @@ export function isolationUnavailableReason(host: IsolationHost = {}): string | u
   if (probed === undefined) {
     const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true'], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 5000 });
     if (r.error) probed = `unshare(1) cannot run: ${r.error.message}`;
-    else if (r.status !== 0) probed = `unshare --mount failed (${r.signal ?? `exit ${r.status}`}): ${String(r.stderr).trim().slice(0, 200)}`;
+    else if (r.status !== 0)
+      probed = `unshare --mount failed (${r.signal ?? `exit ${r.status}`}): ${String(r.stderr).trim().slice(0, 200)}`;
     else probed = null;
   }
   return probed ?? undefined;
@@ -142,6 +143,17 @@ export function isolationScript(input: Omit<WrapInput, 'osquerydPath' | 'args'>)
 export function wrapInNamespace(input: WrapInput): WrappedCommand {
   return {
     file: 'unshare',
-    args: ['--mount', '--propagation', 'private', '--', 'sh', '-c', isolationScript(input), 'olr-isolate', input.osquerydPath, ...input.args],
+    args: [
+      '--mount',
+      '--propagation',
+      'private',
+      '--',
+      'sh',
+      '-c',
+      isolationScript(input),
+      'olr-isolate',
+      input.osquerydPath,
+      ...input.args,
+    ],
   };
 }

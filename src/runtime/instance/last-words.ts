@@ -19,7 +19,14 @@ const LAST_WORDS_MAX = 400;
 export function lastWords(lines: ReadonlyArray<{ stream: string; text: string }>, plain = true): string | undefined {
   const stderr = lines.filter((l) => l.stream === 'stderr' && l.text.trim() !== '');
   const glog = stderr.filter((l) => GLOG_ERROR.test(l.text)).at(-1);
-  const text = glog ? glog.text.slice(glog.text.indexOf('] ') + 2) || glog.text : plain ? stderr.filter((l) => !GLOG_ANY.test(l.text)).at(-1)?.text.trim() : undefined;
+  const text = glog
+    ? glog.text.slice(glog.text.indexOf('] ') + 2) || glog.text
+    : plain
+      ? stderr
+          .filter((l) => !GLOG_ANY.test(l.text))
+          .at(-1)
+          ?.text.trim()
+      : undefined;
   if (!text) return undefined;
   return text.length > LAST_WORDS_MAX ? `${text.slice(0, LAST_WORDS_MAX)}…` : text;
 }

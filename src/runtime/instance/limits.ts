@@ -195,7 +195,8 @@ export function planLimits(registrationId: string, limits: ResourceLimits, confi
     if (reason) plan.fallbackReason = reason;
     return plan;
   };
-  if (config.cgroup === 'off' || process.platform !== 'linux') return fallback(config.cgroup === 'off' ? 'cgroups disabled by configuration' : 'not Linux');
+  if (config.cgroup === 'off' || process.platform !== 'linux')
+    return fallback(config.cgroup === 'off' ? 'cgroups disabled by configuration' : 'not Linux');
 
   const fsRoot = config.fsRoot ?? '/sys/fs/cgroup';
   const group = config.groupName ?? 'osquery-launcher';
@@ -216,7 +217,12 @@ export function planLimits(registrationId: string, limits: ResourceLimits, confi
   } catch (err) {
     return fallback(`cgroup not usable: ${errorMessage(err)}`);
   }
-  const memoryDir = limits.memoryMb === undefined ? undefined : mode === 'cgroup-v2' ? dirs[0] : dirs.find((d) => d.startsWith(`${v1Mount(fsRoot, 'memory') ?? '\0'}/`));
+  const memoryDir =
+    limits.memoryMb === undefined
+      ? undefined
+      : mode === 'cgroup-v2'
+        ? dirs[0]
+        : dirs.find((d) => d.startsWith(`${v1Mount(fsRoot, 'memory') ?? '\0'}/`));
   const oomFile = memoryDir && join(memoryDir, mode === 'cgroup-v2' ? 'memory.events' : 'memory.oom_control');
   return {
     mode,

@@ -141,7 +141,8 @@ export class OsqueryInstance {
       runId: this.runId,
       startedAt,
       instanceId: () => this.info.instanceId,
-      uptimeSeconds: () => (this.connectedAt === undefined ? undefined : Math.floor(((this.endedAt ?? Date.now()) - this.connectedAt) / 1000)),
+      uptimeSeconds: () =>
+        this.connectedAt === undefined ? undefined : Math.floor(((this.endedAt ?? Date.now()) - this.connectedAt) / 1000),
     };
   }
   private connectedAt: number | undefined;
@@ -199,7 +200,8 @@ export class OsqueryInstance {
    */
   launch(): Promise<void> {
     if (this.launching) throw new LauncherError('E_INTERNAL', `instance ${this.registrationId}/${this.runId} was already launched`);
-    if (this.ending) return Promise.reject(new LauncherError('E_SHUTDOWN', `instance ${this.registrationId}/${this.runId} was stopped before launch`));
+    if (this.ending)
+      return Promise.reject(new LauncherError('E_SHUTDOWN', `instance ${this.registrationId}/${this.runId} was stopped before launch`));
     this.launching = this.doLaunch().catch((err: unknown) => {
       const error = err instanceof Error ? err : new Error(String(err));
       void this.end(error);
@@ -243,7 +245,10 @@ export class OsqueryInstance {
       health_failures: this.healthFailures,
       last_error: this.lastError ?? null,
       limits: { mode: this.limits?.mode ?? 'none', memory_mb: limits.memoryMb ?? null, cpu_percent: limits.cpuPercent ?? null },
-      isolation: this.isolation?.status ?? { mode: this.o.isolation?.mode ?? 'none', disabled_tables: this.o.isolation?.disableTables ?? [] },
+      isolation: this.isolation?.status ?? {
+        mode: this.o.isolation?.mode ?? 'none',
+        disabled_tables: this.o.isolation?.disableTables ?? [],
+      },
       osqueryd_path: this.o.osquerydPath,
       osqueryd_version: this.info.version ?? null,
       instance_id: this.info.instanceId ?? null,
@@ -282,7 +287,9 @@ export class OsqueryInstance {
     this.limits = planLimits(this.registrationId, o.registration.limits, o.limits);
     const limits = this.limits;
     this.cleanup.push('release limits', () => limits.release());
-    this.history('start', (h) => h.start({ registrationId: this.registrationId, runId: this.runId, osquerydPath: o.osquerydPath, limitsMode: limits.mode }));
+    this.history('start', (h) =>
+      h.start({ registrationId: this.registrationId, runId: this.runId, osquerydPath: o.osquerydPath, limitsMode: limits.mode }),
+    );
     mkdirSync(paths.registrationDir, { recursive: true, mode: 0o700 });
     rmSync(paths.socketPath, { force: true }); // stale socket (docs/protocol/device.md#launch)
 
@@ -302,13 +309,18 @@ export class OsqueryInstance {
     try {
       await this.ext.start();
     } catch (err) {
-      throw new LauncherError('E_LAUNCH', `extension ${this.ext.name} for registration ${this.registrationId} failed to start: ${errorMessage(err)}`, { cause: err });
+      throw new LauncherError(
+        'E_LAUNCH',
+        `extension ${this.ext.name} for registration ${this.registrationId} failed to start: ${errorMessage(err)}`,
+        { cause: err },
+      );
     }
     this.checkpoint();
 
     this.isolation = planInstanceIsolation(o.isolation, o.isolationHost);
     const isolation = this.isolation;
-    if (isolation.status.reason) this.log.warn({ reason: isolation.status.reason }, 'filesystem isolation unavailable: osqueryd sees the whole host');
+    if (isolation.status.reason)
+      this.log.warn({ reason: isolation.status.reason }, 'filesystem isolation unavailable: osqueryd sees the whole host');
     const args = buildOsquerydArgs({
       names,
       pidfilePath: paths.pidfilePath,
@@ -331,7 +343,12 @@ export class OsqueryInstance {
     });
     let outLog = componentLogger(this.baseLog, 'osqueryd', this.bindings());
     this.log.info({ binary: o.osquerydPath, args }, 'starting osqueryd');
-    const command = isolation.command({ osquerydPath: o.osquerydPath, args, root: o.root, keep: [paths.registrationDir, paths.socketDir, augeasLensesPath(o.root) ?? '', o.tlsServerCerts ?? ''].filter(Boolean) });
+    const command = isolation.command({
+      osquerydPath: o.osquerydPath,
+      args,
+      root: o.root,
+      keep: [paths.registrationDir, paths.socketDir, augeasLensesPath(o.root) ?? '', o.tlsServerCerts ?? ''].filter(Boolean),
+    });
     this.proc = await OsquerydProcess.spawn({
       ...command,
       env: { SYSTEM_VERSION_COMPAT: '0', ...o.env },
@@ -405,7 +422,9 @@ export class OsqueryInstance {
       const grace = new AbortController();
       await Promise.race([proc.exited, delay(EXIT_REPORT_GRACE_MS, grace.signal)]);
       grace.abort();
-      void this.end(new LauncherError('E_THRIFT_CONNECTION', `extension ${server.name} stopped: ${reason.message}`, { cause: reason }), { unresponsive: true });
+      void this.end(new LauncherError('E_THRIFT_CONNECTION', `extension ${server.name} stopped: ${reason.message}`, { cause: reason }), {
+        unresponsive: true,
+      });
     });
     this.checkpoint();
     await verifyRegistered(this.manager, this.ext.name, t);
@@ -425,7 +444,8 @@ export class OsqueryInstance {
 
   /** ExtensionContext.query: waits for the manager, not for 'running'. */
   private async earlyQuery(sql: string, timeoutMs: number): Promise<Row[]> {
-    const ended = () => new LauncherError('E_SHUTDOWN', `registration ${this.registrationId} run ${this.runId} ended before its osqueryd answered`);
+    const ended = () =>
+      new LauncherError('E_SHUTDOWN', `registration ${this.registrationId} run ${this.runId} ended before its osqueryd answered`);
     if (this.ctl.signal.aborted) throw ended();
     let onAbort!: () => void;
     const aborted = new Promise<never>((_, reject) => {
@@ -516,7 +536,11 @@ export class OsqueryInstance {
       const processExit = this.proc?.exitStatus;
       if (processExit) exit.process = processExit;
       this.history('exit', (h) =>
-        h.setExited(this.runId, { code: processExit?.code ?? null, signal: processExit?.signal ?? null, ...(reason ? { error: reason.message } : {}) }),
+        h.setExited(this.runId, {
+          code: processExit?.code ?? null,
+          signal: processExit?.signal ?? null,
+          ...(reason ? { error: reason.message } : {}),
+        }),
       );
       this.sm.set(reason ? 'failed' : 'exited', processExit ? { exit: describeExit(processExit) } : {});
       this.resolveExited(exit);

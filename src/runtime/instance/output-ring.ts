@@ -97,9 +97,10 @@ export class OutputRing {
   /** Add a line; drops the oldest when full. Ignored (returns undefined) once closed. */
   append(stream: OutputStreamName, text: string): OutputLine | undefined {
     if (this.isClosed) return undefined;
-    const body = text.length > this.maxLineLength
-      ? `${text.slice(0, this.maxLineLength)}… [${text.length - this.maxLineLength} characters cut]`
-      : text;
+    const body =
+      text.length > this.maxLineLength
+        ? `${text.slice(0, this.maxLineLength)}… [${text.length - this.maxLineLength} characters cut]`
+        : text;
     const line: OutputLine = { seq: this.next, stream, text: body, time: this.clock() };
     const slot = this.next % this.capacity;
     if (slot === this.slots.length) this.slots.push(line);

@@ -41,7 +41,8 @@ export function registrationDir(root: string, registrationId: string): string {
 }
 
 export function runShortId(runId: string): string {
-  if (runId.length < RUN_SHORT_LENGTH) throw new LauncherError('E_INTERNAL', `run id ${JSON.stringify(runId)} is shorter than ${RUN_SHORT_LENGTH} characters`);
+  if (runId.length < RUN_SHORT_LENGTH)
+    throw new LauncherError('E_INTERNAL', `run id ${JSON.stringify(runId)} is shorter than ${RUN_SHORT_LENGTH} characters`);
   return runId.slice(-RUN_SHORT_LENGTH).toLowerCase();
 }
 
@@ -75,8 +76,13 @@ export function ensurePrivateDir(dir: string): void {
   const st = lstatSync(dir);
   const uid = process.getuid?.();
   if (!st.isDirectory()) throw new LauncherError('E_PERMISSION_DENIED', `socket directory ${dir} is not a directory (symlink or file)`);
-  if (uid !== undefined && st.uid !== uid) throw new LauncherError('E_PERMISSION_DENIED', `socket directory ${dir} is owned by uid ${st.uid}, not ${uid}`);
-  if ((st.mode & 0o077) !== 0) throw new LauncherError('E_PERMISSION_DENIED', `socket directory ${dir} has mode ${(st.mode & 0o777).toString(8)}; expected no group/other access`);
+  if (uid !== undefined && st.uid !== uid)
+    throw new LauncherError('E_PERMISSION_DENIED', `socket directory ${dir} is owned by uid ${st.uid}, not ${uid}`);
+  if ((st.mode & 0o077) !== 0)
+    throw new LauncherError(
+      'E_PERMISSION_DENIED',
+      `socket directory ${dir} has mode ${(st.mode & 0o777).toString(8)}; expected no group/other access`,
+    );
 }
 
 /**

@@ -101,7 +101,9 @@ export class OsquerydProcess {
     });
     if (child.pid === undefined) {
       const result = await child;
-      throw new LauncherError('E_LAUNCH', `cannot start osqueryd ${options.file}: ${result.shortMessage ?? errorMessage(result.cause)}`, { cause: result.cause });
+      throw new LauncherError('E_LAUNCH', `cannot start osqueryd ${options.file}: ${result.shortMessage ?? errorMessage(result.cause)}`, {
+        cause: result.cause,
+      });
     }
     return new OsquerydProcess(child, child.pid, options.onLine);
   }
@@ -137,7 +139,15 @@ export class OsquerydProcess {
 export function childEnvironment(env: NodeJS.ProcessEnv): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(env)) {
-    if (v === undefined || k === 'NOTIFY_SOCKET' || k === 'LISTEN_FDS' || k === 'LISTEN_PID' || k === 'WATCHDOG_USEC' || k === 'WATCHDOG_PID') continue;
+    if (
+      v === undefined ||
+      k === 'NOTIFY_SOCKET' ||
+      k === 'LISTEN_FDS' ||
+      k === 'LISTEN_PID' ||
+      k === 'WATCHDOG_USEC' ||
+      k === 'WATCHDOG_PID'
+    )
+      continue;
     out[k] = v;
   }
   return out;

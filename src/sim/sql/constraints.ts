@@ -31,14 +31,63 @@ export interface TableContext {
   colsUsedBitset: bigint;
 }
 
-const COMPARISON: Record<string, number> = { '=': Op.EQUALS, '==': Op.EQUALS, '>': Op.GREATER_THAN, '<=': Op.LESS_THAN_OR_EQUALS, '<': Op.LESS_THAN, '>=': Op.GREATER_THAN_OR_EQUALS };
+const COMPARISON: Record<string, number> = {
+  '=': Op.EQUALS,
+  '==': Op.EQUALS,
+  '>': Op.GREATER_THAN,
+  '<=': Op.LESS_THAN_OR_EQUALS,
+  '<': Op.LESS_THAN,
+  '>=': Op.GREATER_THAN_OR_EQUALS,
+};
 const WORD_OPS: Record<string, number> = { like: Op.LIKE, glob: Op.GLOB, match: Op.MATCH, regexp: Op.REGEXP };
 /** `5 < col` is `col > 5`. */
-const MIRROR: Record<number, number> = { [Op.GREATER_THAN]: Op.LESS_THAN, [Op.LESS_THAN]: Op.GREATER_THAN, [Op.LESS_THAN_OR_EQUALS]: Op.GREATER_THAN_OR_EQUALS, [Op.GREATER_THAN_OR_EQUALS]: Op.LESS_THAN_OR_EQUALS };
+const MIRROR: Record<number, number> = {
+  [Op.GREATER_THAN]: Op.LESS_THAN,
+  [Op.LESS_THAN]: Op.GREATER_THAN,
+  [Op.LESS_THAN_OR_EQUALS]: Op.GREATER_THAN_OR_EQUALS,
+  [Op.GREATER_THAN_OR_EQUALS]: Op.LESS_THAN_OR_EQUALS,
+};
 const RANGE_OPS = new Set<number>([Op.GREATER_THAN, Op.LESS_THAN, Op.LESS_THAN_OR_EQUALS, Op.GREATER_THAN_OR_EQUALS]);
 
-const CLAUSES = new Set(['select', 'from', 'where', 'group', 'having', 'order', 'limit', 'on', 'using', 'union', 'except', 'intersect', 'values', 'set', 'window', 'returning', 'join']);
-const TERM_END = new Set(['and', 'group', 'order', 'limit', 'having', 'window', 'union', 'except', 'intersect', 'join', 'left', 'right', 'full', 'inner', 'cross', 'natural', 'where', 'returning']);
+const CLAUSES = new Set([
+  'select',
+  'from',
+  'where',
+  'group',
+  'having',
+  'order',
+  'limit',
+  'on',
+  'using',
+  'union',
+  'except',
+  'intersect',
+  'values',
+  'set',
+  'window',
+  'returning',
+  'join',
+]);
+const TERM_END = new Set([
+  'and',
+  'group',
+  'order',
+  'limit',
+  'having',
+  'window',
+  'union',
+  'except',
+  'intersect',
+  'join',
+  'left',
+  'right',
+  'full',
+  'inner',
+  'cross',
+  'natural',
+  'where',
+  'returning',
+]);
 const NOT_ALIAS = new Set([...TERM_END, 'on', 'using', 'outer', 'indexed', 'not', 'as', 'select', 'from']);
 
 interface Frame {
@@ -66,7 +115,8 @@ function frames(tokens: Token[]): Frame[] {
         return;
       }
       // A grouping paren keeps the clause; after a function name or NOT it blocks.
-      const grouping = prev === undefined || isOp(prev, '(', ',') || isKeyword(prev, 'where', 'on', 'and', 'in', 'from', 'join', 'using', 'as');
+      const grouping =
+        prev === undefined || isOp(prev, '(', ',') || isKeyword(prev, 'where', 'on', 'and', 'in', 'from', 'join', 'using', 'as');
       stack.push({ clause: top.clause, blocked: top.blocked || top.caseDepth > 0 || !grouping, caseDepth: 0, scope: top.scope });
       return;
     }
@@ -119,7 +169,8 @@ function literal(tokens: Token[], i: number): { expr: string; next: number } | u
   if (!t) return undefined;
   if (t.kind === 'string') return { expr: t.text, next: i + 1 };
   if (t.kind === 'number') return { expr: t.text, next: i + 1 };
-  if (isOp(t, '-', '+') && tokens[i + 1]?.kind === 'number') return { expr: (t.text === '-' ? '-' : '') + tokens[i + 1]!.text, next: i + 2 };
+  if (isOp(t, '-', '+') && tokens[i + 1]?.kind === 'number')
+    return { expr: (t.text === '-' ? '-' : '') + tokens[i + 1]!.text, next: i + 2 };
   return undefined;
 }
 
@@ -152,7 +203,12 @@ function termEnds(tokens: Token[], j: number): boolean {
  * table appears in several statements) gives empty constraint lists.
  * `others` are the other known tables the statement names.
  */
-export function buildContext(tokens: Token[] | undefined, table: TableSpec, others: readonly TableSpec[], defaultIndex: boolean): TableContext {
+export function buildContext(
+  tokens: Token[] | undefined,
+  table: TableSpec,
+  others: readonly TableSpec[],
+  defaultIndex: boolean,
+): TableContext {
   const lists = new Map<string, ConstraintItem[]>(table.columns.map((c) => [c.name.toLowerCase(), []]));
   const byLower = new Map(table.columns.map((c) => [c.name.toLowerCase(), c]));
   const used = new Set<string>();
@@ -190,7 +246,8 @@ export function buildContext(tokens: Token[] | undefined, table: TableSpec, othe
     }
   }
   const constraints: ConstraintEntry[] = table.columns.map((c) => {
-    const indexed = (c.options & (ColumnOptions.INDEX | ColumnOptions.REQUIRED | ColumnOptions.ADDITIONAL)) !== 0 || (c.options === 0 && defaultIndex);
+    const indexed =
+      (c.options & (ColumnOptions.INDEX | ColumnOptions.REQUIRED | ColumnOptions.ADDITIONAL)) !== 0 || (c.options === 0 && defaultIndex);
     const list = indexed ? lists.get(c.name.toLowerCase())!.filter((x) => !(c.type === 'TEXT' && RANGE_OPS.has(x.op))) : [];
     return { name: c.name, list, affinity: c.type };
   });
@@ -241,7 +298,8 @@ function collectUsed(tokens: Token[], names: Set<string>, byLower: Map<string, u
   tokens.forEach((t, i) => {
     if (isOp(t, '*')) {
       const prev = tokens[i - 1];
-      const star = isKeyword(prev, 'select', 'distinct', 'all') || isOp(prev, ',') || (isOp(prev, '.') && names.has(tokens[i - 2]?.lower ?? ''));
+      const star =
+        isKeyword(prev, 'select', 'distinct', 'all') || isOp(prev, ',') || (isOp(prev, '.') && names.has(tokens[i - 2]?.lower ?? ''));
       if (star) for (const c of byLower.keys()) used.add(c);
       return;
     }

@@ -48,7 +48,20 @@ export function coreTables(state: CoreState): TableProvider[] {
   return [
     table(
       'osquery_info',
-      [['pid', I], ['uuid', T], ['instance_id', T], ['version', T], ['config_hash', T], ['config_valid', I], ['extensions', T], ['build_platform', T], ['build_distro', T], ['start_time', I], ['watcher', I], ['platform_mask', I]],
+      [
+        ['pid', I],
+        ['uuid', T],
+        ['instance_id', T],
+        ['version', T],
+        ['config_hash', T],
+        ['config_valid', I],
+        ['extensions', T],
+        ['build_platform', T],
+        ['build_distro', T],
+        ['start_time', I],
+        ['watcher', I],
+        ['platform_mask', I],
+      ],
       () => [
         {
           pid: state.pid,
@@ -66,21 +79,91 @@ export function coreTables(state: CoreState): TableProvider[] {
         },
       ],
     ),
-    table('osquery_extensions', [['uuid', B], ['name', T], ['version', T], ['sdk_version', T], ['path', T], ['type', T]], () => [
-      { uuid: 0, name: 'core', version: state.version, sdk_version: '0.0.0', path: state.socketPath, type: 'core' },
-      // As osqueryd: the sdk_version column shows the extension's min_sdk_version.
-      ...state.extensions().map((e) => ({ uuid: e.uuid, name: e.name, version: e.version, sdk_version: e.min_sdk_version, path: `${state.socketPath}.${e.uuid}`, type: 'extension' })),
-    ]),
-    table('osquery_flags', [['name', T], ['type', T], ['description', T], ['default_value', T], ['value', T], ['shell_only', I]], () => state.flagRows()),
-    table('osquery_registry', [['registry', T], ['name', T], ['owner_uuid', I], ['internal', I], ['active', I]], () => state.registryRows()),
+    table(
+      'osquery_extensions',
+      [
+        ['uuid', B],
+        ['name', T],
+        ['version', T],
+        ['sdk_version', T],
+        ['path', T],
+        ['type', T],
+      ],
+      () => [
+        { uuid: 0, name: 'core', version: state.version, sdk_version: '0.0.0', path: state.socketPath, type: 'core' },
+        // As osqueryd: the sdk_version column shows the extension's min_sdk_version.
+        ...state.extensions().map((e) => ({
+          uuid: e.uuid,
+          name: e.name,
+          version: e.version,
+          sdk_version: e.min_sdk_version,
+          path: `${state.socketPath}.${e.uuid}`,
+          type: 'extension',
+        })),
+      ],
+    ),
+    table(
+      'osquery_flags',
+      [
+        ['name', T],
+        ['type', T],
+        ['description', T],
+        ['default_value', T],
+        ['value', T],
+        ['shell_only', I],
+      ],
+      () => state.flagRows(),
+    ),
+    table(
+      'osquery_registry',
+      [
+        ['registry', T],
+        ['name', T],
+        ['owner_uuid', I],
+        ['internal', I],
+        ['active', I],
+      ],
+      () => state.registryRows(),
+    ),
     table(
       'osquery_schedule',
-      [['name', T], ['query', T], ['interval', I], ['executions', B], ['last_executed', B], ['denylisted', I], ['output_size', B], ['wall_time', B], ['wall_time_ms', B], ['last_wall_time_ms', B], ['user_time', B], ['last_user_time', B], ['system_time', B], ['last_system_time', B], ['average_memory', B], ['last_memory', B]],
+      [
+        ['name', T],
+        ['query', T],
+        ['interval', I],
+        ['executions', B],
+        ['last_executed', B],
+        ['denylisted', I],
+        ['output_size', B],
+        ['wall_time', B],
+        ['wall_time_ms', B],
+        ['last_wall_time_ms', B],
+        ['user_time', B],
+        ['last_user_time', B],
+        ['system_time', B],
+        ['last_system_time', B],
+        ['average_memory', B],
+        ['last_memory', B],
+      ],
       () => state.scheduleRows(),
     ),
     table(
       'time',
-      [['weekday', T], ['year', I], ['month', I], ['day', I], ['hour', I], ['minutes', I], ['seconds', I], ['timezone', T], ['local_timezone', T], ['unix_time', I], ['timestamp', T], ['datetime', T], ['iso_8601', T]],
+      [
+        ['weekday', T],
+        ['year', I],
+        ['month', I],
+        ['day', I],
+        ['hour', I],
+        ['minutes', I],
+        ['seconds', I],
+        ['timezone', T],
+        ['local_timezone', T],
+        ['unix_time', I],
+        ['timestamp', T],
+        ['datetime', T],
+        ['iso_8601', T],
+      ],
       () => {
         const d = new Date();
         const iso = `${d.toISOString().slice(0, 19)}Z`;
@@ -104,26 +187,146 @@ export function coreTables(state: CoreState): TableProvider[] {
         ];
       },
     ),
-    table('uptime', [['days', I], ['hours', I], ['minutes', I], ['seconds', I], ['total_seconds', B]], () => {
-      const s = readUptimeSeconds();
-      return [{ days: Math.floor(s / 86400), hours: Math.floor((s % 86400) / 3600), minutes: Math.floor((s % 3600) / 60), seconds: s % 60, total_seconds: s }];
-    }),
+    table(
+      'uptime',
+      [
+        ['days', I],
+        ['hours', I],
+        ['minutes', I],
+        ['seconds', I],
+        ['total_seconds', B],
+      ],
+      () => {
+        const s = readUptimeSeconds();
+        return [
+          {
+            days: Math.floor(s / 86400),
+            hours: Math.floor((s % 86400) / 3600),
+            minutes: Math.floor((s % 3600) / 60),
+            seconds: s % 60,
+            total_seconds: s,
+          },
+        ];
+      },
+    ),
     table(
       'system_info',
-      [['hostname', T], ['uuid', T], ['cpu_type', T], ['cpu_subtype', T], ['cpu_brand', T], ['cpu_physical_cores', I], ['cpu_logical_cores', I], ['cpu_microcode', T], ['physical_memory', B], ['hardware_vendor', T], ['hardware_model', T], ['hardware_version', T], ['hardware_serial', T], ['board_vendor', T], ['board_model', T], ['board_version', T], ['board_serial', T], ['computer_name', T], ['local_hostname', T]],
+      [
+        ['hostname', T],
+        ['uuid', T],
+        ['cpu_type', T],
+        ['cpu_subtype', T],
+        ['cpu_brand', T],
+        ['cpu_physical_cores', I],
+        ['cpu_logical_cores', I],
+        ['cpu_microcode', T],
+        ['physical_memory', B],
+        ['hardware_vendor', T],
+        ['hardware_model', T],
+        ['hardware_version', T],
+        ['hardware_serial', T],
+        ['board_vendor', T],
+        ['board_model', T],
+        ['board_version', T],
+        ['board_serial', T],
+        ['computer_name', T],
+        ['local_hostname', T],
+      ],
       () => [readSystemInfo(state.hostUuid)],
     ),
-    table('os_version', [['name', T], ['version', T], ['major', I], ['minor', I], ['patch', I], ['build', T], ['platform', T], ['platform_like', T], ['codename', T], ['arch', T]], () => [readOsVersion()]),
-    table('platform_info', [['vendor', T], ['version', T], ['date', T], ['revision', T], ['extra', T], ['firmware_type', T], ['address', T], ['size', T], ['volume_size', I]], () => [readPlatformInfo()]),
-    table('kernel_info', [['version', T], ['arguments', T], ['path', T], ['device', T]], () => [readKernelInfo()]),
+    table(
+      'os_version',
+      [
+        ['name', T],
+        ['version', T],
+        ['major', I],
+        ['minor', I],
+        ['patch', I],
+        ['build', T],
+        ['platform', T],
+        ['platform_like', T],
+        ['codename', T],
+        ['arch', T],
+      ],
+      () => [readOsVersion()],
+    ),
+    table(
+      'platform_info',
+      [
+        ['vendor', T],
+        ['version', T],
+        ['date', T],
+        ['revision', T],
+        ['extra', T],
+        ['firmware_type', T],
+        ['address', T],
+        ['size', T],
+        ['volume_size', I],
+      ],
+      () => [readPlatformInfo()],
+    ),
+    table(
+      'kernel_info',
+      [
+        ['version', T],
+        ['arguments', T],
+        ['path', T],
+        ['device', T],
+      ],
+      () => [readKernelInfo()],
+    ),
     table(
       'processes',
-      [['pid', B, ColumnOptions.INDEX], ['name', T], ['path', T], ['cmdline', T], ['state', T], ['cwd', T], ['root', T], ['uid', B], ['gid', B], ['euid', B], ['egid', B], ['suid', B], ['sgid', B], ['on_disk', I], ['wired_size', B], ['resident_size', B], ['total_size', B], ['user_time', B], ['system_time', B], ['disk_bytes_read', B], ['disk_bytes_written', B], ['start_time', B], ['parent', B], ['pgroup', B], ['threads', I], ['nice', I], ['cgroup_path', T]],
+      [
+        ['pid', B, ColumnOptions.INDEX],
+        ['name', T],
+        ['path', T],
+        ['cmdline', T],
+        ['state', T],
+        ['cwd', T],
+        ['root', T],
+        ['uid', B],
+        ['gid', B],
+        ['euid', B],
+        ['egid', B],
+        ['suid', B],
+        ['sgid', B],
+        ['on_disk', I],
+        ['wired_size', B],
+        ['resident_size', B],
+        ['total_size', B],
+        ['user_time', B],
+        ['system_time', B],
+        ['disk_bytes_read', B],
+        ['disk_bytes_written', B],
+        ['start_time', B],
+        ['parent', B],
+        ['pgroup', B],
+        ['threads', I],
+        ['nice', I],
+        ['cgroup_path', T],
+      ],
       (ctx) => {
-        const pids = equalityValues(ctx, 'pid')?.map(Number).filter((n) => Number.isInteger(n) && n > 0);
+        const pids = equalityValues(ctx, 'pid')
+          ?.map(Number)
+          .filter((n) => Number.isInteger(n) && n > 0);
         return readProcesses(pids);
       },
     ),
-    table('users', [['uid', B, ColumnOptions.INDEX], ['gid', B], ['uid_signed', B], ['gid_signed', B], ['username', T, ColumnOptions.INDEX], ['description', T], ['directory', T], ['shell', T], ['uuid', T]], () => readUsers()),
+    table(
+      'users',
+      [
+        ['uid', B, ColumnOptions.INDEX],
+        ['gid', B],
+        ['uid_signed', B],
+        ['gid_signed', B],
+        ['username', T, ColumnOptions.INDEX],
+        ['description', T],
+        ['directory', T],
+        ['shell', T],
+        ['uuid', T],
+      ],
+      () => readUsers(),
+    ),
   ];
 }

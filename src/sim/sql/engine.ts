@@ -200,7 +200,10 @@ export class SqlEngine {
         const ctx = buildContext(single === undefined ? undefined : statements[single]!.tokens, spec, others, this.options.defaultIndex());
         checkRequired(spec, ctx);
         const rows = await attached.provider.generate(ctx);
-        out.set(name, rows.map((r) => spec.columns.map((c) => toSqlValue(r[c.name], c.type))));
+        out.set(
+          name,
+          rows.map((r) => spec.columns.map((c) => toSqlValue(r[c.name], c.type))),
+        );
       }),
     );
     return out;
@@ -237,7 +240,9 @@ export class SqlEngine {
           columns ??= cols;
           while (stmt.step()) {
             const row = new Map<string, string>();
-            cols.forEach((c, i) => row.set(c.name, renderValue(stmt.value(i), nullvalue)));
+            cols.forEach((c, i) => {
+              row.set(c.name, renderValue(stmt.value(i), nullvalue));
+            });
             rows.push(Object.fromEntries([...row.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))));
           }
         }
@@ -254,7 +259,10 @@ export class SqlEngine {
 }
 
 function resultColumns(stmt: CompiledStatement): ColumnInfo[] {
-  return Array.from({ length: stmt.columnCount }, (_, i) => ({ name: stmt.columnName(i), type: normalizeColumnType(stmt.columnDecltype(i)) }));
+  return Array.from({ length: stmt.columnCount }, (_, i) => ({
+    name: stmt.columnName(i),
+    type: normalizeColumnType(stmt.columnDecltype(i)),
+  }));
 }
 
 function checkRequired(spec: TableSpec, ctx: TableContext): void {

@@ -37,7 +37,11 @@ function targets(ctx: TableContext): string[] {
   const out = [...(equalityValues(ctx, 'path') ?? [])];
   for (const dir of equalityValues(ctx, 'directory') ?? []) {
     try {
-      out.push(...readdirSync(dir).slice(0, MAX_DIRECTORY_ENTRIES).map((e) => join(dir, e)));
+      out.push(
+        ...readdirSync(dir)
+          .slice(0, MAX_DIRECTORY_ENTRIES)
+          .map((e) => join(dir, e)),
+      );
     } catch {
       // unreadable or absent: no rows, as osquery
     }
@@ -123,14 +127,39 @@ export function fileTables(): TableProvider[] {
       spec: {
         name: 'file',
         columns: columns([
-          ['path', T, R], ['directory', T, R], ['filename', T], ['inode', B], ['uid', B], ['gid', B], ['mode', T], ['device', B], ['size', B], ['block_size', I],
-          ['atime', B], ['mtime', B], ['ctime', B], ['btime', B], ['hard_links', I], ['symlink', I], ['symlink_target_path', T], ['type', T],
+          ['path', T, R],
+          ['directory', T, R],
+          ['filename', T],
+          ['inode', B],
+          ['uid', B],
+          ['gid', B],
+          ['mode', T],
+          ['device', B],
+          ['size', B],
+          ['block_size', I],
+          ['atime', B],
+          ['mtime', B],
+          ['ctime', B],
+          ['btime', B],
+          ['hard_links', I],
+          ['symlink', I],
+          ['symlink_target_path', T],
+          ['type', T],
         ]),
       },
       generate: (ctx) => rowsOf(ctx, fileRow),
     },
     {
-      spec: { name: 'hash', columns: columns([['path', T, R], ['directory', T, R], ['md5', T], ['sha1', T], ['sha256', T]]) },
+      spec: {
+        name: 'hash',
+        columns: columns([
+          ['path', T, R],
+          ['directory', T, R],
+          ['md5', T],
+          ['sha1', T],
+          ['sha256', T],
+        ]),
+      },
       generate: (ctx) => rowsOf(ctx, hashRow),
     },
   ];

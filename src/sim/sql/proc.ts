@@ -90,7 +90,11 @@ function processRow(pid: number): GeneratedRow | undefined {
 
 /** All processes, or only `pids` when given (a `pid = N` constraint). */
 export function readProcesses(pids?: number[]): GeneratedRow[] {
-  const list = pids ?? readdirSync('/proc').filter((d) => /^\d+$/.test(d)).map(Number);
+  const list =
+    pids ??
+    readdirSync('/proc')
+      .filter((d) => /^\d+$/.test(d))
+      .map(Number);
   return list.flatMap<GeneratedRow>((pid) => processRow(pid) ?? []);
 }
 

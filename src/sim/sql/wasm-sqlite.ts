@@ -29,11 +29,21 @@ const MAX_VALUE_BYTES = 16 * 1024 * 1024;
 const MAX_SQL_BYTES = 1024 * 1024;
 
 type Pointer = number;
-export type AuthorizerCallback = (action: number, arg1: string | null, arg2: string | null, db: string | null, trigger: string | null) => number;
+export type AuthorizerCallback = (
+  action: number,
+  arg1: string | null,
+  arg2: string | null,
+  db: string | null,
+  trigger: string | null,
+) => number;
 
 interface Capi {
   sqlite3_errmsg(db: Pointer): string;
-  sqlite3_set_authorizer(db: Pointer, cb: (u: Pointer, code: number, a: string | 0, b: string | 0, c: string | 0, d: string | 0) => number, u: Pointer): number;
+  sqlite3_set_authorizer(
+    db: Pointer,
+    cb: (u: Pointer, code: number, a: string | 0, b: string | 0, c: string | 0, d: string | 0) => number,
+    u: Pointer,
+  ): number;
   sqlite3_limit(db: Pointer, id: number, value: number): number;
   sqlite3_step(stmt: Pointer): number;
   sqlite3_reset(stmt: Pointer): number;

@@ -206,7 +206,8 @@ export class AppHarness {
 
   private readHistoryPids(): void {
     try {
-      for (const r of this.app.runner.registrationsList()) for (const run of this.app.runner.history(r.id, 1_000)) if (run.pid) this.pids.add(run.pid);
+      for (const r of this.app.runner.registrationsList())
+        for (const run of this.app.runner.history(r.id, 1_000)) if (run.pid) this.pids.add(run.pid);
     } catch {
       // store closed
     }

@@ -40,7 +40,10 @@ export function mountsPermitted(): { ok: boolean; reason: string } {
     }
     probed = { ok: true, reason: 'mount permitted' };
   } catch (err) {
-    probed = { ok: false, reason: `mount refused: ${((err as { stderr?: Buffer }).stderr ?? '').toString().trim() || (err as Error).message}` };
+    probed = {
+      ok: false,
+      reason: `mount refused: ${((err as { stderr?: Buffer }).stderr ?? '').toString().trim() || (err as Error).message}`,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

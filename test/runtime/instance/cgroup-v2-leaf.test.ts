@@ -23,7 +23,11 @@ async function cgroup2Blocker(): Promise<string | undefined> {
   if (process.platform !== 'linux') return 'not Linux';
   if (process.getuid?.() !== 0) return 'not root (mounting cgroup2 needs CAP_SYS_ADMIN)';
   if (!UNSHARE) return 'unshare not installed';
-  const r = await execa(UNSHARE, ['-m', '--propagation', 'private', 'sh', '-c', `mkdir -p ${mnt} && mount -t cgroup2 none ${mnt} && cat ${mnt}/cgroup.controllers`], { reject: false });
+  const r = await execa(
+    UNSHARE,
+    ['-m', '--propagation', 'private', 'sh', '-c', `mkdir -p ${mnt} && mount -t cgroup2 none ${mnt} && cat ${mnt}/cgroup.controllers`],
+    { reject: false },
+  );
   return r.exitCode === 0 ? undefined : `cannot mount cgroup2 in a private mount namespace: ${r.stderr.trim()}`;
 }
 const blocker = await cgroup2Blocker();

@@ -7,7 +7,11 @@ const base = { names, pidfilePath: '/r/s/x.pid', databasePath: '/r/registrations
 
 describe('buildOsquerydArgs', () => {
   it("uses launcher's order: defaults, watchdog, refresh, user flags, then the fixed tail (docs/protocol/device.md#command-line)", () => {
-    const args = buildOsquerydArgs({ ...base, watchdogFlags: ['--disable_watchdog', '--distributed_denylist_duration=0'], userFlags: ['verbose', '--logger_min_status=1'] });
+    const args = buildOsquerydArgs({
+      ...base,
+      watchdogFlags: ['--disable_watchdog', '--distributed_denylist_duration=0'],
+      userFlags: ['verbose', '--logger_min_status=1'],
+    });
     expect(args).toEqual([
       '--logger_plugin=kolide_grpc',
       '--distributed_plugin=kolide_grpc',

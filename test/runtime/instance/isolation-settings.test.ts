@@ -15,22 +15,36 @@ afterEach(() => {
 
 describe('isolation settings', () => {
   it('defaults: tenants filesystem with the denylist and no carver, the vendor none; explicit settings win', () => {
-    expect(resolveIsolation(undefined, false)).toEqual({ mode: 'filesystem', disableTables: ['curl', 'curl_certificate', 'carves'], disableCarver: true });
+    expect(resolveIsolation(undefined, false)).toEqual({
+      mode: 'filesystem',
+      disableTables: ['curl', 'curl_certificate', 'carves'],
+      disableCarver: true,
+    });
     expect(resolveIsolation(undefined, true)).toEqual({ mode: 'none', disableTables: [], disableCarver: false });
     expect(resolveIsolation({ mode: 'none', disableTables: [] }, false)).toEqual({ mode: 'none', disableTables: [], disableCarver: true });
-    expect(isolationFlags(resolveIsolation(undefined, false))).toEqual(['--disable_tables=curl,curl_certificate,carves', '--disable_carver=true']);
+    expect(isolationFlags(resolveIsolation(undefined, false))).toEqual([
+      '--disable_tables=curl,curl_certificate,carves',
+      '--disable_carver=true',
+    ]);
     expect(isolationFlags(resolveIsolation(undefined, true))).toEqual([]);
   });
 
   it('the config accepts isolation per registration and rejects a bad mode or table name, naming the field', () => {
     const base = { device_server: { url: 'https://d.example' } };
-    const ok = configSchema.parse({ ...base, isolation_namespaces: 'off', registrations: [{ id: 'acme', isolation: { mode: 'none', disable_tables: ['curl'] } }] });
+    const ok = configSchema.parse({
+      ...base,
+      isolation_namespaces: 'off',
+      registrations: [{ id: 'acme', isolation: { mode: 'none', disable_tables: ['curl'] } }],
+    });
     expect(ok.registrations[0]!.isolation).toEqual({ mode: 'none', disable_tables: ['curl'] });
     expect(ok.isolation_namespaces).toBe('off');
     const bad = configSchema.safeParse({ ...base, registrations: [{ id: 'acme', isolation: { mode: 'chroot' } }] });
     expect(bad.success).toBe(false);
     expect(JSON.stringify(bad.error?.issues)).toContain('isolation');
-    const badTable = configSchema.safeParse({ ...base, registrations: [{ id: 'acme', isolation: { disable_tables: ['curl; rm -rf /'] } }] });
+    const badTable = configSchema.safeParse({
+      ...base,
+      registrations: [{ id: 'acme', isolation: { disable_tables: ['curl; rm -rf /'] } }],
+    });
     expect(JSON.stringify(badTable.error?.issues)).toMatch(/is not a table name/);
   });
 
@@ -41,8 +55,12 @@ describe('isolation settings', () => {
     let db = openDatabase(path);
     const store = new RegistrationStore(db);
     store.add({ id: 'acme', isolation: { disableTables: ['yara'] } });
-    expect(() => store.add({ id: 'beta', isolation: { mode: 'chroot' as never } })).toThrow(/registration beta: isolation.mode: must be one of filesystem, none, got "chroot"/);
-    expect(() => store.add({ id: 'beta', isolation: { disableTables: ['Bad-Name'] } })).toThrow(/registration beta: isolation.disable_tables: "Bad-Name" is not a table name/);
+    expect(() => store.add({ id: 'beta', isolation: { mode: 'chroot' as never } })).toThrow(
+      /registration beta: isolation.mode: must be one of filesystem, none, got "chroot"/,
+    );
+    expect(() => store.add({ id: 'beta', isolation: { disableTables: ['Bad-Name'] } })).toThrow(
+      /registration beta: isolation.disable_tables: "Bad-Name" is not a table name/,
+    );
     await store.written();
     db.close();
     db = openDatabase(path);

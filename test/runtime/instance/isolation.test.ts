@@ -60,7 +60,9 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount 
     const other = `select path from file where path = '${join(root, 'registrations', 'beta', 'secret.txt')}'`;
     // The vendor sees all of it.
     expect(await rows('kolide', db)).toHaveLength(1);
-    expect((await rows('kolide', regs)).map((r) => r.path).sort()).toEqual(['acme', 'beta', 'kolide'].map((id) => join(root, 'registrations', id)));
+    expect((await rows('kolide', regs)).map((r) => r.path).sort()).toEqual(
+      ['acme', 'beta', 'kolide'].map((id) => join(root, 'registrations', id)),
+    );
     expect(await rows('kolide', key)).toEqual([{ sha256: createHash('sha256').update('PRIVATE KEY material\n').digest('hex') }]);
     expect(await rows('kolide', other)).toHaveLength(1);
     // acme sees none of it: only its own directory is left under <root>/registrations.
@@ -103,7 +105,11 @@ describe.runIf(simAvailable())('filesystem isolation unavailable', () => {
     h = await startRunner({ isolationHost: { unavailableReason: 'isolation_namespaces is off in the configuration' } });
     await h.runner.add({ id: 'acme' });
     const acme = await h.runner.waitHealthy('acme', 20_000);
-    expect(acme.isolation).toEqual({ mode: 'unavailable', disabled_tables: ['curl', 'curl_certificate', 'carves'], reason: 'isolation_namespaces is off in the configuration' });
+    expect(acme.isolation).toEqual({
+      mode: 'unavailable',
+      disabled_tables: ['curl', 'curl_certificate', 'carves'],
+      reason: 'isolation_namespaces is off in the configuration',
+    });
     expect(mountNs(acme.pid!)).toBe(mountNs('self'));
   });
 
@@ -141,12 +147,25 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation across a supe
   });
 
   function start(root: string, ids: string[], expected: number, binary: string) {
-    const child = execa(process.execPath, [SUPERVISOR, root, binary, ids.join(','), String(expected)], { reject: false, stdin: 'ignore', env: { LAUNCHER_LOG_LEVEL: 'silent' } });
+    const child = execa(process.execPath, [SUPERVISOR, root, binary, ids.join(','), String(expected)], {
+      reject: false,
+      stdin: 'ignore',
+      env: { LAUNCHER_LOG_LEVEL: 'silent' },
+    });
     children.push(child);
     let out = '';
     child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
     return async () => {
-      const ready = (await waitFor('supervisor ready', () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { event: string; reaped?: number[]; instances?: Record<string, { pid: number }> }).find((e) => e.event === 'ready'), 30_000));
+      const ready = await waitFor(
+        'supervisor ready',
+        () =>
+          out
+            .split('\n')
+            .filter((l) => l.startsWith('{'))
+            .map((l) => JSON.parse(l) as { event: string; reaped?: number[]; instances?: Record<string, { pid: number }> })
+            .find((e) => e.event === 'ready'),
+        30_000,
+      );
       for (const i of Object.values(ready.instances ?? {})) seen.add(i.pid);
       return ready;
     };

@@ -19,7 +19,9 @@ describe('lastWords', () => {
   it('prefers a glog ERROR/FATAL message, else the last plain stderr line of an exit with a code', () => {
     const info = err('I1201 23:08:49.289000 13758 init.cpp:300] osqueryd started');
     expect(lastWords([info, err("ERROR: unknown command line flag 'bogus'")])).toBe("ERROR: unknown command line flag 'bogus'");
-    expect(lastWords([err('E1201 23:08:49.289000 13758 init.cpp:393] initialize failed: x'), err('plain tail')])).toBe('initialize failed: x');
+    expect(lastWords([err('E1201 23:08:49.289000 13758 init.cpp:393] initialize failed: x'), err('plain tail')])).toBe(
+      'initialize failed: x',
+    );
     expect(lastWords([info, { stream: 'stdout', text: 'a result line' }])).toBeUndefined();
     // Killed by a signal: only glog errors count, not whatever plain line came last.
     expect(lastWords([err('(node) a warning')], false)).toBeUndefined();
@@ -38,11 +40,17 @@ describe.runIf(simAvailable())('last_error of a launch that osqueryd refused', (
         ],
       },
     });
-    const st = await waitFor('acme in backoff after the refused launch', () => {
-      const s = app!.status('acme');
-      return s.state === 'backoff' ? s : undefined;
-    }, 20_000);
-    expect(st.last_error).toMatch(/exited with code 1 during launch: ERROR: illegal value 'loud' specified for int32 flag 'logger_min_status'/);
+    const st = await waitFor(
+      'acme in backoff after the refused launch',
+      () => {
+        const s = app!.status('acme');
+        return s.state === 'backoff' ? s : undefined;
+      },
+      20_000,
+    );
+    expect(st.last_error).toMatch(
+      /exited with code 1 during launch: ERROR: illegal value 'loud' specified for int32 flag 'logger_min_status'/,
+    );
     const run = app.app.runner.history('acme', 1)[0]!;
     expect(run.error).toBe(st.last_error);
     expect(app.status('kolide').healthy || (await app.waitHealthy('kolide'))).toBeTruthy();

@@ -63,7 +63,8 @@ describe('--tls_server_certs and --augeas_lenses (issue 15)', () => {
     mkdirSync(join(h.root, 'augeas-lenses'));
     await h.runner.add({ id: 'tenant' });
     await h.runner.waitHealthy('tenant', 30_000);
-    const flag = async (name: string) => (await h!.runner.query('tenant', `select value from osquery_flags where name = '${name}'`))[0]?.value;
+    const flag = async (name: string) =>
+      (await h!.runner.query('tenant', `select value from osquery_flags where name = '${name}'`))[0]?.value;
     expect(await flag('tls_server_certs')).toBe(pem);
     expect(await flag('augeas_lenses')).toBe(join(h.root, 'augeas-lenses'));
   });

@@ -91,7 +91,7 @@ describe('planLimits', () => {
 
 // Issue 4: limits via a real cgroup when this machine lets us create one.
 function realCgroupWritable(): boolean {
-  const probe = '/sys/fs/cgroup/memory/ol-probe-' + process.pid;
+  const probe = `/sys/fs/cgroup/memory/ol-probe-${process.pid}`;
   try {
     mkdirSync(probe);
     rmdirSync(probe);

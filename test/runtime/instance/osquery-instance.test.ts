@@ -67,7 +67,10 @@ function track(inst: OsqueryInstance): void {
 describe('OsqueryInstance', () => {
   it('launches with launcher’s flag order, registers its extension, serves queries, and stop() removes every file', async () => {
     // No health checks during this test: the transition list below is exact.
-    const { make, history } = setup({ timings: { ...FAST.timings!, healthStartupDelayMs: 600_000 } }, { osqueryFlags: ['--logger_min_status=1'] });
+    const { make, history } = setup(
+      { timings: { ...FAST.timings!, healthStartupDelayMs: 600_000 } },
+      { osqueryFlags: ['--logger_min_status=1'] },
+    );
     const inst = make();
     const states: string[] = [];
     await inst.launch();

@@ -1,7 +1,14 @@
 import { chmodSync, mkdirSync, statSync, symlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ensurePrivateDir, instancePaths, registrationDir, resolveSocketDir, runShortId, socketDirCandidates } from '../../../src/runtime/instance/paths.js';
+import {
+  ensurePrivateDir,
+  instancePaths,
+  registrationDir,
+  resolveSocketDir,
+  runShortId,
+  socketDirCandidates,
+} from '../../../src/runtime/instance/paths.js';
 import { MAX_MANAGER_SOCKET_PATH } from '../../../src/osquery/socket-path.js';
 import { tempRoot } from '../helpers.js';
 
@@ -31,9 +38,12 @@ describe('paths', () => {
     expect(runShortId(RUN)).toBe(RUN.slice(-12).toLowerCase());
   });
 
-  it.each([['../etc'], ['a/b'], ['A'], ['-x'], [''], ['a'.repeat(64)], ['a.b']])('refuses registration id %j before building a path', (id) => {
-    expect(() => registrationDir('/r', id)).toThrow(expect.objectContaining({ code: 'E_INVALID_REGISTRATION_ID' }));
-  });
+  it.each([['../etc'], ['a/b'], ['A'], ['-x'], [''], ['a'.repeat(64)], ['a.b']])(
+    'refuses registration id %j before building a path',
+    (id) => {
+      expect(() => registrationDir('/r', id)).toThrow(expect.objectContaining({ code: 'E_INVALID_REGISTRATION_ID' }));
+    },
+  );
 
   it('uses <root>/s when the socket fits, created 0700', () => {
     const root = tmp();

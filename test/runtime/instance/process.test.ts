@@ -22,7 +22,9 @@ describe('OsquerydProcess', () => {
   it('reads stdout and stderr line by line', async () => {
     const lines: string[] = [];
     const proc = await spawnFixture('stubborn.mjs', lines);
-    const info = JSON.parse((await waitFor('pids line', () => lines.find((l) => l.startsWith('stdout:{'))))!.slice(7)) as { grandchild: number };
+    const info = JSON.parse((await waitFor('pids line', () => lines.find((l) => l.startsWith('stdout:{'))))!.slice(7)) as {
+      grandchild: number;
+    };
     started.push(info.grandchild);
     await waitFor('stderr line', () => lines.includes('stderr:a line on stderr'));
     await proc.kill();
@@ -31,7 +33,9 @@ describe('OsquerydProcess', () => {
   it('SIGTERMs the group, then SIGKILLs it after the grace period: the grandchild dies too', async () => {
     const lines: string[] = [];
     const proc = await spawnFixture('stubborn.mjs', lines);
-    const info = JSON.parse((await waitFor('pids line', () => lines.find((l) => l.startsWith('stdout:{'))))!.slice(7)) as { grandchild: number };
+    const info = JSON.parse((await waitFor('pids line', () => lines.find((l) => l.startsWith('stdout:{'))))!.slice(7)) as {
+      grandchild: number;
+    };
     started.push(info.grandchild);
     const exit = await proc.terminate(300);
     expect(lines).toContain('stdout:got SIGTERM, ignoring');
