@@ -11,6 +11,7 @@ import { validateRegistrationId } from '../../src/store/registrations.js';
 import { DEFAULT_DETAILS_TIMINGS, type DetailsTimings, type OsqueryQuery } from './details.js';
 import { DeviceStateTracker } from './device-state.js';
 import type { PublishGate } from './publish-gate.js';
+import type { RegistrationId } from '../../src/registration.js';
 
 /** Who we are, for `kolide_launcher_info` and the enrollment details. */
 export interface LauncherIdentity {
@@ -32,7 +33,7 @@ export interface LauncherIdentity {
 
 export interface KolideExtensionOptions {
   /** The tenant slot this instance serves ("default" for the vendor). */
-  registrationId: string;
+  registrationId: RegistrationId;
   /** Enroll secret value; takes priority over the file. Setting both is an error. */
   enrollSecret?: string;
   /** File holding the enroll secret (whitespace trimmed). */
@@ -68,7 +69,7 @@ export interface KolideExtensionOptions {
   enrollmentDetails?: Partial<EnrollmentDetails>;
   identity?: LauncherIdentity;
   /** Called once when the server answers disable_device for this registration. */
-  onDisableDevice?: (registrationId: string) => void;
+  onDisableDevice?: (registrationId: RegistrationId) => void;
   /** Uptime of this registration's osquery instance, for the config `verbose` rule. */
   getUptimeSeconds?: () => number | undefined;
   /** `verbose` stays true until the instance has been up this long (s). Default 600. */
@@ -104,7 +105,7 @@ export interface ResolvedOptions
   detailsTimings: DetailsTimings;
   enrollSecret: string | undefined;
   enrollSecretPath: string | undefined;
-  onDisableDevice: (registrationId: string) => void;
+  onDisableDevice: (registrationId: RegistrationId) => void;
   getUptimeSeconds: () => number | undefined;
   identity: LauncherIdentity;
   enrollmentDetails: Partial<EnrollmentDetails>;

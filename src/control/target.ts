@@ -18,6 +18,7 @@
 // with the state tables (issue 7): the API sends the same rows osquery sees.
 export type { LimitMode, Limits, LimitsInForce, BufferStats, InstanceInfo, RunRecord, DeviceState } from '../state/types.js';
 import type { DeviceState, InstanceInfo, Limits, RunRecord } from '../state/types.js';
+import type { RegistrationId } from '../registration.js';
 
 export interface VersionInfo {
   serverVersion: string;
@@ -62,13 +63,13 @@ export interface ControlTarget {
   version(): VersionInfo;
   health(): HealthInfo;
   listInstances(): InstanceInfo[];
-  getInstance(id: string): InstanceInfo | undefined;
+  getInstance(id: RegistrationId): InstanceInfo | undefined;
   addRegistration(req: AddRegistrationInput): Promise<InstanceInfo>;
-  removeRegistration(id: string): Promise<void>;
-  restartInstance(id: string): Promise<InstanceInfo>;
-  query(id: string, sql: string, timeoutMs: number): Promise<Array<Record<string, string>>>;
+  removeRegistration(id: RegistrationId): Promise<void>;
+  restartInstance(id: RegistrationId): Promise<InstanceInfo>;
+  query(id: RegistrationId, sql: string, timeoutMs: number): Promise<Array<Record<string, string>>>;
   /** Runs of a registration, newest first, at most `limit`. */
-  history(id: string, limit: number): RunRecord[];
+  history(id: RegistrationId, limit: number): RunRecord[];
   /** The current run's output, or undefined when no run has started. */
-  output(id: string): OutputSource | undefined;
+  output(id: RegistrationId): OutputSource | undefined;
 }
