@@ -147,11 +147,3 @@ export interface LauncherInfo {
   fingerprint: string;
   public_key: string;
 }
-
-/** Everything the state tables read; the composition root implements it over the live runtime. */
-export interface StateSource {
-  registrations(ids?: readonly string[]): RegistrationState[];
-  instances(ids?: readonly string[]): InstanceInfo[];
-  history(ids?: readonly string[]): RunRecord[];
-  logBuffers(ids?: readonly string[]): LogBufferState[];
-}
