@@ -18,7 +18,7 @@
  *   - covers `/etc/osquery-launcher` (and any other configured path) with an
  *     empty tmpfs;
  *   - execs osqueryd through
- *       setpriv --rgid <ISOLATION_REAL_GID> --keep-groups --bounding-set=-sys_ptrace
+ *       setpriv --rgid <isolationGid(registration)> --keep-groups --bounding-set=-sys_ptrace
  *     (util-linux, also in place). Without CAP_SYS_PTRACE, osqueryd cannot
  *     walk `/proc/<pid>/root` (cwd, exe, fd links, mem) of the supervisor or
  *     any other process holding capabilities it lacks. The real gid, different
@@ -40,6 +40,7 @@
  * `isolation: unavailable` with the reason.
  */
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, relative, sep } from 'node:path';
 import type { IsolationSettings } from '../../registration.js';
@@ -78,13 +79,23 @@ export function isolationFlags(r: ResolvedIsolation): string[] {
 }
 
 /**
- * The real gid an isolated osqueryd runs with (its effective and saved gids stay 0). Any gid other than 0
- * makes the ptrace check fail between tenants; this one is meant to be owned by nobody: it lies outside the
- * ranges systemd allocates (system, regular, dynamic users, containers). Files osquery creates from a thread
- * after it dropped and restored privileges (it restores to the real ids) get this group, so it must not be
- * a group any account or service is in.
+ * The real gids isolated osqueryds run with (their effective and saved gids stay 0): one per registration,
+ * isolationGid(). Any gid other than 0 makes the ptrace check fail between tenants as long as the real and
+ * effective gids differ; a gid of its own per tenant keeps them apart even when something in the exec chain
+ * sets every gid to the real one (dash and bash do that when started with rgid != egid, so an osqueryd that
+ * is a shell wrapper ends with gids G,G,G and is dumpable again). The range lies between systemd's container
+ * range (up to 0x6FFFFFFF) and its foreign range (0x7FFE0000): no account or service should use it. Files
+ * osquery creates from a thread after it dropped and restored privileges (it restores to the real ids) get
+ * this group.
  */
-export const ISOLATION_REAL_GID = 2147483646;
+export const ISOLATION_GID_MIN = 0x70000000;
+export const ISOLATION_GID_SPAN = 0x0ffe0000;
+
+/** The real gid of a registration's isolated osqueryd: ISOLATION_GID_MIN + (first 32 bits of sha256(id)) mod span. */
+export function isolationGid(registrationId: string): number {
+  return ISOLATION_GID_MIN + (createHash('sha256').update(registrationId).digest().readUInt32BE(0) % ISOLATION_GID_SPAN);
+}
+
 /** CAP_SYS_PTRACE's bit in /proc/<pid>/status capability masks. */
 const CAP_SYS_PTRACE_BIT = 19n;
 
@@ -100,21 +111,21 @@ export interface IsolationHost {
 let probedNamespace: string | null | undefined;
 const probedSetpriv = new Map<string, string | null>();
 
-/** The setpriv(1) options that start an isolated osqueryd (see the file comment). */
-export function setprivArgs(): string[] {
-  return ['--rgid', String(ISOLATION_REAL_GID), '--keep-groups', '--bounding-set=-sys_ptrace'];
+/** The setpriv(1) options that start an isolated osqueryd with real gid `gid` (see the file comment). */
+export function setprivArgs(gid: number): string[] {
+  return ['--rgid', String(gid), '--keep-groups', '--bounding-set=-sys_ptrace'];
 }
 
 /**
  * Why setpriv cannot start osqueryd with the credentials isolation relies on, or undefined when it can.
  * Not trusted from its help text: it runs `setpriv <options> -- cat /proc/self/status` and checks that the
- * real gid is ISOLATION_REAL_GID while the effective and saved gids and all uids stay 0, and that
+ * real gid is the one asked for (ISOLATION_GID_MIN) while the effective and saved gids and all uids stay 0, and that
  * CAP_SYS_PTRACE is out of the bounding set.
  */
 function setprivReason(setpriv: string): string | undefined {
   let reason = probedSetpriv.get(setpriv);
   if (reason === undefined) {
-    const r = spawnSync(setpriv, [...setprivArgs(), '--', 'cat', '/proc/self/status'], {
+    const r = spawnSync(setpriv, [...setprivArgs(ISOLATION_GID_MIN), '--', 'cat', '/proc/self/status'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: 5000,
       encoding: 'utf8',
@@ -125,9 +136,9 @@ function setprivReason(setpriv: string): string | undefined {
     if (r.error)
       reason = `setpriv(1) cannot run (${r.error.message}): without it osqueryd keeps CAP_SYS_PTRACE and could walk /proc/<pid>/root into the host's view`;
     else if (r.status !== 0)
-      reason = `setpriv ${setprivArgs().join(' ')} failed (${r.signal ?? `exit ${r.status}`}): ${String(r.stderr).trim().slice(0, 200)}`;
-    else if (ids('Uid') !== '0 0 0 0' || ids('Gid') !== `${ISOLATION_REAL_GID} 0 0 0`)
-      reason = `setpriv gave uids (real, effective, saved, fs) ${ids('Uid')} and gids ${ids('Gid')}, not real gid ${ISOLATION_REAL_GID} with every other id 0`;
+      reason = `setpriv ${setprivArgs(ISOLATION_GID_MIN).join(' ')} failed (${r.signal ?? `exit ${r.status}`}): ${String(r.stderr).trim().slice(0, 200)}`;
+    else if (ids('Uid') !== '0 0 0 0' || ids('Gid') !== `${ISOLATION_GID_MIN} 0 0 0`)
+      reason = `setpriv gave uids (real, effective, saved, fs) ${ids('Uid')} and gids ${ids('Gid')}, not real gid ${ISOLATION_GID_MIN} with every other id 0`;
     else if (!bnd || (BigInt(`0x${bnd}`) >> CAP_SYS_PTRACE_BIT) & 1n)
       reason = 'setpriv did not remove CAP_SYS_PTRACE from the bounding set';
     else reason = null;
@@ -165,6 +176,8 @@ export interface WrapInput {
   cover?: readonly string[];
   /** setpriv(1) (default `setpriv`). */
   setpriv?: string;
+  /** The real gid osqueryd runs with (isolationGid of the registration). */
+  gid: number;
 }
 
 export interface WrappedCommand {
@@ -202,7 +215,7 @@ export function isolationScript(input: Omit<WrapInput, 'osquerydPath' | 'args'>)
   // other fully privileged process back into the host's view of the files; with a real gid that is not
   // its effective gid, no other tenant's osqueryd can walk into this one's (ADR 0016). The probe
   // (isolationUnavailableReason) made sure setpriv does exactly that: no fallback without it.
-  lines.push('cd /', `exec ${sq(input.setpriv ?? 'setpriv')} ${setprivArgs().join(' ')} -- "$@"`);
+  lines.push('cd /', `exec ${sq(input.setpriv ?? 'setpriv')} ${setprivArgs(input.gid).join(' ')} -- "$@"`);
   return lines.join('\n');
 }
 

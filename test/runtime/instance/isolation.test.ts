@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ISOLATION_REAL_GID, isolationUnavailableReason } from '../../../src/runtime/instance/isolation.js';
+import { ISOLATION_GID_MIN, isolationGid, isolationUnavailableReason } from '../../../src/runtime/instance/isolation.js';
 import { dumpLogs, startRunner, type Harness } from '../harness.js';
 import { cgroupV1Writable, isAlive, osquerydPath, reapAll, REPO, simAvailable, tempRoot, waitFor } from '../helpers.js';
 
@@ -101,11 +101,13 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount 
     const globexDir = join(root, 'registrations', 'globex');
     writeFileSync(join(globexDir, 'secret.txt'), 'globex only');
 
-    // The credentials the walk depends on: uids 0, real gid apart from effective and saved gid 0, no CAP_SYS_PTRACE.
-    for (const pid of [acme.pid!, globex.pid!]) {
+    // The credentials the walk depends on: uids 0, a real gid of its own apart from effective and saved gid 0,
+    // no CAP_SYS_PTRACE.
+    expect(isolationGid('acme')).not.toBe(isolationGid('globex'));
+    for (const [id, pid] of [['acme', acme.pid!] as const, ['globex', globex.pid!] as const]) {
       const status = readFileSync(`/proc/${pid}/status`, 'utf8');
       expect(/^Uid:\s+(.*)$/m.exec(status)![1]!.split(/\s+/)).toEqual(['0', '0', '0', '0']);
-      expect(/^Gid:\s+(.*)$/m.exec(status)![1]!.split(/\s+/)).toEqual([String(ISOLATION_REAL_GID), '0', '0', '0']);
+      expect(/^Gid:\s+(.*)$/m.exec(status)![1]!.split(/\s+/)).toEqual([String(isolationGid(id)), '0', '0', '0']);
       expect((BigInt(`0x${/^CapEff:\s+(\w+)$/m.exec(status)![1]}`) >> 19n) & 1n).toBe(0n);
     }
     expect(readFileSync(`/proc/${vendor.pid}/status`, 'utf8')).toMatch(/^Gid:\s+0\s+0\s+0\s+0$/m);
@@ -147,6 +149,27 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount 
     expect(mountNs(globex.pid!)).not.toBe(mountNs(acme.pid!));
   });
 
+  it('an osqueryd started through a shell wrapper (which sets every gid to the real one) is still closed to other tenants', async () => {
+    // dash and bash, started with rgid != egid, set all gids to the real gid: the exec'd osqueryd is then
+    // dumpable with gids G,G,G. A gid of its own per tenant still keeps the others' fsgid from matching.
+    // (osqueryd-quiet.sh is such a wrapper: `exec bin/osqueryd-sim` from /bin/sh.)
+    h = await startRunner({ vendorId: 'kolide', osquerydPath: QUIET });
+    await h.runner.add({ id: 'kolide' });
+    await h.runner.add({ id: 'acme' });
+    await h.runner.add({ id: 'globex' });
+    await h.runner.waitHealthy('kolide', 20_000);
+    const acme = await h.runner.waitHealthy('acme', 20_000);
+    const globex = await h.runner.waitHealthy('globex', 20_000);
+    const g = String(isolationGid('globex'));
+    expect(/^Gid:\s+(.*)$/m.exec(readFileSync(`/proc/${globex.pid}/status`, 'utf8'))![1]!.split(/\s+/)).toEqual([g, g, g, g]);
+    const through = `select path from file where directory = '/proc/${globex.pid}/root${join(h.root, 'registrations', 'globex')}'`;
+    expect((await rows('kolide', through)).length).toBeGreaterThan(0);
+    expect(await rows('acme', through)).toEqual([]);
+    expect(
+      await rows('globex', `select path from file where directory = '/proc/${acme.pid}/root${join(h.root, 'registrations', 'acme')}'`),
+    ).toEqual([]);
+  });
+
   it('a registration’s own denylist and `isolation: none` are honoured', async () => {
     h = await startRunner({ vendorId: 'kolide' });
     await h.runner.add({ id: 'open', isolation: { mode: 'none', disableTables: ['hash'] } });
@@ -180,7 +203,7 @@ describe.runIf(simAvailable())('filesystem isolation unavailable', () => {
     writeFileSync(fake, '#!/bin/sh\nwhile [ "$1" != "--" ]; do shift; done\nshift\nexec "$@"\n', { mode: 0o755 });
     const reason = isolationUnavailableReason({ setpriv: fake });
     if (!canIsolate) return; // without root the reason is about root, checked below
-    expect(reason).toMatch(new RegExp(`gids 0 0 0 0, not real gid ${ISOLATION_REAL_GID}`));
+    expect(reason).toMatch(new RegExp(`gids 0 0 0 0, not real gid ${ISOLATION_GID_MIN}`));
     h = await startRunner({ isolationHost: { setpriv: fake } });
     await h.runner.add({ id: 'acme' });
     const acme = await h.runner.waitHealthy('acme', 20_000);
