@@ -1,6 +1,7 @@
 /**
  * Check: tenants' osqueryd can get their own view of the filesystem (issue
- * 22): the launcher runs as root and `unshare --mount` works. Otherwise the
+ * 22): the launcher runs as root, `unshare --mount` works and setpriv gives
+ * osqueryd the credentials that keep /proc/<pid>/root closed. Otherwise the
  * instances still start, with `isolation: unavailable`, so this is a warning:
  * a tenant's SQL could then read the supervisor's files (file, hash, yara…).
  */
@@ -28,6 +29,7 @@ export async function checkIsolation(ctx: DoctorContext, euid = process.geteuid?
   return {
     name,
     status: 'pass',
-    detail: "private mount namespaces work: each tenant's osqueryd gets its own view of the filesystem (isolation: filesystem)",
+    detail:
+      "private mount namespaces and setpriv work: each tenant's osqueryd gets its own view of the filesystem, closed to other tenants' /proc/<pid>/root (isolation: filesystem)",
   };
 }

@@ -133,6 +133,11 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount 
     // The fd numbers are listed (the directory's mode allows root), the targets are not.
     expect((await rows('acme', fds)).every((r) => r.symlink_target_path === '')).toBe(true);
     expect(await rows('acme', `select md5 from hash where path = '/proc/${globex.pid}/mem'`)).toEqual([]);
+    // environ (and maps): this kernel lets CAP_SYS_ADMIN or CAP_PERFMON, which tenants keep, read them without
+    // the ptrace credentials. Nothing new to acme: every instance inherits the same environment from the supervisor.
+    const environ = async (pid: number) => rows('acme', `select sha256 from hash where path = '/proc/${pid}/environ'`);
+    const [theirs] = await environ(globex.pid!);
+    if (theirs) expect(theirs).toEqual((await environ(acme.pid!))[0]);
     // Nor the other way round, nor into the supervisor or the vendor.
     const acmeOwn = join(root, 'registrations', 'acme', 'osquery.db');
     expect(await rows('globex', `select path from file where path = '/proc/${acme.pid}/root${acmeOwn}'`)).toEqual([]);
@@ -168,6 +173,20 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount 
     expect(
       await rows('globex', `select path from file where directory = '/proc/${acme.pid}/root${join(h.root, 'registrations', 'acme')}'`),
     ).toEqual([]);
+  });
+
+  it('the stand-in still takes its faults from the environment under AT_SECURE (real gid ≠ effective gid)', async () => {
+    // glibc's secure mode and Node's (NODE_OPTIONS ignored) do not touch process.env, where OSQUERYD_SIM_FAULTS is read.
+    h = await startRunner({ instanceEnv: () => ({ OSQUERYD_SIM_FAULTS: 'crash_on_query=olr-iso-boom' }) });
+    await h.runner.add({ id: 'acme' });
+    const acme = await h.runner.waitHealthy('acme', 20_000);
+    expect(acme.isolation?.mode).toBe('filesystem');
+    const auxv = readFileSync(`/proc/${acme.pid}/auxv`);
+    let secure: bigint | undefined;
+    for (let i = 0; i + 16 <= auxv.length; i += 16) if (auxv.readBigUInt64LE(i) === 23n) secure = auxv.readBigUInt64LE(i + 8);
+    expect(secure).toBe(1n);
+    await expect(rows('acme', `select 1 where 'olr-iso-boom' = ''`)).rejects.toThrow();
+    await waitFor('acme osqueryd aborted', () => !isAlive(acme.pid!), 10_000);
   });
 
   it('a registration’s own denylist and `isolation: none` are honoured', async () => {
