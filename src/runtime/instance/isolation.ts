@@ -29,14 +29,14 @@
  *     never matches anybody's single fsgid), and an image exec'd with
  *     egid != rgid is non-dumpable. The uids stay 0 (osquery checks getuid()
  *     and geteuid(), and restores the real uid after dropping privileges), and
- *     the effective and saved gids stay 0 (ADR 0016, "Tenant to tenant").
+ *     the effective and saved gids stay 0 (ADR 0016 decision 6; kernel facts in docs/protocol/linux-isolation.md).
  * Bind mounts share inodes, so the Unix sockets in the socket directory work
  * between the supervisor (host namespace) and osqueryd. The rest of the host
  * is unchanged. Mounts are private: nothing propagates back to the host, and
  * the namespace goes away with its last process.
  *
  * Where the host cannot do it (not root, no unshare/mount, namespaces
- * refused), the instance starts unwrapped and its status says
+ * refused, no setpriv giving exactly those credentials), the instance starts unwrapped and its status says
  * `isolation: unavailable` with the reason.
  */
 import { spawnSync } from 'node:child_process';
