@@ -96,9 +96,9 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount 
     await h.runner.add({ id: 'kolide' });
     await h.runner.add({ id: 'acme' });
     await h.runner.add({ id: 'globex' });
-    const vendor = await h.runner.waitHealthy('kolide', 20_000);
-    const acme = await h.runner.waitHealthy('acme', 20_000);
-    const globex = await h.runner.waitHealthy('globex', 20_000);
+    const vendor = await h.runner.waitHealthy(rid('kolide'), 20_000);
+    const acme = await h.runner.waitHealthy(rid('acme'), 20_000);
+    const globex = await h.runner.waitHealthy(rid('globex'), 20_000);
     const globexDir = join(root, 'registrations', 'globex');
     writeFileSync(join(globexDir, 'secret.txt'), 'globex only');
 
@@ -163,9 +163,9 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount 
     await h.runner.add({ id: 'kolide' });
     await h.runner.add({ id: 'acme' });
     await h.runner.add({ id: 'globex' });
-    await h.runner.waitHealthy('kolide', 20_000);
-    const acme = await h.runner.waitHealthy('acme', 20_000);
-    const globex = await h.runner.waitHealthy('globex', 20_000);
+    await h.runner.waitHealthy(rid('kolide'), 20_000);
+    const acme = await h.runner.waitHealthy(rid('acme'), 20_000);
+    const globex = await h.runner.waitHealthy(rid('globex'), 20_000);
     const g = String(isolationGid('globex'));
     expect(/^Gid:\s+(.*)$/m.exec(readFileSync(`/proc/${globex.pid}/status`, 'utf8'))![1]!.split(/\s+/)).toEqual([g, g, g, g]);
     const through = `select path from file where directory = '/proc/${globex.pid}/root${join(h.root, 'registrations', 'globex')}'`;
@@ -180,7 +180,7 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount 
     // glibc's secure mode and Node's (NODE_OPTIONS ignored) do not touch process.env, where OSQUERYD_SIM_FAULTS is read.
     h = await startRunner({ instanceEnv: () => ({ OSQUERYD_SIM_FAULTS: 'crash_on_query=olr-iso-boom' }) });
     await h.runner.add({ id: 'acme' });
-    const acme = await h.runner.waitHealthy('acme', 20_000);
+    const acme = await h.runner.waitHealthy(rid('acme'), 20_000);
     expect(acme.isolation?.mode).toBe('filesystem');
     const auxv = readFileSync(`/proc/${acme.pid}/auxv`);
     let secure: bigint | undefined;
@@ -226,7 +226,7 @@ describe.runIf(simAvailable())('filesystem isolation unavailable', () => {
     expect(reason).toMatch(new RegExp(`gids 0 0 0 0, not real gid ${ISOLATION_GID_MIN}`));
     h = await startRunner({ isolationHost: { setpriv: fake } });
     await h.runner.add({ id: 'acme' });
-    const acme = await h.runner.waitHealthy('acme', 20_000);
+    const acme = await h.runner.waitHealthy(rid('acme'), 20_000);
     expect(acme.isolation).toMatchObject({ mode: 'unavailable', reason });
     expect(mountNs(acme.pid!)).toBe(mountNs('self'));
   });
