@@ -28,7 +28,7 @@ import type { ExtensionFactory } from '../runtime/instance/extension.js';
 import { stateTablePlugins } from '../state/tables.js';
 import type { Scope } from '../state/table.js';
 import { startControlServer, type ControlServer } from '../control/server.js';
-import { launcherVersion } from '../version.js';
+import { buildInfo, launcherVersion } from '../version.js';
 import { LiveState } from './state-source.js';
 import { RunnerControlTarget } from './control-target.js';
 import { launcherOptions, type ExtensionSeams, type RunnerSeams } from './options.js';
@@ -110,6 +110,12 @@ export class LauncherApp {
       if (!t) trackers.set(id, (t = new DeviceStateTracker()));
       return t;
     };
+    // kolide_launcher_info's revision and build_date: what `npm run build` recorded (blank when unknown).
+    const build = buildInfo();
+    const buildIdentity = {
+      ...(build.commit !== 'unknown' ? { revision: build.commit } : {}),
+      ...(build.build_date !== 'unknown' ? { buildDate: build.build_date } : {}),
+    };
     const factory: ExtensionFactory = (ctx) => {
       const ext = createKolideExtension({
         registrationId: ctx.registrationId,
@@ -119,7 +125,11 @@ export class LauncherApp {
         db: this.db,
         logger: ctx.logger,
         ...options.extension,
-        identity: { version: launcherVersion(), osqueryInstanceId: () => ctx.run.instanceId() },
+        identity: {
+          version: launcherVersion(),
+          ...buildIdentity,
+          osqueryInstanceId: () => ctx.run.instanceId(),
+        },
         onDisableDevice: (id) => this.disable(id),
         getUptimeSeconds: () => ctx.run.uptimeSeconds(),
         osqueryQuery: ctx.query,
