@@ -149,9 +149,28 @@ export interface LauncherInfo {
 }
 
 /** Everything the state tables read; the composition root implements it over the live runtime. */
+/**
+ * One self-checkup (issue 18): a doctor check the supervisor ran on itself.
+ * Host-level: the vendor sees these rows, tenants none (details name paths,
+ * the device server and other registrations).
+ */
+export interface CheckupState {
+  name: string;
+  /** pass, warn or fail. */
+  status: string;
+  detail: string;
+  /** Epoch ms of the round that produced it. */
+  checked_at: number;
+  /** Epoch ms the check first showed its current status. */
+  changed_at: number;
+  previous_status: string | null;
+}
+
 export interface StateSource {
   registrations(ids?: readonly string[]): RegistrationState[];
   instances(ids?: readonly string[]): InstanceInfo[];
   history(ids?: readonly string[]): RunRecord[];
   logBuffers(ids?: readonly string[]): LogBufferState[];
+  /** The latest self-checkups (host-level; see CheckupState). */
+  checkups(): CheckupState[];
 }
