@@ -257,7 +257,15 @@ export class LauncherApp {
   /** Buffer one status log (osquery's shape: s 0 info, 1 warning, 2 error) for `id`'s backend. */
   private sendStatusLog(id: string, severity: 0 | 1 | 2, message: string, file: string): void {
     const now = new Date();
-    const line = JSON.stringify({ s: severity, f: file, i: 0, m: message, h: hostname(), c: now.toUTCString(), u: Math.floor(now.getTime() / 1000) });
+    const line = JSON.stringify({
+      s: severity,
+      f: file,
+      i: 0,
+      m: message,
+      h: hostname(),
+      c: now.toUTCString(),
+      u: Math.floor(now.getTime() / 1000),
+    });
     try {
       this.logBuffer.append(id, 'status', [line]);
     } catch (err) {

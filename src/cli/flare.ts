@@ -36,7 +36,9 @@ export function buildFlareCommand(): Command {
   return new Command('flare')
     .description('write one .tar.gz for support: doctor, instances, history, output rings, redacted config, logs, store, versions, cgroups')
     .addOption(
-      new Option('-c, --config <file>', 'the supervisor configuration').env('LAUNCHER_CONFIG').default('/etc/osquery-launcher/launcher.yaml'),
+      new Option('-c, --config <file>', 'the supervisor configuration')
+        .env('LAUNCHER_CONFIG')
+        .default('/etc/osquery-launcher/launcher.yaml'),
     )
     .option('-o, --output <file>', 'archive to create (default ./launcher-flare-<host>-<time>.tar.gz); never overwritten')
     .option('--ctl-config <file>', "ctl's client config with an admin certificate (default: ctl's search, then beside control.ca)")
@@ -54,7 +56,10 @@ export function buildFlareCommand(): Command {
           ...(opts.lines ? { logLines: opts.lines, outputLines: opts.lines } : {}),
           ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
         });
-        if (opts.json) process.stdout.write(`${JSON.stringify({ path, mode: manifest.mode, mode_reason: manifest.mode_reason, missing: manifest.missing })}\n`);
+        if (opts.json)
+          process.stdout.write(
+            `${JSON.stringify({ path, mode: manifest.mode, mode_reason: manifest.mode_reason, missing: manifest.missing })}\n`,
+          );
         else
           process.stdout.write(
             `wrote ${path} (${manifest.mode}: ${manifest.mode_reason})${manifest.missing.length ? `\nmissing:\n  ${manifest.missing.join('\n  ')}` : ''}\n`,

@@ -21,7 +21,10 @@ export function openNewOutput(path: string): number {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST' || code === 'ELOOP')
-      throw new LauncherError('E_ALREADY_EXISTS', `flare output ${path} already exists (file, directory or symlink); refusing to overwrite it`);
+      throw new LauncherError(
+        'E_ALREADY_EXISTS',
+        `flare output ${path} already exists (file, directory or symlink); refusing to overwrite it`,
+      );
     throw new LauncherError('E_INVALID_ARGUMENT', `cannot create flare output ${path}: ${errorMessage(err)}`, { cause: err });
   }
 }

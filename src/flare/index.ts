@@ -8,7 +8,10 @@ export { flareMetricsSnapshot, type FlareManifest, type FlareOptions } from './c
 
 /** `launcher-flare-<host>-<UTC time>.tar.gz` in the working directory. */
 export function defaultFlarePath(now = new Date(), cwd = process.cwd()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const host = hostname().replace(/[^A-Za-z0-9_.-]/g, '_') || 'host';
   return resolve(cwd, `launcher-flare-${host}-${stamp}.tar.gz`);
 }
