@@ -286,7 +286,7 @@ export class LauncherApp {
   /** SIGUSR2: debug logging on, or back to the configured level. */
   toggleDebugLogging(): LevelWithSilent {
     const level = toggleDebug(this.o.logger, this.configuredLevel);
-    this.o.logger.warn({ level, configured_level: this.configuredLevel }, 'SIGUSR2: log level changed');
+    this.o.logger.warn({ log_level: level, configured_level: this.configuredLevel }, 'SIGUSR2: log level changed');
     return level;
   }
 
