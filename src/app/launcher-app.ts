@@ -35,7 +35,7 @@ import { launcherOptions, type ExtensionSeams, type RunnerSeams } from './option
 import { checkRootDirectory, controlSettings, deviceClientOptions } from './startup-checks.js';
 import { isolationFromConfig } from './isolation-config.js';
 import { Checkups, type CheckupResult } from './checkups.js';
-import { reloadSignalsActor, ReloadCoordinator } from './reload.js';
+import { ignoreReloadSignals, reloadSignalsActor, ReloadCoordinator } from './reload.js';
 import { toggleDebug } from '../log/logger.js';
 import type { LevelWithSilent } from 'pino';
 
@@ -169,6 +169,8 @@ export class LauncherApp {
         trackers.get(id)?.reset();
       },
     });
+    // From now on SIGHUP/SIGUSR2 never end the process (Node's default): before the run they are ignored, while it runs they act.
+    if (o.signals !== false) ignoreReloadSignals();
     const checkupRun = o.checkups;
     this.checkups =
       checkupRun && cfg.checkups.enabled

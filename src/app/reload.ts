@@ -165,7 +165,8 @@ export class ReloadCoordinator {
  * does not, and once the group ends both are ignored.
  */
 let ignoring = false;
-function ignoreLater(): void {
+/** Install no-op SIGHUP/SIGUSR2 listeners once per process, so neither signal can end it (Node's default action). */
+export function ignoreReloadSignals(): void {
   if (ignoring) return;
   ignoring = true;
   const ignore = () => undefined;
@@ -190,7 +191,7 @@ export function reloadSignalsActor(handlers: { reload(): void; toggleDebug(): vo
     interrupt: () => {
       interrupted = true;
       // Ignored from now on (not Node's default, which would end the process and orphan osqueryds mid-shutdown).
-      ignoreLater();
+      ignoreReloadSignals();
       process.off('SIGHUP', onHup);
       process.off('SIGUSR2', onUsr2);
       finish?.();

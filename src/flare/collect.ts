@@ -19,12 +19,13 @@ import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadConfigFile } from '../config/load.js';
 import type { LauncherConfig } from '../config/schema.js';
+import { ControlCallError } from '../control/call-error.js';
 import { ControlClient } from '../control/client.js';
 import { resolveClientConfig, type ClientConfig } from '../control/client-config.js';
 import { defaultListen } from '../control/listen.js';
 import type { InstanceInfo } from '../control/target.js';
 import { runDoctor } from '../doctor/run.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, isLauncherError, LauncherError } from '../errors.js';
 import { SUPERVISOR_LOG_FILE } from '../log/log-file.js';
 import { scopeLimits, supervisorGroupDirs } from '../runtime/cgroup-scope.js';
 import { isProcessAlive } from '../runtime/proc-info.js';
@@ -256,11 +257,39 @@ function readCgroups(root: string, pids: Array<{ id: string; pid: number | null 
   };
 }
 
-async function collectLive(client: ControlClient, o: FlareOptions, files: Map<string, string>, missing: string[]): Promise<InstanceInfo[]> {
+/**
+ * A flare is an admin's tool: a tenant's certificate lists only its own
+ * registration, so when the list lacks one the file names, ask for that one;
+ * PERMISSION_DENIED means a tenant's certificate, and the flare stops.
+ */
+async function assertAdmin(client: ControlClient, listed: InstanceInfo[], cfg: LauncherConfig, certPath: string): Promise<void> {
+  const have = new Set(listed.map((i) => i.id));
+  const probe = cfg.registrations.find((r) => !have.has(r.id))?.id;
+  if (probe === undefined) return;
+  try {
+    await client.getInstance(probe);
+  } catch (err) {
+    if (err instanceof ControlCallError && err.failure === 'permission-denied')
+      throw new LauncherError(
+        'E_PERMISSION_DENIED',
+        `the flare needs an admin client certificate; ${certPath} is refused registration ${probe} (a tenant's certificate?)`,
+      );
+  }
+}
+
+async function collectLive(
+  client: ControlClient,
+  o: FlareOptions,
+  cfg: LauncherConfig,
+  certPath: string,
+  files: Map<string, string>,
+  missing: string[],
+): Promise<InstanceInfo[]> {
   const version = await client.version();
+  const list = await client.listInstances();
+  await assertAdmin(client, list, cfg, certPath);
   files.set('ctl/version.json', json(version));
   files.set('ctl/health.json', json(await client.health()));
-  const list = await client.listInstances();
   files.set('ctl/list.json', json(list));
   const limit = o.outputLines ?? 2000;
   for (const inst of list) {
@@ -334,10 +363,11 @@ export async function collectFlare(o: FlareOptions): Promise<FlareContents> {
     if (client && cfg.control.enabled) {
       const cc = new ControlClient({ ...client, callTimeoutMs: o.timeoutMs ?? 5000 });
       try {
-        instances = await collectLive(cc, o, files, missing);
+        instances = await collectLive(cc, o, cfg, client.cert, files, missing);
         mode = 'live';
         modeReason = `the supervisor answered on ${client.target}`;
       } catch (err) {
+        if (isLauncherError(err, 'E_PERMISSION_DENIED')) throw err;
         modeReason = `the control API at ${client.target} did not answer: ${errorMessage(err)}${
           supervisorPid ? ` (supervisor pid ${supervisorPid} holds the root's lock)` : ' (no supervisor holds the root lock)'
         }`;

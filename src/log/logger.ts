@@ -1,5 +1,5 @@
 import { pino, destination as pinoDestination, multistream, type Logger, type LevelWithSilent, type DestinationStream } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
 import { colorEnabled } from './color.js';
 import { journalDescriptor, journalStream } from './journal.js';
 
@@ -36,7 +36,8 @@ export function createRootLogger(options: RootLoggerOptions = {}): Logger {
     journalFd !== undefined
       ? journalStream(journalFd)
       : isPretty
-        ? pretty({
+        ? // Loaded only for a terminal (issue 14: a service's `launcher run` does not carry it).
+          (createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty'))({
             colorize: colorEnabled(process.stdout),
             destination: 1,
             sync: true,

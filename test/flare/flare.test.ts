@@ -8,23 +8,30 @@ import { gunzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { extract } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LauncherProcess } from '../../bench/reliability/launcher-process.js';
+import { type ControlCerts, LauncherProcess } from '../../bench/reliability/launcher-process.js';
+import { initCertificates } from '../../src/control/certs-init.js';
 import { LAUNCHER_BIN } from '../../bench/reliability/paths.js';
 import { Stage } from '../../bench/reliability/stage.js';
 import { waitFor } from '../../bench/reliability/wait.js';
 
 let stage: Stage;
 let proc: LauncherProcess | undefined;
+/** The stage's CA with a tenant client too (CN=tenant-acme), to show a tenant's certificate gets no flare. */
+let control: ControlCerts;
 const secretFile = () => join(stage.dir, 'acme.secret');
 
-function flare(output: string) {
+function flare(output: string, extra: string[] = []) {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('LAUNCHER_')) env[k] = v;
-  return spawnSync(process.execPath, [LAUNCHER_BIN, 'flare', '--config', proc!.configPath, '--output', output, '--timeout-ms', '10000'], {
-    env,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
+  return spawnSync(
+    process.execPath,
+    [LAUNCHER_BIN, 'flare', '--config', proc!.configPath, '--output', output, '--timeout-ms', '10000', ...extra],
+    {
+      env,
+      encoding: 'utf8',
+      timeout: 120_000,
+    },
+  );
 }
 
 /** Every secret that must never be in a flare. */
@@ -38,8 +45,8 @@ function plantedSecrets(): string[] {
     db.close();
   }
   expect(out.length).toBe(4); // both registrations hold a node key
-  for (const name of readdirSync(stage.control.certs.dir).filter((n) => n.endsWith('.key'))) {
-    const pem = readFileSync(join(stage.control.certs.dir, name), 'utf8');
+  for (const name of readdirSync(control.certs.dir).filter((n) => n.endsWith('.key'))) {
+    const pem = readFileSync(join(control.certs.dir, name), 'utf8');
     // Each base64 line of the key body, and the whole PEM.
     out.push(pem.trim(), ...pem.split('\n').filter((l) => l.length > 20 && !l.startsWith('-----')));
   }
@@ -73,6 +80,8 @@ function assertNoSecrets(archive: { raw: string; files: Map<string, string> }, s
 
 beforeAll(async () => {
   stage = await Stage.create({ prefix: 'flr', registrations: ['kolide', 'acme'] });
+  const certs = await initCertificates({ dir: join(stage.dir, 'tc'), tenants: ['acme'] });
+  control = { certs, roles: JSON.parse(readFileSync(certs.rolesFile, 'utf8')) as Record<string, string> };
 }, 60_000);
 
 afterAll(async () => {
@@ -85,6 +94,7 @@ describe('launcher flare', () => {
     writeFileSync(secretFile(), 'secret-acme\n', { mode: 0o600 });
     proc = LauncherProcess.start({
       ...stage.launcherOptions(),
+      control,
       config: {
         registrations: [
           { id: 'kolide', enroll_secret: 'secret-kolide' },
@@ -130,6 +140,23 @@ describe('launcher flare', () => {
     expect(JSON.parse(a.files.get('versions.json')!).osqueryd.map((o: { version: string }) => o.version)).not.toContain(null);
     expect(manifest.missing.join(' ')).toContain('metrics');
     assertNoSecrets(a, secrets);
+
+    // A tenant's certificate gets no flare (and no file is left behind).
+    const tenantCtl = join(stage.dir, 'ctl-acme.json');
+    writeFileSync(
+      tenantCtl,
+      JSON.stringify({
+        target: `unix://${join(stage.dir, 'ctl.sock')}`,
+        ca: control.certs.caCert,
+        cert: join(control.certs.dir, 'tenant-acme.pem'),
+        key: join(control.certs.dir, 'tenant-acme.key'),
+      }),
+    );
+    const asTenant = join(stage.dir, 'tenant.tar.gz');
+    const t = flare(asTenant, ['--ctl-config', tenantCtl]);
+    expect(t.status).toBe(1);
+    expect(t.stderr).toMatch(/needs an admin client certificate/);
+    expect(existsSync(asTenant)).toBe(false);
 
     // An existing file and a symlink at the output path are refused and left as they were.
     const existing = join(stage.dir, 'existing.tar.gz');
