@@ -5,7 +5,7 @@
  * an inherited variable is not trusted after a redirection. A line written to
  * such a stream that starts with `<N>` (N = syslog priority 0..7, sd-daemon(3))
  * is stored at that priority, so `journalctl -p warning` shows only warnings
- * and worse. Described in docs/protocol/journald.md.
+ * and worse (docs/protocol/journald.md#priority-prefixes).
  */
 import { fstatSync, writeSync } from 'node:fs';
 
