@@ -121,6 +121,18 @@ describe('SIGHUP reloads the configuration', () => {
     expect(proc.running).toBe(true);
     expect(await pids()).toEqual(settled);
     expect((proc.msgCounts.get('configuration reloaded') ?? 0) - before).toBeLessThan(30);
+
+    // The file takes over a runtime enrollment with the same settings: adopted, not restarted.
+    writeRegistrations([reg('kolide'), reg('acme', { memory_mb: 300 }), reg('initech'), reg('umbrella')]);
+    const adopted = await hup('configuration reloaded');
+    expect(adopted.adopted).toEqual(['umbrella']);
+    expect(adopted.restarted).toEqual([]);
+    expect(await pids()).toEqual(settled);
+    const origins = await proc.client.query(
+      'kolide',
+      "select registration_id, origin from kolide_launcher_registrations where registration_id = 'umbrella'",
+    );
+    expect(origins).toEqual([{ registration_id: 'umbrella', origin: 'config' }]);
   }, 300_000);
 });
 
