@@ -60,11 +60,15 @@ export class Checkups {
     this.timer.unref();
   }
 
+  /** No further rounds; a round in progress is awaited at most 2 s (its results are dropped), so shutdown stays quick. */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
-    await this.running;
+    if (!this.running) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.running, new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
   }
 
   /** The latest result of every check, in the doctor's order. */

@@ -179,6 +179,7 @@ export class LauncherApp {
             intervalMs: cfg.checkups.interval_seconds * 1000,
             logger: componentLogger(o.logger, 'checkups'),
             onChange: (changed) =>
+              this.runner.registrationsList().some((r) => r.id === vendorId) &&
               this.sendStatusLog(
                 vendorId,
                 changed.some((c) => c.status === 'fail') ? 2 : changed.some((c) => c.status === 'warn') ? 1 : 0,
