@@ -3,7 +3,7 @@
  * support engineer needs from this host (src/flare/, ADR 0020).
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { errorOutput } from './cli-output.js';
+import { errorOutput, wireJson } from './cli-output.js';
 
 const HELP = `
 The archive (launcher-flare/ inside) holds:
@@ -51,6 +51,7 @@ export function buildFlareCommand(): Command {
         const { createFlare } = await import('../flare/index.js');
         const { path, manifest } = await createFlare({
           configPath: opts.config,
+          jsonStyle: (v) => wireJson(v),
           ...(opts.output ? { output: opts.output } : {}),
           ...(opts.ctlConfig ? { ctlConfig: opts.ctlConfig } : {}),
           ...(opts.lines ? { logLines: opts.lines, outputLines: opts.lines } : {}),

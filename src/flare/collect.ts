@@ -43,6 +43,8 @@ export interface FlareOptions {
   /** Bound for each control API call and doctor probe (default 5000 ms). */
   timeoutMs?: number;
   env?: NodeJS.ProcessEnv;
+  /** How `ctl --json` styles API objects (src/cli passes its `wireJson`, so `ctl/*.json` read exactly as `ctl --json` prints). */
+  jsonStyle?: (value: unknown) => unknown;
 }
 
 export interface FlareContents {
@@ -288,15 +290,16 @@ async function collectLive(
   const version = await client.version();
   const list = await client.listInstances();
   await assertAdmin(client, list, cfg, certPath);
-  files.set('ctl/version.json', json(version));
-  files.set('ctl/health.json', json(await client.health()));
-  files.set('ctl/list.json', json(list));
+  const ctl = (v: unknown) => json(o.jsonStyle ? o.jsonStyle(v) : v);
+  files.set('ctl/version.json', ctl(version));
+  files.set('ctl/health.json', ctl(await client.health()));
+  files.set('ctl/list.json', ctl(list));
   const limit = o.outputLines ?? 2000;
   for (const inst of list) {
     const id = inst.id;
     try {
-      files.set(`ctl/get-${id}.json`, json(await client.getInstance(id)));
-      files.set(`ctl/history-${id}.json`, json(await client.history(id, 50)));
+      files.set(`ctl/get-${id}.json`, ctl(await client.getInstance(id)));
+      files.set(`ctl/history-${id}.json`, ctl(await client.history(id, 50)));
     } catch (err) {
       missing.push(`ctl get/history ${id}: ${errorMessage(err)}`);
     }

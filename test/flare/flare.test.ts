@@ -133,6 +133,8 @@ describe('launcher flare', () => {
     ])
       expect(a.files.has(f), `${f} in ${[...a.files.keys()].join(', ')}`).toBe(true);
     expect(JSON.parse(a.files.get('ctl/list.json')!).map((i: { id: string }) => i.id)).toEqual(['kolide', 'acme']);
+    // As `ctl --json list` prints it: ISO-8601 times.
+    expect(JSON.parse(a.files.get('ctl/list.json')!)[0].started_at).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
     expect(JSON.parse(a.files.get('config.json')!).registrations[0].enroll_secret).toBe('[redacted]');
     expect(JSON.parse(a.files.get('store.json')!).quick_check).toEqual([{ quick_check: 'ok' }]);
     expect(a.files.get('supervisor.log')).toContain('launcher ready');
