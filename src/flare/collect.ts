@@ -385,7 +385,15 @@ export async function collectFlare(o: FlareOptions): Promise<FlareContents> {
     readStore(cfg.root_directory, scrub, files, missing, mode === 'offline');
     if (mode === 'offline') {
       try {
-        instances = (JSON.parse(files.get('ctl/list.json') ?? '[]') as Array<{ id: string }>).map((r) => ({ id: r.id, pid: null }));
+        // The osqueryd version of each registration's latest run, from its history.
+        const lastVersion = (id: string) =>
+          (JSON.parse(files.get(`ctl/history-${id}.json`) ?? '[]') as Array<{ osqueryd_version?: string | null }>)[0]?.osqueryd_version ??
+          null;
+        instances = (JSON.parse(files.get('ctl/list.json') ?? '[]') as Array<{ id: string }>).map((r) => ({
+          id: r.id,
+          pid: null,
+          osqueryd_version: lastVersion(r.id),
+        }));
       } catch {
         instances = [];
       }

@@ -200,6 +200,7 @@ describe('launcher flare', () => {
     expect(m2.redaction.replacements).toBeGreaterThanOrEqual(3);
     expect([...b.files.keys()].some((f) => f.startsWith('output/'))).toBe(false);
     expect(m2.missing.join(' ')).toContain('output rings');
+    expect(JSON.parse(b.files.get('versions.json')!).osqueryd.map((v: { version: string }) => v.version)).not.toContain(null);
     assertNoSecrets(b, secrets);
     expect(readFileSync(join(stage.root, 'launcher.sqlite')).equals(dbBefore)).toBe(true);
   }, 240_000);
