@@ -95,14 +95,14 @@ export function checkRootDirectory(root: string): void {
 }
 
 /** Enroll secret files of the configured registrations, read as enrollment reads them. */
-async function checkSecrets(config: LauncherConfig): Promise<void> {
+export async function checkSecrets(config: LauncherConfig): Promise<void> {
   for (const r of config.registrations) {
     if (r.enroll_secret_path !== undefined) await readEnrollSecret(r.id, undefined, r.enroll_secret_path);
   }
 }
 
 /** Osquery flags of the configured registrations against the binary's --help, with path and line. */
-async function checkFlags(config: LauncherConfig, osquerydPath: string, logger: Logger): Promise<void> {
+export async function checkFlags(config: LauncherConfig, osquerydPath: string, logger: Logger): Promise<void> {
   if (!config.registrations.some((r) => r.osquery_flags.length > 0)) return;
   const catalog = await osquerydFlagCatalog(osquerydPath);
   if (catalog.kind === 'unavailable') {

@@ -11,7 +11,7 @@ import type { RunRecord as StoredRun } from '../store/run-history.js';
 import type { LogBuffer } from '../store/log-buffer.js';
 import type { NodeKeyStore } from '../store/node-keys.js';
 import type { StateSource } from '../state/tables.js';
-import type { DeviceState, InstanceInfo, LogBufferState, RegistrationState, RunRecord } from '../state/types.js';
+import type { CheckupState, DeviceState, InstanceInfo, LogBufferState, RegistrationState, RunRecord } from '../state/types.js';
 
 const ms = (iso: string | undefined): number | null => (iso ? Date.parse(iso) : null);
 
@@ -44,10 +44,16 @@ export interface LiveStateDeps {
   defaultDeviceUrl: string;
   /** A registration's device standing from its tracker; undefined before its first run. */
   deviceState?: (id: string, enrolled: boolean, disabled: boolean) => DeviceState | undefined;
+  /** The latest self-checkups (src/app/checkups.ts); none when they are off. */
+  checkups?: () => CheckupState[];
 }
 
 export class LiveState implements StateSource {
   constructor(private readonly d: LiveStateDeps) {}
+
+  checkups(): CheckupState[] {
+    return this.d.checkups?.() ?? [];
+  }
 
   private pick<T extends { id: string }>(items: T[], ids?: readonly string[]): T[] {
     return ids ? items.filter((i) => ids.includes(i.id)) : items;

@@ -60,6 +60,7 @@ const SUBCOMMANDS: Record<string, Builder> = {
   ctl: async () => (await import('./ctl.js')).buildCtlCommand(),
   certs: async () => (await import('./certs.js')).buildCertsCommand(),
   doctor: async () => (await import('./doctor.js')).buildDoctorCommand(),
+  flare: async () => (await import('./flare.js')).buildFlareCommand(),
 };
 
 /** The subcommand named first on the command line (options before it skipped), if it is one of ours. */

@@ -138,6 +138,14 @@ export const configSchema = z
     /** issue 22: "off" treats the host as unable to make mount namespaces (isolation: unavailable). */
     isolation_namespaces: z.enum(['auto', 'off']).default('auto'),
     distributed_forwarding_interval_seconds: z.number().min(1).max(300).default(60),
+    /** issue 18: the doctor's checks run inside the supervisor at start and then every interval. */
+    checkups: z
+      .object({
+        enabled: z.boolean().default(true),
+        interval_seconds: z.number().min(1).max(86_400).default(3600),
+      })
+      .strict()
+      .default({ enabled: true, interval_seconds: 3600 }),
   })
   .strict();
 
