@@ -34,6 +34,9 @@ import { RunnerControlTarget } from './control-target.js';
 import { launcherOptions, type ExtensionSeams, type RunnerSeams } from './options.js';
 import { checkRootDirectory, controlSettings, deviceClientOptions } from './startup-checks.js';
 import { isolationFromConfig } from './isolation-config.js';
+import { MetricsWiring, metricsEnabled, metricsSource } from './metrics.js';
+import { instrumentPlugins } from '../metrics/instrument.js';
+import type { MetricsRegistry } from '../metrics/recorder.js';
 
 export interface LauncherAppOptions {
   config: LauncherConfig;
@@ -69,6 +72,8 @@ export class LauncherApp {
   private readonly stopRequested = new Promise<string>((r) => (this.requestStop = r));
   /** Each registration's device standing outlives its runs (a failing enrollment stays visible across restarts). */
   private readonly deviceTrackers = new Map<string, DeviceStateTracker>();
+  /** Metrics (issue 18), only when configured; prom-client is loaded by run(), not here. */
+  private readonly metrics: MetricsWiring | undefined;
 
   constructor(private readonly o: LauncherAppOptions) {
     const cfg = o.config;
@@ -98,7 +103,14 @@ export class LauncherApp {
       this.log.error({ err: errorMessage(err) }, `store write given up: ${what}`);
       void this.watched.checkNow();
     };
-    this.device = new DeviceClient(deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')));
+    const metrics = metricsEnabled(cfg)
+      ? new MetricsWiring(cfg.metrics, launcherVersion(), componentLogger(o.logger, 'metrics'))
+      : undefined;
+    this.metrics = metrics;
+    this.device = new DeviceClient({
+      ...deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')),
+      ...(metrics ? { onCallEnd: (m: string, outcome: string, s: number) => metrics.recorder.deviceCall(m, outcome, s) } : {}),
+    });
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
     const options = launcherOptions(cfg, { runner: o.runner, extension: o.extension, vendorId });
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries, maxTotalBytes: cfg.log_buffer.max_total_bytes });
@@ -124,11 +136,15 @@ export class LauncherApp {
         getUptimeSeconds: () => ctx.run.uptimeSeconds(),
         osqueryQuery: ctx.query,
         deviceState: trackerOf(ctx.registrationId),
+        ...(metrics
+          ? { onPublish: (kind: 'result' | 'status', ok: boolean) => metrics.recorder.publish(ctx.registrationId, kind, ok) }
+          : {}),
       });
       const scope: Scope = ctx.registrationId === vendorId ? { kind: 'all' } : { kind: 'tenant', registrationId: ctx.registrationId };
+      const plugins = [...ext.plugins, ...stateTablePlugins(() => this.liveState(), scope)];
       return {
         name: 'kolide_grpc',
-        plugins: [...ext.plugins, ...stateTablePlugins(() => this.liveState(), scope)],
+        plugins: metrics ? instrumentPlugins(plugins, ctx.registrationId, metrics.recorder) : plugins,
         start: () => ext.start(),
         stop: () => ext.stop(),
         status: () => ({ ...ext.status() }),
@@ -178,6 +194,37 @@ export class LauncherApp {
   get controlAddress(): string | undefined {
     return this.controlServer?.address;
   }
+
+  /** Where the metrics endpoint listens, once it does (`http://127.0.0.1:PORT/metrics` or `unix:///path`). */
+  get metricsUrl(): string | undefined {
+    return this.metrics?.url;
+  }
+
+  /** Where other subsystems add collect-on-scrape gauges; undefined when metrics are off. */
+  get metricsRegistry(): MetricsRegistry | undefined {
+    return this.metrics;
+  }
+
+  private metricsActor(): Actor | undefined {
+    const metrics = this.metrics;
+    if (!metrics) return undefined;
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    return {
+      name: 'metrics',
+      execute: async () => {
+        await metrics.start(metricsSource(() => this.state.instances(), this.logBuffer));
+        this.metricsStarted = true;
+        await stopped;
+      },
+      interrupt: async () => {
+        stop();
+        await metrics.stop();
+      },
+    };
+  }
+
+  private metricsStarted = false;
 
   /** Say loudly what the integrity check at open found, and record it in the store (issue 19). */
   private reportIntegrity(): void {
@@ -252,9 +299,11 @@ export class LauncherApp {
     return {
       name: 'control_api',
       execute: async () => {
+        const metrics = this.metrics;
         this.controlServer = await startControlServer({
           target: this.control,
           ...c,
+          ...(metrics ? { onCallEnd: (method: string, code: string) => metrics.recorder.controlCall(method, code) } : {}),
           logger: componentLogger(this.o.logger, 'control'),
         });
         this.log.info({ address: this.controlServer.address }, 'control API listening');
@@ -275,6 +324,8 @@ export class LauncherApp {
     this.group.add(this.runner);
     const control = this.controlActor();
     if (control) this.group.add(control);
+    const metricsActor = this.metricsActor();
+    if (metricsActor) this.group.add(metricsActor);
     if (this.o.signals !== false) this.group.add(signalActor());
     this.group.add({
       name: 'stop_request',
@@ -292,7 +343,8 @@ export class LauncherApp {
         // Ready once the runner runs and the control API listens (if enabled).
         const deadline = Date.now() + 60_000;
         while (Date.now() < deadline) {
-          if (this.runner.socketDirectory !== undefined && (!control || this.controlServer)) break;
+          if (this.runner.socketDirectory !== undefined && (!control || this.controlServer) && (!metricsActor || this.metricsStarted))
+            break;
           const outcome = await Promise.race([
             readyStopped.then(() => 'stop' as const),
             new Promise((r) => setTimeout(r, 20)).then(() => 'tick' as const),
