@@ -188,7 +188,9 @@ describe('metrics endpoint', () => {
       c.pause();
       return c;
     });
-    cleanups.push(() => stalled.forEach((c) => c.destroy()));
+    cleanups.push(() => {
+      for (const c of stalled) c.destroy();
+    });
     const ok = await get({ url: s.url });
     expect(ok.status).toBe(200);
     expect(sample(parseExposition(ok.body), 'launcher_registrations', {})).toBe(50);
