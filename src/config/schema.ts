@@ -138,7 +138,7 @@ export const configSchema = z
     /** issue 22: "off" treats the host as unable to make mount namespaces (isolation: unavailable). */
     isolation_namespaces: z.enum(['auto', 'off']).default('auto'),
     distributed_forwarding_interval_seconds: z.number().min(1).max(300).default(60),
-    /** issue 18: off unless `listen` or `otlp_url` is set (docs/metrics.md). */
+    /** issue 18: off unless `listen` or `otlp_url` is set (README "Metrics"). */
     metrics: z
       .object({
         /** `127.0.0.1:PORT` (loopback only: the endpoint has no authentication) or `unix:///path` (mode 0600). */

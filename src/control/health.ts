@@ -11,8 +11,8 @@
  * Check on an unknown name: NOT_FOUND (the standard's rule); Watch on one:
  * SERVICE_UNKNOWN, then updates if it appears. A tenant naming another
  * registration gets PERMISSION_DENIED whether it exists or not (authz.ts).
- * The messages are described in docs/protocol/grpc-health.md; they are
- * defined here as a descriptor, so no .proto file ships.
+ * The protocol is described in docs/protocol/observability.md#grpc-health-v1;
+ * its messages are defined here as a descriptor, so no .proto file ships.
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';

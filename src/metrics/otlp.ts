@@ -5,7 +5,8 @@
  * the SDK's periodic reader hands to the OTLP/HTTP (JSON) exporter. Names and
  * labels (attributes) are the Prometheus ones; counters become cumulative
  * monotonic sums, gauges gauges, histograms explicit-bucket histograms.
- * Loaded by dynamic import only when `metrics.otlp_url` is set.
+ * Loaded by dynamic import only when `metrics.otlp_url` is set. The wire
+ * format: docs/protocol/observability.md#otlp-over-http.
  */
 import { hostname } from 'node:os';
 import { ValueType, type Attributes, type HrTime } from '@opentelemetry/api';

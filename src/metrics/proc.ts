@@ -1,8 +1,8 @@
 /**
  * Resource use of one process and its cgroup, read from /proc and the cgroup
  * filesystem on each scrape (Linux; elsewhere every reader returns
- * undefined and the series is left out). Field positions are described in
- * docs/metrics.md#proc.
+ * undefined and the series is left out). Fields and files:
+ * docs/protocol/observability.md#proc-and-cgroup-files.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -11,7 +11,8 @@
  * bounded set: registration ids (the id rule, and only registrations that
  * exist: a removed one's pushed series are dropped at the next scrape),
  * names from our own code, and a per-label cap past which values become
- * `other`. docs/metrics.md lists every series.
+ * `other`. README "Metrics" lists every series; the text format is
+ * docs/protocol/observability.md#prometheus-text-format.
  */
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';

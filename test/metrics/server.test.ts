@@ -5,7 +5,7 @@
 // hostile label values, 50 registrations, a removed registration's series,
 // a scraper that never reads, and the collector API other subsystems use.
 import { afterEach, describe, expect, it } from 'vitest';
-import { request } from 'node:http';
+import { request, type RequestOptions } from 'node:http';
 import { connect } from 'node:net';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,10 +50,10 @@ async function serve(m: LauncherMetrics, listen: string): Promise<MetricsServer>
 function get(target: { url?: string; socketPath?: string }, path = '/metrics', method = 'GET'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = target.url ? new URL(target.url) : undefined;
-    const opts = target.socketPath
+    const opts: RequestOptions = target.socketPath
       ? { socketPath: target.socketPath, path, method }
       : { host: u!.hostname, port: Number(u!.port), path, method };
-    const req = request(opts as Parameters<typeof request>[0], (res) => {
+    const req = request(opts, (res) => {
       let body = '';
       res.on('data', (d: Buffer) => (body += d.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
