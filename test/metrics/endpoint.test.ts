@@ -47,7 +47,15 @@ beforeAll(async () => {
   });
   sup = LauncherProcess.start({
     ...stage.launcherOptions(),
-    config: { metrics: { listen: '127.0.0.1:0', otlp_url: receiverUrl, otlp_interval_seconds: 1 } },
+    config: {
+      // acme runs under a memory limit: a cgroup where the kernel allows one (cgroup v1 memory is writable here).
+      registrations: stage.registrations.map((r) => ({
+        id: r.id,
+        enroll_secret: r.secret,
+        ...(r.id === 'acme' ? { limits: { memory_mb: 300 } } : {}),
+      })),
+      metrics: { listen: '127.0.0.1:0', otlp_url: receiverUrl, otlp_interval_seconds: 1 },
+    },
   });
   await sup.waitHealthy(['kolide', 'acme']);
   url = await waitFor(
@@ -97,7 +105,7 @@ describe('metrics endpoint of a running supervisor (issue 18)', () => {
       async () => {
         const s = await scrape();
         const ok = ['kolide', 'acme'].every(
-          (id) => (sample(s, 'launcher_log_publish_total', { registration: id, outcome: 'success' }) ?? 0) > 0,
+          (id) => (sample(s, 'launcher_log_publish_total', { registration: id, log_type: 'status', outcome: 'success' }) ?? 0) > 0,
         );
         return ok ? s : undefined;
       },
@@ -127,6 +135,12 @@ describe('metrics endpoint of a running supervisor (issue 18)', () => {
         name,
       ).toBe(true);
     expect(sample(all, 'launcher_registrations', {})).toBe(2);
+    // Cgroup usage only where a cgroup enforces the limits.
+    const acme = (await sup.client.getInstance('acme'))!;
+    const cgroupMem = sample(all, 'launcher_osqueryd_cgroup_memory_bytes', { registration: 'acme' });
+    if (acme.limits.mode.startsWith('cgroup')) expect(cgroupMem).toBeGreaterThan(1024 * 1024);
+    else expect(cgroupMem).toBeUndefined();
+    expect(sample(all, 'launcher_osqueryd_cgroup_memory_bytes', { registration: 'kolide' })).toBeUndefined();
     expect(sample(all, 'launcher_supervisor_resident_memory_bytes', {})).toBeGreaterThan(10 * 1024 * 1024);
     expect(sample(all, 'launcher_device_calls_total', { method: 'RequestEnrollment', outcome: 'ok' })).toBeGreaterThanOrEqual(2);
     expect(sample(all, 'launcher_control_calls_total', { method: 'Launcher/ListInstances', code: 'OK' })).toBeGreaterThan(0);
@@ -207,6 +221,13 @@ describe('metrics endpoint of a running supervisor (issue 18)', () => {
     expect(regs('launcher_extension_call_duration_seconds')).toEqual(new Set(['kolide', 'acme']));
     expect(latest.find((m) => m.name === 'launcher_registration_restarts_total')?.sum).toBeDefined();
     expect(latest.find((m) => m.name === 'launcher_registration_healthy')?.gauge).toBeDefined();
-    expect(latest.find((m) => m.name === 'launcher_device_call_duration_seconds')?.histogram).toBeDefined();
+    // Histogram points carry per-bucket counts (OTLP), which add up to the count.
+    type HistPoint = { bucketCounts: Array<string | number>; count: string | number; explicitBounds: number[] };
+    const hist = latest.find((m) => m.name === 'launcher_device_call_duration_seconds')!.histogram!.dataPoints as unknown as HistPoint[];
+    expect(hist.length).toBeGreaterThan(0);
+    for (const p of hist) {
+      expect(p.bucketCounts).toHaveLength(p.explicitBounds.length + 1);
+      expect(p.bucketCounts.reduce((a: number, c) => a + Number(c), 0)).toBe(Number(p.count));
+    }
   });
 });
