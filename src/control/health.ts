@@ -103,6 +103,13 @@ export function createHealthService(o: HealthServiceOptions): HealthService {
   const { target, authorizer, logger } = o;
   const watches = new Set<() => void>();
   const maxWatches = o.maxWatches ?? 64;
+  // Watches re-read every second; one overall snapshot serves every caller for a moment (64 watches × 256 registrations).
+  let overall: { at: number; info: ReturnType<ControlTarget['health']> } | undefined;
+  const health = (): ReturnType<ControlTarget['health']> => {
+    const now = Date.now();
+    if (!overall || now - overall.at > 250) overall = { at: now, info: target.health() };
+    return overall.info;
+  };
 
   function identify(method: string, call: AuthenticatedCall): Caller {
     let subject: string | undefined;
@@ -119,7 +126,7 @@ export function createHealthService(o: HealthServiceOptions): HealthService {
   function statusFor(method: string, caller: Caller, service: string): ServingStatus {
     if (service === LAUNCHER_SERVICE) return 'SERVING';
     if (service === '') {
-      const visible = target.health().instances.filter((i) => authorizer.canSee(caller, i.id));
+      const visible = health().instances.filter((i) => authorizer.canSee(caller, i.id));
       if (caller.role.kind !== 'admin' && visible.length === 0) return 'NOT_SERVING';
       return visible.every((i) => i.healthy && i.state === 'running') ? 'SERVING' : 'NOT_SERVING';
     }
