@@ -49,6 +49,8 @@ export class MetricsWiring implements MetricsRegistry {
   private server: MetricsServer | undefined;
   private otlp: OtlpPush | undefined;
   private readonly pending: GaugeCollector[] = [];
+  /** stop() was called: a start() still loading modules gives up instead of listening after the stop. */
+  private stopped = false;
 
   /** Forwards to the loaded metrics; a no-op until start() has loaded them. */
   readonly recorder: MetricsRecorder = {
@@ -79,8 +81,16 @@ export class MetricsWiring implements MetricsRegistry {
   /** Load the metrics module, start the endpoint and the OTLP push as configured. E_CONFIG when it cannot listen. */
   async start(source: MetricsSource): Promise<void> {
     const { createLauncherMetrics } = await import('../metrics/prometheus.js');
+    if (this.stopped) return;
     const metrics = createLauncherMetrics({ source, version: this.version });
-    for (const c of this.pending.splice(0)) metrics.addGauge(c);
+    for (const c of this.pending.splice(0)) {
+      try {
+        metrics.addGauge(c);
+      } catch (err) {
+        // A subsystem's bad collector must not stop the supervisor: it is left out, loudly.
+        this.log.error({ collector: c.name, err: errorMessage(err) }, 'metrics collector refused');
+      }
+    }
     this.metrics = metrics;
     try {
       if (this.cfg.listen !== undefined) {
@@ -90,10 +100,18 @@ export class MetricsWiring implements MetricsRegistry {
           render: () => metrics.render(),
           onError: (err) => this.log.warn({ err: errorMessage(err) }, 'metrics scrape failed'),
         });
+        if (this.stopped) {
+          await this.stop();
+          return;
+        }
         this.log.info({ url: this.server.url }, 'metrics endpoint listening');
       }
       if (this.cfg.otlp_url !== undefined) {
         const { startOtlpPush } = await import('../metrics/otlp.js');
+        if (this.stopped) {
+          await this.stop();
+          return;
+        }
         this.otlp = startOtlpPush({
           registry: metrics.registry,
           url: this.cfg.otlp_url,
@@ -111,6 +129,7 @@ export class MetricsWiring implements MetricsRegistry {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.otlp?.close();
     await this.server?.close();
     this.metrics?.close();
