@@ -79,6 +79,8 @@ export interface KolideExtensionOptions {
   detailsTimings?: Partial<DetailsTimings>;
   /** This registration's device standing, kept across runs by the caller; default a fresh one. */
   deviceState?: DeviceStateTracker;
+  /** Told after each PublishLogs batch whether the server acknowledged it (metrics, issue 18). Must not throw. */
+  onPublish?: (kind: 'result' | 'status', ok: boolean) => void;
 }
 
 export interface ResolvedOptions
@@ -96,8 +98,10 @@ export interface ResolvedOptions
       | 'slowPublishMs'
       | 'publishBackoffMaxMs'
       | 'publishGate'
+      | 'onPublish'
     >
   > {
+  onPublish: ((kind: 'result' | 'status', ok: boolean) => void) | undefined;
   slowPublishMs: number | undefined;
   publishBackoffMaxMs: number | undefined;
   publishGate: PublishGate | undefined;
@@ -146,6 +150,7 @@ export function resolveOptions(o: KolideExtensionOptions): ResolvedOptions {
     slowPublishMs: o.slowPublishMs === undefined ? undefined : positive('slowPublishMs', o.slowPublishMs, 0),
     publishBackoffMaxMs: o.publishBackoffMaxMs === undefined ? undefined : positive('publishBackoffMaxMs', o.publishBackoffMaxMs, 0),
     publishGate: o.publishGate,
+    onPublish: o.onPublish,
     distributedForwardingIntervalMs: positive('distributedForwardingIntervalMs', o.distributedForwardingIntervalMs, 60_000),
     distributedStartupWindowMs: o.distributedStartupWindowMs ?? 120_000,
     enrollmentDetails: o.enrollmentDetails ?? {},

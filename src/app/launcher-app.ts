@@ -38,6 +38,9 @@ import { Checkups, type CheckupResult } from './checkups.js';
 import { ignoreReloadSignals, reloadSignalsActor, ReloadCoordinator } from './reload.js';
 import { toggleDebug } from '../log/logger.js';
 import type { LevelWithSilent } from 'pino';
+import { MetricsWiring, metricsEnabled, metricsSource } from './metrics.js';
+import { instrumentPlugins } from '../metrics/instrument.js';
+import type { MetricsRegistry } from '../metrics/recorder.js';
 
 export interface LauncherAppOptions {
   config: LauncherConfig;
@@ -83,6 +86,8 @@ export class LauncherApp {
   private configuredLevel: LevelWithSilent;
   private readonly checkups: Checkups | undefined;
   private readonly reloads: ReloadCoordinator;
+  /** Metrics (issue 18), only when configured; prom-client is loaded by run(), not here. */
+  private readonly metrics: MetricsWiring | undefined;
 
   constructor(private readonly o: LauncherAppOptions) {
     const cfg = o.config;
@@ -112,7 +117,14 @@ export class LauncherApp {
       this.log.error({ err: errorMessage(err) }, `store write given up: ${what}`);
       void this.watched.checkNow();
     };
-    this.device = new DeviceClient(deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')));
+    const metrics = metricsEnabled(cfg)
+      ? new MetricsWiring(cfg.metrics, launcherVersion(), componentLogger(o.logger, 'metrics'))
+      : undefined;
+    this.metrics = metrics;
+    this.device = new DeviceClient({
+      ...deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')),
+      ...(metrics ? { onCallEnd: (m: string, outcome: string, s: number) => metrics.recorder.deviceCall(m, outcome, s) } : {}),
+    });
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
     this.configIds = new Set(cfg.registrations.map((r) => r.id));
     this.configuredLevel = cfg.log_level;
@@ -150,11 +162,15 @@ export class LauncherApp {
         getUptimeSeconds: () => ctx.run.uptimeSeconds(),
         osqueryQuery: ctx.query,
         deviceState: trackerOf(ctx.registrationId),
+        ...(metrics
+          ? { onPublish: (kind: 'result' | 'status', ok: boolean) => metrics.recorder.publish(ctx.registrationId, kind, ok) }
+          : {}),
       });
       const scope: Scope = ctx.registrationId === vendorId ? { kind: 'all' } : { kind: 'tenant', registrationId: ctx.registrationId };
+      const plugins = [...ext.plugins, ...stateTablePlugins(() => this.liveState(), scope)];
       return {
         name: 'kolide_grpc',
-        plugins: [...ext.plugins, ...stateTablePlugins(() => this.liveState(), scope)],
+        plugins: metrics ? instrumentPlugins(plugins, ctx.registrationId, metrics.recorder) : plugins,
         start: () => ext.start(),
         stop: () => ext.stop(),
         status: () => ({ ...ext.status() }),
@@ -198,6 +214,17 @@ export class LauncherApp {
               ),
           })
         : undefined;
+    // Self-checkups in the metrics (issue 18): 0 pass, 1 warn, 2 fail per check; check names are the doctor's own (bounded).
+    const checkups = this.checkups;
+    if (metrics && checkups) {
+      const level = { pass: 0, warn: 1, fail: 2 } as const;
+      metrics.addGauge({
+        name: 'launcher_checkup_status',
+        help: 'Latest self-checkup result per check: 0 pass, 1 warn, 2 fail',
+        labelNames: ['check'],
+        collect: () => checkups.latest().map((c) => ({ labels: { check: c.name }, value: level[c.status] })),
+      });
+    }
     this.reloads = new ReloadCoordinator({
       config: cfg,
       ...(o.configPath ? { configPath: o.configPath } : {}),
@@ -241,6 +268,37 @@ export class LauncherApp {
   get controlAddress(): string | undefined {
     return this.controlServer?.address;
   }
+
+  /** Where the metrics endpoint listens, once it does (`http://127.0.0.1:PORT/metrics` or `unix:///path`). */
+  get metricsUrl(): string | undefined {
+    return this.metrics?.url;
+  }
+
+  /** Where other subsystems add collect-on-scrape gauges; undefined when metrics are off. */
+  get metricsRegistry(): MetricsRegistry | undefined {
+    return this.metrics;
+  }
+
+  private metricsActor(): Actor | undefined {
+    const metrics = this.metrics;
+    if (!metrics) return undefined;
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    return {
+      name: 'metrics',
+      execute: async () => {
+        await metrics.start(metricsSource(() => this.state.instances(), this.logBuffer));
+        this.metricsStarted = true;
+        await stopped;
+      },
+      interrupt: async () => {
+        stop();
+        await metrics.stop();
+      },
+    };
+  }
+
+  private metricsStarted = false;
 
   /** Say loudly what the integrity check at open found, and record it in the store (issue 19). */
   private reportIntegrity(): void {
@@ -335,9 +393,11 @@ export class LauncherApp {
     return {
       name: 'control_api',
       execute: async () => {
+        const metrics = this.metrics;
         this.controlServer = await startControlServer({
           target: this.control,
           ...c,
+          ...(metrics ? { onCallEnd: (method: string, code: string) => metrics.recorder.controlCall(method, code) } : {}),
           logger: componentLogger(this.o.logger, 'control'),
         });
         this.log.info({ address: this.controlServer.address }, 'control API listening');
@@ -358,6 +418,8 @@ export class LauncherApp {
     this.group.add(this.runner);
     const control = this.controlActor();
     if (control) this.group.add(control);
+    const metricsActor = this.metricsActor();
+    if (metricsActor) this.group.add(metricsActor);
     if (this.o.signals !== false) {
       this.group.add(signalActor());
       this.group.add(
@@ -383,7 +445,8 @@ export class LauncherApp {
         // Ready once the runner runs and the control API listens (if enabled).
         const deadline = Date.now() + 60_000;
         while (Date.now() < deadline) {
-          if (this.runner.socketDirectory !== undefined && (!control || this.controlServer)) break;
+          if (this.runner.socketDirectory !== undefined && (!control || this.controlServer) && (!metricsActor || this.metricsStarted))
+            break;
           const outcome = await Promise.race([
             readyStopped.then(() => 'stop' as const),
             new Promise((r) => setTimeout(r, 20)).then(() => 'tick' as const),

@@ -11,6 +11,7 @@ export const ENV_OVERRIDES = {
   LAUNCHER_DEVICE_URL: 'device_server.url',
   LAUNCHER_LOG_LEVEL: 'log_level',
   LAUNCHER_CONTROL_LISTEN: 'control.listen',
+  LAUNCHER_METRICS_LISTEN: 'metrics.listen',
 } as const;
 
 export class ConfigError extends LauncherError {

@@ -146,6 +146,23 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, interval_seconds: 3600 }),
+    /** issue 18: off unless `listen` or `otlp_url` is set (README "Metrics"). */
+    metrics: z
+      .object({
+        /** `127.0.0.1:PORT` (loopback only: the endpoint has no authentication) or `unix:///path` (mode 0600). */
+        listen: z
+          .string()
+          .regex(
+            /^(unix:\/\/\/[^\0]{1,102}|(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\]):\d{1,5})$/,
+            'must be a loopback address 127.0.0.1:PORT or unix:///absolute/path',
+          )
+          .optional(),
+        /** OTLP/HTTP metrics endpoint the same metrics are pushed to, e.g. http://127.0.0.1:4318/v1/metrics. */
+        otlp_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+        otlp_interval_seconds: z.number().min(1).max(3600).default(60),
+      })
+      .strict()
+      .default({ otlp_interval_seconds: 60 }),
   })
   .strict();
 

@@ -15,6 +15,8 @@ export const FEATURES = {
   history: 'history',
   streamOutput: 'stream-output',
   streamOutputFollow: 'stream-output-follow',
+  /** The standard grpc.health.v1.Health service beside launcher.v1 (issue 18; health.ts). */
+  grpcHealth: 'grpc-health',
 } as const;
 
 export type FeatureName = (typeof FEATURES)[keyof typeof FEATURES];
