@@ -34,6 +34,8 @@ import { RunnerControlTarget } from './control-target.js';
 import { launcherOptions, type ExtensionSeams, type RunnerSeams } from './options.js';
 import { checkRootDirectory, controlSettings, deviceClientOptions } from './startup-checks.js';
 import { isolationFromConfig } from './isolation-config.js';
+import { UpdateService } from '../update/service.js';
+import { bufferUpdateEvent, runnerFleet, scopedStatus, updateRows, updateSettings } from './update-wiring.js';
 
 export interface LauncherAppOptions {
   config: LauncherConfig;
@@ -60,6 +62,8 @@ export class LauncherApp {
   readonly runner: Runner;
   readonly state: LiveState;
   readonly control: RunnerControlTarget;
+  /** osqueryd updates (issue 17); present with or without an `update:` section (pins of installed versions hold either way). */
+  readonly update: UpdateService;
   private readonly log: Logger;
   private readonly group: RunGroup;
   private controlServer: ControlServer | undefined;
@@ -134,7 +138,29 @@ export class LauncherApp {
         status: () => ({ ...ext.status() }),
       };
     };
-    this.runner = new Runner({ ...options.runner, osquerydPath: o.osquerydPath, extensionFactory: factory, db: this.db, logger: o.logger });
+    this.runner = new Runner({
+      ...options.runner,
+      osquerydPath: o.osquerydPath,
+      // issue 17: each run's binary is the update service's choice for that registration (undefined: osquerydPath).
+      osquerydFor: (reg) => this.update?.binaryFor(reg.id),
+      extensionFactory: factory,
+      db: this.db,
+      logger: o.logger,
+    });
+    const configPins: Record<string, string> = {};
+    for (const r of cfg.registrations) if (r.osqueryd_version) configPins[r.id] = r.osqueryd_version;
+    const updateIds = () => this.runner.registrationsList().map((r) => r.id);
+    const settings = updateSettings(cfg);
+    this.update = new UpdateService({
+      root: cfg.root_directory,
+      db: this.db,
+      ...(settings ? { settings } : {}),
+      vendorId,
+      configPins,
+      fleet: runnerFleet(this.runner),
+      logger: o.logger,
+      notify: (e, severity) => bufferUpdateEvent(logBuffer, vendorId, updateIds, e, severity),
+    });
     this.state = new LiveState({
       runner: this.runner,
       logBuffer,
@@ -143,6 +169,7 @@ export class LauncherApp {
       hostname: hostname(),
       defaultDeviceUrl: this.device.url.origin,
       deviceState: (id, enrolled, disabled) => trackers.get(id)?.snapshot(enrolled, disabled),
+      updates: (ids) => updateRows(this.update.status(ids)),
     });
     this.control = new RunnerControlTarget(this.runner, this.state, {
       checkSecretFile: async (id, path) => void (await readEnrollSecret(id, undefined, path)),
@@ -152,6 +179,13 @@ export class LauncherApp {
         trackers.get(id)?.reset();
       },
     });
+    const update = this.update;
+    this.control.update = {
+      updateStatus: (ids) => scopedStatus(update.status(ids), ids),
+      checkUpdate: () => update.check(),
+      pinVersion: (id, version) => update.pin(id, version),
+      unpinVersion: (id) => update.unpin(id),
+    };
     this.group = new RunGroup({
       logger: componentLogger(o.logger, 'rungroup'),
       interruptTimeoutMs: 20_000,
@@ -244,6 +278,26 @@ export class LauncherApp {
       .catch((err: unknown) => this.log.error({ registration_id: id, err: errorMessage(err) }, 'stopping disabled registration failed'));
   }
 
+  /** The update service, started once the runner supervises its registrations (a rollout in progress resumes then). */
+  private updateActor(): Actor {
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    let halted = false;
+    return {
+      name: 'osqueryd_update',
+      execute: async () => {
+        while (this.runner.socketDirectory === undefined && !halted) await new Promise((r) => setTimeout(r, 50));
+        if (!halted) this.update.start();
+        await stopped;
+      },
+      interrupt: async () => {
+        halted = true;
+        stop();
+        await this.update.stop();
+      },
+    };
+  }
+
   private controlActor(): Actor | undefined {
     const c = controlSettings(this.config);
     if (!c) return undefined;
@@ -275,6 +329,7 @@ export class LauncherApp {
     this.group.add(this.runner);
     const control = this.controlActor();
     if (control) this.group.add(control);
+    this.group.add(this.updateActor());
     if (this.o.signals !== false) this.group.add(signalActor());
     this.group.add({
       name: 'stop_request',

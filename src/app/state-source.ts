@@ -10,7 +10,7 @@ import { limitsToWire } from '../registration.js';
 import type { RunRecord as StoredRun } from '../store/run-history.js';
 import type { LogBuffer } from '../store/log-buffer.js';
 import type { NodeKeyStore } from '../store/node-keys.js';
-import type { DeviceState, InstanceInfo, LogBufferState, RegistrationState, RunRecord, StateSource } from '../state/types.js';
+import type { DeviceState, InstanceInfo, LogBufferState, RegistrationState, RunRecord, StateSource, UpdateState } from '../state/types.js';
 
 const ms = (iso: string | undefined): number | null => (iso ? Date.parse(iso) : null);
 
@@ -43,6 +43,8 @@ export interface LiveStateDeps {
   defaultDeviceUrl: string;
   /** A registration's device standing from its tracker; undefined before its first run. */
   deviceState?: (id: string, enrolled: boolean, disabled: boolean) => DeviceState | undefined;
+  /** issue 17: the update service's rows (absent: no rows). */
+  updates?: (ids: readonly string[]) => UpdateState[];
 }
 
 export class LiveState implements StateSource {
@@ -149,5 +151,9 @@ export class LiveState implements StateSource {
         oldest_age_seconds: s[kind].oldestAgeMs === undefined ? null : Math.floor(s[kind].oldestAgeMs / 1000),
       }));
     });
+  }
+
+  updates(ids?: readonly string[]): UpdateState[] {
+    return this.d.updates?.(ids ?? this.d.runner.registrationsList().map((r) => r.id)) ?? [];
   }
 }

@@ -15,6 +15,8 @@ export const FEATURES = {
   history: 'history',
   streamOutput: 'stream-output',
   streamOutputFollow: 'stream-output-follow',
+  /** issue 17: GetUpdateStatus, CheckUpdate, PinVersion, UnpinVersion. */
+  osquerydUpdate: 'osqueryd-update',
 } as const;
 
 export type FeatureName = (typeof FEATURES)[keyof typeof FEATURES];

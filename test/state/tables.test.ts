@@ -51,6 +51,7 @@ const source: StateSource = {
     },
   ],
   logBuffers: () => [],
+  updates: () => [],
 };
 
 describe('state tables', () => {
