@@ -1,5 +1,5 @@
 /**
- * Target names in the update repository (adr/0018). Two kinds of target, both
+ * Target names in the update repository (adr/0018, docs/protocol/tuf.md#layout-of-the-osqueryd-repository). Two kinds of target, both
  * in the signed `targets` metadata:
  *
  *   osqueryd/<platform>/osqueryd-<version>.tar.gz     the release archive

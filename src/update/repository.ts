@@ -15,7 +15,7 @@
  * The trusted root shipped with the package (or given by path) seeds
  * `<root>/update/tuf/root.json`; tuf-js keeps the newest verified root there
  * (root rotation) and the last verified timestamp/snapshot/targets, which is
- * what lets it refuse a replay of older metadata.
+ * what lets it refuse a replay of older metadata (docs/protocol/tuf.md#client-workflow).
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -2,7 +2,8 @@
 // tenants acme and globex, tenant initech pinned in the config), the local device server, the mTLS control
 // API, and a real TUF repository over HTTP on 127.0.0.1 whose "releases" are bin/osqueryd-sim behind
 // wrapper scripts reporting other versions (one crashes soon after it starts).
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,7 @@ let dev: DevServer;
 let tuf: TufTestRepo;
 let admin: ControlClient;
 let tenant: ControlClient;
+let adminCtlConfig = '';
 let supervisor: ChildProcess | undefined;
 let output = '';
 const root = () => join(tmp.dir, 'root');
@@ -149,6 +151,7 @@ beforeAll(async () => {
   );
   admin = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key') });
   const acme = certs.identities.find((i) => i.role === 'tenant:acme')!;
+  adminCtlConfig = certs.identities.find((i) => i.role === 'admin')!.config;
   tenant = new ControlClient({ target: listen, ca: certs.caCert, cert: acme.cert, key: acme.key });
   supervisor = startSupervisor();
 }, 60_000);
@@ -233,6 +236,17 @@ describe('osqueryd updates, end to end', () => {
     expect(rows.find((r) => r.registration_id === 'globex')).toMatchObject({ assigned_version: '5.13.0-sim', rollout_state: 'done' });
     const own = await admin.query('acme', 'select registration_id from kolide_launcher_updates');
     expect(own).toEqual([{ registration_id: 'acme' }]);
+    // launcher ctl: `update status` and `get` show the versions.
+    const ctl = (...args: string[]) =>
+      promisify(execFile)(process.execPath, [join(repo, 'bin/launcher'), 'ctl', '--config', adminCtlConfig, ...args], { encoding: 'utf8' });
+    const json = JSON.parse((await ctl('--json', 'update', 'status')).stdout) as {
+      instances: Array<{ registration_id: string; assigned_version: string | null }>;
+      rollout: { state: string };
+    };
+    expect(json.rollout.state).toBe('done');
+    expect(json.instances.find((i) => i.registration_id === 'globex')?.assigned_version).toBe('5.13.0-sim');
+    expect((await ctl('get', 'acme')).stdout).toMatch(/osqueryd update: +assigned 5\.13\.0-sim, pending -, pinned -/);
+    expect((await ctl('update', 'status')).stdout).toMatch(/initech +5\.12\.1-sim +osqueryd_path +- +5\.12\.1-sim \(config\)/);
     before = after;
   });
 
