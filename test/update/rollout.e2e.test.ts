@@ -26,6 +26,7 @@ let tuf: TufTestRepo;
 let admin: ControlClient;
 let tenant: ControlClient;
 let adminCtlConfig = '';
+let listenAddress = '';
 let supervisor: ChildProcess | undefined;
 let output = '';
 const root = () => join(tmp.dir, 'root');
@@ -152,6 +153,7 @@ beforeAll(async () => {
   admin = new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, 'admin.pem'), key: join(certs.dir, 'admin.key') });
   const acme = certs.identities.find((i) => i.role === 'tenant:acme')!;
   adminCtlConfig = certs.identities.find((i) => i.role === 'admin')!.config;
+  listenAddress = listen;
   tenant = new ControlClient({ target: listen, ca: certs.caCert, cert: acme.cert, key: acme.key });
   supervisor = startSupervisor();
 }, 60_000);
@@ -192,6 +194,14 @@ describe('osqueryd updates, end to end', () => {
     }
     expect(after.initech).toBe(before.initech);
     expect(instanceOf(s, 'initech').runningVersion).toBe(BASE);
+    // A tenant's osqueryd sees the version directory (it runs from it) but only read-only: the vendor runs it too.
+    const acmeInfo = await admin.getInstance('acme');
+    if (acmeInfo.isolation?.mode === 'filesystem') {
+      const mount = readFileSync(`/proc/${after.acme}/mountinfo`, 'utf8')
+        .split('\n')
+        .find((l) => l.split(' ')[4]?.endsWith('/osqueryd/5.13.0-sim'));
+      expect(mount?.split(' ')[5]?.split(',')).toContain('ro');
+    }
 
     // Run history: the first run on the new version of each, in rollout order, each one only after the one
     // before it had been up its soak/step period (one at a time).
@@ -238,7 +248,11 @@ describe('osqueryd updates, end to end', () => {
     expect(own).toEqual([{ registration_id: 'acme' }]);
     // launcher ctl: `update status` and `get` show the versions.
     const ctl = (...args: string[]) =>
-      promisify(execFile)(process.execPath, [join(repo, 'bin/launcher'), 'ctl', '--config', adminCtlConfig, ...args], { encoding: 'utf8' });
+      promisify(execFile)(
+        process.execPath,
+        [join(repo, 'bin/launcher'), 'ctl', '--config', adminCtlConfig, '--target', listenAddress, ...args],
+        { encoding: 'utf8' },
+      );
     const json = JSON.parse((await ctl('--json', 'update', 'status')).stdout) as {
       instances: Array<{ registration_id: string; assigned_version: string | null }>;
       rollout: { state: string };
@@ -251,6 +265,7 @@ describe('osqueryd updates, end to end', () => {
   });
 
   it('the control API: tenants see their own status and may not pin, not even themselves', async () => {
+    before = await allHealthy();
     const mine = await tenant.updateStatus();
     expect(mine.instances.map((i) => i.registrationId)).toEqual(['acme']);
     expect(mine.rollout?.order).toEqual(['acme']);
@@ -270,6 +285,7 @@ describe('osqueryd updates, end to end', () => {
   });
 
   it('a version that crashes is rolled back on the canary alone; the vendor never restarts; it is marked bad', async () => {
+    before = await allHealthy();
     await publishRelease('5.14.0-sim', { OSQUERYD_SIM_FAULTS: 'exit_after_ms=1500' });
     const s = await explain(
       waitFor(
@@ -299,6 +315,7 @@ describe('osqueryd updates, end to end', () => {
   });
 
   it('refuses a rollback to an older version, a bad signature and an expired timestamp; nothing restarts', async () => {
+    before = await allHealthy();
     await publishRelease('5.12.5-sim');
     let s = await explain(
       waitFor(

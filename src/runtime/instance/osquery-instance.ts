@@ -348,7 +348,9 @@ export class OsqueryInstance {
       osquerydPath: o.osquerydPath,
       args,
       root: o.root,
-      // An updated osqueryd lives under the root (<root>/osqueryd/<version>/, issue 17): its directory is bound back.
+      // An updated osqueryd lives under the root (<root>/osqueryd/<version>/, issue 17): its directory is bound back,
+      // read-only (a tenant's osqueryd must not be able to change a binary the vendor runs too).
+      readOnly: [dirname(o.osquerydPath)],
       keep: [
         paths.registrationDir,
         paths.socketDir,
