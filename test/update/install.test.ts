@@ -116,3 +116,28 @@ describe('installing an archive', () => {
     expect(entryProblem('a\\..\\b', 'File', 0o644)).toMatch(/backslash/);
   });
 });
+
+describe('a full disk', () => {
+  // A real tmpfs of 1 MiB as the root directory (we run as root here; elsewhere the test says why it cannot run).
+  const canMount = process.geteuid?.() === 0;
+  it.skipIf(!canMount)('fails the new version cleanly and never touches the installed one', async () => {
+    const { execFileSync } = await import('node:child_process');
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'olr-test-full', root()]);
+    try {
+      const small = await pack('small', source('small'), ['osqueryd']);
+      const bin = await installArchive(root(), '9.9.9', small, MAX);
+      const before = readFileSync(bin, 'utf8');
+      const src = source('huge');
+      writeFileSync(join(src, 'blob'), Buffer.from(Array.from({ length: 3 * 1024 * 1024 }, (_, i) => (i * 7919) % 251))); // barely compressible
+      const huge = await pack('huge', src, ['osqueryd', 'blob']);
+      const err = await installArchive(root(), '9.9.10', huge, MAX).catch((e: unknown) => e);
+      expect(isLauncherError(err, 'E_UPDATE'), String(err)).toBe(true);
+      expect((err as Error).message).toMatch(/ENOSPC|no space/i);
+      expect(installedVersions(root())).toEqual(['9.9.9']);
+      expect(readFileSync(bin, 'utf8')).toBe(before);
+      expect(readdirSync(stagingDir(root()))).toEqual([]);
+    } finally {
+      execFileSync('umount', [root()]);
+    }
+  });
+});
