@@ -79,6 +79,11 @@ export function runnerFleet(runner: Runner): Fleet {
       };
     },
     restart: async (id) => void (await runner.restart(id)),
+    stopping: () => runner.shuttingDown,
+    probe: async (id, timeoutMs) => {
+      const rows = await runner.query(id, 'select version from osquery_info', timeoutMs);
+      return rows[0]?.version ?? null;
+    },
   };
 }
 

@@ -139,6 +139,11 @@ export class Runner implements Actor {
     await this.shutdown();
   }
 
+  /** The runner is stopping or stopped (a run ending now is the shutdown, not a verdict on it). */
+  get shuttingDown(): boolean {
+    return this.state === 'stopping' || this.state === 'stopped';
+  }
+
   /** The socket directory in use (undefined until execute() got that far). */
   get socketDirectory(): string | undefined {
     return this.socketDir;

@@ -42,6 +42,13 @@ export interface Fleet {
   status(id: string): FleetStatus | undefined;
   /** Restart one registration's osqueryd (its next run asks `binaryFor` again). */
   restart(id: string): Promise<void>;
+  /**
+   * Ask its osqueryd, through its manager socket, for `osquery_info.version` (within `timeoutMs`): the last word
+   * of a soak. Health checks alone can look fine while one is still waiting on an osqueryd that stopped answering.
+   */
+  probe(id: string, timeoutMs: number): Promise<string | null>;
+  /** The supervisor is shutting down: whatever fails now is no verdict on a version. */
+  stopping(): boolean;
 }
 
 export interface UpdateSettings {
@@ -74,6 +81,8 @@ export interface UpdateServiceOptions {
   platform?: string;
   /** Poll period of the soak watch. */
   watchIntervalMs?: number;
+  /** Bound on the query that ends a soak (Fleet.probe). Default 15 s. */
+  probeTimeoutMs?: number;
   logger?: Logger;
   /** Each event, for status logs to the backend (the app chooses whose buffers). */
   notify?: (event: UpdateEvent, severity: 'info' | 'warn' | 'error') => void;
@@ -417,6 +426,13 @@ export class UpdateService {
 
   /** Watch `id` on `version` for `soakMs` once healthy: 'ok', 'interrupted', or why it failed. */
   private async watch(id: string, version: string, soakMs: number): Promise<string> {
+    const verdict = await this.observe(id, version, soakMs);
+    // A failure seen while the supervisor shuts down is the shutdown's doing: the rollout resumes at the next start.
+    if (verdict !== 'ok' && (this.o.fleet.stopping() || this.stopCtl.signal.aborted)) return 'interrupted';
+    return verdict;
+  }
+
+  private async observe(id: string, version: string, soakMs: number): Promise<string> {
     const s = this.o.settings;
     const start = Date.now();
     const healthyBy = start + (s?.healthyWithinMs ?? 120_000);
@@ -435,7 +451,19 @@ export class UpdateService {
       if (st.healthy) {
         if (st.version && st.version !== version) return `it reports osqueryd ${st.version}, not ${version}`;
         healthySince ??= Date.now();
-        if (Date.now() - healthySince >= soakMs) return 'ok';
+        if (Date.now() - healthySince >= soakMs) {
+          let answered: string | null;
+          try {
+            answered = await this.o.fleet.probe(id, this.o.probeTimeoutMs ?? 15_000);
+          } catch (err) {
+            if (this.stopCtl.signal.aborted) return 'interrupted';
+            return `it does not answer queries at the end of its soak (${errorMessage(err)})`;
+          }
+          if (answered !== null && answered !== version) return `it reports osqueryd ${answered}, not ${version}`;
+          const after = this.o.fleet.status(id);
+          if (after && after.runId !== runId) return `its run ${runId} ended (${after.lastError ?? 'no reason recorded'})`;
+          return 'ok';
+        }
       } else if (healthySince === undefined && Date.now() > healthyBy) {
         return `it was not healthy within ${Math.round((s?.healthyWithinMs ?? 120_000) / 1000)} s`;
       }

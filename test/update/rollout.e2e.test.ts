@@ -167,7 +167,8 @@ afterAll(async () => {
   tmp?.cleanup();
 });
 
-describe('osqueryd updates, end to end', () => {
+// Each step waits out real soak periods, restarts and (for the hang) health-check timeouts on a shared machine.
+describe('osqueryd updates, end to end', { timeout: 240_000 }, () => {
   let before: Record<string, number | null> = {};
 
   it('starts on the configured osqueryd; no release in the channel changes nothing', async () => {
@@ -312,6 +313,30 @@ describe('osqueryd updates, end to end', () => {
     expect(checked.rollout?.state).toBe('rolled_back');
     expect(await pids()).toEqual(after);
     before = after;
+  });
+
+  it('a version whose osqueryd stops answering health checks is rolled back on the canary too', async () => {
+    before = await allHealthy();
+    await publishRelease('5.14.5-sim', { OSQUERYD_SIM_FAULTS: 'hang_after_ms=2000' });
+    const s = await explain(
+      waitFor(
+        async () => {
+          const st = await status();
+          return st.rollout?.version === '5.14.5-sim' && st.rollout.state === 'rolled_back' ? st : undefined;
+        },
+        120_000,
+        'rollout of 5.14.5-sim rolled back',
+        250,
+      ),
+    );
+    expect(s.rollout!.detail).toMatch(
+      /^acme failed on osqueryd 5\.14\.5-sim: (its health checks fail|its run \S+ ended|it does not answer queries)/,
+    );
+    expect(s.badVersions.map((b) => b.version).sort()).toEqual(['5.14.0-sim', '5.14.5-sim']);
+    const after = await allHealthy();
+    expect(after.kolide).toBe(before.kolide);
+    expect(after.globex).toBe(before.globex);
+    expect(instanceOf(await status(), 'acme')).toMatchObject({ assignedVersion: '5.13.0-sim', runningVersion: '5.13.0-sim' });
   });
 
   it('refuses a rollback to an older version, a bad signature and an expired timestamp; nothing restarts', async () => {
