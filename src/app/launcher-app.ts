@@ -173,7 +173,10 @@ export class LauncherApp {
     });
     this.control = new RunnerControlTarget(this.runner, this.state, {
       checkSecretFile: async (id, path) => void (await readEnrollSecret(id, undefined, path)),
-      forget: (id) => trackers.delete(id),
+      forget: (id) => {
+        trackers.delete(id);
+        this.update.forget(id); // issue 17: a removed registration keeps no assignment or pin
+      },
       reset: (id) => {
         nodeKeys.clearNodeKey(id);
         trackers.get(id)?.reset();

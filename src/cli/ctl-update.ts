@@ -73,7 +73,7 @@ export function addUpdateCommands(ctl: Command, action: Action): void {
   const update = ctl.command('update').description('osqueryd updates: status, check, pin, unpin');
   update
     .command('status [id]')
-    .description('update channel, last check, rollout, and each instance’s versions')
+    .description('update channel, last check, rollout, and the versions of each instance')
     .action(action(async (ctx, id?: string) => print(ctx, await ctx.client.updateStatus(id ?? ''))));
   update
     .command('check')
@@ -85,6 +85,6 @@ export function addUpdateCommands(ctl: Command, action: Action): void {
     .action(action(async (ctx, id: string, version?: string) => print(ctx, await ctx.client.pinVersion(id, version ?? ''))));
   update
     .command('unpin <id>')
-    .description('remove a registration’s pin (admin); it joins the next rollout')
+    .description('remove the pin of a registration (admin); it joins the next rollout')
     .action(action(async (ctx, id: string) => print(ctx, await ctx.client.unpinVersion(id))));
 }
