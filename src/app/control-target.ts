@@ -13,6 +13,7 @@ import type {
   InstanceInfo,
   OutputSource,
   RunRecord,
+  UpdateControl,
   VersionInfo,
 } from '../control/target.js';
 import { launcherVersion } from '../version.js';
@@ -31,6 +32,9 @@ export interface EnrollHooks {
 }
 
 export class RunnerControlTarget implements ControlTarget {
+  /** issue 17: the update service's rpcs (set by the composition root). */
+  update?: UpdateControl;
+
   constructor(
     private readonly runner: Runner,
     private readonly state: LiveState,

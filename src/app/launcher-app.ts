@@ -41,6 +41,8 @@ import type { LevelWithSilent } from 'pino';
 import { MetricsWiring, metricsEnabled, metricsSource } from './metrics.js';
 import { instrumentPlugins } from '../metrics/instrument.js';
 import type { MetricsRegistry } from '../metrics/recorder.js';
+import { UpdateService } from '../update/service.js';
+import { bufferUpdateEvent, runnerFleet, scopedStatus, updateRows, updateSettings } from './update-wiring.js';
 
 export interface LauncherAppOptions {
   config: LauncherConfig;
@@ -71,6 +73,8 @@ export class LauncherApp {
   readonly runner: Runner;
   readonly state: LiveState;
   readonly control: RunnerControlTarget;
+  /** osqueryd updates (issue 17); present with or without an `update:` section (pins of installed versions hold either way). */
+  readonly update: UpdateService;
   private readonly log: Logger;
   private readonly group: RunGroup;
   private controlServer: ControlServer | undefined;
@@ -176,7 +180,29 @@ export class LauncherApp {
         status: () => ({ ...ext.status() }),
       };
     };
-    this.runner = new Runner({ ...options.runner, osquerydPath: o.osquerydPath, extensionFactory: factory, db: this.db, logger: o.logger });
+    this.runner = new Runner({
+      ...options.runner,
+      osquerydPath: o.osquerydPath,
+      // issue 17: each run's binary is the update service's choice for that registration (undefined: osquerydPath).
+      osquerydFor: (reg) => this.update?.binaryFor(reg.id),
+      extensionFactory: factory,
+      db: this.db,
+      logger: o.logger,
+    });
+    const configPins: Record<string, string> = {};
+    for (const r of cfg.registrations) if (r.osqueryd_version) configPins[r.id] = r.osqueryd_version;
+    const updateIds = () => this.runner.registrationsList().map((r) => r.id);
+    const settings = updateSettings(cfg);
+    this.update = new UpdateService({
+      root: cfg.root_directory,
+      db: this.db,
+      ...(settings ? { settings } : {}),
+      vendorId,
+      configPins,
+      fleet: runnerFleet(this.runner),
+      logger: o.logger,
+      notify: (e, severity) => bufferUpdateEvent(logBuffer, vendorId, updateIds, e, severity),
+    });
     this.state = new LiveState({
       runner: this.runner,
       logBuffer,
@@ -186,10 +212,14 @@ export class LauncherApp {
       hostname: hostname(),
       defaultDeviceUrl: this.device.url.origin,
       deviceState: (id, enrolled, disabled) => trackers.get(id)?.snapshot(enrolled, disabled),
+      updates: (ids) => updateRows(this.update.status(ids)),
     });
     this.control = new RunnerControlTarget(this.runner, this.state, {
       checkSecretFile: async (id, path) => void (await readEnrollSecret(id, undefined, path)),
-      forget: (id) => trackers.delete(id),
+      forget: (id) => {
+        trackers.delete(id);
+        this.update.forget(id); // issue 17: a removed registration keeps no assignment or pin
+      },
       reset: (id) => {
         nodeKeys.clearNodeKey(id);
         trackers.get(id)?.reset();
@@ -242,6 +272,13 @@ export class LauncherApp {
         }
       },
     });
+    const update = this.update;
+    this.control.update = {
+      updateStatus: (ids) => scopedStatus(update.status(ids), ids),
+      checkUpdate: () => update.check(),
+      pinVersion: (id, version) => update.pin(id, version),
+      unpinVersion: (id) => update.unpin(id),
+    };
     this.group = new RunGroup({
       logger: componentLogger(o.logger, 'rungroup'),
       interruptTimeoutMs: 20_000,
@@ -385,6 +422,26 @@ export class LauncherApp {
       .catch((err: unknown) => this.log.error({ registration_id: id, err: errorMessage(err) }, 'stopping disabled registration failed'));
   }
 
+  /** The update service, started once the runner supervises its registrations (a rollout in progress resumes then). */
+  private updateActor(): Actor {
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    let halted = false;
+    return {
+      name: 'osqueryd_update',
+      execute: async () => {
+        while (this.runner.socketDirectory === undefined && !halted) await new Promise((r) => setTimeout(r, 50));
+        if (!halted) this.update.start();
+        await stopped;
+      },
+      interrupt: async () => {
+        halted = true;
+        stop();
+        await this.update.stop();
+      },
+    };
+  }
+
   private controlActor(): Actor | undefined {
     const c = controlSettings(this.config);
     if (!c) return undefined;
@@ -420,6 +477,7 @@ export class LauncherApp {
     if (control) this.group.add(control);
     const metricsActor = this.metricsActor();
     if (metricsActor) this.group.add(metricsActor);
+    this.group.add(this.updateActor());
     if (this.o.signals !== false) {
       this.group.add(signalActor());
       this.group.add(

@@ -11,7 +11,7 @@ import type { RunRecord as StoredRun } from '../store/run-history.js';
 import type { LogBuffer } from '../store/log-buffer.js';
 import type { NodeKeyStore } from '../store/node-keys.js';
 import type { StateSource } from '../state/tables.js';
-import type { CheckupState, DeviceState, InstanceInfo, LogBufferState, RegistrationState, RunRecord } from '../state/types.js';
+import type { CheckupState, DeviceState, InstanceInfo, LogBufferState, RegistrationState, RunRecord, UpdateState } from '../state/types.js';
 
 const ms = (iso: string | undefined): number | null => (iso ? Date.parse(iso) : null);
 
@@ -46,6 +46,8 @@ export interface LiveStateDeps {
   deviceState?: (id: string, enrolled: boolean, disabled: boolean) => DeviceState | undefined;
   /** The latest self-checkups (src/app/checkups.ts); none when they are off. */
   checkups?: () => CheckupState[];
+  /** issue 17: the update service's rows (absent: no rows). */
+  updates?: (ids: readonly string[]) => UpdateState[];
 }
 
 export class LiveState implements StateSource {
@@ -156,5 +158,9 @@ export class LiveState implements StateSource {
         oldest_age_seconds: s[kind].oldestAgeMs === undefined ? null : Math.floor(s[kind].oldestAgeMs / 1000),
       }));
     });
+  }
+
+  updates(ids?: readonly string[]): UpdateState[] {
+    return this.d.updates?.(ids ?? this.d.runner.registrationsList().map((r) => r.id)) ?? [];
   }
 }

@@ -19,6 +19,7 @@ import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './ctl-exit.js';
 import * as fmt from './ctl-format.js';
 import { colorEnabled } from '../log/color.js';
 import { errorOutput, wireJson } from './cli-output.js';
+import { addUpdateCommands, updateLinesFor } from './ctl-update.js';
 
 export interface CtlIo {
   stdout(text: string): void;
@@ -165,8 +166,9 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
       action(async (ctx, id: string) => {
         await requireFeature(ctx, FEATURES.instances, 'instance details');
         const info = await ctx.client.getInstance(id);
-        if (ctx.json) printJson(io, info);
-        else io.stdout(fmt.instanceDetails(info));
+        const update = await updateLinesFor(ctx.client, id).catch(() => undefined); // issue 17: version and pending update
+        if (ctx.json) printJson(io, update ? { ...info, update: update.json } : info);
+        else io.stdout(fmt.instanceDetails(info) + (update?.text ?? ''));
       }),
     );
 
@@ -283,6 +285,8 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
         if (follow && !ctx.json) io.stderr('launcher ctl: output ended (the run ended or the launcher stopped)\n');
       }),
     );
+
+  addUpdateCommands(ctl, action);
 
   return ctl;
 }

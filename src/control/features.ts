@@ -17,6 +17,8 @@ export const FEATURES = {
   streamOutputFollow: 'stream-output-follow',
   /** The standard grpc.health.v1.Health service beside launcher.v1 (issue 18; health.ts). */
   grpcHealth: 'grpc-health',
+  /** issue 17: GetUpdateStatus, CheckUpdate, PinVersion, UnpinVersion. */
+  osquerydUpdate: 'osqueryd-update',
 } as const;
 
 export type FeatureName = (typeof FEATURES)[keyof typeof FEATURES];

@@ -52,6 +52,7 @@ const ALLOWED: Record<string, string[]> = {
     'src/rungroup',
     'src/state',
     'src/store',
+    'src/update',
     'src/osquery',
     'src/registration',
     'src/metrics',
@@ -63,6 +64,8 @@ const ALLOWED: Record<string, string[]> = {
   'src/runtime': ['src/runtime/instance', 'src/rungroup', 'src/osquery', 'src/store', 'src/registration', 'src/errors.ts', 'src/log'],
   'src/runtime/instance': ['src/rungroup', 'src/osquery', 'src/store', 'src/registration', 'src/errors.ts', 'src/log'],
   'src/rungroup': ['src/errors.ts', 'src/log'],
+  // issue 17: the osqueryd update service sees the runtime only through its own Fleet interface (the app adapts it).
+  'src/update': ['src/store', 'src/errors.ts', 'src/log'],
   extensions: ['src/device', 'src/state', 'src/osquery', 'src/store', 'src/registration', 'src/errors.ts', 'src/log'],
   'src/sim': ['src/osquery', 'src/store', 'src/errors.ts', 'src/log'],
   'src/devserver': ['src/store', 'src/errors.ts', 'src/log'],

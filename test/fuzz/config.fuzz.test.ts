@@ -34,6 +34,7 @@ const TOP_KEYS = [
   'isolation_namespaces',
   'checkups',
   'metrics',
+  'update',
 ];
 
 /** Environment variables a problem may name instead of a YAML path (`NAME="value" (environment): …`). */

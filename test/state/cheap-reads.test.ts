@@ -18,6 +18,8 @@ import { readRows, type StateTable } from '../../src/state/table.js';
 import type { StateSource } from '../../src/state/tables.js';
 import { STATE_TABLES } from '../../src/state/tables.js';
 import { shortTempDir, waitFor } from '../helpers/tmp.js';
+import { runnerFleet, updateRows } from '../../src/app/update-wiring.js';
+import { UpdateService } from '../../src/update/service.js';
 
 interface Executed {
   sql: string;
@@ -86,6 +88,7 @@ beforeAll(async () => {
   execution = runner.execute();
   execution.catch(() => undefined);
   await waitFor(() => runner.status().length === ids.length, 10_000, 'three supervised registrations');
+  const update = new UpdateService({ root: tmp.dir, db, vendorId: 'kolide', fleet: runnerFleet(runner) });
   state = new LiveState({
     runner,
     logBuffer: buffers,
@@ -93,6 +96,7 @@ beforeAll(async () => {
     configIds: new Set(['kolide']),
     hostname: 'h',
     defaultDeviceUrl: 'https://127.0.0.1:1',
+    updates: (ids) => updateRows(update.status(ids)),
   });
 });
 
@@ -127,7 +131,8 @@ describe('state reads are cheap', () => {
         log.on = false;
       }
       expect(rows.length).toBeGreaterThan(0);
-      expect(log.executed.length).toBeGreaterThan(0);
+      // kolide_launcher_updates is answered from memory (src/update/store.ts keeps its document there): no SQL at all.
+      if (table.name !== 'kolide_launcher_updates') expect(log.executed.length).toBeGreaterThan(0);
       for (const e of log.executed) {
         expect(e.sql.trimStart().slice(0, 6).toUpperCase(), e.sql).toBe('SELECT');
         const plan = (raw.prepare(`EXPLAIN QUERY PLAN ${e.sql}`).all(...e.args) as Array<{ detail: string }>).map((p) => p.detail);

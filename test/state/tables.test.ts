@@ -62,6 +62,7 @@ const source: StateSource = {
       previous_status: 'pass',
     },
   ],
+  updates: () => [],
 };
 
 describe('state tables', () => {
