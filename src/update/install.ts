@@ -20,7 +20,7 @@
  */
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { extract, list, type ReadEntry } from 'tar';
+import type { ReadEntry } from 'tar';
 import { LauncherError, errorMessage } from '../errors.js';
 import { versionProblem } from './version.js';
 
@@ -95,6 +95,8 @@ export async function checkArchive(file: string, maxUnpackedBytes: number): Prom
   const problems: string[] = [];
   let entries = 0;
   let bytes = 0;
+  // tar is loaded when an archive is first checked, not at start (most supervisors never update).
+  const { list } = await import('tar');
   try {
     await list({
       file,
@@ -131,6 +133,7 @@ export async function installArchive(root: string, version: string, archive: str
   if (isInstalled(root, version)) return binary;
   await checkArchive(archive, maxUnpackedBytes);
   const tmp = makeStagingDir(root, `unpack-${version}`);
+  const { extract } = await import('tar');
   try {
     await extract({
       file: archive,

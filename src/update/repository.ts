@@ -19,7 +19,7 @@
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Updater, type TargetFile } from 'tuf-js';
+import type { TargetFile, Updater } from 'tuf-js';
 import { LauncherError, errorMessage } from '../errors.js';
 import { archiveTarget, channelTarget, versionOfArchive, type Channel } from './layout.js';
 
@@ -101,7 +101,9 @@ export class UpdateRepository {
     if (!existsSync(local) || rootVersion(this.o.trustedRootPath) > rootVersion(local)) copyFileSync(this.o.trustedRootPath, local);
   }
 
-  private updater(targetDir?: string): Updater {
+  /** tuf-js is loaded on the first refresh, not at start: a supervisor without `update:` never loads it. */
+  private async updater(targetDir?: string): Promise<Updater> {
+    const { Updater } = await import('tuf-js');
     return new Updater({
       metadataDir: this.o.metadataDir,
       metadataBaseUrl: this.o.metadataUrl,
@@ -117,7 +119,7 @@ export class UpdateRepository {
     wanted: readonly string[] = [],
   ): Promise<{ latest: Release | undefined; archives: Map<string, TargetFile> }> {
     this.seedRoot();
-    const u = this.updater();
+    const u = await this.updater();
     try {
       await u.refresh();
     } catch (err) {
