@@ -18,7 +18,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
@@ -207,7 +207,8 @@ async function main(): Promise<void> {
     // Warm-up: every server, every scenario, once (JIT, page cache, SQLite file).
     for (const s of servers) for (const sc of SCENARIOS) runClient(s, { ...sc, calls: Math.max(10, Math.ceil(sc.calls / 10)) });
 
-    const rounds: Array<{ floor_tx_per_sec: number; figures: Record<string, Record<string, Figure>> }> = [];
+    const rounds: Array<{ floor_tx_per_sec: number; load_avg_1m: number; figures: Record<string, Record<string, Figure>> }> = [];
+    const loadBefore = round(loadavg()[0]!, 2);
     for (let r = 0; r < ROUNDS; r++) {
       const figures: Record<string, Record<string, Figure>> = {};
       const order = r % 2 === 0 ? servers : [...servers].reverse();
@@ -215,7 +216,7 @@ async function main(): Promise<void> {
         for (const s of order) (figures[s.name] ??= {})[sc.name] = runClient(s, sc);
       }
       const floor = sqliteFloor(dir, 3000);
-      rounds.push({ floor_tx_per_sec: floor, figures });
+      rounds.push({ floor_tx_per_sec: floor, load_avg_1m: round(loadavg()[0]!, 2), figures });
       console.log(
         `round ${r + 1}/${ROUNDS}: ${servers.map((s) => `${s.name} ping ${Math.round(figures[s.name]!.ping_persistent!.calls_per_sec)}/s table p50 ${figures[s.name]!.table_persistent!.p50_ms.toFixed(2)} ms`).join('; ')}; floor ${Math.round(floor)} tx/s`,
       );
@@ -261,6 +262,8 @@ async function main(): Promise<void> {
     // Headline figures first: bench/summary.ts shows the first 60 leaves.
     const result = {
       rounds: ROUNDS,
+      // Other work shares this machine: the 1-minute load average before the rounds and after each one.
+      load_avg_1m: { before: loadBefore, after_rounds: rounds.map((x) => x.load_avg_1m) },
       ratios,
       targets,
       sqlite,
@@ -272,7 +275,7 @@ async function main(): Promise<void> {
       per_round: rounds,
     };
     const file = writeResult('thrift-peers', result);
-    writeFileSync(join(resultsDir(), 'thrift-peers.md'), markdown(summary, ratios, sqlite, servers, targets));
+    writeFileSync(join(resultsDir(), 'thrift-peers.md'), markdown(summary, ratios, sqlite, servers, targets, result.load_avg_1m));
     console.log(JSON.stringify({ summary, ratios, sqlite, targets }, null, 2));
     console.log(`written to ${file} and thrift-peers.md`);
   } finally {
@@ -288,6 +291,7 @@ function markdown(
   sqlite: Record<string, number>,
   servers: Server[],
   targets: Record<string, boolean | null>,
+  load: { before: number; after_rounds: number[] },
 ): string {
   const names = servers.map((s) => s.name);
   const lines = [
@@ -314,6 +318,8 @@ function markdown(
   lines.push(
     '',
     `SQLite floor (one 1 KiB row per transaction, WAL, synchronous=NORMAL): ${sqlite.floor_tx_per_sec} tx/s; implied sequential logString limit 1/(1/floor + 1/ping): ${sqlite.implied_sequential_log_limit_per_sec}/s; project sequential logString / limit: ${sqlite.project_log_sequential_over_limit}.`,
+    '',
+    `Load average (1 min; other work shares the machine): ${load.before} before the rounds, ${load.after_rounds.join(', ')} after each.`,
     '',
     `Targets: ${Object.entries(targets)
       .map(([k, v]) => `${k}: ${v === null ? 'n/a' : v ? 'met' : 'missed'}`)

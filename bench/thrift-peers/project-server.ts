@@ -2,7 +2,8 @@
  * The project's side of bench/thrift-peers, in its own process: the real
  * ExtensionServer from src/osquery serving the 1000x10 table `bench_rows` and
  * the real kolide_grpc logger plugin (every logString committed to its SQLite
- * log buffer before the answer), registered with a minimal manager on the
+ * log buffer before the answer; the database opened as the supervisor opens
+ * it, checkpoints in a worker thread), registered with a minimal manager on the
  * same process (idle after registration: no manager pings).
  *
  * `--root DIR` picks the build whose modules are loaded (this checkout's
@@ -10,6 +11,7 @@
  * the same driver). Prints `{"socket": path}` once serving; SIGTERM stops it.
  * Usage: node project-server.js --dir TMPDIR [--root DIST_ROOT]
  */
+import { existsSync } from 'node:fs';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchManagerHandler, benchTable } from '../thrift-fixture.js';
@@ -19,6 +21,7 @@ type ExtensionServerModule = typeof import('../../src/osquery/extension-server.j
 type ServerModule = typeof import('../../src/osquery/server.js');
 type ProtocolModule = typeof import('../../src/osquery/protocol.js');
 type StoreModule = typeof import('../../src/store/database.js');
+type WatchedModule = typeof import('../../src/store/watched-database.js');
 type DeviceModule = typeof import('../../src/device/index.js');
 type KolideModule = typeof import('../../extensions/kolide_grpc/index.js');
 
@@ -46,7 +49,12 @@ const managerHandler = benchManagerHandler(protocol, 'kolide_grpc');
 const manager = new ThriftServer(managerPath, () => new protocol.ExtensionManagerProcessor(managerHandler));
 await manager.listen();
 
-const db = openDatabase(join(dir, 'launcher.db'));
+// The database as the supervisor opens it (src/app/launcher-app.ts): watched, checkpoints in a worker thread
+// (ADR 0009). A build without that module (the "before" commit) opens it plainly, as its supervisor did.
+const watched = existsSync(join(root, 'src/store/watched-database.js'))
+  ? (await load<WatchedModule>('src/store/watched-database.js')).openWatchedDatabase(join(dir, 'launcher.db'))
+  : undefined;
+const db = watched?.db ?? openDatabase(join(dir, 'launcher.db'));
 // Never contacted: the extension is not started, so it neither enrolls nor publishes.
 const client = new DeviceClient({ serverUrl: 'http://127.0.0.1:9', insecureTransport: true, maxAttempts: 1, timeoutMs: 1000 });
 const kolide = createKolideExtension({
@@ -69,7 +77,8 @@ process.on('SIGTERM', () => {
     await manager.close();
     await kolide.stop();
     client.close();
-    db.close();
+    if (watched) await watched.close();
+    else db.close();
     process.exit(0);
   })();
 });

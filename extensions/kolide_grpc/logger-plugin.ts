@@ -20,22 +20,23 @@ export function createLoggerPlugin(ctx: ExtensionContext, appender: LogAppendQue
   const registrationId = ctx.opts.registrationId;
   /** Logs refused since the last successful append. */
   let refused = 0;
-  const append = async (entries: LogAppend[]): Promise<void> => {
-    try {
-      await appender.append(entries);
-    } catch (err) {
-      ctx.state.recordError('log_buffer', err);
-      if (refused === 0) ctx.log.error({ err: errorMessage(err) }, 'cannot buffer logs; refusing them until the buffer is writable again');
-      refused += entries.length;
-      throw new LauncherError('E_STORE', `kolide_grpc ${registrationId}: cannot buffer ${entries.length} log(s): ${errorMessage(err)}`, {
-        cause: err,
-      });
-    }
+  const refuse = (err: unknown, n: number): never => {
+    ctx.state.recordError('log_buffer', err);
+    if (refused === 0) ctx.log.error({ err: errorMessage(err) }, 'cannot buffer logs; refusing them until the buffer is writable again');
+    refused += n;
+    throw new LauncherError('E_STORE', `kolide_grpc ${registrationId}: cannot buffer ${n} log(s): ${errorMessage(err)}`, {
+      cause: err,
+    });
+  };
+  const appended = (): void => {
     if (refused > 0) {
       ctx.log.warn({ refused }, 'log buffer writable again; logs refused meanwhile were dropped by osqueryd');
       refused = 0;
     }
   };
+  // The commit's promise with one step after it, not a chain of async functions (issue 14).
+  const append = (entries: LogAppend[]): Promise<void> =>
+    appender.append(entries).then(appended, (err: unknown) => refuse(err, entries.length));
   return {
     kind: 'logger',
     name: 'kolide_grpc',
@@ -43,12 +44,13 @@ export function createLoggerPlugin(ctx: ExtensionContext, appender: LogAppendQue
     init(): void {
       // Launcher ignores init.
     },
-    async logString(text: string, kind: ResultLogKind): Promise<void> {
-      if (kind === 'event') throw new LauncherError('E_INVALID_ARGUMENT', 'kolide_grpc logger: event logs are not supported');
-      await append([{ registrationId, kind: 'result', data: text }]);
+    logString(text: string, kind: ResultLogKind): Promise<void> {
+      if (kind === 'event')
+        return Promise.reject(new LauncherError('E_INVALID_ARGUMENT', 'kolide_grpc logger: event logs are not supported'));
+      return append([{ registrationId, kind: 'result', data: text }]);
     },
-    async logStatus(_entries: StatusLog[], raw: string[]): Promise<void> {
-      await append(raw.map((data) => ({ registrationId, kind: 'status' as const, data })));
+    logStatus(_entries: StatusLog[], raw: string[]): Promise<void> {
+      return append(raw.map((data) => ({ registrationId, kind: 'status' as const, data })));
     },
   };
 }

@@ -11,7 +11,7 @@
  * gets an error status for those logs instead of every tenant's extension
  * and the control API stalling behind a synchronous wait (issue 13).
  */
-import { retryBusy } from './busy.js';
+import { isBusy, retryBusy } from './busy.js';
 import type { LogAppend, LogBuffer } from './log-buffer.js';
 
 interface Call {
@@ -44,30 +44,55 @@ export class LogAppendQueue {
   append(entries: readonly LogAppend[]): Promise<void> {
     if (entries.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      if (this.pending.length === 0 && !this.draining) setImmediate(() => void this.drain());
+      // setImmediate, not a timer: the commit runs in the same event-loop turn, right after the I/O callbacks
+      // that delivered this call and any others that arrived with it, so a lone call waits for nothing and
+      // concurrent ones share the commit.
+      if (this.pending.length === 0 && !this.draining) setImmediate(this.drainSoon);
       this.pending.push({ entries, resolve, reject });
     });
   }
 
-  /** Commit batches until none is pending; one drain runs at a time. */
-  private async drain(): Promise<void> {
+  private readonly drainSoon = (): void => this.drain();
+
+  /**
+   * Commit batches until none is pending, synchronously while each commit
+   * succeeds at once (issue 14: no promise per commit on the ingest path). A
+   * batch that meets another process's lock goes to the asynchronous retry
+   * loop, and calls arriving meanwhile wait for it.
+   */
+  private drain(): void {
     if (this.draining) return;
+    while (this.pending.length > 0) {
+      const calls = this.take();
+      const entries = calls.length === 1 ? calls[0]!.entries : calls.flatMap((c) => c.entries);
+      try {
+        this.buffer.appendMany(entries);
+      } catch (err) {
+        if (isBusy(err)) {
+          void this.retry(calls, entries);
+          return;
+        }
+        for (const c of calls) c.reject(err);
+        continue;
+      }
+      this._commits++;
+      for (const c of calls) c.resolve();
+    }
+  }
+
+  /** Retry a batch that met a lock, for at most busyBudgetMs; then go on with what arrived meanwhile. */
+  private async retry(calls: Call[], entries: readonly LogAppend[]): Promise<void> {
     this.draining = true;
     try {
-      while (this.pending.length > 0) {
-        const calls = this.take();
-        const entries = calls.flatMap((c) => c.entries);
-        try {
-          await retryBusy(`buffering ${entries.length} log(s)`, () => this.buffer.appendMany(entries), { budgetMs: this.busyBudgetMs });
-          this._commits++;
-          for (const c of calls) c.resolve();
-        } catch (err) {
-          for (const c of calls) c.reject(err);
-        }
-      }
+      await retryBusy(`buffering ${entries.length} log(s)`, () => this.buffer.appendMany(entries), { budgetMs: this.busyBudgetMs });
+      this._commits++;
+      for (const c of calls) c.resolve();
+    } catch (err) {
+      for (const c of calls) c.reject(err);
     } finally {
       this.draining = false;
     }
+    this.drain();
   }
 
   /** The oldest pending calls, whole, up to maxBatch entries (at least one call); the rest stays pending. */

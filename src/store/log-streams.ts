@@ -25,17 +25,63 @@ export interface Stream {
   next: number;
   droppedCap: number;
   droppedOversize: number;
-  readonly stmt: {
-    insert: Database.Statement;
-    scan: Database.Statement;
-    dropOldest: Database.Statement;
-    ack: Database.Statement;
-    oldest: Database.Statement;
-    /** id and bytes, oldest first (for the total byte cap). */
-    sizes: Database.Statement;
-    /** Delete every log up to an id. */
-    dropThrough: Database.Statement;
-  };
+  readonly stmt: StreamStatements;
+}
+
+/**
+ * A stream's statements, each prepared on first use (issue 14): a prepared
+ * statement costs ~3 KB of native memory, and most of the seven are rare
+ * (over a cap, stats, oversize logs), while a supervisor with 50
+ * registrations loads 100 streams.
+ */
+export class StreamStatements {
+  private readonly conn: SqliteDatabase;
+  private readonly t: string;
+  private _insert: Database.Statement | undefined;
+  private _scan: Database.Statement | undefined;
+  private _dropOldest: Database.Statement | undefined;
+  private _ack: Database.Statement | undefined;
+  private _oldest: Database.Statement | undefined;
+  private _sizes: Database.Statement | undefined;
+  private _dropThrough: Database.Statement | undefined;
+
+  constructor(conn: SqliteDatabase, table: string) {
+    this.conn = conn;
+    this.t = table;
+  }
+
+  get insert(): Database.Statement {
+    return (this._insert ??= this.conn.prepare(`INSERT INTO ${this.t} (id, bytes, created_at, data) VALUES (?, ?, ?, ?)`));
+  }
+
+  get scan(): Database.Statement {
+    return (this._scan ??= this.conn.prepare(`SELECT id, data, bytes, created_at AS createdAt FROM ${this.t} ORDER BY id`));
+  }
+
+  get dropOldest(): Database.Statement {
+    return (this._dropOldest ??= this.conn.prepare(
+      `DELETE FROM ${this.t} WHERE id IN (SELECT id FROM ${this.t} ORDER BY id LIMIT ?) RETURNING bytes`,
+    ));
+  }
+
+  get ack(): Database.Statement {
+    return (this._ack ??= this.conn.prepare(`DELETE FROM ${this.t} WHERE id IN (SELECT value FROM json_each(?)) RETURNING bytes`));
+  }
+
+  /** created_at of the oldest log: a rowid seek, not a scan. */
+  get oldest(): Database.Statement {
+    return (this._oldest ??= this.conn.prepare(`SELECT created_at FROM ${this.t} WHERE id > 0 ORDER BY id LIMIT 1`).pluck());
+  }
+
+  /** id and bytes, oldest first (for the total byte cap). */
+  get sizes(): Database.Statement {
+    return (this._sizes ??= this.conn.prepare(`SELECT id, bytes FROM ${this.t} ORDER BY id`));
+  }
+
+  /** Delete every log up to an id. */
+  get dropThrough(): Database.Statement {
+    return (this._dropThrough ??= this.conn.prepare(`DELETE FROM ${this.t} WHERE id <= ?`));
+  }
 }
 
 export const STREAMS_TABLE = `CREATE TABLE IF NOT EXISTS log_buffer_streams (
@@ -123,6 +169,14 @@ export class StreamRegistry {
 
   private allLoaded = false;
 
+  /** Bytes of every stream of the connection together (each loaded once), as committed. */
+  totalBytes(): number {
+    if (!this.allLoaded) this.all();
+    let total = 0;
+    for (const s of this.streams.values()) total += s.bytes;
+    return total;
+  }
+
   /** Drop a registration's streams (rows and tables) and forget them. */
   clear(registrationId: string): void {
     this.conn
@@ -154,15 +208,7 @@ export class StreamRegistry {
       next: agg.m + 1,
       droppedCap: row.dropped_cap,
       droppedOversize: row.dropped_oversize,
-      stmt: {
-        insert: this.conn.prepare(`INSERT INTO ${t} (id, bytes, created_at, data) VALUES (?, ?, ?, ?)`),
-        scan: this.conn.prepare(`SELECT id, data, bytes, created_at AS createdAt FROM ${t} ORDER BY id`),
-        dropOldest: this.conn.prepare(`DELETE FROM ${t} WHERE id IN (SELECT id FROM ${t} ORDER BY id LIMIT ?) RETURNING bytes`),
-        ack: this.conn.prepare(`DELETE FROM ${t} WHERE id IN (SELECT value FROM json_each(?)) RETURNING bytes`),
-        oldest: this.conn.prepare(`SELECT created_at FROM ${t} WHERE id > 0 ORDER BY id LIMIT 1`).pluck(), // a rowid seek, not a scan
-        sizes: this.conn.prepare(`SELECT id, bytes FROM ${t} ORDER BY id`),
-        dropThrough: this.conn.prepare(`DELETE FROM ${t} WHERE id <= ?`),
-      },
+      stmt: new StreamStatements(this.conn, t),
     };
   }
 }

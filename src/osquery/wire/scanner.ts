@@ -56,6 +56,9 @@ function validType(t: number): boolean {
   );
 }
 
+/** Per nesting level: kind, remaining, key type, value type. */
+const SHARED_STACK = new Int32Array(MAX_DEPTH * 4);
+
 export class FrameScanner {
   private readonly maxBytes: number;
   private buf: Buffer | undefined;
@@ -70,7 +73,7 @@ export class FrameScanner {
   private pos = 0;
   private depth = 0;
   private pending = -1; // type of a value whose header was consumed but whose bytes were not
-  private stack: Int32Array | undefined; // per level: kind, remaining, key type, value type
+  private saved: Int32Array | undefined; // the levels of an incomplete message (see scan())
 
   constructor(maxBytes: number) {
     this.maxBytes = maxBytes;
@@ -171,7 +174,13 @@ export class FrameScanner {
   private scan(): boolean {
     const buf = this.buf!;
     const end = this.end;
-    const st = (this.stack ??= new Int32Array(MAX_DEPTH * 4));
+    // One stack for every scanner (scan() runs to its end synchronously); only a message left incomplete
+    // keeps a copy of its levels, so a connection whose requests arrive whole allocates none (issue 14).
+    const st = SHARED_STACK;
+    if (this.saved) {
+      st.set(this.saved.subarray(0, this.depth * 4));
+      this.saved = undefined;
+    }
     let pos = this.pos;
     let depth = this.depth;
     let pending = this.pending;
@@ -271,6 +280,7 @@ export class FrameScanner {
     this.pos = pos;
     this.depth = depth;
     this.pending = pending;
+    if (!complete && depth > 0) this.saved = st.slice(0, depth * 4);
     return complete;
   }
 }

@@ -1,0 +1,153 @@
+/**
+ * Issue 14's targets, read from the latest results of the benchmarks that
+ * measure them (thrift-peers, recovery, runtime-memory): each target with the
+ * figure it is judged on, whether it is met, and the load average of the run
+ * that produced it (other work shares this machine). Measures nothing itself;
+ * run it after those benchmarks. What bounds the missed ones: ADR 0022.
+ *
+ * Run: node dist/bench/issue-14-targets.js
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { resultsDir, writeResult } from './lib.js';
+
+type Obj = Record<string, unknown>;
+
+function read(name: string): Obj | undefined {
+  const f = join(resultsDir(), `${name}.json`);
+  return existsSync(f) ? (JSON.parse(readFileSync(f, 'utf8')) as Obj) : undefined;
+}
+
+const get = (o: unknown, path: string): unknown =>
+  path.split('.').reduce<unknown>((v, k) => (v && typeof v === 'object' ? (v as Obj)[k] : undefined), o);
+const num = (o: unknown, path: string): number | undefined => {
+  const v = get(o, path);
+  return typeof v === 'number' ? v : undefined;
+};
+
+interface Target {
+  target: string;
+  value: number | string | undefined;
+  met: boolean | undefined;
+  recorded: unknown;
+  load_avg_1m: unknown;
+  source: string;
+}
+
+const targets: Target[] = [];
+const add = (target: string, value: number | undefined, ok: (v: number) => boolean, file: string, data: Obj | undefined, load: unknown) =>
+  targets.push({
+    target,
+    value,
+    met: value === undefined ? undefined : ok(value),
+    recorded: data?.date,
+    load_avg_1m: load,
+    source: `bench/results/${file}.json`,
+  });
+
+const tp = read('thrift-peers');
+const tpLoad = get(tp, 'load_avg_1m') ?? 'not recorded by this run';
+add(
+  'table 1000x10 p50 <= 2 ms (one connection)',
+  num(tp, 'summary.project.table_persistent.p50_ms'),
+  (v) => v <= 2,
+  'thrift-peers',
+  tp,
+  tpLoad,
+);
+add(
+  'table >= 7x the old project (9a577a8)',
+  num(tp, 'ratios.project/project_base.table_persistent'),
+  (v) => v >= 7,
+  'thrift-peers',
+  tp,
+  tpLoad,
+);
+add('table >= 0.5x Apache C++', num(tp, 'ratios.project/cpp.table_persistent'), (v) => v >= 0.5, 'thrift-peers', tp, tpLoad);
+add(
+  'ping >= 1.0x Apache Python, one connection',
+  num(tp, 'ratios.project/python.ping_persistent'),
+  (v) => v >= 1,
+  'thrift-peers',
+  tp,
+  tpLoad,
+);
+add(
+  'ping >= 1.0x Apache Python, connection per call',
+  num(tp, 'ratios.project/python.ping_per_call'),
+  (v) => v >= 1,
+  'thrift-peers',
+  tp,
+  tpLoad,
+);
+add(
+  'sequential durable logString >= 0.8x the implied limit',
+  num(tp, 'sqlite.project_log_sequential_over_limit'),
+  (v) => v >= 0.8,
+  'thrift-peers',
+  tp,
+  tpLoad,
+);
+add(
+  '64 concurrent durable logString >= 80k lines/s',
+  num(tp, 'summary.project.log_concurrent_64.calls_per_sec'),
+  (v) => v >= 80_000,
+  'thrift-peers',
+  tp,
+  tpLoad,
+);
+
+const rec = read('recovery');
+const k9 = get(rec, 'kill9_to_healthy_ms') as Obj | undefined;
+for (const [key, label] of [
+  ['after.kolide', 'vendor'],
+  ['after.acme', 'CPU-capped tenant'],
+] as const) {
+  const v = num(k9?.[key], 'observed.p50');
+  add(
+    `kill -9 to healthy p50 <= 1.0 s (${label})`,
+    v === undefined ? undefined : v / 1000,
+    (x) => x <= 1,
+    'recovery',
+    rec,
+    get(rec, 'load_avg_1m'),
+  );
+}
+const stop = num(rec, 'clean_stop_10_instances_ms.after.p50');
+add(
+  'clean stop of 10 instances <= 1.5 s',
+  stop === undefined ? undefined : stop / 1000,
+  (x) => x <= 1.5,
+  'recovery',
+  rec,
+  get(rec, 'load_avg_1m'),
+);
+
+const mem = read('runtime-memory');
+const scen = (get(mem, 'scenarios') as Obj[] | undefined) ?? [];
+for (const [n, limit] of [
+  [1, 70],
+  [50, 100],
+] as const) {
+  const s = scen.find((x) => x.tree === 'after' && x.registrations === n);
+  add(
+    `supervisor RSS <= ${limit} MB with ${n} registration(s)`,
+    num(s, 'supervisor_rss_mb'),
+    (v) => v <= limit,
+    'runtime-memory',
+    mem,
+    get(mem, 'load_avg_1m'),
+  );
+}
+
+const file = writeResult('issue-14-targets', {
+  note: 'compiled from the latest results of the benchmarks named in each source; values in ms, s, MB or ratios as the target says; what bounds the missed targets: adr/0022-hot-path-and-footprint-bounds.md',
+  met: targets.filter((t) => t.met === true).length,
+  missed: targets.filter((t) => t.met === false).length,
+  targets: targets.map((t) => ({ ...t, met: t.met === undefined ? 'not measured' : t.met })),
+});
+for (const t of targets)
+  console.log(
+    `${t.met === undefined ? '?' : t.met ? 'met   ' : 'missed'}  ${t.target}: ${t.value} (load ${JSON.stringify(t.load_avg_1m)})`,
+  );
+console.log(`written to ${file}`);
