@@ -11,6 +11,8 @@ import { validateRegistrationId } from '../../src/store/registrations.js';
 import { DEFAULT_DETAILS_TIMINGS, type DetailsTimings, type OsqueryQuery } from './details.js';
 import { DeviceStateTracker } from './device-state.js';
 import type { PublishGate } from './publish-gate.js';
+import { DEFAULT_QUARANTINE_POLICY } from '../../src/store/quarantine.js';
+import type { QuarantineSettings } from './quarantine.js';
 
 /** Who we are, for `kolide_launcher_info` and the enrollment details. */
 export interface LauncherIdentity {
@@ -78,6 +80,10 @@ export interface KolideExtensionOptions {
   detailsTimings?: Partial<DetailsTimings>;
   /** This registration's device standing, kept across runs by the caller; default a fresh one. */
   deviceState?: DeviceStateTracker;
+  /** Query quarantine (issue 16); default on, 2 incidents in 24 h, 7 days, 120 s deadline. */
+  quarantine?: Partial<QuarantineSettings>;
+  /** End this extension's run (the instance's ExtensionContext.endRun); a query past its deadline needs it. */
+  endRun?: (reason: Error) => void;
 }
 
 export interface ResolvedOptions
@@ -95,8 +101,12 @@ export interface ResolvedOptions
       | 'slowPublishMs'
       | 'publishBackoffMaxMs'
       | 'publishGate'
+      | 'quarantine'
+      | 'endRun'
     >
   > {
+  quarantine: QuarantineSettings;
+  endRun: ((reason: Error) => void) | undefined;
   slowPublishMs: number | undefined;
   publishBackoffMaxMs: number | undefined;
   publishGate: PublishGate | undefined;
@@ -155,5 +165,11 @@ export function resolveOptions(o: KolideExtensionOptions): ResolvedOptions {
     osqueryQuery: o.osqueryQuery,
     detailsTimings: { ...DEFAULT_DETAILS_TIMINGS, ...o.detailsTimings },
     deviceState: o.deviceState ?? new DeviceStateTracker(),
+    quarantine: {
+      enabled: o.quarantine?.enabled ?? true,
+      policy: { ...DEFAULT_QUARANTINE_POLICY, ...o.quarantine?.policy },
+      queryTimeoutMs: positive('quarantine.queryTimeoutMs', o.quarantine?.queryTimeoutMs, 120_000),
+    },
+    endRun: o.endRun,
   };
 }

@@ -10,7 +10,16 @@ import { limitsToWire } from '../registration.js';
 import type { RunRecord as StoredRun } from '../store/run-history.js';
 import type { LogBuffer } from '../store/log-buffer.js';
 import type { NodeKeyStore } from '../store/node-keys.js';
-import type { DeviceState, InstanceInfo, LogBufferState, RegistrationState, RunRecord, StateSource } from '../state/types.js';
+import type { QuarantineEntry, QuarantineStore } from '../store/quarantine.js';
+import type {
+  DeviceState,
+  InstanceInfo,
+  LogBufferState,
+  QuarantineState,
+  RegistrationState,
+  RunRecord,
+  StateSource,
+} from '../state/types.js';
 
 const ms = (iso: string | undefined): number | null => (iso ? Date.parse(iso) : null);
 
@@ -43,6 +52,29 @@ export interface LiveStateDeps {
   defaultDeviceUrl: string;
   /** A registration's device standing from its tracker; undefined before its first run. */
   deviceState?: (id: string, enrolled: boolean, disabled: boolean) => DeviceState | undefined;
+  /** Query quarantine (issue 16); no rows without it. */
+  quarantine?: QuarantineStore;
+}
+
+/** What `ctl quarantine release` takes for an entry: a scheduled query's name, else its SQL hash's first 12 hex digits. */
+export function releaseHandleOf(e: Pick<QuarantineEntry, 'kind' | 'name' | 'sqlHash'>): string {
+  return e.kind === 'scheduled' && e.name !== '' ? e.name : e.sqlHash.slice(0, 12);
+}
+
+export function toQuarantineState(e: QuarantineEntry): QuarantineState {
+  return {
+    registration_id: e.registrationId,
+    kind: e.kind,
+    name: e.name,
+    sql_hash: e.sqlHash,
+    sql: e.sql,
+    query_id: e.queryId,
+    reason: e.reason,
+    incidents: e.incidents,
+    quarantined_at: e.quarantinedAt,
+    expires_at: e.expiresAt,
+    release_handle: releaseHandleOf(e),
+  };
 }
 
 export class LiveState implements StateSource {
@@ -134,6 +166,10 @@ export class LiveState implements StateSource {
         return [];
       }
     });
+  }
+
+  quarantine(ids?: readonly string[]): QuarantineState[] {
+    return this.d.quarantine ? this.d.quarantine.list(ids).map(toQuarantineState) : [];
   }
 
   logBuffers(ids?: readonly string[]): LogBufferState[] {

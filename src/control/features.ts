@@ -15,6 +15,8 @@ export const FEATURES = {
   history: 'history',
   streamOutput: 'stream-output',
   streamOutputFollow: 'stream-output-follow',
+  /** ListQuarantine and ReleaseQuarantine (issue 16). */
+  quarantine: 'quarantine',
 } as const;
 
 export type FeatureName = (typeof FEATURES)[keyof typeof FEATURES];

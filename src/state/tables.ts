@@ -5,7 +5,7 @@
  */
 import type { TablePlugin } from '../osquery/plugins.js';
 import { columnsOf, defineStateTable, stateTablePlugin, type Scope } from './table.js';
-import type { InstanceInfo, LogBufferState, RegistrationState, RunRecord, StateSource } from './types.js';
+import type { InstanceInfo, LogBufferState, QuarantineState, RegistrationState, RunRecord, StateSource } from './types.js';
 
 const iso = (ms: number | null | undefined): string => (ms ? new Date(ms).toISOString() : '');
 const secs = (ms: number | null | undefined): number | null => (ms ? Math.floor(ms / 1000) : null);
@@ -164,8 +164,29 @@ export const logBuffersTable = defineStateTable<LogBufferState, StateSource>()({
   ],
 });
 
+const qua = columnsOf<QuarantineState>();
+export const quarantineTable = defineStateTable<QuarantineState, StateSource>()({
+  name: 'kolide_launcher_quarantine',
+  description: 'Queries quarantined for a registration after crashing or hanging its osqueryd (issue 16).',
+  owner: (r) => r.registration_id,
+  rows: (s, ids) => s.quarantine(ids),
+  columns: [
+    qua({ name: 'registration_id', type: 'TEXT', field: 'registration_id', description: 'Registration id' }),
+    qua({ name: 'kind', type: 'TEXT', field: 'kind', description: 'scheduled or distributed' }),
+    qua({ name: 'name', type: 'TEXT', field: 'name', description: 'Scheduled query name (empty for distributed)' }),
+    qua({ name: 'sql_hash', type: 'TEXT', field: 'sql_hash', description: 'SHA-256 of the SQL (hex)' }),
+    qua({ name: 'query', type: 'TEXT', field: 'sql', description: 'The SQL' }),
+    qua({ name: 'query_id', type: 'TEXT', field: 'query_id', description: 'Backend id of the distributed run that quarantined it' }),
+    qua({ name: 'reason', type: 'TEXT', field: 'reason', description: 'Why it was quarantined' }),
+    qua({ name: 'incidents', type: 'INTEGER', field: 'incidents', description: 'Incidents that led to the quarantine' }),
+    qua({ name: 'quarantined_at', type: 'BIGINT', field: 'quarantined_at', description: 'Unix time it was quarantined', render: secs }),
+    qua({ name: 'expires_at', type: 'BIGINT', field: 'expires_at', description: 'Unix time the quarantine ends', render: secs }),
+    qua({ name: 'release_handle', type: 'TEXT', field: 'release_handle', description: 'What launcher ctl quarantine release takes' }),
+  ],
+});
+
 /** Every state table over the supervisor's StateSource, served by each instance's extension. */
-export const STATE_TABLES = [registrationsTable, instancesTable, historyTable, logBuffersTable] as const;
+export const STATE_TABLES = [registrationsTable, instancesTable, historyTable, logBuffersTable, quarantineTable] as const;
 
 /** The table plugins one instance's extension serves, scoped to what that instance may see. */
 export function stateTablePlugins(source: () => StateSource, scope: Scope): TablePlugin[] {

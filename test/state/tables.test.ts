@@ -51,6 +51,7 @@ const source: StateSource = {
     },
   ],
   logBuffers: () => [],
+  quarantine: () => [],
 };
 
 describe('state tables', () => {
