@@ -10,7 +10,7 @@ export interface Faults {
   crashOnQuery?: string;
   /** A query whose SQL contains this marker never returns (the rest of the daemon keeps answering). */
   hangOnQuery?: string;
-  /** Faults apply only to a daemon whose --database_path contains this text (one tenant of a supervisor). */
+  /** Faults apply only to a daemon whose --database_path contains this text, or one of its `|`-separated alternatives (some tenants of a supervisor). */
   scope?: string;
   /** After n ms stop answering Thrift (sockets stay open) and stop all outgoing work. */
   hangAfterMs?: number;
@@ -75,7 +75,8 @@ const NEVER = new Promise<never>(() => undefined);
 
 /** The faults for a daemon with this --database_path: none when `scope` is set and the path does not contain it. */
 export function scopedFaults(faults: Faults, databasePath: string): Faults {
-  return faults.scope === undefined || databasePath.includes(faults.scope) ? faults : {};
+  if (faults.scope === undefined) return faults;
+  return faults.scope.split('|').some((alt) => alt !== '' && databasePath.includes(alt)) ? faults : {};
 }
 
 /** Applies the faults to the running daemon. */
