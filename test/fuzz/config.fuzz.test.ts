@@ -32,6 +32,7 @@ const TOP_KEYS = [
   'distributed_forwarding_interval_seconds',
   'store',
   'isolation_namespaces',
+  'quarantine',
 ];
 
 /** Environment variables a problem may name instead of a YAML path (`NAME="value" (environment): …`). */
