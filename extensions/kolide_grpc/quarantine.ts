@@ -169,23 +169,22 @@ export class QueryQuarantine {
       this.announce(fullName, entry);
       return false;
     };
-    if (isObject(config.schedule)) {
-      const schedule: Record<string, unknown> = {};
-      for (const [name, q] of Object.entries(config.schedule)) if (keep(name, q)) schedule[name] = q;
-      config.schedule = schedule;
-    }
+    // Object.fromEntries makes own keys, so a query named `__proto__` stays a query.
+    if (isObject(config.schedule))
+      config.schedule = Object.fromEntries(Object.entries(config.schedule).filter(([name, q]) => keep(name, q)));
     if (isObject(config.packs)) {
-      const packs: Record<string, unknown> = {};
+      const packs: Array<[string, unknown]> = [];
       for (const [pack, value] of Object.entries(config.packs)) {
         if (!isObject(value) || !isObject(value.queries)) {
-          packs[pack] = value;
+          packs.push([pack, value]);
           continue;
         }
-        const queries: Record<string, unknown> = {};
-        for (const [name, q] of Object.entries(value.queries)) if (keep(`pack${delimiter}${pack}${delimiter}${name}`, q)) queries[name] = q;
-        packs[pack] = { ...value, queries };
+        const queries = Object.fromEntries(
+          Object.entries(value.queries).filter(([name, q]) => keep(`pack${delimiter}${pack}${delimiter}${name}`, q)),
+        );
+        packs.push([pack, { ...value, queries }]);
       }
-      config.packs = packs;
+      config.packs = Object.fromEntries(packs);
     }
     this.served = served;
     return JSON.stringify(config);

@@ -169,7 +169,9 @@ export class LiveState implements StateSource {
   }
 
   quarantine(ids?: readonly string[]): QuarantineState[] {
-    return this.d.quarantine ? this.d.quarantine.list(ids).map(toQuarantineState) : [];
+    if (!this.d.quarantine) return [];
+    const regIds = ids ?? this.d.runner.registrationsList().map((r) => r.id);
+    return this.d.quarantine.list(regIds).map(toQuarantineState);
   }
 
   logBuffers(ids?: readonly string[]): LogBufferState[] {

@@ -207,21 +207,20 @@ export class QuarantineStore {
     return row ? toEntry(row) : undefined;
   }
 
-  /** Unexpired entries of the given registrations (every registration when `ids` is undefined), oldest first. */
+  /**
+   * Unexpired entries of the given registrations (every registration when
+   * `ids` is undefined), oldest first. With ids: one primary-key lookup per id
+   * (state tables read this on every query, test/state/cheap-reads).
+   */
   list(ids?: readonly string[], now = Date.now()): QuarantineEntry[] {
-    if (ids !== undefined && ids.length === 0) return [];
-    const rows =
-      ids === undefined
-        ? (this.db
-            .prepare('SELECT * FROM quarantine_entries WHERE expires_at > ? ORDER BY quarantined_at, registration_id')
-            .all(now) as EntryRow[])
-        : (this.db
-            .prepare(
-              `SELECT * FROM quarantine_entries WHERE expires_at > ? AND registration_id IN (SELECT value FROM json_each(?))
-               ORDER BY quarantined_at, registration_id`,
-            )
-            .all(now, JSON.stringify(ids)) as EntryRow[]);
-    return rows.map(toEntry);
+    let rows: EntryRow[];
+    if (ids === undefined) {
+      rows = this.db.prepare('SELECT * FROM quarantine_entries WHERE expires_at > ?').all(now) as EntryRow[];
+    } else {
+      const byId = this.db.prepare('SELECT * FROM quarantine_entries WHERE registration_id = ? AND expires_at > ?');
+      rows = [...new Set(ids)].flatMap((id) => byId.all(id, now) as EntryRow[]);
+    }
+    return rows.map(toEntry).sort((a, b) => a.quarantinedAt - b.quarantinedAt || a.registrationId.localeCompare(b.registrationId));
   }
 
   /**
