@@ -18,6 +18,7 @@ import { DeviceClient } from '../src/device/index.js';
 import { openDatabase } from '../src/store/database.js';
 import { createKolideExtension, type KolideExtension } from '../extensions/kolide_grpc/index.js';
 import { median, round, writeResult } from './lib.js';
+import { parseRegistrationId as rid } from '../src/registration.js';
 
 const RUNS = 5;
 const LINE_BYTES = 1024;
@@ -40,7 +41,7 @@ async function withExtension<T>(fn: (ext: KolideExtension) => Promise<T>): Promi
   const db = openDatabase(join(dir, 'l.db'));
   // Never contacted: the extension is not started.
   const client = new DeviceClient({ serverUrl: 'http://127.0.0.1:9', insecureTransport: true });
-  const ext = createKolideExtension({ registrationId: 'bench', enrollSecret: 'x', client, db });
+  const ext = createKolideExtension({ registrationId: rid('bench'), enrollSecret: 'x', client, db });
   try {
     return await fn(ext);
   } finally {

@@ -20,6 +20,7 @@ import { openDatabase } from '../src/store/database.js';
 import { LogBuffer } from '../src/store/log-buffer.js';
 import { createKolideExtension } from '../extensions/kolide_grpc/index.js';
 import { median, round, writeResult } from './lib.js';
+import { parseRegistrationId as rid } from '../src/registration.js';
 
 const RUNS = 5;
 const LINE_BYTES = 1024;
@@ -53,7 +54,7 @@ async function run(lines: string[]): Promise<{ linesPerSec: number; batches: num
   const { child, url, token } = await startDevServer(dir);
   const db = openDatabase(join(dir, 'l.db'));
   const client = new DeviceClient({ serverUrl: url, insecureTransport: true });
-  const ext = createKolideExtension({ registrationId: 'bench', enrollSecret: 'bench-secret', client, db, maxBatchesPerTick: 10_000 });
+  const ext = createKolideExtension({ registrationId: rid('bench'), enrollSecret: 'bench-secret', client, db, maxBatchesPerTick: 10_000 });
   try {
     await ext.enroll();
     const buffer = new LogBuffer(db);

@@ -25,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { Runner } from '../src/runtime/runner.js';
 import { median, percentile, round, writeResult } from './lib.js';
 import { benchExtensionFactory } from './runtime-extension.js';
+import { parseRegistrationId as rid } from '../src/registration.js';
 
 const ADDS = 20;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -32,8 +33,8 @@ const BIN = resolve(here, here.includes('/dist/') ? '../../bin/osqueryd-sim' : '
 
 async function healthy(runner: Runner, id: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  while (!runner.statusOf(id).healthy) {
-    if (Date.now() > deadline) throw new Error(`${id} not healthy after ${timeoutMs} ms: ${JSON.stringify(runner.statusOf(id))}`);
+  while (!runner.statusOf(rid(id)).healthy) {
+    if (Date.now() > deadline) throw new Error(`${id} not healthy after ${timeoutMs} ms: ${JSON.stringify(runner.statusOf(rid(id)))}`);
     await sleep(2);
   }
 }
@@ -60,16 +61,16 @@ async function scenario(keep: boolean): Promise<{ add_to_healthy_ms: ReturnType<
     // One discarded add warms the disk cache and JIT for the stand-in.
     await runner.add({ id: 'warmup' });
     await healthy(runner, 'warmup');
-    await runner.remove('warmup');
+    await runner.remove(rid('warmup'));
     for (let i = 0; i < ADDS; i++) {
       const id = `bench-${i}`;
       const t = performance.now();
       await runner.add({ id });
       await healthy(runner, id);
       total.push(performance.now() - t);
-      const st = runner.statusOf(id);
+      const st = runner.statusOf(rid(id));
       launch.push(st.connected_at! - st.started_at!);
-      if (!keep) await runner.remove(id);
+      if (!keep) await runner.remove(rid(id));
     }
   } finally {
     await runner.interrupt();

@@ -18,6 +18,7 @@ import { startDevServer, type DevServer } from '../src/devserver/index.js';
 import { silentLogger } from '../src/log/logger.js';
 import { ExtensionManagerClient } from '../src/osquery/client.js';
 import { instancePaths } from '../src/runtime/instance/paths.js';
+import { parseRegistrationId as rid } from '../src/registration.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const OSQUERYD_SIM = resolve(here, here.includes('/dist/') ? '../../bin/osqueryd-sim' : '../bin/osqueryd-sim');
@@ -79,8 +80,8 @@ export async function startStateFixture(n: number, options: { scheduleIntervalSe
     ids,
     startupSeconds,
     async sockets(id) {
-      const s = app.runner.statusOf(id);
-      const manager = instancePaths(app.runner.root, id, s.run_id!, app.runner.socketDirectory!).socketPath;
+      const s = app.runner.statusOf(rid(id));
+      const manager = instancePaths(app.runner.root, rid(id), s.run_id!, app.runner.socketDirectory!).socketPath;
       const client = new ExtensionManagerClient(manager, { timeoutMs: 10_000 });
       try {
         const ext = [...(await client.extensions()).entries()].find(([, info]) => info.name === 'kolide_grpc');

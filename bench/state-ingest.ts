@@ -47,6 +47,7 @@ import { LogBuffer } from '../src/store/log-buffer.js';
 import { createKolideExtension, type KolideExtension } from '../extensions/kolide_grpc/index.js';
 import { median, percentile, round, writeResult } from './lib.js';
 import { startStateFixture } from './state-fixture.js';
+import { parseRegistrationId as rid } from '../src/registration.js';
 
 const INSTANCES = 10;
 const RUNS = 9;
@@ -151,7 +152,7 @@ async function main(): Promise<void> {
   const { extension } = await fx.sockets('kolide');
   // Never contacted: this extension only ingests (it is not started).
   const client = new DeviceClient({ serverUrl: 'http://127.0.0.1:9', insecureTransport: true });
-  const ext = createKolideExtension({ registrationId: 'kolide', enrollSecret: 'x', client, db: fx.app.db });
+  const ext = createKolideExtension({ registrationId: rid('kolide'), enrollSecret: 'x', client, db: fx.app.db });
   const buffer = new LogBuffer(fx.app.db);
   const lines = Array.from({ length: LINES }, (_, i) => line(i));
   const direct = stateTablePlugins(() => fx.app.state, { kind: 'all' }).filter(

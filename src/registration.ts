@@ -31,6 +31,11 @@ export function registrationIdProblem(value: string): string | undefined {
   return REGISTRATION_ID_PATTERN.test(value) ? undefined : `must match ${REGISTRATION_ID_PATTERN.source} (it is used in file paths)`;
 }
 
+/** True when `value` follows the id rule (for readers that skip bad ids instead of failing). */
+export function isRegistrationId(value: unknown): value is RegistrationId {
+  return typeof value === 'string' && REGISTRATION_ID_PATTERN.test(value);
+}
+
 /** The one id check: throws E_INVALID_REGISTRATION_ID naming `field` and the (shortened) value. */
 export function parseRegistrationId(value: unknown, field = 'registration id'): RegistrationId {
   if (typeof value === 'string' && REGISTRATION_ID_PATTERN.test(value)) return value as RegistrationId;
@@ -71,7 +76,7 @@ export interface IsolationSettings {
 }
 
 export interface Registration {
-  id: string;
+  id: RegistrationId;
   /** Inline enroll secret, or… */
   enrollSecret?: string;
   /** …a file holding it (read by the extension, never by the runtime). */

@@ -13,6 +13,7 @@
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { benchManagerHandler, benchTable } from '../thrift-fixture.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 type ExtensionServerModule = typeof import('../../src/osquery/extension-server.js');
 type ServerModule = typeof import('../../src/osquery/server.js');
@@ -48,7 +49,13 @@ await manager.listen();
 const db = openDatabase(join(dir, 'launcher.db'));
 // Never contacted: the extension is not started, so it neither enrolls nor publishes.
 const client = new DeviceClient({ serverUrl: 'http://127.0.0.1:9', insecureTransport: true, maxAttempts: 1, timeoutMs: 1000 });
-const kolide = createKolideExtension({ registrationId: 'bench', enrollSecret: 'bench-secret', client, db, publishIntervalMs: 3_600_000 });
+const kolide = createKolideExtension({
+  registrationId: rid('bench'),
+  enrollSecret: 'bench-secret',
+  client,
+  db,
+  publishIntervalMs: 3_600_000,
+});
 const ext = new ExtensionServer({ name: 'kolide_grpc', managerPath, plugins: [benchTable, kolide.loggerPlugin], pingIntervalMs: 0 });
 await ext.start();
 process.stdout.write(`${JSON.stringify({ socket: ext.socketPath, root })}\n`);

@@ -25,12 +25,13 @@ import { resolveOptions, type KolideExtensionOptions } from './options.js';
 import { LogPublisher } from './publisher.js';
 import { Session } from './session.js';
 import { ExtensionState, type KolideExtensionStatus } from './state.js';
+import type { RegistrationId } from '../../src/registration.js';
 
 export const EXTENSION_NAME = 'kolide_grpc';
 
 export interface KolideExtension {
   readonly name: typeof EXTENSION_NAME;
-  readonly registrationId: string;
+  readonly registrationId: RegistrationId;
   readonly hostIdentifier: string;
   /** Register these on the instance's ExtensionServer. */
   readonly plugins: readonly Plugin[];

@@ -13,6 +13,7 @@ import { DeviceStateTracker } from './device-state.js';
 import type { PublishGate } from './publish-gate.js';
 import { DEFAULT_QUARANTINE_POLICY } from '../../src/store/quarantine.js';
 import type { QuarantineSettings } from './quarantine.js';
+import type { RegistrationId } from '../../src/registration.js';
 
 /** Who we are, for `kolide_launcher_info` and the enrollment details. */
 export interface LauncherIdentity {
@@ -34,7 +35,7 @@ export interface LauncherIdentity {
 
 export interface KolideExtensionOptions {
   /** The tenant slot this instance serves ("default" for the vendor). */
-  registrationId: string;
+  registrationId: RegistrationId;
   /** Enroll secret value; takes priority over the file. Setting both is an error. */
   enrollSecret?: string;
   /** File holding the enroll secret (whitespace trimmed). */
@@ -70,7 +71,7 @@ export interface KolideExtensionOptions {
   enrollmentDetails?: Partial<EnrollmentDetails>;
   identity?: LauncherIdentity;
   /** Called once when the server answers disable_device for this registration. */
-  onDisableDevice?: (registrationId: string) => void;
+  onDisableDevice?: (registrationId: RegistrationId) => void;
   /** Uptime of this registration's osquery instance, for the config `verbose` rule. */
   getUptimeSeconds?: () => number | undefined;
   /** `verbose` stays true until the instance has been up this long (s). Default 600. */
@@ -114,7 +115,7 @@ export interface ResolvedOptions
   detailsTimings: DetailsTimings;
   enrollSecret: string | undefined;
   enrollSecretPath: string | undefined;
-  onDisableDevice: (registrationId: string) => void;
+  onDisableDevice: (registrationId: RegistrationId) => void;
   getUptimeSeconds: () => number | undefined;
   identity: LauncherIdentity;
   enrollmentDetails: Partial<EnrollmentDetails>;

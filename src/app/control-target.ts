@@ -4,7 +4,7 @@
  * LiveState the state tables read.
  */
 import { LauncherError, errorMessage } from '../errors.js';
-import { limitsFromWire } from '../registration.js';
+import { limitsFromWire, type RegistrationId } from '../registration.js';
 import type { Runner } from '../runtime/runner.js';
 import type {
   AddRegistrationInput,
@@ -30,7 +30,7 @@ export interface EnrollHooks {
   /** Forget a re-enrolled registration's node key and failures (its instance is stopped). */
   reset(id: string): void;
   /** Release a quarantined query of a registration (issue 16). */
-  releaseQuarantine?(id: string, query: string): Promise<QuarantineState[]>;
+  releaseQuarantine?(id: RegistrationId, query: string): Promise<QuarantineState[]>;
 }
 
 export class RunnerControlTarget implements ControlTarget {
@@ -82,25 +82,25 @@ export class RunnerControlTarget implements ControlTarget {
     return this.state.instance(status);
   }
 
-  async removeRegistration(id: string): Promise<void> {
+  async removeRegistration(id: RegistrationId): Promise<void> {
     await this.runner.remove(id);
     this.hooks?.forget(id);
   }
 
-  async restartInstance(id: string): Promise<InstanceInfo> {
+  async restartInstance(id: RegistrationId): Promise<InstanceInfo> {
     return this.state.instance(await this.runner.restart(id));
   }
 
-  query(id: string, sql: string, timeoutMs: number): Promise<Array<Record<string, string>>> {
+  query(id: RegistrationId, sql: string, timeoutMs: number): Promise<Array<Record<string, string>>> {
     return this.runner.query(id, sql, timeoutMs);
   }
 
-  history(id: string, limit: number): RunRecord[] {
+  history(id: RegistrationId, limit: number): RunRecord[] {
     if (!this.runner.registrationsList().some((r) => r.id === id)) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
     return this.state.history([id], limit);
   }
 
-  output(id: string): OutputSource | undefined {
+  output(id: RegistrationId): OutputSource | undefined {
     return this.runner.output(id);
   }
 
@@ -108,7 +108,7 @@ export class RunnerControlTarget implements ControlTarget {
     return this.state.quarantine(ids);
   }
 
-  async releaseQuarantine(id: string, query: string): Promise<QuarantineState[]> {
+  async releaseQuarantine(id: RegistrationId, query: string): Promise<QuarantineState[]> {
     if (!this.runner.registrationsList().some((r) => r.id === id)) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
     if (!this.hooks?.releaseQuarantine) throw new LauncherError('E_NOT_FOUND', `registration ${id} has no quarantine store`);
     return this.hooks.releaseQuarantine(id, query);

@@ -9,7 +9,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { LauncherConfig } from '../config/schema.js';
 import { LauncherError, errorMessage } from '../errors.js';
-import { limitsFromWire } from '../registration.js';
+import { limitsFromWire, type RegistrationId } from '../registration.js';
 import { componentLogger, type Logger } from '../log/logger.js';
 import type { SqliteDatabase } from '../store/database.js';
 import { openWatchedDatabase, type WatchedDatabase } from '../store/watched-database.js';
@@ -252,7 +252,7 @@ export class LauncherApp {
   }
 
   /** disable_device from the backend: stop that registration only; it stays, visibly disabled. */
-  private disable(id: string): void {
+  private disable(id: RegistrationId): void {
     void this.runner
       .disable(id, 'the device server disabled this registration (disable_device)')
       .catch((err: unknown) => this.log.error({ registration_id: id, err: errorMessage(err) }, 'stopping disabled registration failed'));

@@ -6,20 +6,13 @@
 import type { Runner } from '../runtime/runner.js';
 import type { RegistrationStatus } from '../runtime/supervisor.js';
 import type { Registration } from '../store/registrations.js';
-import { limitsToWire } from '../registration.js';
+import { isRegistrationId, limitsToWire } from '../registration.js';
 import type { RunRecord as StoredRun } from '../store/run-history.js';
 import type { LogBuffer } from '../store/log-buffer.js';
 import type { NodeKeyStore } from '../store/node-keys.js';
 import type { QuarantineEntry, QuarantineStore } from '../store/quarantine.js';
-import type {
-  DeviceState,
-  InstanceInfo,
-  LogBufferState,
-  QuarantineState,
-  RegistrationState,
-  RunRecord,
-  StateSource,
-} from '../state/types.js';
+import type { StateSource } from '../state/tables.js';
+import type { DeviceState, InstanceInfo, LogBufferState, QuarantineState, RegistrationState, RunRecord } from '../state/types.js';
 
 const ms = (iso: string | undefined): number | null => (iso ? Date.parse(iso) : null);
 
@@ -148,7 +141,7 @@ export class LiveState implements StateSource {
     const lite = { extension: false };
     const regs = new Map(this.d.runner.registrationsList().map((r) => [r.id, r]));
     if (!ids) return this.d.runner.status(lite).map((s) => this.instance(s, regs));
-    return ids.flatMap((id) => {
+    return ids.filter(isRegistrationId).flatMap((id) => {
       try {
         return [this.instance(this.d.runner.statusOf(id, lite), regs)];
       } catch {
@@ -159,7 +152,7 @@ export class LiveState implements StateSource {
 
   history(ids?: readonly string[], limit = 20): RunRecord[] {
     const regIds = ids ?? this.d.runner.registrationsList().map((r) => r.id);
-    return regIds.flatMap((id) => {
+    return regIds.filter(isRegistrationId).flatMap((id) => {
       try {
         return this.d.runner.history(id, limit).map((r) => ({ ...toRunRecord(r), hostname: this.d.hostname }));
       } catch {

@@ -16,7 +16,7 @@ function ruled<T extends z.ZodType>(schema: T, problem: (value: z.output<T>) => 
   }) as unknown as T;
 }
 
-const registrationId = ruled(z.string(), rules.registrationIdProblem);
+const registrationId = ruled(z.string(), rules.registrationIdProblem).transform((value) => value as rules.RegistrationId);
 const hexPin = z.string().regex(/^[0-9a-fA-F]{64}$/, 'must be a hex SHA-256 (64 hex digits)');
 const level = z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']);
 /**

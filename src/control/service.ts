@@ -25,6 +25,7 @@ import { RpcStatusError, statusOf, toServiceError } from './status.js';
 import type { ControlTarget, InstanceInfo } from './target.js';
 import { StreamQuota, type StreamQuotaOptions } from './stream-quota.js';
 import * as validate from './validate.js';
+import type { RegistrationId } from '../registration.js';
 
 export interface ServiceOptions {
   target: ControlTarget;
@@ -90,7 +91,12 @@ export function createLauncherService(options: ServiceOptions): LauncherService 
   }
 
   /** identify + authorize a call on one registration; validates the id in between. */
-  function admitRegistration(method: string, call: AuthenticatedCall, rawId: string, field: string): { caller: Caller; id: string } {
+  function admitRegistration(
+    method: string,
+    call: AuthenticatedCall,
+    rawId: string,
+    field: string,
+  ): { caller: Caller; id: RegistrationId } {
     const caller = identify(method, call);
     const id = validate.registrationId(rawId, field);
     authorize(method, caller, { kind: 'registration', registrationId: id });
@@ -118,7 +124,7 @@ export function createLauncherService(options: ServiceOptions): LauncherService 
     };
   }
 
-  function requireInstance(id: string): InstanceInfo {
+  function requireInstance(id: RegistrationId): InstanceInfo {
     const info = target.getInstance(id);
     if (!info) throw new LauncherError('E_NOT_FOUND', `registration '${id}' does not exist`);
     return info;

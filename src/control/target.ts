@@ -27,6 +27,7 @@ export type {
   QuarantineState,
 } from '../state/types.js';
 import type { DeviceState, InstanceInfo, Limits, QuarantineState, RunRecord } from '../state/types.js';
+import type { RegistrationId } from '../registration.js';
 
 export interface VersionInfo {
   serverVersion: string;
@@ -71,17 +72,17 @@ export interface ControlTarget {
   version(): VersionInfo;
   health(): HealthInfo;
   listInstances(): InstanceInfo[];
-  getInstance(id: string): InstanceInfo | undefined;
+  getInstance(id: RegistrationId): InstanceInfo | undefined;
   addRegistration(req: AddRegistrationInput): Promise<InstanceInfo>;
-  removeRegistration(id: string): Promise<void>;
-  restartInstance(id: string): Promise<InstanceInfo>;
-  query(id: string, sql: string, timeoutMs: number): Promise<Array<Record<string, string>>>;
+  removeRegistration(id: RegistrationId): Promise<void>;
+  restartInstance(id: RegistrationId): Promise<InstanceInfo>;
+  query(id: RegistrationId, sql: string, timeoutMs: number): Promise<Array<Record<string, string>>>;
   /** Runs of a registration, newest first, at most `limit`. */
-  history(id: string, limit: number): RunRecord[];
+  history(id: RegistrationId, limit: number): RunRecord[];
   /** The current run's output, or undefined when no run has started. */
-  output(id: string): OutputSource | undefined;
+  output(id: RegistrationId): OutputSource | undefined;
   /** Quarantined queries of these registrations (all when undefined), issue 16. */
   listQuarantine(ids: readonly string[] | undefined): QuarantineState[];
   /** Release a registration's quarantined query (name, SQL hash or prefix, or SQL); E_NOT_FOUND when none matches. */
-  releaseQuarantine(id: string, query: string): Promise<QuarantineState[]>;
+  releaseQuarantine(id: RegistrationId, query: string): Promise<QuarantineState[]>;
 }

@@ -12,13 +12,14 @@ import { checkManagerSocketPath, MAX_MANAGER_SOCKET_PATH, MAX_UNIX_SOCKET_PATH }
 import { instancePaths, socketDirCandidates } from '../runtime/instance/paths.js';
 import { effectiveRoot } from './root-directory.js';
 import { Findings, type CheckResult, type DoctorContext } from './types.js';
+import { parseRegistrationId } from '../registration.js';
 
 /** A run id of the runtime's shape (a ULID, 26 characters); only its length matters here. */
 const SAMPLE_RUN_ID = '01JZZZZZZZZZZZZZZZZZZZZZZZ';
 
 /** The manager socket path the runtime would use in `socketDir`. */
 export function managerSocketPath(root: string, socketDir: string): string {
-  return instancePaths(root, 'doctor', SAMPLE_RUN_ID, socketDir).socketPath;
+  return instancePaths(root, parseRegistrationId('doctor'), SAMPLE_RUN_ID, socketDir).socketPath;
 }
 
 export async function checkSocketPaths(ctx: DoctorContext): Promise<CheckResult> {

@@ -34,6 +34,7 @@ import type { Actor } from '../rungroup/rungroup.js';
 import { SupervisorLock } from './supervisor-lock.js';
 import { idleStatus, RegistrationSupervisor, type RegistrationStatus } from './supervisor.js';
 import { pollUntil } from './instance/wait.js';
+import type { RegistrationId } from '../registration.js';
 
 export interface RunnerOptions {
   /** Root directory: registrations, the socket dir (when short enough), the lock, the database by default. */
@@ -192,7 +193,7 @@ export class Runner implements Actor {
   }
 
   /** Stop its instance, forget it and delete its files (database, history). E_NOT_FOUND for an unknown id. */
-  async remove(id: string): Promise<void> {
+  async remove(id: RegistrationId): Promise<void> {
     validateRegistrationId(id);
     this.assertOpen(`remove ${id}`);
     const sup = this.supervisors.get(id);
@@ -207,7 +208,7 @@ export class Runner implements Actor {
   }
 
   /** Relaunch one instance now (no backoff). Resolves when the new run's launch settled. */
-  async restart(id: string): Promise<RegistrationStatus> {
+  async restart(id: RegistrationId): Promise<RegistrationStatus> {
     this.assertOpen(`restart ${id}`);
     await this.supervisor(id).restart();
     return this.statusOf(id);
@@ -223,7 +224,7 @@ export class Runner implements Actor {
    * Run SQL on a registration's osqueryd. Waits (within `timeoutMs`) for the
    * instance to be running, so a query right after add() or a restart works.
    */
-  async query(id: string, sql: string, timeoutMs = 30_000): Promise<Row[]> {
+  async query(id: RegistrationId, sql: string, timeoutMs = 30_000): Promise<Row[]> {
     const sup = this.supervisor(id);
     const deadline = Date.now() + timeoutMs;
     const inst = await pollUntil(
@@ -245,7 +246,7 @@ export class Runner implements Actor {
    * Stop a registration's instance and keep it, disabled, across restarts (the
    * device server answered disable_device). Its status shows `disabled` and the reason.
    */
-  async disable(id: string, reason: string): Promise<void> {
+  async disable(id: RegistrationId, reason: string): Promise<void> {
     validateRegistrationId(id);
     if (!this.registrations.setDisabled(id, reason)) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
     const sup = this.supervisors.get(id);
@@ -265,7 +266,7 @@ export class Runner implements Actor {
     return out;
   }
 
-  statusOf(id: string, options: StatusOptions = {}): RegistrationStatus {
+  statusOf(id: RegistrationId, options: StatusOptions = {}): RegistrationStatus {
     validateRegistrationId(id);
     const sup = this.supervisors.get(id);
     if (sup) return sup.status(options);
@@ -280,12 +281,12 @@ export class Runner implements Actor {
   }
 
   /** The current run's output, or undefined before the first run. */
-  output(id: string): OutputRing | undefined {
+  output(id: RegistrationId): OutputRing | undefined {
     return this.supervisor(id).instance?.output;
   }
 
   /** Runs of a registration, newest first. */
-  history(id: string, limit = 20): RunRecord[] {
+  history(id: RegistrationId, limit = 20): RunRecord[] {
     return this.runs.list(validateRegistrationId(id), limit);
   }
 
@@ -294,7 +295,7 @@ export class Runner implements Actor {
   }
 
   /** Resolve once `id` is running and healthy; E_TIMEOUT otherwise. */
-  async waitHealthy(id: string, timeoutMs: number): Promise<RegistrationStatus> {
+  async waitHealthy(id: RegistrationId, timeoutMs: number): Promise<RegistrationStatus> {
     const sup = this.supervisor(id);
     return pollUntil(`registration ${id} to be healthy`, () => (sup.status().healthy ? sup.status() : undefined), {
       timeoutMs,
@@ -302,7 +303,7 @@ export class Runner implements Actor {
     });
   }
 
-  private supervisor(id: string): RegistrationSupervisor {
+  private supervisor(id: RegistrationId): RegistrationSupervisor {
     validateRegistrationId(id);
     const sup = this.supervisors.get(id);
     if (!sup)

@@ -5,7 +5,21 @@
  */
 import type { TablePlugin } from '../osquery/plugins.js';
 import { columnsOf, defineStateTable, stateTablePlugin, type Scope } from './table.js';
-import type { InstanceInfo, LogBufferState, QuarantineState, RegistrationState, RunRecord, StateSource } from './types.js';
+import type { InstanceInfo, LogBufferState, QuarantineState, RegistrationState, RunRecord } from './types.js';
+
+/**
+ * Everything the state tables read; the composition root (src/app/state-source.ts) implements it over the live
+ * runtime. A new table adds its method here, beside its definition below, so a table is described in this one
+ * file: where its rows come from, its columns, its scope (docs/CONTRIBUTING.md).
+ */
+export interface StateSource {
+  registrations(ids?: readonly string[]): RegistrationState[];
+  instances(ids?: readonly string[]): InstanceInfo[];
+  history(ids?: readonly string[]): RunRecord[];
+  logBuffers(ids?: readonly string[]): LogBufferState[];
+  /** issue 16: queries quarantined for these registrations. */
+  quarantine(ids?: readonly string[]): QuarantineState[];
+}
 
 const iso = (ms: number | null | undefined): string => (ms ? new Date(ms).toISOString() : '');
 const secs = (ms: number | null | undefined): number | null => (ms ? Math.floor(ms / 1000) : null);

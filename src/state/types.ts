@@ -166,12 +166,3 @@ export interface QuarantineState {
   /** What `ctl quarantine release` takes: the name, else a SQL hash prefix. */
   release_handle: string;
 }
-
-/** Everything the state tables read; the composition root implements it over the live runtime. */
-export interface StateSource {
-  registrations(ids?: readonly string[]): RegistrationState[];
-  instances(ids?: readonly string[]): InstanceInfo[];
-  history(ids?: readonly string[]): RunRecord[];
-  logBuffers(ids?: readonly string[]): LogBufferState[];
-  quarantine(ids?: readonly string[]): QuarantineState[];
-}

@@ -32,8 +32,8 @@ export function validateRegistrationId(id: unknown): RegistrationId {
   return parseRegistrationId(id);
 }
 
-export type RegistrationInput = Pick<Registration, 'id'> &
-  Partial<Omit<Registration, 'id' | 'createdAt' | 'disabledReason' | 'deployment'>>;
+/** What the store accepts: the id is checked here (an entry point), so any string is taken. */
+export type RegistrationInput = { id: string } & Partial<Omit<Registration, 'id' | 'createdAt' | 'disabledReason' | 'deployment'>>;
 
 const MIGRATIONS = [
   `CREATE TABLE registrations (
@@ -71,7 +71,7 @@ export function validateLimits(id: string, limits: ResourceLimits): ResourceLimi
 
 function fromRow(row: Row): Registration {
   const reg: Registration = {
-    id: row.id,
+    id: parseRegistrationId(row.id, 'stored registration id'),
     limits: JSON.parse(row.limits_json) as ResourceLimits,
     osqueryFlags: JSON.parse(row.osquery_flags_json) as string[],
     createdAt: row.created_at,
@@ -86,7 +86,7 @@ function fromRow(row: Row): Registration {
 
 /** Id, limits and flags of an input, validated (E_INVALID_REGISTRATION_ID, E_INVALID_ARGUMENT). */
 function checkedSettings(input: RegistrationInput): {
-  id: string;
+  id: RegistrationId;
   limits: ResourceLimits;
   flags: string[];
   isolation: IsolationSettings | undefined;

@@ -26,6 +26,7 @@ import { startDevServer, type DevServer } from '../../src/devserver/index.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { rpcResult, startCaptureServer, type CaptureServer } from '../device/support.js';
 import { shortTempDir, waitFor } from '../helpers/tmp.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const tmp = shortTempDir('dst');
@@ -95,14 +96,14 @@ describe('device standing end to end (issue 15)', () => {
       expect(shown.out).toMatch(new RegExp(`device url\\s+${dev.url.replace(/[.]/g, '\\.')}`));
       expect(shown.out).toMatch(/device\s+enrolled/);
       const regRows = await app.runner.query(
-        'kolide',
+        rid('kolide'),
         "select device_url, device_state from kolide_launcher_registrations where registration_id = 'kolide'",
       );
       expect(regRows).toEqual([{ device_url: dev.url, device_state: 'enrolled' }]);
 
       // Enrollment details: what the backend received is what this instance's osqueryd says.
       const sent = dev.nodes('kolide')[0]!.details as Record<string, string>;
-      const [seen] = await app.runner.query('kolide', DETAILS_SQL);
+      const [seen] = await app.runner.query(rid('kolide'), DETAILS_SQL);
       for (const k of ['os_version', 'os_name', 'osquery_version', 'hostname', 'hardware_uuid'] as const) {
         expect(sent[k], k).not.toBe('');
         expect(sent[k], k).toBe(seen![k]);
@@ -132,7 +133,7 @@ describe('device standing end to end (issue 15)', () => {
       expect(health.instances.find((i) => i.id === 'zed')?.device?.state).toBe('failing');
       expect((await ctl(ctlConfig, 'health')).out).toMatch(/zed .*failing/);
       const instRows = await app.runner.query(
-        'kolide',
+        rid('kolide'),
         "select device_state, device_error from kolide_launcher_instances where registration_id = 'zed'",
       );
       expect(instRows[0]).toMatchObject({ device_state: 'failing', device_error: expect.stringMatching(/node_invalid/) });
@@ -145,8 +146,12 @@ describe('device standing end to end (issue 15)', () => {
       await waitFor(async () => (await get('zed')).device.state === 'enrolled', 30_000, 'zed enrolled');
       expect((await get('zed')).pid).not.toBe(zedPid);
       expect(
-        (await app.runner.query('kolide', "select enroll_secret_path from kolide_launcher_registrations where registration_id = 'zed'"))[0]!
-          .enroll_secret_path,
+        (
+          await app.runner.query(
+            rid('kolide'),
+            "select enroll_secret_path from kolide_launcher_registrations where registration_id = 'zed'",
+          )
+        )[0]!.enroll_secret_path,
       ).toBe(good);
       expect(dev.nodes('zed')).toHaveLength(1);
       expect((await get('kolide')).pid).toBe(vendorPid);

@@ -15,6 +15,7 @@ import { LauncherApp } from '../../src/app/launcher-app.js';
 import { instanceDetails } from '../../src/cli/ctl-format.js';
 import { isolationUnavailableReason } from '../../src/runtime/instance/isolation.js';
 import { isAlive } from '../runtime/helpers.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const canIsolate = process.platform === 'linux' && isolationUnavailableReason() === undefined;
@@ -73,7 +74,11 @@ describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor',
       new ControlClient({ target: listen, ca: certs.caCert, cert: join(certs.dir, `${name}.pem`), key: join(certs.dir, `${name}.key`) });
     admin = client('admin');
     acme = client('tenant-acme');
-    await waitFor(() => ids.every((id) => app.runner.statusOf(id).healthy), 45_000, `every instance healthy\n${logs.slice(-20).join('')}`);
+    await waitFor(
+      () => ids.every((id) => app.runner.statusOf(rid(id)).healthy),
+      45_000,
+      `every instance healthy\n${logs.slice(-20).join('')}`,
+    );
   });
 
   afterAll(async () => {
@@ -114,7 +119,7 @@ describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor',
       enrollSecretPath: join(tmp.dir, 'globex.secret'),
       isolation: { disable_tables: ['hash'] },
     });
-    await waitFor(() => app.runner.statusOf('globex').healthy, 45_000, 'globex healthy');
+    await waitFor(() => app.runner.statusOf(rid('globex')).healthy, 45_000, 'globex healthy');
     expect((await admin.getInstance('globex')).isolation).toEqual({ mode: 'filesystem', reason: null, disabled_tables: 'hash' });
     await expect(admin.query('globex', `select md5 from hash where path = '/etc/os-release'`)).rejects.toThrow(/no such table: hash/);
     // Its own list replaces the default list; the filesystem isolation stays.

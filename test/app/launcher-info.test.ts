@@ -5,6 +5,7 @@
 // stand-in osqueryd, real device server.
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppHarness } from '../faults/support/app-harness.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 let h: AppHarness | undefined;
 
@@ -21,8 +22,8 @@ describe('kolide_launcher_info', () => {
     const ids: Record<string, string> = {};
     for (const reg of ['kolide', 'acme']) {
       const status = await h.waitHealthy(reg);
-      const [own] = await h.app.runner.query(reg, 'select instance_id from osquery_info', 10_000);
-      const rows = await h.app.runner.query(reg, 'select osquery_instance_id, enrollment_id from kolide_launcher_info', 10_000);
+      const [own] = await h.app.runner.query(rid(reg), 'select instance_id from osquery_info', 10_000);
+      const rows = await h.app.runner.query(rid(reg), 'select osquery_instance_id, enrollment_id from kolide_launcher_info', 10_000);
       expect(own!.instance_id).toMatch(/^[0-9a-f-]{36}$/);
       expect(rows).toEqual([{ osquery_instance_id: own!.instance_id, enrollment_id: reg }]);
       expect(status.instance_id).toBe(own!.instance_id);

@@ -33,6 +33,7 @@ const ALLOWED: Record<string, string[]> = {
     'src/osquery',
     'src/runtime',
     'src/runtime/instance',
+    'src/registration',
     'src/errors.ts',
     'src/log',
     'src/version.ts',

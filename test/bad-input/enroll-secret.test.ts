@@ -14,6 +14,7 @@ import { DeviceClient } from '../../src/device/index.js';
 import { openDatabase, type SqliteDatabase } from '../../src/store/database.js';
 import { createKolideExtension, readEnrollSecret } from '../../extensions/kolide_grpc/index.js';
 import { shortTempDir } from '../helpers/tmp.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 let tmp: ReturnType<typeof shortTempDir>;
 const files: Record<string, string> = {};
@@ -128,7 +129,7 @@ describe('enroll secret through the kolide_grpc extension', () => {
   it.each(['missing', 'empty', 'whitespace', 'dir', 'underFile', 'huge', 'fifo', 'device'])(
     'enroll() with a %s secret file fails with E_CONFIG and sends nothing',
     async (kind) => {
-      const ext = createKolideExtension({ registrationId: 'acme', enrollSecretPath: files[kind], client, db });
+      const ext = createKolideExtension({ registrationId: rid('acme'), enrollSecretPath: files[kind], client, db });
       try {
         await expect(ext.enroll()).rejects.toMatchObject({ code: 'E_CONFIG' });
         expect(requests).toBe(0);

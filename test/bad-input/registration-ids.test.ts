@@ -19,6 +19,10 @@ import { resolveOptions } from '../../extensions/kolide_grpc/options.js';
 import * as validate from '../../src/control/validate.js';
 import type { DeviceClient } from '../../src/device/index.js';
 import { shortTempDir } from '../helpers/tmp.js';
+import { parseRegistrationId as rid, type RegistrationId } from '../../src/registration.js';
+
+/** A bad id forced past the type: the runtime checks must still refuse it (JavaScript callers, casts). */
+const unchecked = (id: string) => id as RegistrationId;
 
 /** Ids that must never be accepted: traversal, separators, NUL, length, case, non-ASCII, lone surrogates. */
 const BAD_IDS: Array<[string, string]> = [
@@ -140,8 +144,8 @@ describe('bad registration ids', () => {
       expectInvalidId(() => store.get(id), 'RegistrationStore.get');
       expectInvalidId(() => store.remove(id), 'RegistrationStore.remove');
       expectInvalidId(() => runs.list(id, 10), 'RunHistoryStore.list');
-      expectInvalidId(() => registrationDir(root, id), 'registrationDir');
-      expectInvalidId(() => instancePaths(root, id, '01J0000000000000000000ABCD', join(root, 's')), 'instancePaths');
+      expectInvalidId(() => registrationDir(root, unchecked(id)), 'registrationDir');
+      expectInvalidId(() => instancePaths(root, unchecked(id), '01J0000000000000000000ABCD', join(root, 's')), 'instancePaths');
       expect(store.list()).toEqual(listed);
     } finally {
       db.close();
@@ -159,10 +163,10 @@ describe('bad registration ids', () => {
     });
     try {
       await expectInvalidIdAsync(() => runner.add({ id, enrollSecret: 's' }), 'Runner.add');
-      await expectInvalidIdAsync(() => runner.remove(id), 'Runner.remove');
-      await expectInvalidIdAsync(() => runner.restart(id), 'Runner.restart');
-      await expectInvalidIdAsync(() => runner.query(id, 'select 1'), 'Runner.query');
-      expectInvalidId(() => runner.history(id), 'Runner.history');
+      await expectInvalidIdAsync(() => runner.remove(unchecked(id)), 'Runner.remove');
+      await expectInvalidIdAsync(() => runner.restart(unchecked(id)), 'Runner.restart');
+      await expectInvalidIdAsync(() => runner.query(unchecked(id), 'select 1'), 'Runner.query');
+      expectInvalidId(() => runner.history(unchecked(id)), 'Runner.history');
     } finally {
       await runner.interrupt();
     }
@@ -188,8 +192,8 @@ describe('bad registration ids', () => {
       for (const id of GOOD_IDS) {
         expect(validateRegistrationId(id)).toBe(id);
         expect(store.add({ id }).id).toBe(id);
-        expect(registrationDir(root, id)).toBe(join(root, 'registrations', id));
-        expect(resolveOptions({ registrationId: id, client: {} as DeviceClient, db }).registrationId).toBe(id);
+        expect(registrationDir(root, rid(id))).toBe(join(root, 'registrations', id));
+        expect(resolveOptions({ registrationId: rid(id), client: {} as DeviceClient, db }).registrationId).toBe(id);
         expect(validate.registrationId(id)).toBe(id);
         const cfg = parseConfig(`device_server: {url: "https://d.example"}\nregistrations: [{id: "${id}"}]\n`, 'ok.yaml', {}, root);
         expect(cfg.registrations[0]!.id).toBe(id);

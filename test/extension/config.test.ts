@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigCache } from '../../src/store/config-cache.js';
 import { rewriteConfig, verboseFor } from '../../extensions/kolide_grpc/index.js';
 import { call, makeEnv, type Env } from './support.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 let env: Env;
 
@@ -47,7 +48,7 @@ describe('rewriteConfig', () => {
 describe('kolide_grpc config plugin', () => {
   it('serves the rewritten server config and caches it', async () => {
     let uptime = 5;
-    const ext = env.make({ registrationId: 'globex', enrollSecret: 'globex-secret', getUptimeSeconds: () => uptime });
+    const ext = env.make({ registrationId: rid('globex'), enrollSecret: 'globex-secret', getUptimeSeconds: () => uptime });
     const res = await call(ext.configPlugin, { action: 'genConfig' });
     expect(res.status.code).toBe(0);
     expect(Object.keys(res.response[0]!)).toEqual(['config']);

@@ -11,6 +11,7 @@ import { DeviceClient } from '../../src/device/index.js';
 import { RegistrationStore } from '../../src/store/registrations.js';
 import { rpcResult, startCaptureServer, type CaptureServer } from '../device/support.js';
 import { ACME_SECRET, GLOBEX_SECRET, makeEnv, type Env } from './support.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 let env: Env | undefined;
 const servers: CaptureServer[] = [];
@@ -144,7 +145,7 @@ describe('enrollment details wait (issue 15)', () => {
       detailsTimings: { waitMs: 1_500, retryMs: 100, giveUpMs: 60_000 },
     });
     const fine = env.make({
-      registrationId: 'globex',
+      registrationId: rid('globex'),
       enrollSecret: GLOBEX_SECRET,
       osqueryQuery: async () => [
         {

@@ -6,6 +6,7 @@ import { ENROLLMENT_DETAIL_KEYS } from '../../src/device/index.js';
 import { NodeKeyStore } from '../../src/store/node-keys.js';
 import { waitFor } from '../helpers/tmp.js';
 import { ACME_SECRET, call, makeEnv, seqLine, type Env } from './support.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 let env: Env;
 
@@ -74,7 +75,7 @@ describe('kolide_grpc enrollment', () => {
 
     const emptyPath = join(env.dir, 'empty');
     writeFileSync(emptyPath, ' \n');
-    const empty = env.make({ registrationId: 'other', enrollSecret: undefined, enrollSecretPath: emptyPath });
+    const empty = env.make({ registrationId: rid('other'), enrollSecret: undefined, enrollSecretPath: emptyPath });
     await expect(empty.enroll()).rejects.toThrow(/is empty/);
     expect(env.server.stats().calls.RequestEnrollment).toBe(0);
     expect(() => env.make({ enrollSecretPath: emptyPath })).toThrow(/not both/);
@@ -146,7 +147,7 @@ describe('kolide_grpc enrollment', () => {
   it('disable_device disables this registration only, calls back once and shows in status', async () => {
     const disabled: string[] = [];
     const acme = env.make({ onDisableDevice: (id) => disabled.push(id), publishIntervalMs: 20 });
-    const globex = env.make({ registrationId: 'globex', enrollSecret: 'globex-secret' });
+    const globex = env.make({ registrationId: rid('globex'), enrollSecret: 'globex-secret' });
     acme.start();
     globex.start();
     await waitFor(() => acme.status().enrolled && globex.status().enrolled, 5_000, 'both enrolled');

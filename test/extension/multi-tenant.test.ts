@@ -7,6 +7,7 @@ import { ConfigCache } from '../../src/store/config-cache.js';
 import { NodeKeyStore } from '../../src/store/node-keys.js';
 import { waitFor } from '../helpers/tmp.js';
 import { GLOBEX_SECRET, call, makeEnv, seqLine, seqOf, type Env } from './support.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 let env: Env;
 
@@ -22,7 +23,7 @@ describe('two tenants on one client', () => {
   it('keep node keys, configs, logs and queries apart', async () => {
     env.server.setConfig('acme', { options: { tenant: 'acme' } });
     const acme = env.make({ publishIntervalMs: 20 });
-    const globex = env.make({ registrationId: 'globex', enrollSecret: GLOBEX_SECRET, publishIntervalMs: 20 });
+    const globex = env.make({ registrationId: rid('globex'), enrollSecret: GLOBEX_SECRET, publishIntervalMs: 20 });
     expect(acme.hostIdentifier).not.toBe(globex.hostIdentifier);
     acme.start();
     globex.start();

@@ -15,6 +15,7 @@ import { openDatabase, type SqliteDatabase } from '../../src/store/database.js';
 import { LogBuffer } from '../../src/store/log-buffer.js';
 import { shortTempDir, waitFor } from '../helpers/tmp.js';
 import { seqLine, seqOf } from './support.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 const MiB = 1024 * 1024;
 const IDS = ['acme', 'globex', 'initech'];
@@ -48,7 +49,7 @@ afterEach(async () => {
 
 function make(id: string, o: Partial<KolideExtensionOptions> = {}): KolideExtension {
   const ext = createKolideExtension({
-    registrationId: id,
+    registrationId: rid(id),
     enrollSecret: `secret-${id}`,
     client,
     db,

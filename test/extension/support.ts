@@ -11,6 +11,7 @@ import { dispatchPluginCall, type Plugin } from '../../src/osquery/plugins.js';
 import type { ExtensionResponse, PluginRequest } from '../../src/osquery/protocol.js';
 import { createKolideExtension, type KolideExtension, type KolideExtensionOptions } from '../../extensions/kolide_grpc/index.js';
 import { shortTempDir } from '../helpers/tmp.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 export const ACME_SECRET = 'eyJhbGciOiJIUzI1NiJ9.eyJvcmdhbml6YXRpb24iOiJhY21lIn0.sig';
 export const GLOBEX_SECRET = 'globex-secret';
@@ -46,7 +47,7 @@ export async function makeEnv(clientOptions: Partial<DeviceClientOptions> = {}):
     extensions: [],
     make(options = {}) {
       const ext = createKolideExtension({
-        registrationId: 'acme',
+        registrationId: rid('acme'),
         enrollSecret: ACME_SECRET,
         client: env.client,
         db: env.db,

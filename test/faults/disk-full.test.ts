@@ -29,6 +29,7 @@ import type { BackoffOptions } from '../../src/runtime/backoff.js';
 import type { RegistrationStatus } from '../../src/runtime/supervisor.js';
 import { AppHarness, FAST_RUNNER } from './support/app-harness.js';
 import { bindReadOnly, fillUp, mountTmpfs, mountsPermitted, run, sqliteFillUp, sqliteUnfill, unmount } from './support/mounts.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 const MOUNTS = mountsPermitted();
 const SCHEDULED = 'reliability_clock';
@@ -173,7 +174,8 @@ describe('supervisor database full, then read-only', () => {
         timeoutMs: 30_000,
       },
     );
-    const schedule = async (id: string) => (await hh.app.runner.query(id, 'select name from osquery_schedule', 10_000)).map((r) => r.name);
+    const schedule = async (id: string) =>
+      (await hh.app.runner.query(rid(id), 'select name from osquery_schedule', 10_000)).map((r) => r.name);
     for (const id of ids) expect(await schedule(id), `${id} has no config yet`).toEqual([]);
 
     // 1. Full, while the server takes no logs (so nothing is deleted to make room). The server's

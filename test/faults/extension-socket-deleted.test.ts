@@ -11,6 +11,7 @@ import { extensionSocket } from '../../bench/reliability/log-traffic.js';
 import { isAlive } from '../../bench/reliability/procfs.js';
 import { waitFor } from '../../bench/reliability/wait.js';
 import { AppHarness } from './support/app-harness.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 let h: AppHarness | undefined;
 
@@ -37,7 +38,7 @@ describe('extension socket deleted under a running instance', () => {
     });
     expect(hh.status('acme').run_id).toBe(before.run_id);
     const info = 'select * from kolide_launcher_info';
-    expect(await hh.app.runner.query('acme', info, 10_000)).toHaveLength(1);
+    expect(await hh.app.runner.query(rid('acme'), info, 10_000)).toHaveLength(1);
 
     const socket = await waitFor('acme extension socket', () => extensionSocket(hh.socketDir, before.run_id!), { timeoutMs: 5_000 });
     const uuid = socket.slice(socket.lastIndexOf('.') + 1);
@@ -46,7 +47,7 @@ describe('extension socket deleted under a running instance', () => {
 
     const after = await hh.waitHealthy('acme', 30_000, (s) => s.run_id !== before.run_id);
     const repairedMs = Date.now() - t0;
-    const [current, broken] = hh.app.runner.history('acme', 2);
+    const [current, broken] = hh.app.runner.history(rid('acme'), 2);
     expect(current!.runId).toBe(after.run_id);
     expect(broken).toMatchObject({ runId: before.run_id, pid: before.pid });
     // Our side noticed: the health check could not ping the extension, or osqueryd no longer listed it.
@@ -57,9 +58,9 @@ describe('extension socket deleted under a running instance', () => {
     const watcherNoticed = hh.logs.some((l) => l.includes(before.run_id!) && l.includes(`Extension UUID ${uuid} has gone away`));
 
     // Repaired: the extension's own table and a state table answer through the new osqueryd.
-    const rows = await hh.app.runner.query('acme', info, 10_000);
+    const rows = await hh.app.runner.query(rid('acme'), info, 10_000);
     expect(rows).toHaveLength(1);
-    const regs = await hh.app.runner.query('acme', 'select registration_id from kolide_launcher_registrations', 10_000);
+    const regs = await hh.app.runner.query(rid('acme'), 'select registration_id from kolide_launcher_registrations', 10_000);
     expect(regs).toEqual([{ registration_id: 'acme' }]);
     // The new run's extension socket exists and the old one's files are gone.
     expect(extensionSocket(hh.socketDir, after.run_id!)).toBeDefined();

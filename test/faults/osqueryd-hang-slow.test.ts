@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { recordFigures } from '../../bench/reliability/figures.js';
 import { isAlive } from '../../bench/reliability/procfs.js';
 import { AppHarness, FAST_RUNNER } from './support/app-harness.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 /** The stand-in hangs this long after it starts (it is healthy well before). */
 const HANG_AFTER_MS = 4_000;
@@ -66,7 +67,7 @@ describe('hung and slow osqueryds', () => {
       const second = await hh.waitHealthy('hung', 60_000, (s) => s.run_id !== first.run_id);
       expect(second.pid).not.toBe(first.pid);
       expect(second.restarts).toBe(1);
-      const [, hungRun] = hh.app.runner.history('hung', 2);
+      const [, hungRun] = hh.app.runner.history(rid('hung'), 2);
       expect(hungRun).toMatchObject({ runId: first.run_id, pid: first.pid });
       expect(hungRun!.connectedAt, 'the hung run was running before it hung').toBeTruthy();
       // Ended by the supervisor noticing (health check or the extension's manager ping), not by osqueryd itself.
@@ -99,7 +100,7 @@ describe('hung and slow osqueryds', () => {
       const hh = h!;
       const s = await hh.waitHealthy('slow-fail', 60_000);
       expect(s.restarts).toBe(1);
-      const [current, slow] = hh.app.runner.history('slow-fail', 2);
+      const [current, slow] = hh.app.runner.history(rid('slow-fail'), 2);
       expect(current!.runId).toBe(s.run_id);
       expect(slow!.connectedAt).toBeUndefined();
       expect(slow!.error).toMatch(new RegExp(`timed out after ${SOCKET_TIMEOUT_MS} ms waiting for osqueryd socket`));
@@ -121,7 +122,7 @@ describe('hung and slow osqueryds', () => {
       const hh = h!;
       const s = await hh.waitHealthy('slow-ok', 60_000);
       expect(s.restarts).toBe(0);
-      const history = hh.app.runner.history('slow-ok', 10);
+      const history = hh.app.runner.history(rid('slow-ok'), 10);
       expect(history).toHaveLength(1);
       expect(history[0]!.runId).toBe(s.run_id);
       // It really was slow: it could not connect before the start delay passed.
@@ -155,7 +156,7 @@ describe('hung osqueryd, health checks alone', () => {
       });
       const first = await hc.waitHealthy('hung');
       const second = await hc.waitHealthy('hung', 60_000, (s) => s.run_id !== first.run_id);
-      const [, hungRun] = hc.app.runner.history('hung', 2);
+      const [, hungRun] = hc.app.runner.history(rid('hung'), 2);
       expect(hungRun).toMatchObject({ runId: first.run_id, pid: first.pid });
       expect(hungRun!.connectedAt).toBeTruthy();
       const t = FAST_RUNNER.timings!;

@@ -9,6 +9,7 @@ import { DEFAULT_HISTORY_KEEP } from '../../src/store/run-history.js';
 import { median, recordFigures, round, scaled } from '../../bench/reliability/figures.js';
 import { isAlive } from '../../bench/reliability/procfs.js';
 import { AppHarness } from './support/app-harness.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 const IDS = ['kolide', 'acme', 'globex'] as const;
 const KILLS = scaled(50);
@@ -54,7 +55,7 @@ describe('osqueryd killed with SIGKILL, again and again', () => {
       // The others were never restarted while this one was down.
       for (const o of others) expect([...seen.get(o.id)!], `${o.id}'s pid while ${id} (kill ${k + 1}) recovered`).toEqual([o.pid]);
       // The death is in the history: the killed run ended by SIGKILL, and a new run is current.
-      const [current, previous] = hh.app.runner.history(id, 2);
+      const [current, previous] = hh.app.runner.history(rid(id), 2);
       expect(previous, `history of ${id} after kill ${k + 1}`).toMatchObject({
         runId: victim.run_id,
         pid: victim.pid,
@@ -71,7 +72,7 @@ describe('osqueryd killed with SIGKILL, again and again', () => {
     for (const id of IDS) {
       const kills = killed.get(id)!;
       expect(current.get(id)!.restarts, `${id} restarts`).toBe(kills.length);
-      const history = hh.app.runner.history(id, 1_000);
+      const history = hh.app.runner.history(rid(id), 1_000);
       expect(history).toHaveLength(Math.min(kills.length + 1, DEFAULT_HISTORY_KEEP));
       const sigkilled = history.filter((r) => r.exitSignal === 'SIGKILL').map((r) => r.pid);
       expect(sigkilled.reverse()).toEqual(kills.slice(-(DEFAULT_HISTORY_KEEP - 1)));

@@ -21,6 +21,7 @@ import { OSQUERYD_SIM_QUIET } from '../../bench/reliability/paths.js';
 import { isAlive } from '../../bench/reliability/procfs.js';
 import { Stage } from '../../bench/reliability/stage.js';
 import { waitFor } from '../../bench/reliability/wait.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 const IDS = ['kolide', 'acme'];
 const LOGS_PER_REGISTRATION = 300;
@@ -116,9 +117,10 @@ describe('supervisor SIGKILLed', () => {
       );
       for (const i of launching) {
         expect(isAlive(i.pid!), `${i.id} osqueryd spawned`).toBe(true);
-        expect(existsSync(instancePaths(stage.root, i.id, i.run_id!, stage.socketDir).socketPath), `${i.id} socket not bound yet`).toBe(
-          false,
-        );
+        expect(
+          existsSync(instancePaths(stage.root, rid(i.id), i.run_id!, stage.socketDir).socketPath),
+          `${i.id} socket not bound yet`,
+        ).toBe(false);
       }
       expect((await second.kill('SIGKILL')).signal).toBe('SIGKILL');
       // The second supervisor had reaped the first one's orphans before launching.

@@ -14,6 +14,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { dumpLogs, startRunner, type Harness } from './harness.js';
 import { isAlive, simAvailable, tempRoot, waitFor } from './helpers.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 /** Our own memory and cpu cgroups (v1) accept a new child directory. */
 function cgroupV1Writable(): string | undefined {
@@ -139,7 +140,7 @@ describe.skipIf(skipReason !== undefined)('cgroups per supervisor (real cgroup v
     });
     await h.runner.add({ id: 'hog', limits: { memoryMb: 128 } });
     await h.runner.add({ id: 'calm', limits: { memoryMb: 128 } });
-    const hogRun = await waitFor('the hog’s run to end', () => h!.runner.history('hog', 1).find((r) => r.exitedAt), 30_000);
+    const hogRun = await waitFor('the hog’s run to end', () => h!.runner.history(rid('hog'), 1).find((r) => r.exitedAt), 30_000);
     expect(hogRun.limitsMode).toBe('cgroup-v1');
     expect(hogRun.exitSignal).toBe('SIGKILL');
     expect(hogRun.error).toMatch(
@@ -147,9 +148,9 @@ describe.skipIf(skipReason !== undefined)('cgroups per supervisor (real cgroup v
     );
     expect(h.status('hog').last_error).toBe(hogRun.error);
 
-    const calm = await h.runner.waitHealthy('calm', 20_000);
+    const calm = await h.runner.waitHealthy(rid('calm'), 20_000);
     process.kill(calm.pid!, 'SIGKILL');
-    const calmRun = await waitFor('calm’s run to end', () => h!.runner.history('calm', 1).find((r) => r.exitedAt), 20_000);
+    const calmRun = await waitFor('calm’s run to end', () => h!.runner.history(rid('calm'), 1).find((r) => r.exitedAt), 20_000);
     expect(calmRun).toMatchObject({ exitSignal: 'SIGKILL' });
     expect(calmRun.error).toMatch(/^osqueryd pid \d+ killed by SIGKILL while running/);
   });

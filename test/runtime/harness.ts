@@ -9,6 +9,7 @@ import { Runner, type RunnerOptions } from '../../src/runtime/runner.js';
 import type { RegistrationStatus } from '../../src/runtime/supervisor.js';
 import { testExtensionFactory } from './fixtures/test-extension.mjs';
 import { osquerydPath, reapAll, tempRoot } from './helpers.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 export const FAST: Pick<RunnerOptions, 'timings' | 'flagTimings' | 'backoff' | 'limits'> = {
   timings: {
@@ -76,7 +77,7 @@ export async function startRunner(overrides: Partial<RunnerOptions> = {}, existi
     runner,
     pids,
     logs,
-    status: (id) => runner.statusOf(id),
+    status: (id) => runner.statusOf(rid(id)),
     stop: (options = {}) =>
       (stopped ??= (async () => {
         sample();

@@ -8,6 +8,7 @@ import { controlCerts } from '../../bench/reliability/launcher-process.js';
 import { AppHarness } from '../faults/support/app-harness.js';
 import { dumpLogs, startRunner, type Harness } from './harness.js';
 import { simAvailable, waitFor } from './helpers.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 let h: Harness | undefined;
 let app: AppHarness | undefined;
@@ -36,7 +37,7 @@ describe.runIf(simAvailable())('recovery', () => {
     h = await startRunner({ backoff: { quickRestartMs: 50, initialMs: 60_000, maxMs: 60_000, stableAfterMs: 1_500, jitter: 0 } });
     const { runner } = h;
     await runner.add({ id: 'tenant' });
-    const first = await runner.waitHealthy('tenant', 20_000);
+    const first = await runner.waitHealthy(rid('tenant'), 20_000);
     process.kill(first.pid!, 'SIGKILL');
     const second = await waitFor('tenant back after the first kill', () => {
       const s = h!.status('tenant');
@@ -66,8 +67,8 @@ describe.runIf(simAvailable())('recovery', () => {
   it('a clean stop deregisters from the live manager', async () => {
     h = await startRunner();
     await h.runner.add({ id: 'tenant' });
-    const st = await h.runner.waitHealthy('tenant', 20_000);
-    await h.runner.remove('tenant');
+    const st = await h.runner.waitHealthy(rid('tenant'), 20_000);
+    await h.runner.remove(rid('tenant'));
     const msgs = records(h.logs)
       .filter((r) => r.run_id === st.run_id)
       .map((r) => r.msg);

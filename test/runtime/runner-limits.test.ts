@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { supervisorGroupName } from '../../src/runtime/cgroup-scope.js';
 import { dumpLogs, startRunner, type Harness } from './harness.js';
 import { cgroupV1Writable, simAvailable } from './helpers.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 let h: Harness | undefined;
 const dirs: string[] = [];
@@ -28,8 +29,8 @@ describe.runIf(simAvailable() && cgroupV1Writable())('Runner resource limits via
     h = await startRunner({ limits: { cgroup: 'auto', groupName: group } });
     await h.runner.add({ id: 'capped', limits: { memoryMb: 256, cpuPercent: 30 } });
     await h.runner.add({ id: 'free' });
-    const capped = await h.runner.waitHealthy('capped', 20_000);
-    const free = await h.runner.waitHealthy('free', 20_000);
+    const capped = await h.runner.waitHealthy(rid('capped'), 20_000);
+    const free = await h.runner.waitHealthy(rid('free'), 20_000);
     expect(capped.limits).toMatchObject({ mode: 'cgroup-v1', memory_mb: 256, cpu_percent: 30 });
     expect(free.limits.mode).toBe('none');
     const cg = readFileSync(`/proc/${capped.pid}/cgroup`, 'utf8');
@@ -52,7 +53,7 @@ describe.runIf(simAvailable() && cgroupV1Writable())('Runner resource limits via
     const argv = readFileSync(`/proc/${capped.pid}/cmdline`, 'utf8').split('\0');
     expect(argv).toContain('--disable_watchdog');
     expect(argv.some((a) => a.startsWith('--watchdog_memory_limit'))).toBe(false);
-    await h.runner.remove('capped');
+    await h.runner.remove(rid('capped'));
     expect(existsSync(memDir)).toBe(false);
   });
 });

@@ -8,6 +8,7 @@ import { Runner } from '../../src/runtime/runner.js';
 import { testExtensionFactory } from './fixtures/test-extension.mjs';
 import { dumpLogs, startRunner, type Harness } from './harness.js';
 import { isAlive, osquerydPath, simAvailable, tempRoot, waitFor } from './helpers.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 let h: Harness | undefined;
 afterEach(async (ctx) => {
@@ -28,7 +29,7 @@ function queryLoop(hh: Harness, id: string) {
   const done = (async () => {
     while (!stop) {
       try {
-        await hh.runner.query(id, 'select 1 as one', 5_000);
+        await hh.runner.query(rid(id), 'select 1 as one', 5_000);
         stats.ok += 1;
       } catch (err) {
         stats.failures.push((err as Error).message);
@@ -47,8 +48,8 @@ describe('Runner with live add/remove/restart', () => {
 
     await runner.add({ id: 'vendor' });
     await runner.add({ id: 'tenant-a' });
-    await runner.waitHealthy('vendor', 20_000);
-    await runner.waitHealthy('tenant-a', 20_000);
+    await runner.waitHealthy(rid('vendor'), 20_000);
+    await runner.waitHealthy(rid('tenant-a'), 20_000);
     const vendorPid = h.status('vendor').pid!;
     const tenantAPid = h.status('tenant-a').pid!;
     expect(vendorPid).not.toBe(tenantAPid);
@@ -56,7 +57,7 @@ describe('Runner with live add/remove/restart', () => {
     // A third one while the first two keep answering.
     const loops = [queryLoop(h, 'vendor'), queryLoop(h, 'tenant-a')];
     await runner.add({ id: 'tenant-b' });
-    await runner.waitHealthy('tenant-b', 20_000);
+    await runner.waitHealthy(rid('tenant-b'), 20_000);
     await waitFor('queries on both during the add', () => loops.every((l) => l.stats.ok >= 3));
     for (const l of loops) await l.stop();
     expect(loops.map((l) => l.stats.failures)).toEqual([[], []]);
@@ -67,38 +68,38 @@ describe('Runner with live add/remove/restart', () => {
     // osqueryd really used our extension: config fetched through our plugin.
     await waitFor('genConfig called', () => (h!.status('tenant-b').extension as { calls: { genConfig: number } }).calls.genConfig >= 1);
     // Each tenant has its own database: tenant-a's queries are not in vendor's log.
-    const vendorDb = instancePaths(h.root, 'vendor', h.status('vendor').run_id!, runner.socketDirectory!).databasePath;
+    const vendorDb = instancePaths(h.root, rid('vendor'), h.status('vendor').run_id!, runner.socketDirectory!).databasePath;
     expect(readFileSync(`${vendorDb}.queries.log`, 'utf8')).toContain('select 1 as one');
 
     // Remove tenant-a: its process and files are gone, the others untouched.
     const aStatus = h.status('tenant-a');
-    const aSocket = instancePaths(h.root, 'tenant-a', aStatus.run_id!, runner.socketDirectory!).socketPath;
+    const aSocket = instancePaths(h.root, rid('tenant-a'), aStatus.run_id!, runner.socketDirectory!).socketPath;
     expect(runFiles(aSocket).length).toBeGreaterThan(0);
-    await runner.remove('tenant-a');
+    await runner.remove(rid('tenant-a'));
     expect(isAlive(tenantAPid)).toBe(false);
     expect(runFiles(aSocket)).toEqual([]);
     expect(existsSync(join(h.root, 'registrations', 'tenant-a'))).toBe(false);
     expect(runner.status().map((s) => s.id)).toEqual(['vendor', 'tenant-b']);
-    await expect(runner.query('tenant-a', 'select 1', 1_000)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await expect(runner.query(rid('tenant-a'), 'select 1', 1_000)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
     expect(h.status('vendor').pid).toBe(vendorPid);
 
     // Restart tenant-b: new process and run; vendor keeps its pid.
     const b = h.status('tenant-b');
-    await runner.restart('tenant-b');
-    await runner.waitHealthy('tenant-b', 20_000);
+    await runner.restart(rid('tenant-b'));
+    await runner.waitHealthy(rid('tenant-b'), 20_000);
     const b2 = h.status('tenant-b');
     expect(b2.pid).not.toBe(b.pid);
     expect(b2.run_id).not.toBe(b.run_id);
     expect(b2.restarts).toBe(1);
     expect(isAlive(b.pid!)).toBe(false);
     expect(h.status('vendor').pid).toBe(vendorPid);
-    const hist = runner.history('tenant-b');
+    const hist = runner.history(rid('tenant-b'));
     expect(hist.map((r) => r.runId)).toEqual([b2.run_id, b.run_id]);
     expect(hist[1]).toMatchObject({ pid: b.pid });
     expect(hist[1]!.exitedAt).toBeTruthy();
     expect(hist[1]!.error).toBeUndefined(); // a requested stop is not an error
     expect(hist[0]!.connectedAt).toBeTruthy();
-    await expect(runner.query('vendor', 'select 1 as one', 5_000)).resolves.toEqual([{ one: '1' }]);
+    await expect(runner.query(rid('vendor'), 'select 1 as one', 5_000)).resolves.toEqual([{ one: '1' }]);
   });
 
   it('brings a kill -9’d osqueryd back, healthy, with a new run in history; the other instance’s pid never changes', async () => {
@@ -106,8 +107,8 @@ describe('Runner with live add/remove/restart', () => {
     const { runner } = h;
     await runner.add({ id: 'vendor' });
     await runner.add({ id: 'tenant' });
-    await runner.waitHealthy('vendor', 20_000);
-    const t1 = await runner.waitHealthy('tenant', 20_000);
+    await runner.waitHealthy(rid('vendor'), 20_000);
+    const t1 = await runner.waitHealthy(rid('tenant'), 20_000);
     const vendorPids = new Set<number>();
     const watch = setInterval(() => vendorPids.add(h!.status('vendor').pid ?? -1), 10);
     try {
@@ -120,11 +121,11 @@ describe('Runner with live add/remove/restart', () => {
       clearInterval(watch);
     }
     expect([...vendorPids]).toEqual([h.status('vendor').pid]);
-    const hist = runner.history('tenant');
+    const hist = runner.history(rid('tenant'));
     expect(hist).toHaveLength(2);
     expect(hist[1]).toMatchObject({ runId: t1.run_id, exitSignal: 'SIGKILL' });
     expect(hist[1]!.error).toMatch(/SIGKILL/);
-    expect(runner.history('vendor')).toHaveLength(1);
+    expect(runner.history(rid('vendor'))).toHaveLength(1);
     expect(h.status('tenant').restarts).toBe(1);
   });
 
@@ -132,9 +133,9 @@ describe('Runner with live add/remove/restart', () => {
     h = await startRunner();
     await h.runner.add({ id: 'vendor' });
     await h.runner.add({ id: 'tenant' });
-    const before = await Promise.all(['vendor', 'tenant'].map((id) => h!.runner.waitHealthy(id, 20_000)));
+    const before = await Promise.all(['vendor', 'tenant'].map((id) => h!.runner.waitHealthy(rid(id), 20_000)));
     await h.runner.restartAll();
-    const after = await Promise.all(['vendor', 'tenant'].map((id) => h!.runner.waitHealthy(id, 20_000)));
+    const after = await Promise.all(['vendor', 'tenant'].map((id) => h!.runner.waitHealthy(rid(id), 20_000)));
     after.forEach((s, i) => {
       expect(s.run_id).not.toBe(before[i]!.run_id);
       expect(s.restarts).toBe(1);
@@ -149,17 +150,17 @@ describe('Runner with live add/remove/restart', () => {
     const { runner } = h;
     await runner.add({ id: 'vendor' });
     await runner.add({ id: 'tenant' });
-    const v = await runner.waitHealthy('vendor', 20_000);
-    const t = await runner.waitHealthy('tenant', 20_000);
-    await expect(runner.query('tenant', "select 'CRASH_MARKER' as x", 5_000)).rejects.toBeTruthy();
+    const v = await runner.waitHealthy(rid('vendor'), 20_000);
+    const t = await runner.waitHealthy(rid('tenant'), 20_000);
+    await expect(runner.query(rid('tenant'), "select 'CRASH_MARKER' as x", 5_000)).rejects.toBeTruthy();
     await waitFor('tenant relaunched', () => {
       const s = h!.status('tenant');
       return s.healthy && s.run_id !== t.run_id;
     });
-    expect(runner.history('tenant')[1]).toMatchObject({ runId: t.run_id, exitSignal: 'SIGABRT' });
+    expect(runner.history(rid('tenant'))[1]).toMatchObject({ runId: t.run_id, exitSignal: 'SIGABRT' });
     expect(h.status('vendor')).toMatchObject({ pid: v.pid, run_id: v.run_id, restarts: 0, healthy: true });
-    expect(runner.history('vendor')).toHaveLength(1);
-    await expect(runner.query('vendor', "select 'CRASH_MARKER' as x", 5_000)).resolves.toEqual([{ x: 'CRASH_MARKER' }]);
+    expect(runner.history(rid('vendor'))).toHaveLength(1);
+    await expect(runner.query(rid('vendor'), "select 'CRASH_MARKER' as x", 5_000)).resolves.toEqual([{ x: 'CRASH_MARKER' }]);
   });
 
   it('replaces a hung osqueryd once the health check fails in a row', async () => {
@@ -180,14 +181,14 @@ describe('Runner with live add/remove/restart', () => {
     const { runner } = h;
     await runner.add({ id: 'vendor' });
     await runner.add({ id: 'tenant' });
-    const v = await runner.waitHealthy('vendor', 20_000);
-    const t = await runner.waitHealthy('tenant', 20_000);
+    const v = await runner.waitHealthy(rid('vendor'), 20_000);
+    const t = await runner.waitHealthy(rid('tenant'), 20_000);
     await waitFor('unhealthy state seen', () => h!.status('tenant').state === 'unhealthy' || h!.status('tenant').run_id !== t.run_id);
     await waitFor('tenant replaced', () => {
       const s = h!.status('tenant');
       return s.healthy && s.run_id !== t.run_id;
     });
-    const old = runner.history('tenant').find((r) => r.runId === t.run_id)!;
+    const old = runner.history(rid('tenant')).find((r) => r.runId === t.run_id)!;
     expect(old.error).toMatch(/health check failed 3 times/);
     expect(isAlive(t.pid!)).toBe(false);
     expect(h.status('vendor')).toMatchObject({ pid: v.pid, restarts: 0 });
@@ -209,7 +210,7 @@ describe('Runner with live add/remove/restart', () => {
     const { runner } = h;
     await runner.add({ id: 'vendor' });
     await runner.add({ id: 'tenant' });
-    const v = await runner.waitHealthy('vendor', 20_000);
+    const v = await runner.waitHealthy(rid('vendor'), 20_000);
     const looping = await waitFor(
       'crash loop reported',
       () => {
@@ -222,19 +223,19 @@ describe('Runner with live add/remove/restart', () => {
     for (let i = 1; i < delays.length; i++) expect(delays[i]).toBeGreaterThan(delays[i - 1]!);
     expect(looping.next_launch_at).toBeGreaterThan(0);
     expect(looping.consecutive_failures).toBeGreaterThanOrEqual(4);
-    const hist = runner.history('tenant');
+    const hist = runner.history(rid('tenant'));
     expect(hist.length).toBeGreaterThanOrEqual(4);
     for (const r of hist.slice(1)) expect(r.error).toMatch(/exited with code 1/);
     expect(h.status('vendor')).toMatchObject({ pid: v.pid, restarts: 0, healthy: true, crash_loop: false });
     // An operator restart clears the flag.
-    await runner.restart('tenant');
+    await runner.restart(rid('tenant'));
     expect(h.status('tenant').crash_loop).toBe(false);
   });
 
   it('brings back a registration added at runtime after a supervisor restart, and leaves no files behind', async () => {
     h = await startRunner();
     await h.runner.add({ id: 'tenant-x', osqueryFlags: ['--logger_min_status=1'] });
-    const first = await h.runner.waitHealthy('tenant-x', 20_000);
+    const first = await h.runner.waitHealthy(rid('tenant-x'), 20_000);
     const root = h.root;
     const socketDir = h.runner.socketDirectory!;
     const previous = h;
@@ -244,10 +245,10 @@ describe('Runner with live add/remove/restart', () => {
     expect(readdirSync(socketDir)).toEqual([]);
     expect(existsSync(join(root, 'supervisor.pid'))).toBe(false);
     h = await startRunner({}, root);
-    const again = await h.runner.waitHealthy('tenant-x', 20_000);
+    const again = await h.runner.waitHealthy(rid('tenant-x'), 20_000);
     expect(again.run_id).not.toBe(first.run_id);
     expect(h.runner.registrationsList()).toMatchObject([{ id: 'tenant-x', osqueryFlags: ['--logger_min_status=1'] }]);
-    expect(h.runner.history('tenant-x').map((r) => r.runId)).toEqual([again.run_id, first.run_id]);
+    expect(h.runner.history(rid('tenant-x')).map((r) => r.runId)).toEqual([again.run_id, first.run_id]);
   });
 
   it('can be interrupted before it ever ran (RunGroup contract), and then refuses changes', async () => {
@@ -270,10 +271,10 @@ describe('Runner with live add/remove/restart', () => {
     });
     expect(runner.registrationsList()).toEqual([]);
     expect(existsSync(join(h.root, 'registrations'))).toBe(false);
-    await expect(runner.remove('nope')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
-    await expect(runner.restart('nope')).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
-    await expect(runner.query('nope', 'select 1', 100)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
-    expect(() => runner.output('../x')).toThrow(expect.objectContaining({ code: 'E_INVALID_REGISTRATION_ID' }));
+    await expect(runner.remove(rid('nope'))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await expect(runner.restart(rid('nope'))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await expect(runner.query(rid('nope'), 'select 1', 100)).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    expect(() => runner.output(rid('../x'))).toThrow(expect.objectContaining({ code: 'E_INVALID_REGISTRATION_ID' }));
     await runner.add({ id: 'dup' });
     await expect(runner.add({ id: 'dup' })).rejects.toMatchObject({ code: 'E_ALREADY_EXISTS' });
   });
@@ -282,14 +283,14 @@ describe('Runner with live add/remove/restart', () => {
     h = await startRunner();
     await h.runner.add({ id: 'capped', limits: { memoryMb: 300, cpuPercent: 20 } });
     await h.runner.add({ id: 'free' });
-    const capped = await h.runner.waitHealthy('capped', 20_000);
-    await h.runner.waitHealthy('free', 20_000);
+    const capped = await h.runner.waitHealthy(rid('capped'), 20_000);
+    await h.runner.waitHealthy(rid('free'), 20_000);
     expect(capped.limits).toMatchObject({ mode: 'watchdog', memory_mb: 300, cpu_percent: 20 });
     expect(h.status('free').limits.mode).toBe('none');
     const cmdline = readFileSync(`/proc/${capped.pid}/cmdline`, 'utf8').split('\0');
     expect(cmdline).toContain('--watchdog_memory_limit=300');
     expect(cmdline).toContain('--watchdog_utilization_limit=20');
-    const ring = h.runner.output('capped')!;
+    const ring = h.runner.output(rid('capped'))!;
     expect(ring.runId).toBe(capped.run_id);
     await waitFor('osqueryd output captured', () => ring.read(0).lines.length > 0);
   });

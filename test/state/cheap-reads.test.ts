@@ -16,7 +16,7 @@ import { RunHistoryStore } from '../../src/store/run-history.js';
 import { Runner } from '../../src/runtime/runner.js';
 import { LiveState } from '../../src/app/state-source.js';
 import { readRows, type StateTable } from '../../src/state/table.js';
-import type { StateSource } from '../../src/state/types.js';
+import type { StateSource } from '../../src/state/tables.js';
 import { STATE_TABLES } from '../../src/state/tables.js';
 import { shortTempDir, waitFor } from '../helpers/tmp.js';
 

@@ -20,6 +20,7 @@ import { renderRow } from '../../src/state/table.js';
 import { STATE_TABLES, instancesTable } from '../../src/state/tables.js';
 import { QuarantineStore } from '../../src/store/quarantine.js';
 import { launcherInfoTable } from '../../src/state/launcher-info.js';
+import { parseRegistrationId as rid } from '../../src/registration.js';
 
 const repo = resolve(import.meta.dirname, '../..');
 const TENANTS = ['kolide', 'acme', 'globex'] as const;
@@ -52,7 +53,7 @@ async function allHealthy(): Promise<void> {
     await waitFor(
       () =>
         TENANTS.every((id) => {
-          const s = app.runner.statusOf(id);
+          const s = app.runner.statusOf(rid(id));
           return s.healthy && s.pid;
         }),
       45_000,
@@ -143,7 +144,7 @@ describe('state tables through osqueryd stand-ins', () => {
     for (const row of rows) {
       const id = row.registration_id!;
       const fromApi = api.find((i) => i.id === id)!;
-      const status = app.runner.statusOf(id);
+      const status = app.runner.statusOf(rid(id));
       expect(row.pid).toBe(String(status.pid));
       expect(row.state).toBe('running');
       expect(row.healthy).toBe('1');
@@ -175,7 +176,7 @@ describe('state tables through osqueryd stand-ins', () => {
   });
 
   it("tenant acme's instance lists only acme, whatever it asks for", async () => {
-    const own = app.runner.statusOf('acme');
+    const own = app.runner.statusOf(rid('acme'));
     for (const client of [admin, acmeClient]) {
       expect(await client.query('acme', 'select registration_id, pid, healthy from kolide_launcher_instances')).toEqual([
         { registration_id: 'acme', pid: String(own.pid), healthy: '1' },
@@ -185,8 +186,8 @@ describe('state tables through osqueryd stand-ins', () => {
   });
 
   it('getQueryColumns on the instance reports the declared column names and types of every state table', async () => {
-    const s = app.runner.statusOf('kolide');
-    const socket = instancePaths(app.runner.root, 'kolide', s.run_id!, app.runner.socketDirectory!).socketPath;
+    const s = app.runner.statusOf(rid('kolide'));
+    const socket = instancePaths(app.runner.root, rid('kolide'), s.run_id!, app.runner.socketDirectory!).socketPath;
     const manager = new ExtensionManagerClient(socket, { timeoutMs: 5_000 });
     try {
       for (const table of [...STATE_TABLES, launcherInfoTable]) {
@@ -265,12 +266,12 @@ describe('state tables through osqueryd stand-ins', () => {
   });
 
   it('after a kill -9 of an osqueryd, the history shows the killed run (SIGKILL) and the new run', async () => {
-    const before = app.runner.statusOf('acme');
-    const vendorPid = app.runner.statusOf('kolide').pid;
+    const before = app.runner.statusOf(rid('acme'));
+    const vendorPid = app.runner.statusOf(rid('kolide')).pid;
     process.kill(before.pid!, 'SIGKILL');
     const after = await waitFor(
       () => {
-        const s = app.runner.statusOf('acme');
+        const s = app.runner.statusOf(rid('acme'));
         return s.healthy && s.pid && s.pid !== before.pid && s.run_id !== before.run_id ? s : undefined;
       },
       30_000,
@@ -299,8 +300,8 @@ describe('state tables through osqueryd stand-ins', () => {
     );
     expect(seen).toEqual([{ signal: 'SIGKILL' }]);
     const [acmeRow] = await admin.query('kolide', "select restarts, pid from kolide_launcher_instances where registration_id = 'acme'");
-    expect(acmeRow).toEqual({ restarts: String(app.runner.statusOf('acme').restarts), pid: String(after.pid) });
+    expect(acmeRow).toEqual({ restarts: String(app.runner.statusOf(rid('acme')).restarts), pid: String(after.pid) });
     expect(Number(acmeRow!.restarts)).toBeGreaterThanOrEqual(1);
-    expect(app.runner.statusOf('kolide').pid).toBe(vendorPid);
+    expect(app.runner.statusOf(rid('kolide')).pid).toBe(vendorPid);
   });
 });

@@ -4,7 +4,8 @@ import { stateTablePlugins, instancesTable, historyTable } from '../../src/state
 import { readRows, renderRow, stateTablePlugin } from '../../src/state/table.js';
 import { launcherInfoTable } from '../../src/state/launcher-info.js';
 import { LAUNCHER_INFO_COLUMNS } from '../../extensions/kolide_grpc/index.js';
-import type { InstanceInfo, LauncherInfo, StateSource } from '../../src/state/types.js';
+import type { StateSource } from '../../src/state/tables.js';
+import type { InstanceInfo, LauncherInfo } from '../../src/state/types.js';
 import { join } from 'node:path';
 import { openDatabase } from '../../src/store/database.js';
 import { QuarantineStore } from '../../src/store/quarantine.js';

@@ -18,6 +18,7 @@ import { openDatabase } from '../../../src/store/database.js';
 import { createRootLogger } from '../../../src/log/logger.js';
 import { errorMessage } from '../../../src/errors.js';
 import { createKolideExtension } from '../extension.js';
+import { parseRegistrationId } from '../../../src/registration.js';
 
 function emit(event: Record<string, unknown>): void {
   process.stdout.write(`${JSON.stringify(event)}\n`);
@@ -49,7 +50,7 @@ async function main(): Promise<void> {
     logger,
   });
   const ext = createKolideExtension({
-    registrationId: values.registration,
+    registrationId: parseRegistrationId(values.registration, '--registration'),
     enrollSecret: values.secret,
     client,
     db,

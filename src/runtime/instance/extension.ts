@@ -9,6 +9,7 @@ import type { Logger } from '../../log/logger.js';
 import type { Plugin, Row } from '../../osquery/plugins.js';
 import type { Registration } from '../../store/registrations.js';
 import type { ExtensionFlagNames } from './flags.js';
+import type { RegistrationId } from '../../registration.js';
 
 export interface InstanceExtension {
   /** Extension name registered with osqueryd and passed as `--extensions_require`. */
@@ -63,7 +64,7 @@ export interface RunEndReport {
  * extension asks its own instance, never the Runner, about its run.
  */
 export interface RunView {
-  readonly registrationId: string;
+  readonly registrationId: RegistrationId;
   readonly runId: string;
   /** When this run started (ms since the epoch). */
   readonly startedAt: number;
@@ -74,7 +75,7 @@ export interface RunView {
 }
 
 export interface ExtensionContext {
-  registrationId: string;
+  registrationId: RegistrationId;
   runId: string;
   run: RunView;
   registration: Registration;

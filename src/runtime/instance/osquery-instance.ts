@@ -36,6 +36,7 @@ import { describeExit, OsquerydProcess, type ProcessExit } from './process.js';
 import { removeRunFiles, writeLaunchRecord } from './run-files.js';
 import { lastScheduledQuery } from './scheduled-query.js';
 import { delay } from './wait.js';
+import type { RegistrationId } from '../../registration.js';
 
 /** How many final output lines may hold osqueryd's reason for exiting. */
 const LAST_WORDS_LINES = 5;
@@ -110,7 +111,7 @@ export interface InstanceStatus {
 
 export class OsqueryInstance {
   readonly runId: string;
-  readonly registrationId: string;
+  readonly registrationId: RegistrationId;
   readonly paths: InstancePaths;
   readonly output: OutputRing;
   readonly exited: Promise<InstanceExit>;

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { LauncherError } from '../../errors.js';
 import { MAX_MANAGER_SOCKET_PATH } from '../../osquery/socket-path.js';
 import { validateRegistrationId } from '../../store/registrations.js';
+import type { RegistrationId } from '../../registration.js';
 
 /** Characters of the run ULID used in file names (its random part: 60 bits). */
 export const RUN_SHORT_LENGTH = 12;
@@ -36,7 +37,7 @@ export interface InstancePaths {
   runRecordPath: string;
 }
 
-export function registrationDir(root: string, registrationId: string): string {
+export function registrationDir(root: string, registrationId: RegistrationId): string {
   return join(root, 'registrations', validateRegistrationId(registrationId));
 }
 
@@ -46,7 +47,7 @@ export function runShortId(runId: string): string {
   return runId.slice(-RUN_SHORT_LENGTH).toLowerCase();
 }
 
-export function instancePaths(root: string, registrationId: string, runId: string, socketDir: string): InstancePaths {
+export function instancePaths(root: string, registrationId: RegistrationId, runId: string, socketDir: string): InstancePaths {
   const dir = registrationDir(root, registrationId);
   const short = runShortId(runId);
   return {

@@ -20,6 +20,7 @@ import { OSQUERYD_SIM, assertBuilt } from '../../../bench/reliability/paths.js';
 import { isAlive, killAll, osquerydProcesses } from '../../../bench/reliability/procfs.js';
 import { waitFor } from '../../../bench/reliability/wait.js';
 import { FAST } from '../../runtime/harness.js';
+import { parseRegistrationId as rid } from '../../../src/registration.js';
 
 type RunnerSeams = NonNullable<LauncherAppOptions['runner']>;
 
@@ -119,7 +120,7 @@ export class AppHarness {
   }
 
   status(id: string): RegistrationStatus {
-    return this.app.runner.statusOf(id);
+    return this.app.runner.statusOf(rid(id));
   }
 
   async waitHealthy(id: string, timeoutMs = 30_000, accept: (s: RegistrationStatus) => boolean = () => true): Promise<RegistrationStatus> {

@@ -77,8 +77,9 @@ await new Promise((r) => child.once('exit', r));
 process.stdout.write(JSON.stringify(out));
 `,
     );
-    // As under systemd: the program starts alone in a fresh cgroup of its own.
-    const script = `mount -t cgroup2 none ${mnt} && mkdir ${mnt}/${name} && echo $$ > ${mnt}/${name}/cgroup.procs && exec ${process.execPath} ${program} ${mnt} ${name}`;
+    // As under systemd: the program starts alone in a fresh cgroup of its own, and the parent delegates hugetlb to
+    // it (the root's subtree_control is global state: on a fresh host nothing has enabled it yet).
+    const script = `mount -t cgroup2 none ${mnt} && echo +hugetlb > ${mnt}/cgroup.subtree_control && mkdir ${mnt}/${name} && echo $$ > ${mnt}/${name}/cgroup.procs && exec ${process.execPath} ${program} ${mnt} ${name}`;
     const r = await execa(UNSHARE!, ['-m', '--propagation', 'private', 'sh', '-c', script], { reject: false, timeout: 30_000 });
     expect(r.exitCode, r.stderr).toBe(0);
     const out = JSON.parse(r.stdout) as {

@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { isolationUnavailableReason } from '../../../src/runtime/instance/isolation.js';
 import { dumpLogs, startRunner, type Harness } from '../harness.js';
 import { cgroupV1Writable, isAlive, osquerydPath, reapAll, REPO, simAvailable, tempRoot, waitFor } from '../helpers.js';
+import { parseRegistrationId as rid } from '../../../src/registration.js';
 
 const canIsolate = process.platform === 'linux' && isolationUnavailableReason() === undefined;
 
@@ -26,7 +27,7 @@ afterEach(async (ctx) => {
 const mountNs = (pid: number | 'self') => readlinkSync(`/proc/${pid}/ns/mnt`);
 
 async function rows(id: string, sql: string): Promise<Array<Record<string, string>>> {
-  return h!.runner.query(id, sql, 5_000);
+  return h!.runner.query(rid(id), sql, 5_000);
 }
 
 describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount namespaces)', () => {
@@ -40,9 +41,9 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount 
     await h.runner.add({ id: 'kolide' });
     await h.runner.add({ id: 'acme' });
     await h.runner.add({ id: 'beta' });
-    const vendor = await h.runner.waitHealthy('kolide', 20_000);
-    const acme = await h.runner.waitHealthy('acme', 20_000);
-    await h.runner.waitHealthy('beta', 20_000);
+    const vendor = await h.runner.waitHealthy(rid('kolide'), 20_000);
+    const acme = await h.runner.waitHealthy(rid('acme'), 20_000);
+    await h.runner.waitHealthy(rid('beta'), 20_000);
     writeFileSync(join(root, 'registrations', 'beta', 'secret.txt'), 'beta only');
 
     expect(acme.isolation).toMatchObject({ mode: 'filesystem', disabled_tables: ['curl', 'curl_certificate', 'carves'] });
@@ -85,14 +86,14 @@ describe.runIf(simAvailable() && canIsolate)('filesystem isolation (root, mount 
 
     // Stop reaps osqueryd (and the namespace goes with it).
     const pid = acme.pid!;
-    await h.runner.remove('acme');
+    await h.runner.remove(rid('acme'));
     await waitFor('acme osqueryd gone', () => !isAlive(pid), 10_000);
   });
 
   it('a registration’s own denylist and `isolation: none` are honoured', async () => {
     h = await startRunner({ vendorId: 'kolide' });
     await h.runner.add({ id: 'open', isolation: { mode: 'none', disableTables: ['hash'] } });
-    const open = await h.runner.waitHealthy('open', 20_000);
+    const open = await h.runner.waitHealthy(rid('open'), 20_000);
     expect(open.isolation).toMatchObject({ mode: 'none', disabled_tables: ['hash'] });
     expect(mountNs(open.pid!)).toBe(mountNs('self'));
     await expect(rows('open', `select md5 from hash where path = '/etc/os-release'`)).rejects.toThrow(/no such table: hash/);
@@ -104,7 +105,7 @@ describe.runIf(simAvailable())('filesystem isolation unavailable', () => {
   it('starts the instance anyway and says `unavailable` with the reason', async () => {
     h = await startRunner({ isolationHost: { unavailableReason: 'isolation_namespaces is off in the configuration' } });
     await h.runner.add({ id: 'acme' });
-    const acme = await h.runner.waitHealthy('acme', 20_000);
+    const acme = await h.runner.waitHealthy(rid('acme'), 20_000);
     expect(acme.isolation).toEqual({
       mode: 'unavailable',
       disabled_tables: ['curl', 'curl_certificate', 'carves'],
@@ -122,13 +123,13 @@ describe.runIf(simAvailable() && canIsolate && cgroupV1Writable())('filesystem i
   it('an isolated osqueryd is still moved into its cgroup with its memory limit', async () => {
     h = await startRunner({ limits: { cgroup: 'auto', groupName: `ol-iso-${process.pid}` } });
     await h.runner.add({ id: 'acme', limits: { memoryMb: 256 } });
-    const acme = await h.runner.waitHealthy('acme', 20_000);
+    const acme = await h.runner.waitHealthy(rid('acme'), 20_000);
     expect(acme.isolation?.mode).toBe('filesystem');
     expect(acme.limits.mode).toBe('cgroup-v1');
     const mem = /memory:(.*)$/m.exec(readFileSync(`/proc/${acme.pid}/cgroup`, 'utf8'))![1]!;
     expect(mem.endsWith('/acme')).toBe(true);
     expect(Number(readFileSync(`/sys/fs/cgroup/memory${mem}/memory.limit_in_bytes`, 'utf8'))).toBe(256 * 1024 * 1024);
-    await h.runner.remove('acme');
+    await h.runner.remove(rid('acme'));
     expect(existsSync(`/sys/fs/cgroup/memory${mem}`)).toBe(false);
   });
 });

@@ -5,6 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { lastWords } from '../../../src/runtime/instance/last-words.js';
 import { AppHarness } from '../../faults/support/app-harness.js';
 import { simAvailable, waitFor } from '../helpers.js';
+import { parseRegistrationId as rid } from '../../../src/registration.js';
 
 let app: AppHarness | undefined;
 afterEach(async (ctx) => {
@@ -51,7 +52,7 @@ describe.runIf(simAvailable())('last_error of a launch that osqueryd refused', (
     expect(st.last_error).toMatch(
       /exited with code 1 during launch: ERROR: illegal value 'loud' specified for int32 flag 'logger_min_status'/,
     );
-    const run = app.app.runner.history('acme', 1)[0]!;
+    const run = app.app.runner.history(rid('acme'), 1)[0]!;
     expect(run.error).toBe(st.last_error);
     expect(app.status('kolide').healthy || (await app.waitHealthy('kolide'))).toBeTruthy();
   });

@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { augeasLensesPath, buildOsquerydArgs, tlsServerCertsPath } from '../../../src/runtime/instance/flags.js';
 import { dumpLogs, startRunner, type Harness } from '../harness.js';
 import { tempRoot } from '../helpers.js';
+import { parseRegistrationId as rid } from '../../../src/registration.js';
 
 const base = {
   names: { extensionName: 'kolide_grpc', configPlugin: 'kolide_grpc', loggerPlugin: 'kolide_grpc', distributedPlugin: 'kolide_grpc' },
@@ -62,9 +63,9 @@ describe('--tls_server_certs and --augeas_lenses (issue 15)', () => {
     h = await startRunner({ tlsServerCerts: pem });
     mkdirSync(join(h.root, 'augeas-lenses'));
     await h.runner.add({ id: 'tenant' });
-    await h.runner.waitHealthy('tenant', 30_000);
+    await h.runner.waitHealthy(rid('tenant'), 30_000);
     const flag = async (name: string) =>
-      (await h!.runner.query('tenant', `select value from osquery_flags where name = '${name}'`))[0]?.value;
+      (await h!.runner.query(rid('tenant'), `select value from osquery_flags where name = '${name}'`))[0]?.value;
     expect(await flag('tls_server_certs')).toBe(pem);
     expect(await flag('augeas_lenses')).toBe(join(h.root, 'augeas-lenses'));
   });

@@ -13,6 +13,7 @@ import type { Registration } from '../../../src/store/registrations.js';
 import { testExtensionFactory } from '../fixtures/test-extension.mjs';
 import { FAST } from '../harness.js';
 import { isAlive, osquerydPath, reapAll, simAvailable, tempRoot, waitFor } from '../helpers.js';
+import { parseRegistrationId as rid } from '../../../src/registration.js';
 
 const started = new Set<number>();
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -43,7 +44,7 @@ function setup(over: Partial<OsqueryInstanceOptions> = {}, reg: Partial<Registra
     const inst = new OsqueryInstance({
       root: t.dir,
       socketDir: resolveSocketDir(t.dir),
-      registration: { id: 'tenant', limits: {}, osqueryFlags: [], createdAt: new Date().toISOString(), ...reg },
+      registration: { id: rid('tenant'), limits: {}, osqueryFlags: [], createdAt: new Date().toISOString(), ...reg },
       osquerydPath: osquerydPath(),
       extensionFactory: testExtensionFactory(),
       history,

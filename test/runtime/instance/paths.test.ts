@@ -11,6 +11,7 @@ import {
 } from '../../../src/runtime/instance/paths.js';
 import { MAX_MANAGER_SOCKET_PATH } from '../../../src/osquery/socket-path.js';
 import { tempRoot } from '../helpers.js';
+import { parseRegistrationId as rid, type RegistrationId } from '../../../src/registration.js';
 
 const RUN = '01JDXZ3M4K7Q8R9S0T1V2W3X4Y';
 const cleanups: Array<() => void> = [];
@@ -25,7 +26,7 @@ function tmp(): string {
 
 describe('paths', () => {
   it('lays out one run: per-registration database, per-run socket, pidfile and record named by the run id', () => {
-    const p = instancePaths('/var/lib/l', 'tenant-a', RUN, '/var/lib/l/s');
+    const p = instancePaths('/var/lib/l', rid('tenant-a'), RUN, '/var/lib/l/s');
     expect(p).toEqual({
       registrationDir: '/var/lib/l/registrations/tenant-a',
       databasePath: '/var/lib/l/registrations/tenant-a/osquery.db',
@@ -41,7 +42,7 @@ describe('paths', () => {
   it.each([['../etc'], ['a/b'], ['A'], ['-x'], [''], ['a'.repeat(64)], ['a.b']])(
     'refuses registration id %j before building a path',
     (id) => {
-      expect(() => registrationDir('/r', id)).toThrow(expect.objectContaining({ code: 'E_INVALID_REGISTRATION_ID' }));
+      expect(() => registrationDir('/r', id as RegistrationId)).toThrow(expect.objectContaining({ code: 'E_INVALID_REGISTRATION_ID' }));
     },
   );
 
@@ -50,7 +51,7 @@ describe('paths', () => {
     const dir = resolveSocketDir(root);
     expect(dir).toBe(join(root, 's'));
     expect(statSync(dir).mode & 0o777).toBe(0o700);
-    expect(Buffer.byteLength(instancePaths(root, 'a', RUN, dir).socketPath)).toBeLessThanOrEqual(MAX_MANAGER_SOCKET_PATH);
+    expect(Buffer.byteLength(instancePaths(root, rid('a'), RUN, dir).socketPath)).toBeLessThanOrEqual(MAX_MANAGER_SOCKET_PATH);
   });
 
   it('falls back to a private directory under tmpdir for a long root, the same one every time', () => {
