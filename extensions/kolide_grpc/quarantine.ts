@@ -88,7 +88,7 @@ export class QueryQuarantine {
     this.o = o;
     this.clock = o.clock ?? Date.now;
     if (!o.settings.enabled) return;
-    void o.store.purgeExpired(this.clock()).catch(() => undefined);
+    void o.store.purgeExpired(this.clock(), o.settings.policy.windowMs).catch(() => undefined);
     const every = Math.max(50, Math.min(1000, Math.floor(o.settings.queryTimeoutMs / 4)));
     this.timer = setInterval(() => this.checkDeadlines(), every);
     this.timer.unref();
@@ -119,7 +119,10 @@ export class QueryQuarantine {
       const entry = this.find('distributed', '', sql);
       if (entry) {
         refused.push({ query_name: id, status: 1, rows: [], stats: null, message: this.refusal(entry) });
-        this.o.log.warn({ query_id: id, sql_hash: entry.sqlHash }, 'distributed query is quarantined; answered as failed, not run');
+        this.o.log.warn(
+          { query_id: short(id, 200), sql_hash: entry.sqlHash },
+          'distributed query is quarantined; answered as failed, not run',
+        );
         continue;
       }
       kept[id] = sql;
@@ -253,9 +256,12 @@ export class QueryQuarantine {
     const [firstId, first] = expired[0]!;
     const reason = new LauncherError(
       'E_TIMEOUT',
-      `distributed query ${firstId} (${short(first.sql)}) got no result within ${seconds} s (quarantine.query_timeout_seconds): replacing this osqueryd`,
+      `distributed query ${short(firstId, 200)} (${short(first.sql)}) got no result within ${seconds} s (quarantine.query_timeout_seconds): replacing this osqueryd`,
     );
-    this.o.log.warn({ query_ids: expired.map(([id]) => id), timeout_s: seconds }, 'distributed query past its deadline; ending this run');
+    this.o.log.warn(
+      { query_ids: expired.map(([id]) => short(id, 200)), timeout_s: seconds },
+      'distributed query past its deadline; ending this run',
+    );
     this.recorded = this.record(
       expired.map(([id, f]) => ({ kind: 'distributed', name: id, sql: f.sql })),
       `no result within ${seconds} s`,
@@ -268,7 +274,8 @@ export class QueryQuarantine {
     const { registrationId, store, settings, log } = this.o;
     const notes: string[] = [];
     for (const s of suspects) {
-      const what = s.kind === 'scheduled' ? `scheduled query ${s.name}` : `distributed query ${s.name}`;
+      // Names come from the backend: bounded wherever they are shown (history, logs, status logs).
+      const what = s.kind === 'scheduled' ? `scheduled query ${short(s.name, 200)}` : `distributed query ${short(s.name, 200)}`;
       try {
         const outcome = await store.recordIncident(registrationId, s, cause, settings.policy, this.clock());
         if (outcome.quarantined) {
@@ -277,7 +284,7 @@ export class QueryQuarantine {
           log.error(
             {
               kind: s.kind,
-              query: s.name,
+              query: short(s.name, 200),
               sql_hash: e.sqlHash,
               incidents: outcome.incidents,
               expires_at: new Date(e.expiresAt).toISOString(),
@@ -291,10 +298,13 @@ export class QueryQuarantine {
           );
         } else {
           notes.push(`suspect ${what} (incident ${outcome.incidents} of ${settings.policy.incidents})`);
-          log.warn({ kind: s.kind, query: s.name, incidents: outcome.incidents }, `${what} was running when this run ended: a suspect`);
+          log.warn(
+            { kind: s.kind, query: short(s.name, 200), incidents: outcome.incidents },
+            `${what} was running when this run ended: a suspect`,
+          );
         }
       } catch (err) {
-        log.error({ err: errorMessage(err), query: s.name }, 'could not record a quarantine incident');
+        log.error({ err: errorMessage(err), query: short(s.name, 200) }, 'could not record a quarantine incident');
       }
     }
     return notes.length > 0 ? `quarantine: ${notes.join('; ')}` : undefined;
@@ -321,10 +331,10 @@ export class QueryQuarantine {
     const key = `${name}\n${e.sqlHash}`;
     if (this.announced.has(key)) return;
     this.announced.add(key);
-    this.o.log.warn({ query: name, sql_hash: e.sqlHash }, 'scheduled query is quarantined; left out of the config');
+    this.o.log.warn({ query: short(name, 200), sql_hash: e.sqlHash }, 'scheduled query is quarantined; left out of the config');
     this.statusLog(
       1,
-      `osquery-launcher: scheduled query ${name} is quarantined on registration ${this.o.registrationId} (${e.reason}); ` +
+      `osquery-launcher: scheduled query ${short(name, 200)} is quarantined on registration ${this.o.registrationId} (${e.reason}); ` +
         `left out of the config until released (launcher ctl quarantine release ${this.o.registrationId} ${releaseHandle(e)}) or until ${new Date(e.expiresAt).toISOString()}`,
     );
   }

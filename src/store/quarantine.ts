@@ -264,10 +264,11 @@ export class QuarantineStore {
     });
   }
 
-  /** Drop expired entries (reads already ignore them). */
-  purgeExpired(now = Date.now()): Promise<void> {
+  /** Drop expired entries (reads already ignore them) and, with `windowMs`, incidents too old to count. */
+  purgeExpired(now = Date.now(), windowMs?: number): Promise<void> {
     return writesOf(this.db).run('quarantine expiry', () => {
       this.db.prepare('DELETE FROM quarantine_entries WHERE expires_at <= ?').run(now);
+      if (windowMs !== undefined) this.db.prepare('DELETE FROM quarantine_incidents WHERE at < ?').run(now - windowMs);
     });
   }
 }

@@ -72,8 +72,10 @@ describe('QuarantineStore', () => {
     expect(s.list(['acme'], T0 + policy.ttlMs)).toHaveLength(1);
     expect(s.list(['acme'], T0 + 1 + policy.ttlMs)).toEqual([]);
     expect(s.find('acme', 'distributed', '', 'select 4', T0 + 1 + policy.ttlMs)).toBeUndefined();
-    await s.purgeExpired(T0 + 2 + policy.ttlMs);
+    await s.recordIncident('acme', { ...q, sql: 'select 44' }, 'c', policy, T0);
+    await s.purgeExpired(T0 + 2 + policy.ttlMs, policy.windowMs);
     expect(db.prepare('SELECT count(*) AS n FROM quarantine_entries').get()).toEqual({ n: 0 });
+    expect(db.prepare('SELECT count(*) AS n FROM quarantine_incidents').get()).toEqual({ n: 0 });
   });
 
   it('release by name, SQL hash prefix or SQL; never another registration’s; incidents start over', async () => {
