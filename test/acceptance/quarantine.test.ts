@@ -17,7 +17,7 @@ const HANG = 'hang_marker_q16';
 const CRASH_SQL = `select '${CRASH}' as boom`;
 const VENDOR_QUERY = 'vendor_clock';
 const VENDOR_INTERVAL = 2; // seconds
-const QUERY_TIMEOUT_S = 4;
+const QUERY_TIMEOUT_S = 8;
 
 let tmp: ReturnType<typeof shortTempDir>;
 let dev: DevServer;
@@ -75,7 +75,7 @@ async function healthy(id: string, notPid?: number) {
         const i = await admin.getInstance(id).catch(() => undefined);
         return i?.healthy && i.pid && i.pid !== notPid ? i : undefined;
       },
-      60_000,
+      120_000,
       `${id} healthy${notPid ? ` with a pid other than ${notPid}` : ''}`,
     ),
   );
@@ -157,7 +157,8 @@ afterAll(async () => {
   tmp?.cleanup();
 });
 
-describe('query quarantine', () => {
+// Real processes on a shared 2-core machine: generous bounds (they are bounds, not expectations).
+describe('query quarantine', { timeout: 300_000 }, () => {
   let vendorPid = 0;
   let acmePid = 0;
   let globexPid = 0;
@@ -167,15 +168,15 @@ describe('query quarantine', () => {
     vendorPid = (await healthy('kolide')).pid!;
     acmePid = (await healthy('acme')).pid!;
     globexPid = (await healthy('globex')).pid!;
-    await explain(waitFor(() => vendorRuns().length >= 2, 30_000, 'vendor scheduled results delivered'));
+    await explain(waitFor(() => vendorRuns().length >= 2, 60_000, 'vendor scheduled results delivered'));
     expect(await admin.listQuarantine()).toEqual([]);
   });
 
   it("a distributed query that crashes acme's osqueryd twice is quarantined; the third attempt never reaches it", async () => {
     for (let attempt = 1; attempt <= 2; attempt++) {
       const name = dev.addQuery('acme', CRASH_SQL);
-      await explain(waitFor(() => queryLog('acme').some((q) => q.source === 'distributed' && q.name === name), 30_000, `${name} ran`));
-      await explain(waitFor(() => !alive(acmePid), 15_000, `acme osqueryd ${acmePid} crashed`));
+      await explain(waitFor(() => queryLog('acme').some((q) => q.source === 'distributed' && q.name === name), 60_000, `${name} ran`));
+      await explain(waitFor(() => !alive(acmePid), 30_000, `acme osqueryd ${acmePid} crashed`));
       acmePid = (await healthy('acme', acmePid)).pid!;
     }
     const listed = await explain(
@@ -184,7 +185,7 @@ describe('query quarantine', () => {
           const q = (await admin.listQuarantine('acme')).filter((e) => e.kind === 'distributed');
           return q.length > 0 ? q : undefined;
         },
-        15_000,
+        30_000,
         'acme distributed quarantine',
       ),
     );
@@ -201,7 +202,7 @@ describe('query quarantine', () => {
 
     const third = dev.addQuery('acme', CRASH_SQL);
     const result = await explain(
-      waitFor(() => dev.results({ tenant: 'acme', queryName: third })[0], 30_000, 'failed result of the quarantined query'),
+      waitFor(() => dev.results({ tenant: 'acme', queryName: third })[0], 60_000, 'failed result of the quarantined query'),
     );
     expect(result.status).not.toBe(0);
     expect(result.message).toMatch(/quarantined by osquery-launcher on registration acme: 2 incidents/);
@@ -212,7 +213,7 @@ describe('query quarantine', () => {
 
   it('the same SQL runs fine on the vendor', async () => {
     const name = dev.addQuery('kolide', CRASH_SQL);
-    const result = await explain(waitFor(() => dev.results({ tenant: 'kolide', queryName: name })[0], 30_000, 'vendor result'));
+    const result = await explain(waitFor(() => dev.results({ tenant: 'kolide', queryName: name })[0], 60_000, 'vendor result'));
     expect(result.status).toBe(0);
     expect(result.rows).toEqual([{ boom: CRASH }]);
     expect((await admin.getInstance('kolide')).pid).toBe(vendorPid);
@@ -230,8 +231,8 @@ describe('query quarantine', () => {
     expect(released.map((e) => e.sql)).toEqual([CRASH_SQL]);
     expect(await admin.listQuarantine('acme')).toEqual([]);
     const name = dev.addQuery('acme', CRASH_SQL);
-    await explain(waitFor(() => queryLog('acme').some((q) => q.name === name), 30_000, 'released query reached osqueryd'));
-    await explain(waitFor(() => !alive(acmePid), 15_000, 'acme crashed again'));
+    await explain(waitFor(() => queryLog('acme').some((q) => q.name === name), 60_000, 'released query reached osqueryd'));
+    await explain(waitFor(() => !alive(acmePid), 30_000, 'acme crashed again'));
     acmePid = (await healthy('acme', acmePid)).pid!;
   });
 
@@ -246,7 +247,7 @@ describe('query quarantine', () => {
     const entry = await explain(
       waitFor(
         async () => (await admin.listQuarantine('acme')).find((e) => e.kind === 'scheduled' && e.name === 'acme_boom'),
-        90_000,
+        150_000,
         'acme_boom quarantined',
       ),
     );
@@ -257,7 +258,7 @@ describe('query quarantine', () => {
     await explain(
       waitFor(
         () => queryLog('acme').filter((q) => q.t > since && q.source === 'schedule' && q.name === 'acme_uptime').length >= 2,
-        30_000,
+        60_000,
         'acme schedule running after the quarantine',
       ),
     );
@@ -268,7 +269,7 @@ describe('query quarantine', () => {
     await explain(
       waitFor(
         () => statusMessages('acme').some((m) => m.includes('scheduled query acme_boom is quarantined on registration acme')),
-        30_000,
+        60_000,
         'status log about acme_boom at the backend',
       ),
     );
@@ -290,8 +291,8 @@ describe('query quarantine', () => {
     const vendorBefore = (await admin.getInstance('kolide')).pid;
     const acmeBefore = (await admin.getInstance('acme')).pid;
     const name = dev.addQuery('globex', `select '${HANG}' as h`);
-    await explain(waitFor(() => queryLog('globex').some((q) => q.name === name), 30_000, 'hanging query started'));
-    await explain(waitFor(() => !alive(globexPid), 30_000, 'globex osqueryd replaced'));
+    await explain(waitFor(() => queryLog('globex').some((q) => q.name === name), 60_000, 'hanging query started'));
+    await explain(waitFor(() => !alive(globexPid), 60_000, 'globex osqueryd replaced'));
     const globex = await healthy('globex', globexPid);
     expect(globex.pid).not.toBe(globexPid);
     const history = await admin.history('globex');
@@ -314,11 +315,30 @@ describe('query quarantine', () => {
     await explain(
       waitFor(
         () => queryLog('acme').filter((q) => q.t > since && q.name === 'acme_uptime').length >= 2,
-        30_000,
+        60_000,
         'acme schedule after the restart',
       ),
     );
     expect(queryLog('acme').some((q) => q.t > since && q.name === 'acme_boom')).toBe(false);
     expect((await admin.getInstance('acme')).pid).toBe(acme.pid);
+  });
+  it('releasing the scheduled query restarts acme with it in the config; it crashes again and is quarantined again', async () => {
+    const before = (await admin.getInstance('acme')).pid!;
+    const since = Date.now();
+    const released = await acmeClient.releaseQuarantine('acme', 'acme_boom');
+    expect(released.map((e) => e.name)).toEqual(['acme_boom']);
+    await explain(
+      waitFor(() => queryLog('acme').some((q) => q.t > since && q.name === 'acme_boom'), 60_000, 'acme_boom back in the schedule'),
+    );
+    expect(alive(before)).toBe(false);
+    await explain(
+      waitFor(
+        async () => (await admin.listQuarantine('acme')).find((e) => e.name === 'acme_boom' && e.quarantined_at > since),
+        150_000,
+        'acme_boom quarantined again',
+      ),
+    );
+    await healthy('acme');
+    expect((await admin.getInstance('kolide')).pid).toBeDefined();
   });
 });
