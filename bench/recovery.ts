@@ -88,7 +88,15 @@ class Demo {
 
   async ready(): Promise<ControlClient> {
     const cfgFile = join(this.root, 'ctl.json');
-    await until('ctl.json', () => (this.assertRunning(), existsSync(cfgFile) || undefined), 60_000, 50);
+    await until(
+      'ctl.json',
+      () => {
+        this.assertRunning();
+        return existsSync(cfgFile) || undefined;
+      },
+      60_000,
+      50,
+    );
     const cfg = JSON.parse(readFileSync(cfgFile, 'utf8')) as { target: string; ca: string; cert: string; key: string };
     this.client = new ControlClient({ target: cfg.target, ca: cfg.ca, cert: cfg.cert, key: cfg.key, callTimeoutMs: 10_000 });
     await until('demo healthy', async () => ((await this.client!.listInstances()).every((i) => i.healthy) ? true : undefined), 60_000, 50);

@@ -80,7 +80,10 @@ async function round(variant: 'old' | 'new'): Promise<Round> {
       intervalMs: 200,
     });
     const before: number[] = [];
-    for (let i = 0; i < 5; i++) before.push(rssMb(sup.pid) ?? NaN), await pause(400);
+    for (let i = 0; i < 5; i++) {
+      before.push(rssMb(sup.pid) ?? NaN);
+      await pause(400);
+    }
     const calls0 = stage.dev.stats().calls.PublishLogs;
     const written0 = injector.total;
     stage.dev.setFault({ mode: FAULT, methods: ['PublishLogs'] });
@@ -99,7 +102,10 @@ async function round(variant: 'old' | 'new'): Promise<Round> {
     const drainMs = Date.now() - drainStart;
     await pause(3_000);
     const after: number[] = [];
-    for (let i = 0; i < 5; i++) after.push(rssMb(sup.pid) ?? NaN), await pause(400);
+    for (let i = 0; i < 5; i++) {
+      after.push(rssMb(sup.pid) ?? NaN);
+      await pause(400);
+    }
     return {
       variant,
       rss_before_mb: r1(median(before)),

@@ -8,5 +8,5 @@ if [ "${1:-}" = ctl ] && [ -z "${LAUNCHER_CTL_CONFIG:-}" ] && [ -r /etc/osquery-
   LAUNCHER_CTL_CONFIG=/etc/osquery-launcher/control/ctl.json
   export LAUNCHER_CTL_CONFIG
 fi
-# --max-semi-space-size=2: small young generation, small idle footprint (adr/0012-idle-footprint.md).
+# --max-semi-space-size=2: small young generation, small idle footprint (adr/0012-recovery-and-idle-footprint.md).
 exec "$prefix/node/bin/node" --max-semi-space-size=2 "$prefix/app/bin/launcher" "$@"

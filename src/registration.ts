@@ -104,7 +104,6 @@ export const MAX_OSQUERY_FLAGS = 100;
 /** Characters; well under the kernel's per-argument limit. */
 export const MAX_OSQUERY_FLAG_LENGTH = 1_024;
 /** `--name` or `--name=value`: a gflags name, a value without control characters. */
-// eslint-disable-next-line no-control-regex
 export const OSQUERY_FLAG_PATTERN = /^--[a-z][a-z0-9_]*(=[^\x00-\x1f\x7f]*)?$/;
 
 function integerIn(value: number, [min, max]: readonly [number, number], unit: string): string | undefined {

@@ -169,7 +169,14 @@ export class DetailsReader {
         this.log.debug({ attempt, err: errorMessage(err) }, 'reading enrollment details failed; retrying');
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, this.t.retryMs);
-          this.signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
+          this.signal.addEventListener(
+            'abort',
+            () => {
+              clearTimeout(timer);
+              resolve();
+            },
+            { once: true },
+          );
         });
       }
     }

@@ -135,6 +135,9 @@ export async function prepareDemo(options: DemoOptions & { logger: Logger }): Pr
       `Running now: ${instances.map(instanceSummary).join(', ') || 'no instances'}`,
       '',
       'In a second terminal, from this directory:',
+      ...(root === resolve('.launcher-demo')
+        ? []
+        : [`  export LAUNCHER_CTL_CONFIG=${join(rel, CLIENT_CONFIG_NAME)}     # this demo's root is not ./.launcher-demo`]),
       '  bin/launcher ctl list                                   # instances, pids, health',
       instances.some((i) => i.id === 'globex')
         ? `  bin/launcher ctl remove globex                          # globex was enrolled in an earlier run; remove it (enroll again with --secret-file ${rel}/globex.secret)`

@@ -29,12 +29,16 @@ import type { ExtensionFactory } from '../runtime/instance/extension.js';
 import { stateTablePlugins } from '../state/tables.js';
 import type { Scope } from '../state/table.js';
 import { startControlServer, type ControlServer } from '../control/server.js';
-import { launcherVersion } from '../version.js';
+import { buildInfo, launcherVersion } from '../version.js';
 import { LiveState, toQuarantineState } from './state-source.js';
 import { RunnerControlTarget } from './control-target.js';
 import { launcherOptions, type ExtensionSeams, type RunnerSeams } from './options.js';
 import { checkRootDirectory, controlSettings, deviceClientOptions } from './startup-checks.js';
 import { isolationFromConfig } from './isolation-config.js';
+import { Checkups, type CheckupResult } from './checkups.js';
+import { ignoreReloadSignals, reloadSignalsActor, ReloadCoordinator } from './reload.js';
+import { toggleDebug } from '../log/logger.js';
+import type { LevelWithSilent } from 'pino';
 
 export interface LauncherAppOptions {
   config: LauncherConfig;
@@ -45,8 +49,12 @@ export interface LauncherAppOptions {
   /** Seams for tests and the demo: faster timings, fault injection. */
   runner?: RunnerSeams;
   extension?: ExtensionSeams;
-  /** Handle SIGTERM/SIGINT (default true). */
+  /** Handle SIGTERM/SIGINT, and SIGHUP (reload) and SIGUSR2 (debug toggle) (default true). */
   signals?: boolean;
+  /** The configuration file, re-read on SIGHUP (absent: SIGHUP is logged and ignored). */
+  configPath?: string;
+  /** Self-checkups (issue 18): the doctor's checks, injected by `launcher run` (src/doctor sits above the app). */
+  checkups?: () => Promise<CheckupResult[]>;
 }
 
 export class LauncherApp {
@@ -70,6 +78,12 @@ export class LauncherApp {
   private readonly stopRequested = new Promise<string>((r) => (this.requestStop = r));
   /** Each registration's device standing outlives its runs (a failing enrollment stays visible across restarts). */
   private readonly deviceTrackers = new Map<string, DeviceStateTracker>();
+  /** Ids the configuration file in force names (origin "config"); the rest were enrolled through the control API. */
+  private readonly configIds: Set<string>;
+  /** The configured log level (what SIGUSR2 returns to). */
+  private configuredLevel: LevelWithSilent;
+  private readonly checkups: Checkups | undefined;
+  private readonly reloads: ReloadCoordinator;
 
   constructor(private readonly o: LauncherAppOptions) {
     const cfg = o.config;
@@ -101,6 +115,8 @@ export class LauncherApp {
     };
     this.device = new DeviceClient(deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')));
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
+    this.configIds = new Set(cfg.registrations.map((r) => r.id));
+    this.configuredLevel = cfg.log_level;
     const options = launcherOptions(cfg, { runner: o.runner, extension: o.extension, vendorId });
     const logBuffer = new LogBuffer(this.db, { cap: cfg.log_buffer.max_entries, maxTotalBytes: cfg.log_buffer.max_total_bytes });
     this.logBuffer = logBuffer;
@@ -112,6 +128,12 @@ export class LauncherApp {
       if (!t) trackers.set(id, (t = new DeviceStateTracker()));
       return t;
     };
+    // kolide_launcher_info's revision and build_date: what `npm run build` recorded (blank when unknown).
+    const build = buildInfo();
+    const buildIdentity = {
+      ...(build.commit !== 'unknown' ? { revision: build.commit } : {}),
+      ...(build.build_date !== 'unknown' ? { buildDate: build.build_date } : {}),
+    };
     const factory: ExtensionFactory = (ctx) => {
       const ext = createKolideExtension({
         registrationId: ctx.registrationId,
@@ -121,7 +143,11 @@ export class LauncherApp {
         db: this.db,
         logger: ctx.logger,
         ...options.extension,
-        identity: { version: launcherVersion(), osqueryInstanceId: () => ctx.run.instanceId() },
+        identity: {
+          version: launcherVersion(),
+          ...buildIdentity,
+          osqueryInstanceId: () => ctx.run.instanceId(),
+        },
         onDisableDevice: (id) => this.disable(id),
         getUptimeSeconds: () => ctx.run.uptimeSeconds(),
         osqueryQuery: ctx.query,
@@ -143,7 +169,8 @@ export class LauncherApp {
       runner: this.runner,
       logBuffer,
       nodeKeys,
-      configIds: new Set(cfg.registrations.map((r) => r.id)),
+      configIds: this.configIds,
+      checkups: () => this.checkups?.latest() ?? [],
       hostname: hostname(),
       defaultDeviceUrl: this.device.url.origin,
       deviceState: (id, enrolled, disabled) => trackers.get(id)?.snapshot(enrolled, disabled),
@@ -164,6 +191,42 @@ export class LauncherApp {
       reset: (id) => {
         nodeKeys.clearNodeKey(id);
         trackers.get(id)?.reset();
+      },
+    });
+    // From now on SIGHUP/SIGUSR2 never end the process (Node's default): before the run they are ignored, while it runs they act.
+    if (o.signals !== false) ignoreReloadSignals();
+    const checkupRun = o.checkups;
+    this.checkups =
+      checkupRun && cfg.checkups.enabled
+        ? new Checkups({
+            run: checkupRun,
+            intervalMs: cfg.checkups.interval_seconds * 1000,
+            logger: componentLogger(o.logger, 'checkups'),
+            onChange: (changed) =>
+              this.runner.registrationsList().some((r) => r.id === vendorId) &&
+              this.sendStatusLog(
+                vendorId,
+                changed.some((c) => c.status === 'fail') ? 2 : changed.some((c) => c.status === 'warn') ? 1 : 0,
+                `osquery-launcher self-checkup: ${changed.map((c) => `${c.name} ${c.previous_status ?? 'new'} -> ${c.status}: ${c.detail.split('\n')[0]}`).join('; ')}`,
+                'checkups.ts',
+              ),
+          })
+        : undefined;
+    this.reloads = new ReloadCoordinator({
+      config: cfg,
+      ...(o.configPath ? { configPath: o.configPath } : {}),
+      vendorId,
+      runner: this.runner,
+      osquerydPath: o.osquerydPath,
+      logger: componentLogger(o.logger, 'reload'),
+      onApplied: (next, plan) => {
+        this.configIds.clear();
+        for (const r of next.registrations) this.configIds.add(r.id);
+        for (const id of plan.remove) trackers.delete(id);
+        if (plan.logLevelChanged) {
+          this.configuredLevel = next.log_level;
+          o.logger.level = next.log_level;
+        }
       },
     });
     this.group = new RunGroup({
@@ -215,23 +278,43 @@ export class LauncherApp {
     const notice = this.incidentNotice;
     if (notice === undefined) return;
     this.incidentNotice = undefined;
+    for (const reg of this.runner.registrationsList()) this.sendStatusLog(reg.id, 2, notice, 'launcher-app.ts');
+  }
+
+  /** Buffer one status log (osquery's shape: s 0 info, 1 warning, 2 error) for `id`'s backend. */
+  private sendStatusLog(id: string, severity: 0 | 1 | 2, message: string, file: string): void {
     const now = new Date();
     const line = JSON.stringify({
-      s: 2,
-      f: 'launcher-app.ts',
+      s: severity,
+      f: file,
       i: 0,
-      m: notice,
+      m: message,
       h: hostname(),
       c: now.toUTCString(),
       u: Math.floor(now.getTime() / 1000),
     });
-    for (const reg of this.runner.registrationsList()) {
-      try {
-        this.logBuffer.append(reg.id, 'status', [line]);
-      } catch (err) {
-        this.log.error({ registration_id: reg.id, err: errorMessage(err) }, 'could not buffer the store incident status log');
-      }
+    try {
+      this.logBuffer.append(id, 'status', [line]);
+    } catch (err) {
+      this.log.error({ registration_id: id, err: errorMessage(err) }, `could not buffer a status log from ${file}`);
     }
+  }
+
+  /** The latest self-checkups (for a metrics gauge at merge); empty when they are off or have not run yet. */
+  latestCheckups(): ReturnType<Checkups['latest']> {
+    return this.checkups?.latest() ?? [];
+  }
+
+  /** Re-read the configuration file now, as SIGHUP does; resolves with what happened (never throws for a bad file). */
+  reloadConfig(): ReturnType<ReloadCoordinator['request']> {
+    return this.reloads.request();
+  }
+
+  /** SIGUSR2: debug logging on, or back to the configured level. */
+  toggleDebugLogging(): LevelWithSilent {
+    const level = toggleDebug(this.o.logger, this.configuredLevel);
+    this.o.logger.warn({ log_level: level, configured_level: this.configuredLevel }, 'SIGUSR2: log level changed');
+    return level;
   }
 
   /** Add the config file's registrations that the store does not know yet. */
@@ -289,7 +372,15 @@ export class LauncherApp {
     this.group.add(this.runner);
     const control = this.controlActor();
     if (control) this.group.add(control);
-    if (this.o.signals !== false) this.group.add(signalActor());
+    if (this.o.signals !== false) {
+      this.group.add(signalActor());
+      this.group.add(
+        reloadSignalsActor({
+          reload: () => void this.reloads.request(),
+          toggleDebug: () => void this.toggleDebugLogging(),
+        }),
+      );
+    }
     this.group.add({
       name: 'stop_request',
       execute: async () => {
@@ -314,6 +405,7 @@ export class LauncherApp {
           if (outcome === 'stop') return;
         }
         this.markReady();
+        this.checkups?.start();
         this.log.info({ version: launcherVersion(), registrations: this.runner.registrationsList().length }, 'launcher ready');
         await readyStopped;
       },
@@ -326,6 +418,8 @@ export class LauncherApp {
       if (!(err instanceof SignalError)) throw err;
       this.log.info({ signal: err.signal }, 'stopped by signal');
     } finally {
+      await this.checkups?.stop();
+      await this.reloads.settle();
       this.device.close();
       await this.backups.stop();
       await this.watched.close();

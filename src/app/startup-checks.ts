@@ -17,7 +17,7 @@
 import { accessSync, constants, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { LauncherConfig } from '../config/schema.js';
-import { configProblems } from '../config/load.js';
+import { configProblems, originOf } from '../config/load.js';
 import { parseRoles } from '../control/authz.js';
 import { defaultListen, parseListen } from '../control/listen.js';
 import { loadServerMaterial } from '../control/tls.js';
@@ -95,14 +95,14 @@ export function checkRootDirectory(root: string): void {
 }
 
 /** Enroll secret files of the configured registrations, read as enrollment reads them. */
-async function checkSecrets(config: LauncherConfig): Promise<void> {
+export async function checkSecrets(config: LauncherConfig): Promise<void> {
   for (const r of config.registrations) {
     if (r.enroll_secret_path !== undefined) await readEnrollSecret(r.id, undefined, r.enroll_secret_path);
   }
 }
 
 /** Osquery flags of the configured registrations against the binary's --help, with path and line. */
-async function checkFlags(config: LauncherConfig, osquerydPath: string, logger: Logger): Promise<void> {
+export async function checkFlags(config: LauncherConfig, osquerydPath: string, logger: Logger): Promise<void> {
   if (!config.registrations.some((r) => r.osquery_flags.length > 0)) return;
   const catalog = await osquerydFlagCatalog(osquerydPath);
   if (catalog.kind === 'unavailable') {
@@ -119,14 +119,31 @@ async function checkFlags(config: LauncherConfig, osquerydPath: string, logger: 
   if (problems.length > 0) throw configProblems(config, problems);
 }
 
+/**
+ * Run `check`; a LauncherError it throws keeps its code and gains where the value came from (the environment
+ * variable that set it, or the file's line), so `LAUNCHER_CONTROL_LISTEN=bogus` is named in the message.
+ */
+function attributed<T>(config: LauncherConfig, path: readonly string[], check: () => T): T {
+  try {
+    return check();
+  } catch (err) {
+    const origin = originOf(config, path);
+    if (!(err instanceof LauncherError) || origin === undefined || err.message.startsWith(origin)) throw err;
+    throw new LauncherError(err.code, `${origin}: ${err.message}`, { cause: err });
+  }
+}
+
 /** Run every start-up check; returns the osqueryd to use. Nothing is started or written. */
 export async function checkStartup(config: LauncherConfig, options: { logger?: Logger } = {}): Promise<LocatedOsqueryd> {
   const logger = options.logger ?? silentLogger();
-  const osqueryd = locateOsqueryd(config.osqueryd_path);
-  checkRootDirectory(config.root_directory);
-  new DeviceClient(deviceClientOptions(config)).close();
+  const osqueryd = attributed(config, ['osqueryd_path'], () => locateOsqueryd(config.osqueryd_path));
+  attributed(config, ['root_directory'], () => checkRootDirectory(config.root_directory));
+  attributed(config, ['device_server', 'url'], () => new DeviceClient(deviceClientOptions(config)).close());
   const control = controlSettings(config);
-  if (control) checkControl(control);
+  if (control) {
+    attributed(config, ['control', 'listen'], () => parseListen(control.listen));
+    checkControl(control);
+  }
   await checkSecrets(config);
   await checkFlags(config, osqueryd.path, logger);
   return osqueryd;

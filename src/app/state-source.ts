@@ -12,7 +12,15 @@ import type { LogBuffer } from '../store/log-buffer.js';
 import type { NodeKeyStore } from '../store/node-keys.js';
 import type { QuarantineEntry, QuarantineStore } from '../store/quarantine.js';
 import type { StateSource } from '../state/tables.js';
-import type { DeviceState, InstanceInfo, LogBufferState, QuarantineState, RegistrationState, RunRecord } from '../state/types.js';
+import type {
+  CheckupState,
+  DeviceState,
+  InstanceInfo,
+  LogBufferState,
+  QuarantineState,
+  RegistrationState,
+  RunRecord,
+} from '../state/types.js';
 
 const ms = (iso: string | undefined): number | null => (iso ? Date.parse(iso) : null);
 
@@ -45,6 +53,8 @@ export interface LiveStateDeps {
   defaultDeviceUrl: string;
   /** A registration's device standing from its tracker; undefined before its first run. */
   deviceState?: (id: string, enrolled: boolean, disabled: boolean) => DeviceState | undefined;
+  /** The latest self-checkups (src/app/checkups.ts); none when they are off. */
+  checkups?: () => CheckupState[];
   /** Query quarantine (issue 16); no rows without it. */
   quarantine?: QuarantineStore;
 }
@@ -72,6 +82,10 @@ export function toQuarantineState(e: QuarantineEntry): QuarantineState {
 
 export class LiveState implements StateSource {
   constructor(private readonly d: LiveStateDeps) {}
+
+  checkups(): CheckupState[] {
+    return this.d.checkups?.() ?? [];
+  }
 
   private pick<T extends { id: string }>(items: T[], ids?: readonly string[]): T[] {
     return ids ? items.filter((i) => ids.includes(i.id)) : items;

@@ -10,8 +10,9 @@ import { errorMessage } from '../errors.js';
 import { argvWantsJson, errorOutput, USAGE_EXIT } from './cli-output.js';
 
 const EXIT_HELP = `
-Exit status: 0 on success (also --help and --version), 2 on a usage error (unknown option or command, missing or
-bad argument, bad environment value), 1 on other errors; \`launcher ctl --help\` lists ctl's own codes.
+Exit status: 0 on success (also --help and --version), 2 on a usage or configuration error (unknown option or
+command, missing or bad argument, bad environment value, an invalid config, no osqueryd found, unusable TLS
+material), 1 on other errors; \`launcher ctl --help\` lists ctl's own codes.
 With --json, output is JSON with snake_case keys and ISO-8601 times, and errors are {"error":{"code","message"}} on stderr.
 `;
 
@@ -59,6 +60,7 @@ const SUBCOMMANDS: Record<string, Builder> = {
   ctl: async () => (await import('./ctl.js')).buildCtlCommand(),
   certs: async () => (await import('./certs.js')).buildCertsCommand(),
   doctor: async () => (await import('./doctor.js')).buildDoctorCommand(),
+  flare: async () => (await import('./flare.js')).buildFlareCommand(),
 };
 
 /** The subcommand named first on the command line (options before it skipped), if it is one of ours. */

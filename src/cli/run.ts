@@ -1,6 +1,8 @@
 import { Command, Option } from 'commander';
 import { loadConfigFile } from '../config/load.js';
+import { join } from 'node:path';
 import { createRootLogger } from '../log/logger.js';
+import { BoundedLogFile, SUPERVISOR_LOG_FILE } from '../log/log-file.js';
 import { checkStartup } from '../app/startup-checks.js';
 import { LauncherApp } from '../app/launcher-app.js';
 import { errorMessage, isLauncherError } from '../errors.js';
@@ -28,7 +30,9 @@ export function buildRunCommand(): Command {
     .action(async (opts: { config: string; check?: boolean }) => {
       try {
         const config = loadConfigFile(opts.config);
-        const logger = createRootLogger({ level: config.log_level });
+        // Every line also goes to <root>/supervisor.log (bounded, 0600), so a flare finds them up or down.
+        const logFile = opts.check ? undefined : new BoundedLogFile(join(config.root_directory, SUPERVISOR_LOG_FILE));
+        const logger = createRootLogger({ level: config.log_level, ...(logFile ? { file: logFile } : {}) });
         // The same checks, through the same code, whether we then start or only report (issue 13).
         const osqueryd = await checkStartup(config, { logger });
         if (opts.check) {
@@ -36,7 +40,14 @@ export function buildRunCommand(): Command {
           return;
         }
         logger.info({ osqueryd: osqueryd.path, source: osqueryd.source, root: config.root_directory }, 'starting launcher');
-        const app = new LauncherApp({ config, osquerydPath: osqueryd.path, logger });
+        const app = new LauncherApp({
+          config,
+          osquerydPath: osqueryd.path,
+          logger,
+          configPath: opts.config,
+          // The doctor's checks, loaded only when the first round runs (issue 14: `run` stays small at start).
+          checkups: async () => (await import('../doctor/run.js')).runDoctor({ configPath: opts.config }).then((r) => r.checks),
+        });
         // systemd (Type=notify): ready once the runner runs and the control API listens. Not "every instance
         // healthy": one tenant's crash-looping osqueryd must not fail the whole service start.
         void app

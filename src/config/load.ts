@@ -53,6 +53,16 @@ export function configProblems(cfg: LauncherConfig, problems: Array<{ path: read
   return new ConfigError(origin?.source ?? '<config>', text);
 }
 
+/**
+ * Where a parsed value came from, for checks made after parsing: `LAUNCHER_X=value (environment)` when an
+ * environment override set it, else `path (line N)` in the file; undefined for a config not parsed here.
+ */
+export function originOf(cfg: LauncherConfig, path: readonly (string | number)[]): string | undefined {
+  const origin = origins.get(cfg);
+  if (!origin) return undefined;
+  return formatProblem(origin, path, '').replace(/: $/, '');
+}
+
 function setPath(obj: Record<string, unknown>, dotted: string, value: unknown): void {
   const keys = dotted.split('.');
   let cur = obj;
@@ -109,17 +119,23 @@ export function parseConfig(
     );
   }
   const cfg = parsed.data;
-  // Relative paths in the file are relative to the file, not the working directory.
-  const abs = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : resolve(baseDir, p));
-  cfg.root_directory = abs(cfg.root_directory)!;
-  if (cfg.osqueryd_path !== 'auto') cfg.osqueryd_path = abs(cfg.osqueryd_path)!;
+  // Relative paths in the file are relative to the file; a relative path given in an environment variable is
+  // relative to the working directory of the shell that set it (LAUNCHER_OSQUERYD_PATH=bin/osqueryd-sim).
+  const abs = (p: string | undefined, key?: string) =>
+    p === undefined || isAbsolute(p) ? p : resolve(key !== undefined && overrides.has(key) ? process.cwd() : baseDir, p);
+  cfg.root_directory = abs(cfg.root_directory, 'root_directory')!;
+  if (cfg.osqueryd_path !== 'auto') cfg.osqueryd_path = abs(cfg.osqueryd_path, 'osqueryd_path')!;
   cfg.device_server.root_pem = abs(cfg.device_server.root_pem);
   cfg.control.ca = abs(cfg.control.ca);
   cfg.control.cert = abs(cfg.control.cert);
   cfg.control.key = abs(cfg.control.key);
   for (const r of cfg.registrations) r.enroll_secret_path = abs(r.enroll_secret_path);
   const ids = new Set<string>();
-  const dups = cfg.registrations.filter((r) => (ids.has(r.id) ? true : (ids.add(r.id), false))).map((r) => r.id);
+  const dups: string[] = [];
+  for (const r of cfg.registrations) {
+    if (ids.has(r.id)) dups.push(r.id);
+    ids.add(r.id);
+  }
   if (dups.length)
     throw new ConfigError(
       source,

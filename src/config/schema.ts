@@ -152,6 +152,14 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, query_timeout_seconds: 120, incidents: 2, window_hours: 24, ttl_days: 7 }),
+    /** issue 18: the doctor's checks run inside the supervisor at start and then every interval. */
+    checkups: z
+      .object({
+        enabled: z.boolean().default(true),
+        interval_seconds: z.number().min(1).max(86_400).default(3600),
+      })
+      .strict()
+      .default({ enabled: true, interval_seconds: 3600 }),
   })
   .strict();
 

@@ -51,10 +51,11 @@ export function loadClientConfigFile(file: string): PartialConfig {
 
 /** The config file to use when none is named, or undefined. */
 export function findClientConfig(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): string | undefined {
+  // The same order as the demo picks its root: an explicit LAUNCHER_ROOT beats the default ./.launcher-demo.
   if (env.LAUNCHER_CTL_CONFIG) return env.LAUNCHER_CTL_CONFIG;
+  if (env.LAUNCHER_ROOT) return join(resolve(cwd, env.LAUNCHER_ROOT), CLIENT_CONFIG_NAME);
   const demo = join(cwd, '.launcher-demo', CLIENT_CONFIG_NAME);
   if (existsSync(demo)) return demo;
-  if (env.LAUNCHER_ROOT) return join(env.LAUNCHER_ROOT, CLIENT_CONFIG_NAME);
   return undefined;
 }
 

@@ -35,7 +35,6 @@ const OTHER: HandshakeRejection = { peer: '(other peers)', reason: 'rejected han
 
 /** A client-chosen string, made safe and short for a log line. */
 export function printable(text: string, max = 200): string {
-  // eslint-disable-next-line no-control-regex
   const clean = text.replace(/[\x00-\x1f\x7f]+/g, ', ');
   return clean.length > max ? `${clean.slice(0, max)}…` : clean;
 }

@@ -30,6 +30,7 @@ Options:
   --tenant NAME:SECRET[,..]  a tenant and its enroll secrets (repeatable)
   --tls-cert <pem>           serve HTTPS with this certificate (with --tls-key)
   --tls-key <pem>            its private key
+  --json                     errors as one JSON object {"error":{"code","message"}} on stderr
   --admin-token-file <file>  write a fresh admin token there (0600); /admin/ requests send
                              "Authorization: Bearer $(cat file)"; without it /admin/ answers 401
   -h, --help                 this help
@@ -64,6 +65,7 @@ const parseCommandLine = () =>
       'tls-key': { type: 'string' },
       'admin-token-file': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' },
     },
     strict: true,
   });
@@ -107,6 +109,9 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`devserver: ${errorMessage(err)}${err instanceof UsageError ? '\n(see launcher dev-server --help)' : ''}\n`);
+  const code = err instanceof UsageError ? 'E_USAGE' : ((err as { code?: unknown }).code ?? 'E_ERROR');
+  // --json anywhere on the line (even when parsing failed): one JSON error object, as the other subcommands do.
+  if (process.argv.includes('--json')) process.stderr.write(`${JSON.stringify({ error: { code, message: errorMessage(err) } })}\n`);
+  else process.stderr.write(`devserver: ${errorMessage(err)}${err instanceof UsageError ? '\n(see launcher dev-server --help)' : ''}\n`);
   process.exit(err instanceof UsageError || err instanceof LogLevelError ? 2 : 1);
 });

@@ -286,10 +286,22 @@ export class DevServerStore {
   logs(filter: LogFilter = {}): StoredLog[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.tenant !== undefined) where.push('tenant = ?'), args.push(filter.tenant);
-    if (filter.logType !== undefined) where.push('log_type = ?'), args.push(filter.logType);
-    if (filter.hostIdentifier !== undefined) where.push('host_identifier = ?'), args.push(filter.hostIdentifier);
-    if (filter.afterId !== undefined) where.push('id > ?'), args.push(filter.afterId);
+    if (filter.tenant !== undefined) {
+      where.push('tenant = ?');
+      args.push(filter.tenant);
+    }
+    if (filter.logType !== undefined) {
+      where.push('log_type = ?');
+      args.push(filter.logType);
+    }
+    if (filter.hostIdentifier !== undefined) {
+      where.push('host_identifier = ?');
+      args.push(filter.hostIdentifier);
+    }
+    if (filter.afterId !== undefined) {
+      where.push('id > ?');
+      args.push(filter.afterId);
+    }
     const sql = `SELECT id, tenant, host_identifier AS hostIdentifier, log_type AS logType, data, received_at AS receivedAt FROM devserver_logs
       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
     return this.db.prepare(sql).all(...args) as StoredLog[];
@@ -298,9 +310,18 @@ export class DevServerStore {
   logCount(filter: Omit<LogFilter, 'afterId'> = {}): number {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.tenant !== undefined) where.push('tenant = ?'), args.push(filter.tenant);
-    if (filter.logType !== undefined) where.push('log_type = ?'), args.push(filter.logType);
-    if (filter.hostIdentifier !== undefined) where.push('host_identifier = ?'), args.push(filter.hostIdentifier);
+    if (filter.tenant !== undefined) {
+      where.push('tenant = ?');
+      args.push(filter.tenant);
+    }
+    if (filter.logType !== undefined) {
+      where.push('log_type = ?');
+      args.push(filter.logType);
+    }
+    if (filter.hostIdentifier !== undefined) {
+      where.push('host_identifier = ?');
+      args.push(filter.hostIdentifier);
+    }
     return this.db
       .prepare(`SELECT count(*) FROM devserver_logs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}`)
       .pluck()
@@ -314,9 +335,18 @@ export class DevServerStore {
   results(filter: ResultFilter = {}): StoredResult[] {
     const where: string[] = [];
     const args: unknown[] = [];
-    if (filter.tenant !== undefined) where.push('tenant = ?'), args.push(filter.tenant);
-    if (filter.queryName !== undefined) where.push('query_name = ?'), args.push(filter.queryName);
-    if (filter.hostIdentifier !== undefined) where.push('host_identifier = ?'), args.push(filter.hostIdentifier);
+    if (filter.tenant !== undefined) {
+      where.push('tenant = ?');
+      args.push(filter.tenant);
+    }
+    if (filter.queryName !== undefined) {
+      where.push('query_name = ?');
+      args.push(filter.queryName);
+    }
+    if (filter.hostIdentifier !== undefined) {
+      where.push('host_identifier = ?');
+      args.push(filter.hostIdentifier);
+    }
     const rows = this.db
       .prepare(
         `SELECT id, tenant, host_identifier, query_name, status, rows, stats, message, received_at FROM devserver_results

@@ -1,5 +1,7 @@
-import { pino, type Logger, type LevelWithSilent, type DestinationStream } from 'pino';
+import { pino, destination as pinoDestination, multistream, type Logger, type LevelWithSilent, type DestinationStream } from 'pino';
+import { createRequire } from 'node:module';
 import { colorEnabled } from './color.js';
+import { journalDescriptor, journalStream } from './journal.js';
 
 export type { Logger };
 
@@ -10,6 +12,10 @@ export interface RootLoggerOptions {
   /** Where JSON lines go; stdout by default. */
   destination?: DestinationStream;
   name?: string;
+  /** Also write every line here (the supervisor's `<root>/supervisor.log`, src/log/log-file.ts). */
+  file?: { write(line: string): void };
+  /** Where JOURNAL_STREAM is read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /**
@@ -19,20 +25,42 @@ export interface RootLoggerOptions {
  */
 export function createRootLogger(options: RootLoggerOptions = {}): Logger {
   const level = options.level ?? envLogLevel();
-  const pretty = options.pretty ?? (process.stdout.isTTY === true && process.env.LAUNCHER_LOG_FORMAT !== 'json');
   const base = { name: options.name ?? 'launcher' };
   if (options.destination) return pino({ level, base }, options.destination);
-  if (pretty) {
-    return pino({
-      level,
-      base,
-      transport: {
-        target: 'pino-pretty',
-        options: { colorize: colorEnabled(process.stdout), translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,name' },
-      },
-    });
-  }
-  return pino({ level, base });
+  // Under systemd with the journal on stderr/stdout: JSON lines with their `<N>` priority (src/log/journal.ts).
+  const journalFd = journalDescriptor(options.env ?? process.env);
+  const isPretty =
+    journalFd === undefined && (options.pretty ?? (process.stdout.isTTY === true && process.env.LAUNCHER_LOG_FORMAT !== 'json'));
+  if (journalFd === undefined && !isPretty && !options.file) return pino({ level, base });
+  const terminal: { write(line: string): void } =
+    journalFd !== undefined
+      ? journalStream(journalFd)
+      : isPretty
+        ? // Loaded only for a terminal (issue 14: a service's `launcher run` does not carry it).
+          (createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty'))({
+            colorize: colorEnabled(process.stdout),
+            destination: 1,
+            sync: true,
+            translateTime: 'SYS:HH:MM:ss.l',
+            ignore: 'pid,hostname,name',
+          })
+        : pinoDestination({ dest: 1, sync: true });
+  // Streams take every level; the logger's own level (which SIGUSR2 changes at runtime) decides what is written.
+  const streams = [{ level: 'trace' as const, stream: terminal }];
+  if (options.file) streams.push({ level: 'trace', stream: options.file });
+  return pino({ level, base }, multistream(streams));
+}
+
+/**
+ * SIGUSR2 (issue 18): debug on when the logger is above debug, else back to
+ * `configured`. Child loggers follow (pino children without their own level
+ * read the root's). Returns the level now in force.
+ */
+export function toggleDebug(logger: Logger, configured: LevelWithSilent): LevelWithSilent {
+  const debugOn = logger.levelVal <= pino.levels.values.debug!;
+  const next: LevelWithSilent = debugOn ? (configured === 'debug' || configured === 'trace' ? 'info' : configured) : 'debug';
+  logger.level = next;
+  return next;
 }
 
 export const LOG_LEVELS: readonly LevelWithSilent[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

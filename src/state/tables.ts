@@ -5,7 +5,7 @@
  */
 import type { TablePlugin } from '../osquery/plugins.js';
 import { columnsOf, defineStateTable, stateTablePlugin, type Scope } from './table.js';
-import type { InstanceInfo, LogBufferState, QuarantineState, RegistrationState, RunRecord } from './types.js';
+import type { CheckupState, InstanceInfo, LogBufferState, QuarantineState, RegistrationState, RunRecord } from './types.js';
 
 /**
  * Everything the state tables read; the composition root (src/app/state-source.ts) implements it over the live
@@ -19,6 +19,8 @@ export interface StateSource {
   logBuffers(ids?: readonly string[]): LogBufferState[];
   /** issue 16: queries quarantined for these registrations. */
   quarantine(ids?: readonly string[]): QuarantineState[];
+  /** The latest self-checkups (host-level; see CheckupState). */
+  checkups(): CheckupState[];
 }
 
 const iso = (ms: number | null | undefined): string => (ms ? new Date(ms).toISOString() : '');
@@ -199,8 +201,33 @@ export const quarantineTable = defineStateTable<QuarantineState, StateSource>()(
   ],
 });
 
+/** Owner of host-level rows: not a registration id (the id rule forbids parentheses), so only the vendor scope sees them. */
+export const HOST_OWNER = '(host)';
+
+const chk = columnsOf<CheckupState>();
+export const checkupsTable = defineStateTable<CheckupState, StateSource>()({
+  name: 'kolide_launcher_checkups',
+  description: "The supervisor's self-checkups (the doctor's checks, run at start and hourly); vendor only.",
+  owner: () => HOST_OWNER,
+  rows: (s) => s.checkups(),
+  columns: [
+    chk({ name: 'name', type: 'TEXT', field: 'name', description: 'Check name (as `launcher doctor` shows it)' }),
+    chk({ name: 'status', type: 'TEXT', field: 'status', description: 'pass, warn or fail' }),
+    chk({ name: 'detail', type: 'TEXT', field: 'detail', description: 'What was checked and found (lines joined by newlines)' }),
+    chk({ name: 'checked_at', type: 'BIGINT', field: 'checked_at', description: 'Unix seconds of the latest round', render: secs }),
+    chk({
+      name: 'changed_at',
+      type: 'BIGINT',
+      field: 'changed_at',
+      description: 'Unix seconds the check first showed this status',
+      render: secs,
+    }),
+    chk({ name: 'previous_status', type: 'TEXT', field: 'previous_status', description: 'The status before changed_at, if any' }),
+  ],
+});
+
 /** Every state table over the supervisor's StateSource, served by each instance's extension. */
-export const STATE_TABLES = [registrationsTable, instancesTable, historyTable, logBuffersTable, quarantineTable] as const;
+export const STATE_TABLES = [registrationsTable, instancesTable, historyTable, logBuffersTable, quarantineTable, checkupsTable] as const;
 
 /** The table plugins one instance's extension serves, scoped to what that instance may see. */
 export function stateTablePlugins(source: () => StateSource, scope: Scope): TablePlugin[] {

@@ -166,3 +166,20 @@ export interface QuarantineState {
   /** What `ctl quarantine release` takes: the name, else a SQL hash prefix. */
   release_handle: string;
 }
+
+/**
+ * One self-checkup (issue 18): a doctor check the supervisor ran on itself.
+ * Host-level: the vendor sees these rows, tenants none (details name paths,
+ * the device server and other registrations).
+ */
+export interface CheckupState {
+  name: string;
+  /** pass, warn or fail. */
+  status: string;
+  detail: string;
+  /** Epoch ms of the round that produced it. */
+  checked_at: number;
+  /** Epoch ms the check first showed its current status. */
+  changed_at: number;
+  previous_status: string | null;
+}

@@ -87,6 +87,10 @@ describe('launcher CLI conventions (issue 21)', () => {
     const keys = Object.keys(JSON.parse(certs.stdout) as object);
     expect(keys).toEqual(expect.arrayContaining(['ca_cert', 'server_cert', 'server_key', 'roles_file', 'identities']));
     for (const k of keys) expect(k).toMatch(/^[a-z0-9_]+$/);
+    // dev-server too (it printed plain text for --json).
+    const dev = await launcher(['dev-server', '--json', '--bogus']);
+    expect(dev.code).toBe(2);
+    expect(JSON.parse(dev.stderr)).toEqual({ error: { code: 'E_USAGE', message: expect.stringContaining("'--bogus'") } });
     const again = await launcher(['certs', 'init', '--dir', join(tmp.dir, 'pki'), '--json']);
     expect(again.code).toBe(1);
     expect((JSON.parse(again.stderr) as { error: { code: string } }).error.code).toMatch(/^E_[A-Z_]+$/);

@@ -124,6 +124,12 @@ describe.runIf(canIsolate)('tenant filesystem isolation through the supervisor',
     await expect(admin.query('globex', `select md5 from hash where path = '/etc/os-release'`)).rejects.toThrow(/no such table: hash/);
     // Its own list replaces the default list; the filesystem isolation stays.
     expect(await admin.query('globex', `select path from file where path = '${join(root, 'launcher.sqlite')}'`)).toEqual([]);
+    // Tenant to tenant: acme, with its own certificate, cannot walk globex's /proc/<pid>/root into its view; the vendor can.
+    const globexPid = app.runner.statusOf(rid('globex')).pid!;
+    const through = `select path from file where directory = '/proc/${globexPid}/root${join(root, 'registrations', 'globex')}'`;
+    expect((await admin.query('kolide', through)).length).toBeGreaterThan(0);
+    expect(await acme.query('acme', through)).toEqual([]);
+    expect(await acme.query('acme', `select sha256 from hash where path = '/proc/${globexPid}/root/etc/os-release'`)).toEqual([]);
     await admin.removeRegistration('globex');
   });
 

@@ -6,6 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AppHarness } from '../faults/support/app-harness.js';
 import { parseRegistrationId as rid } from '../../src/registration.js';
+import { buildInfo } from '../../src/version.js';
 
 let h: AppHarness | undefined;
 
@@ -30,5 +31,13 @@ describe('kolide_launcher_info', () => {
       ids[reg] = own!.instance_id!;
     }
     expect(ids.kolide).not.toBe(ids.acme);
+    // revision and build_date come from the build's dist/build-info.json (they were always empty).
+    const build = buildInfo();
+    const [info] = await h.app.runner.query(rid('kolide'), 'select revision, build_date from kolide_launcher_info', 10_000);
+    expect(info).toEqual({
+      revision: build.commit === 'unknown' ? '' : build.commit,
+      build_date: build.build_date === 'unknown' ? '' : build.build_date,
+    });
+    expect(build.commit).not.toBe('unknown');
   }, 90_000);
 });

@@ -30,9 +30,14 @@ interface Outcome {
 }
 
 /** Run the real CLI in its own process group; a run that does not end within the bound is stopped (and reaped). */
-function cli(args: string[], boundMs = 60_000): Promise<Outcome> {
+function cli(args: string[], boundMs = 60_000, extra: { env?: Record<string, string>; cwd?: string } = {}): Promise<Outcome> {
   return new Promise((done) => {
-    const child = spawn(process.execPath, [LAUNCHER, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [LAUNCHER, ...args], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...extra.env },
+      ...(extra.cwd ? { cwd: extra.cwd } : {}),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout!.on('data', (b: Buffer) => (stdout += b.toString()));
@@ -200,6 +205,35 @@ describe('launcher run --check runs every start-up check (issue 13)', () => {
 });
 
 // issue 13: the flag list comes from the binary's own --help.
+// issue 21 review: checks made after parsing named the value but not the environment variable that set it, and a
+// relative path in a variable was taken relative to the config file instead of the shell's directory.
+describe('environment overrides in start-up checks (issue 21)', () => {
+  it('a bad LAUNCHER_CONTROL_LISTEN is named in the error', async () => {
+    const { path } = writeConfig(base({ control: control() }));
+    const check = await cli(['run', '--config', path, '--check'], 60_000, { env: { LAUNCHER_CONTROL_LISTEN: 'bogus' } });
+    expect(check.code).toBe(2);
+    expect(message(check)).toMatch(/LAUNCHER_CONTROL_LISTEN=bogus \(environment\): control listen address "bogus"/);
+  });
+
+  it('a missing LAUNCHER_OSQUERYD_PATH is named in the error', async () => {
+    const { path } = writeConfig(base());
+    const check = await cli(['run', '--config', path, '--check'], 60_000, { env: { LAUNCHER_OSQUERYD_PATH: '/nonexistent/osqueryd' } });
+    expect(check.code).toBe(2);
+    expect(message(check)).toMatch(/LAUNCHER_OSQUERYD_PATH=\/nonexistent\/osqueryd \(environment\): osqueryd_path/);
+  });
+
+  it('a relative LAUNCHER_OSQUERYD_PATH is relative to the working directory, not to the config file', async () => {
+    const { path } = writeConfig(base());
+    const check = await cli(['run', '--config', path, '--check'], 60_000, {
+      env: { LAUNCHER_OSQUERYD_PATH: 'bin/osqueryd-sim' },
+      cwd: repo,
+    });
+    expect(check.stderr).toBe('');
+    expect(check.code).toBe(0);
+    expect(check.stdout).toContain(`osqueryd: ${SIM}`);
+  });
+});
+
 describe('osqueryd flags from --help (issue 13)', () => {
   it("the stand-in's --help lists every flag it accepts, in osqueryd's format", async () => {
     const help = await new Promise<string>((done) => {

@@ -28,6 +28,9 @@ describe('error codes', () => {
     // Table cells may be padded (the formatter aligns columns).
     const missing = codes.filter((c) => !new RegExp(`\\|\\s*\`${c}\`\\s*\\|`).test(doc));
     expect(missing).toEqual([]);
+    // And the other way: every code the table lists is a real one (a stale row fails too).
+    const listed = [...doc.matchAll(/^\|\s*`(E_[A-Z_]+)`\s*\|/gm)].map((m) => m[1]!);
+    expect(listed.filter((c) => !codes.includes(c))).toEqual([]);
   });
 
   // issue 21: an illegal state change became INVALID_ARGUMENT and was not logged as an error.

@@ -161,7 +161,10 @@ describe('enrollment details wait (issue 15)', () => {
     stuck.start();
     fine.start();
     let stuckDone = false;
-    const stuckEnroll = stuck.enroll().then((k) => ((stuckDone = true), k));
+    const stuckEnroll = stuck.enroll().then((k) => {
+      stuckDone = true;
+      return k;
+    });
     await fine.enroll();
     expect(stuckDone).toBe(false);
     const globex = env.server.nodes('globex')[0]!.details;

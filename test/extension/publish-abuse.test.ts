@@ -134,7 +134,10 @@ describe('log publication under a failing device server (issue 19)', () => {
     const ceilings = new Set<number>();
     ext.start();
     await waitFor(
-      () => (ceilings.add(ext.status().publish.backoffMs), ext.status().publish.failures >= 7),
+      () => {
+        ceilings.add(ext.status().publish.backoffMs);
+        return ext.status().publish.failures >= 7;
+      },
       30_000,
       'seven failed ticks',
       2,

@@ -162,7 +162,10 @@ describe('device server outage, compressed in time (issue 19)', () => {
         intervalMs: 200,
       });
       const rssBefore: number[] = [];
-      for (let i = 0; i < 5; i++) rssBefore.push(rssMb(s.pid) ?? NaN), await pause(200);
+      for (let i = 0; i < 5; i++) {
+        rssBefore.push(rssMb(s.pid) ?? NaN);
+        await pause(200);
+      }
       const calls0 = stage.dev.stats().calls.PublishLogs;
       const began = Date.now();
       // A broken proxy answering 200 with HTML: not retried by the device client, so without a backoff every

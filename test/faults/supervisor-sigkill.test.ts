@@ -84,7 +84,10 @@ describe('supervisor SIGKILLed', () => {
       const ready = await first.waitHealthy(IDS);
       await waitFor(
         'scheduled logs delivered for every tenant',
-        () => (tracker.poll(), IDS.every((id) => (tracker.scheduled.get(id) ?? 0) > 0)),
+        () => {
+          tracker.poll();
+          return IDS.every((id) => (tracker.scheduled.get(id) ?? 0) > 0);
+        },
         {
           timeoutMs: 60_000,
           intervalMs: 200,

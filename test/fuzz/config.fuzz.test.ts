@@ -33,6 +33,7 @@ const TOP_KEYS = [
   'store',
   'isolation_namespaces',
   'quarantine',
+  'checkups',
 ];
 
 /** Environment variables a problem may name instead of a YAML path (`NAME="value" (environment): …`). */

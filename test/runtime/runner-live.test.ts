@@ -36,7 +36,13 @@ function queryLoop(hh: Harness, id: string) {
       }
     }
   })();
-  return { stats, stop: async () => ((stop = true), await done) };
+  return {
+    stats,
+    stop: async () => {
+      stop = true;
+      await done;
+    },
+  };
 }
 
 describe('Runner with live add/remove/restart', () => {

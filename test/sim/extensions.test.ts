@@ -217,7 +217,10 @@ describe('registration', () => {
       `${p.socket}.${uuid}`,
       () =>
         new ExtensionProcessor({
-          ping: () => (pings++, status(0, 'OK', uuid)),
+          ping: () => {
+            pings++;
+            return status(0, 'OK', uuid);
+          },
           call: () => ({ status: status(1, 'no'), response: [] }),
           shutdown: () => undefined,
         }),
@@ -242,10 +245,14 @@ describe('registration', () => {
       `${p.socket}.${uuid}`,
       () =>
         new ExtensionProcessor({
-          ping: () => (seen.push('ping'), status(0, 'OK', uuid)),
-          call: (registry, item, request) => (
-            seen.push(`call ${registry} ${item} ${request.action}`), { status: status(0, 'OK'), response: [{ x: 'hello' }] }
-          ),
+          ping: () => {
+            seen.push('ping');
+            return status(0, 'OK', uuid);
+          },
+          call: (registry, item, request) => {
+            seen.push(`call ${registry} ${item} ${request.action}`);
+            return { status: status(0, 'OK'), response: [{ x: 'hello' }] };
+          },
           shutdown: () => undefined,
         }),
     );

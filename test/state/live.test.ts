@@ -246,6 +246,11 @@ describe('state tables through osqueryd stand-ins', () => {
 
   it("a tenant reads none of another tenant's registrations, buffers or history", async () => {
     for (const table of STATE_TABLES) {
+      if (!table.columns.some((c) => c.name === 'registration_id')) {
+        // Host-level rows (kolide_launcher_checkups, issue 18): the vendor's only.
+        expect(await acmeClient.query('acme', `select * from ${table.name}`), table.name).toEqual([]);
+        continue;
+      }
       const rows = await acmeClient.query('acme', `select registration_id from ${table.name}`);
       expect(rows.length, table.name).toBeGreaterThan(0);
       expect(new Set(rows.map((r) => r.registration_id)), table.name).toEqual(new Set(['acme']));

@@ -58,6 +58,16 @@ const source: StateSource = {
   ],
   logBuffers: () => [],
   quarantine: () => [],
+  checkups: () => [
+    {
+      name: 'cgroups',
+      status: 'warn',
+      detail: 'memory: not writable',
+      checked_at: 1_700_000_100_000,
+      changed_at: 1_700_000_000_000,
+      previous_status: 'pass',
+    },
+  ],
 };
 
 describe('state tables', () => {
@@ -171,5 +181,21 @@ describe('state tables', () => {
       db.close();
       tmp.cleanup();
     }
+  });
+
+  it('kolide_launcher_checkups: host-level rows for the vendor, none for a tenant (issue 18)', async () => {
+    const table = (scope: Parameters<typeof stateTablePlugins>[1]) =>
+      stateTablePlugins(() => source, scope).find((t) => t.name === 'kolide_launcher_checkups')!;
+    expect(await table({ kind: 'all' }).generate({ constraints: [] })).toEqual([
+      {
+        name: 'cgroups',
+        status: 'warn',
+        detail: 'memory: not writable',
+        checked_at: '1700000100',
+        changed_at: '1700000000',
+        previous_status: 'pass',
+      },
+    ]);
+    expect(await table({ kind: 'tenant', registrationId: 'acme' }).generate({ constraints: [] })).toEqual([]);
   });
 });

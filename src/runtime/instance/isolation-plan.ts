@@ -31,5 +31,5 @@ export function planInstanceIsolation(settings: ResolvedIsolation | undefined, h
   if (resolved.mode === 'none') return { status: { mode: 'none', ...base }, flags, command: plain };
   const reason = isolationUnavailableReason(host);
   if (reason) return { status: { mode: 'unavailable', ...base, reason }, flags, command: plain };
-  return { status: { mode: 'filesystem', ...base }, flags, command: wrapInNamespace };
+  return { status: { mode: 'filesystem', ...base }, flags, command: (input) => wrapInNamespace({ setpriv: host.setpriv, ...input }) };
 }

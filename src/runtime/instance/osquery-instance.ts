@@ -27,6 +27,7 @@ import { augeasLensesPath, buildOsquerydArgs, type FlagTimings } from './flags.j
 import { checkInstanceHealth, startHealthMonitor } from './health.js';
 import { DEFAULT_INSTANCE_TIMINGS, type InstanceTimings } from './instance-options.js';
 import { isLive, StateMachine, type InstanceState } from './instance-state.js';
+import { isolationGid } from './isolation.js';
 import { planInstanceIsolation, type InstanceIsolation, type IsolationHost, type ResolvedIsolation } from './isolation-plan.js';
 import { lastWords } from './last-words.js';
 import { planLimits, type LimitsConfig, type LimitsMode, type LimitsPlan } from './limits.js';
@@ -361,6 +362,7 @@ export class OsqueryInstance {
       args,
       root: o.root,
       keep: [paths.registrationDir, paths.socketDir, augeasLensesPath(o.root) ?? '', o.tlsServerCerts ?? ''].filter(Boolean),
+      gid: isolationGid(this.registrationId),
     });
     this.proc = await OsquerydProcess.spawn({
       ...command,

@@ -71,9 +71,9 @@ describe('isolation settings', () => {
   it('binds back only paths under the root, quoting them for the shell', () => {
     const root = tempRoot('isq');
     cleanups.push(root.cleanup);
-    const script = isolationScript({ root: root.dir, keep: [root.dir, '/etc', join(root.dir, 'missing')], cover: [] });
+    const script = isolationScript({ root: root.dir, keep: [root.dir, '/etc', join(root.dir, 'missing')], cover: [], gid: 1879048192 });
     expect(script).toContain(`mount -t tmpfs -o mode=0755,size=1m,nosuid,nodev olr-hidden '${root.dir}'`);
     expect(script).not.toContain('--bind');
-    expect(isolationScript({ root: "/tmp/it's", keep: [], cover: [] })).toContain(`cd '/tmp/it'\\''s'`);
+    expect(isolationScript({ root: "/tmp/it's", keep: [], cover: [], gid: 1879048192 })).toContain(`cd '/tmp/it'\\''s'`);
   });
 });
