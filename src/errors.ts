@@ -32,6 +32,8 @@ export type ErrorCode =
   | 'E_UNAVAILABLE'
   | 'E_UNSUPPORTED'
   | 'E_CONTROL_FAILED'
+  /** An osqueryd update refused (verification, a rollback attempt, a bad archive) or failed to install (issue 17). */
+  | 'E_UPDATE'
   /** Our bug: an illegal state change or a broken invariant. gRPC INTERNAL, logged at error. */
   | 'E_INTERNAL';
 

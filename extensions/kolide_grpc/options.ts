@@ -81,6 +81,8 @@ export interface KolideExtensionOptions {
   detailsTimings?: Partial<DetailsTimings>;
   /** This registration's device standing, kept across runs by the caller; default a fresh one. */
   deviceState?: DeviceStateTracker;
+  /** Told after each PublishLogs batch whether the server acknowledged it (metrics, issue 18). Must not throw. */
+  onPublish?: (kind: 'result' | 'status', ok: boolean) => void;
   /** Query quarantine (issue 16); default on, 2 incidents in 24 h, 7 days, 120 s deadline. */
   quarantine?: Partial<QuarantineSettings>;
   /** End this extension's run (the instance's ExtensionContext.endRun); a query past its deadline needs it. */
@@ -102,10 +104,12 @@ export interface ResolvedOptions
       | 'slowPublishMs'
       | 'publishBackoffMaxMs'
       | 'publishGate'
+      | 'onPublish'
       | 'quarantine'
       | 'endRun'
     >
   > {
+  onPublish: ((kind: 'result' | 'status', ok: boolean) => void) | undefined;
   quarantine: QuarantineSettings;
   endRun: ((reason: Error) => void) | undefined;
   slowPublishMs: number | undefined;
@@ -156,6 +160,7 @@ export function resolveOptions(o: KolideExtensionOptions): ResolvedOptions {
     slowPublishMs: o.slowPublishMs === undefined ? undefined : positive('slowPublishMs', o.slowPublishMs, 0),
     publishBackoffMaxMs: o.publishBackoffMaxMs === undefined ? undefined : positive('publishBackoffMaxMs', o.publishBackoffMaxMs, 0),
     publishGate: o.publishGate,
+    onPublish: o.onPublish,
     distributedForwardingIntervalMs: positive('distributedForwardingIntervalMs', o.distributedForwardingIntervalMs, 60_000),
     distributedStartupWindowMs: o.distributedStartupWindowMs ?? 120_000,
     enrollmentDetails: o.enrollmentDetails ?? {},

@@ -25,7 +25,7 @@
  * full batches again.
  */
 import { LogType } from '../../src/device/index.js';
-import { errorMessage } from '../../src/errors.js';
+import { errorMessage, isLauncherError } from '../../src/errors.js';
 import { isBusy, retryBusy } from '../../src/store/busy.js';
 import type { LogKind } from '../../src/store/log-buffer.js';
 import { BatchLimit } from './batch-limit.js';
@@ -188,12 +188,14 @@ export class LogPublisher {
       if (res.errorCode || (res.message && res.message !== 'ok'))
         log.debug({ kind, message: res.message, error_code: res.errorCode }, 'PublishLogs response');
     } catch (err) {
+      if (!isLauncherError(err, 'E_SHUTDOWN')) opts.onPublish?.(kind, false);
       this.limit.onFailure(Date.now() - started, err);
       state.recordError(`publish_${kind}`, err);
       log.warn({ kind, logs: lines.length, bytes: batch.bytes, err: errorMessage(err) }, 'log publication failed; logs stay buffered');
       return 'failed';
     }
     const elapsed = Date.now() - started;
+    opts.onPublish?.(kind, true);
     state.publishedLogs[kind] += lines.length;
     state.lastPublishAt = Date.now();
     const ids = batch.logs.map((l) => l.id);

@@ -14,6 +14,7 @@ import type {
   OutputSource,
   QuarantineState,
   RunRecord,
+  UpdateControl,
   VersionInfo,
 } from '../control/target.js';
 import { launcherVersion } from '../version.js';
@@ -34,6 +35,9 @@ export interface EnrollHooks {
 }
 
 export class RunnerControlTarget implements ControlTarget {
+  /** issue 17: the update service's rpcs (set by the composition root). */
+  update?: UpdateControl;
+
   constructor(
     private readonly runner: Runner,
     private readonly state: LiveState,

@@ -53,8 +53,8 @@ export interface PreparedDemo {
   config: LauncherConfig;
   devServer: DevServer;
   osqueryd: ReturnType<typeof locateOsqueryd>;
-  /** The guide for the instances there now. */
-  guide: (instances: readonly InstanceInfo[]) => string;
+  /** The guide for the instances there now, and the metrics endpoint once it listens. */
+  guide: (instances: readonly InstanceInfo[], metricsUrl?: string) => string;
 }
 
 export async function prepareDemo(options: DemoOptions & { logger: Logger }): Promise<PreparedDemo> {
@@ -114,6 +114,8 @@ export async function prepareDemo(options: DemoOptions & { logger: Logger }): Pr
     log_buffer: { publish_interval_seconds: 5 },
     health: { interval_seconds: 10, startup_delay_seconds: 5, failures: 3 },
     distributed_forwarding_interval_seconds: 5,
+    // issue 18: the metrics endpoint on a free loopback port (the guide prints it).
+    metrics: { listen: process.env.LAUNCHER_METRICS_LISTEN || '127.0.0.1:0' },
   });
   const rel = relative(process.cwd(), root) || '.';
   const bearer = `-H "Authorization: Bearer $(cat ${join(rel, ADMIN_TOKEN_FILE)})"`;
@@ -121,7 +123,7 @@ export async function prepareDemo(options: DemoOptions & { logger: Logger }): Pr
     osqueryd.source === 'stand-in'
       ? `osqueryd: no real osqueryd found (searched ${osqueryd.searched.length - 1} paths: \`launcher version\` shows which); using the stand-in ${osqueryd.path}`
       : `osqueryd: ${osqueryd.path} (${osqueryd.source})`;
-  const guide = (instances: readonly InstanceInfo[]): string =>
+  const guide = (instances: readonly InstanceInfo[], metricsUrl?: string): string =>
     [
       '',
       'osquery-launcher demo',
@@ -131,6 +133,9 @@ export async function prepareDemo(options: DemoOptions & { logger: Logger }): Pr
       `  control API:   ${target} (mutual TLS; certificates in ${rel}/certs)`,
       `  state:         ${rel}/launcher.sqlite (registrations, node keys, config cache, log buffers, run history)`,
       `  logs:          ${rel}/${DEMO_LOG_FILE} (every line; this terminal shows warnings and errors only)`,
+      ...(metricsUrl
+        ? [`  metrics:       ${metricsUrl} (Prometheus text, e.g. curl it and grep restarts; README "Metrics" lists every series)`]
+        : []),
       '',
       `Running now: ${instances.map(instanceSummary).join(', ') || 'no instances'}`,
       '',
@@ -197,7 +202,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
       ),
     )
     .then(() => {
-      if (!done) print(demo.guide(app.runner.status()));
+      if (!done) print(demo.guide(app.runner.status(), app.metricsUrl));
     });
   try {
     await running;

@@ -39,6 +39,11 @@ import { Checkups, type CheckupResult } from './checkups.js';
 import { ignoreReloadSignals, reloadSignalsActor, ReloadCoordinator } from './reload.js';
 import { toggleDebug } from '../log/logger.js';
 import type { LevelWithSilent } from 'pino';
+import { MetricsWiring, metricsEnabled, metricsSource } from './metrics.js';
+import { instrumentPlugins } from '../metrics/instrument.js';
+import type { MetricsRegistry } from '../metrics/recorder.js';
+import { UpdateService } from '../update/service.js';
+import { bufferUpdateEvent, runnerFleet, scopedStatus, updateRows, updateSettings } from './update-wiring.js';
 
 export interface LauncherAppOptions {
   config: LauncherConfig;
@@ -69,6 +74,8 @@ export class LauncherApp {
   readonly runner: Runner;
   readonly state: LiveState;
   readonly control: RunnerControlTarget;
+  /** osqueryd updates (issue 17); present with or without an `update:` section (pins of installed versions hold either way). */
+  readonly update: UpdateService;
   private readonly log: Logger;
   private readonly group: RunGroup;
   private controlServer: ControlServer | undefined;
@@ -84,6 +91,8 @@ export class LauncherApp {
   private configuredLevel: LevelWithSilent;
   private readonly checkups: Checkups | undefined;
   private readonly reloads: ReloadCoordinator;
+  /** Metrics (issue 18), only when configured; prom-client is loaded by run(), not here. */
+  private readonly metrics: MetricsWiring | undefined;
 
   constructor(private readonly o: LauncherAppOptions) {
     const cfg = o.config;
@@ -113,7 +122,14 @@ export class LauncherApp {
       this.log.error({ err: errorMessage(err) }, `store write given up: ${what}`);
       void this.watched.checkNow();
     };
-    this.device = new DeviceClient(deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')));
+    const metrics = metricsEnabled(cfg)
+      ? new MetricsWiring(cfg.metrics, launcherVersion(), componentLogger(o.logger, 'metrics'))
+      : undefined;
+    this.metrics = metrics;
+    this.device = new DeviceClient({
+      ...deviceClientOptions(cfg, componentLogger(o.logger, 'device_client')),
+      ...(metrics ? { onCallEnd: (m: string, outcome: string, s: number) => metrics.recorder.deviceCall(m, outcome, s) } : {}),
+    });
     const vendorId = o.vendorId ?? cfg.registrations[0]?.id ?? 'kolide';
     this.configIds = new Set(cfg.registrations.map((r) => r.id));
     this.configuredLevel = cfg.log_level;
@@ -153,18 +169,44 @@ export class LauncherApp {
         osqueryQuery: ctx.query,
         deviceState: trackerOf(ctx.registrationId),
         endRun: (reason) => ctx.endRun(reason),
+        ...(metrics
+          ? { onPublish: (kind: 'result' | 'status', ok: boolean) => metrics.recorder.publish(ctx.registrationId, kind, ok) }
+          : {}),
       });
       const scope: Scope = ctx.registrationId === vendorId ? { kind: 'all' } : { kind: 'tenant', registrationId: ctx.registrationId };
+      const plugins = [...ext.plugins, ...stateTablePlugins(() => this.liveState(), scope)];
       return {
         name: 'kolide_grpc',
-        plugins: [...ext.plugins, ...stateTablePlugins(() => this.liveState(), scope)],
+        plugins: metrics ? instrumentPlugins(plugins, ctx.registrationId, metrics.recorder) : plugins,
         start: () => ext.start(),
         stop: () => ext.stop(),
         status: () => ({ ...ext.status() }),
         runEnded: (report) => ext.runEnded(report),
       };
     };
-    this.runner = new Runner({ ...options.runner, osquerydPath: o.osquerydPath, extensionFactory: factory, db: this.db, logger: o.logger });
+    this.runner = new Runner({
+      ...options.runner,
+      osquerydPath: o.osquerydPath,
+      // issue 17: each run's binary is the update service's choice for that registration (undefined: osquerydPath).
+      osquerydFor: (reg) => this.update?.binaryFor(reg.id),
+      extensionFactory: factory,
+      db: this.db,
+      logger: o.logger,
+    });
+    const configPins: Record<string, string> = {};
+    for (const r of cfg.registrations) if (r.osqueryd_version) configPins[r.id] = r.osqueryd_version;
+    const updateIds = () => this.runner.registrationsList().map((r) => r.id);
+    const settings = updateSettings(cfg);
+    this.update = new UpdateService({
+      root: cfg.root_directory,
+      db: this.db,
+      ...(settings ? { settings } : {}),
+      vendorId,
+      configPins,
+      fleet: runnerFleet(this.runner),
+      logger: o.logger,
+      notify: (e, severity) => bufferUpdateEvent(logBuffer, vendorId, updateIds, e, severity),
+    });
     this.state = new LiveState({
       runner: this.runner,
       logBuffer,
@@ -175,12 +217,14 @@ export class LauncherApp {
       defaultDeviceUrl: this.device.url.origin,
       deviceState: (id, enrolled, disabled) => trackers.get(id)?.snapshot(enrolled, disabled),
       quarantine,
+      updates: (ids) => updateRows(this.update.status(ids)),
     });
     this.control = new RunnerControlTarget(this.runner, this.state, {
       checkSecretFile: async (id, path) => void (await readEnrollSecret(id, undefined, path)),
       forget: (id) => {
         trackers.delete(id);
         void quarantine.removeRegistration(id).catch(() => undefined);
+        this.update.forget(id); // issue 17: a removed registration keeps no assignment or pin
       },
       // A released scheduled query comes back with the config of a new run (osqueryd reads the config at start).
       releaseQuarantine: async (id, query) => {
@@ -212,6 +256,17 @@ export class LauncherApp {
               ),
           })
         : undefined;
+    // Self-checkups in the metrics (issue 18): 0 pass, 1 warn, 2 fail per check; check names are the doctor's own (bounded).
+    const checkups = this.checkups;
+    if (metrics && checkups) {
+      const level = { pass: 0, warn: 1, fail: 2 } as const;
+      metrics.addGauge({
+        name: 'launcher_checkup_status',
+        help: 'Latest self-checkup result per check: 0 pass, 1 warn, 2 fail',
+        labelNames: ['check'],
+        collect: () => checkups.latest().map((c) => ({ labels: { check: c.name }, value: level[c.status] })),
+      });
+    }
     this.reloads = new ReloadCoordinator({
       config: cfg,
       ...(o.configPath ? { configPath: o.configPath } : {}),
@@ -229,6 +284,13 @@ export class LauncherApp {
         }
       },
     });
+    const update = this.update;
+    this.control.update = {
+      updateStatus: (ids) => scopedStatus(update.status(ids), ids),
+      checkUpdate: () => update.check(),
+      pinVersion: (id, version) => update.pin(id, version),
+      unpinVersion: (id) => update.unpin(id),
+    };
     this.group = new RunGroup({
       logger: componentLogger(o.logger, 'rungroup'),
       interruptTimeoutMs: 20_000,
@@ -255,6 +317,37 @@ export class LauncherApp {
   get controlAddress(): string | undefined {
     return this.controlServer?.address;
   }
+
+  /** Where the metrics endpoint listens, once it does (`http://127.0.0.1:PORT/metrics` or `unix:///path`). */
+  get metricsUrl(): string | undefined {
+    return this.metrics?.url;
+  }
+
+  /** Where other subsystems add collect-on-scrape gauges; undefined when metrics are off. */
+  get metricsRegistry(): MetricsRegistry | undefined {
+    return this.metrics;
+  }
+
+  private metricsActor(): Actor | undefined {
+    const metrics = this.metrics;
+    if (!metrics) return undefined;
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    return {
+      name: 'metrics',
+      execute: async () => {
+        await metrics.start(metricsSource(() => this.state.instances(), this.logBuffer));
+        this.metricsStarted = true;
+        await stopped;
+      },
+      interrupt: async () => {
+        stop();
+        await metrics.stop();
+      },
+    };
+  }
+
+  private metricsStarted = false;
 
   /** Say loudly what the integrity check at open found, and record it in the store (issue 19). */
   private reportIntegrity(): void {
@@ -341,6 +434,26 @@ export class LauncherApp {
       .catch((err: unknown) => this.log.error({ registration_id: id, err: errorMessage(err) }, 'stopping disabled registration failed'));
   }
 
+  /** The update service, started once the runner supervises its registrations (a rollout in progress resumes then). */
+  private updateActor(): Actor {
+    let stop!: () => void;
+    const stopped = new Promise<void>((r) => (stop = r));
+    let halted = false;
+    return {
+      name: 'osqueryd_update',
+      execute: async () => {
+        while (this.runner.socketDirectory === undefined && !halted) await new Promise((r) => setTimeout(r, 50));
+        if (!halted) this.update.start();
+        await stopped;
+      },
+      interrupt: async () => {
+        halted = true;
+        stop();
+        await this.update.stop();
+      },
+    };
+  }
+
   private controlActor(): Actor | undefined {
     const c = controlSettings(this.config);
     if (!c) return undefined;
@@ -349,9 +462,11 @@ export class LauncherApp {
     return {
       name: 'control_api',
       execute: async () => {
+        const metrics = this.metrics;
         this.controlServer = await startControlServer({
           target: this.control,
           ...c,
+          ...(metrics ? { onCallEnd: (method: string, code: string) => metrics.recorder.controlCall(method, code) } : {}),
           logger: componentLogger(this.o.logger, 'control'),
         });
         this.log.info({ address: this.controlServer.address }, 'control API listening');
@@ -372,6 +487,9 @@ export class LauncherApp {
     this.group.add(this.runner);
     const control = this.controlActor();
     if (control) this.group.add(control);
+    const metricsActor = this.metricsActor();
+    if (metricsActor) this.group.add(metricsActor);
+    this.group.add(this.updateActor());
     if (this.o.signals !== false) {
       this.group.add(signalActor());
       this.group.add(
@@ -397,7 +515,8 @@ export class LauncherApp {
         // Ready once the runner runs and the control API listens (if enabled).
         const deadline = Date.now() + 60_000;
         while (Date.now() < deadline) {
-          if (this.runner.socketDirectory !== undefined && (!control || this.controlServer)) break;
+          if (this.runner.socketDirectory !== undefined && (!control || this.controlServer) && (!metricsActor || this.metricsStarted))
+            break;
           const outcome = await Promise.race([
             readyStopped.then(() => 'stop' as const),
             new Promise((r) => setTimeout(r, 20)).then(() => 'tick' as const),

@@ -27,6 +27,7 @@ import { readEnrollSecret } from '../../extensions/kolide_grpc/index.js';
 import { silentLogger, type Logger } from '../log/logger.js';
 import { osquerydFlagCatalog, unknownFlagProblem } from '../runtime/known-flags.js';
 import { locateOsqueryd, type LocatedOsqueryd } from './locate-osqueryd.js';
+import { updateSettings } from './update-wiring.js';
 
 export interface ControlSettings {
   listen: string;
@@ -146,5 +147,6 @@ export async function checkStartup(config: LauncherConfig, options: { logger?: L
   }
   await checkSecrets(config);
   await checkFlags(config, osqueryd.path, logger);
+  updateSettings(config); // issue 17: the trusted root of the update section exists
   return osqueryd;
 }

@@ -20,6 +20,7 @@ import type {
   QuarantineState,
   RegistrationState,
   RunRecord,
+  UpdateState,
 } from '../state/types.js';
 
 const ms = (iso: string | undefined): number | null => (iso ? Date.parse(iso) : null);
@@ -55,6 +56,8 @@ export interface LiveStateDeps {
   deviceState?: (id: string, enrolled: boolean, disabled: boolean) => DeviceState | undefined;
   /** The latest self-checkups (src/app/checkups.ts); none when they are off. */
   checkups?: () => CheckupState[];
+  /** issue 17: the update service's rows (absent: no rows). */
+  updates?: (ids: readonly string[]) => UpdateState[];
   /** Query quarantine (issue 16); no rows without it. */
   quarantine?: QuarantineStore;
 }
@@ -194,5 +197,9 @@ export class LiveState implements StateSource {
         oldest_age_seconds: s[kind].oldestAgeMs === undefined ? null : Math.floor(s[kind].oldestAgeMs / 1000),
       }));
     });
+  }
+
+  updates(ids?: readonly string[]): UpdateState[] {
+    return this.d.updates?.(ids ?? this.d.runner.registrationsList().map((r) => r.id)) ?? [];
   }
 }

@@ -20,6 +20,7 @@ import * as fmt from './ctl-format.js';
 import { quarantineLine, quarantineTable, releasedText } from './ctl-quarantine.js';
 import { colorEnabled } from '../log/color.js';
 import { errorOutput, wireJson } from './cli-output.js';
+import { addUpdateCommands, updateLinesFor } from './ctl-update.js';
 
 export interface CtlIo {
   stdout(text: string): void;
@@ -166,13 +167,15 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
       action(async (ctx, id: string) => {
         await requireFeature(ctx, FEATURES.instances, 'instance details');
         const info = await ctx.client.getInstance(id);
-        if (ctx.json) printJson(io, info);
+        const update = await updateLinesFor(ctx.client, id).catch(() => undefined); // issue 17: version and pending update
+        if (ctx.json) printJson(io, update ? { ...info, update: update.json } : info);
         else {
           const details = fmt.instanceDetails(info);
           // issue 16: one more line when the server has the quarantine (older servers: the details alone).
           const quarantined = ctx.version.features.includes(FEATURES.quarantine) ? await ctx.client.listQuarantine(id) : undefined;
           const keyWidth = (details.split('\n')[0] ?? '').length - info.id.length - 2;
-          io.stdout(quarantined ? `${details}${'quarantine'.padEnd(keyWidth)}  ${quarantineLine(quarantined)}\n` : details);
+          const line = quarantined ? `${'quarantine'.padEnd(keyWidth)}  ${quarantineLine(quarantined)}\n` : '';
+          io.stdout(details + line + (update?.text ?? ''));
         }
       }),
     );
@@ -290,6 +293,8 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
         if (follow && !ctx.json) io.stderr('launcher ctl: output ended (the run ended or the launcher stopped)\n');
       }),
     );
+
+  addUpdateCommands(ctl, action);
 
   const quarantine = ctl.command('quarantine').description('queries quarantined for a registration after crashing or hanging its osqueryd');
   quarantine

@@ -11,6 +11,7 @@ export const ENV_OVERRIDES = {
   LAUNCHER_DEVICE_URL: 'device_server.url',
   LAUNCHER_LOG_LEVEL: 'log_level',
   LAUNCHER_CONTROL_LISTEN: 'control.listen',
+  LAUNCHER_METRICS_LISTEN: 'metrics.listen',
 } as const;
 
 export class ConfigError extends LauncherError {
@@ -130,6 +131,7 @@ export function parseConfig(
   cfg.control.cert = abs(cfg.control.cert);
   cfg.control.key = abs(cfg.control.key);
   for (const r of cfg.registrations) r.enroll_secret_path = abs(r.enroll_secret_path);
+  if (cfg.update && cfg.update.trusted_root !== 'package') cfg.update.trusted_root = abs(cfg.update.trusted_root)!;
   const ids = new Set<string>();
   const dups: string[] = [];
   for (const r of cfg.registrations) {

@@ -49,9 +49,55 @@ export const registrationSchema = z
     limits: limitsSchema.default({}),
     osquery_flags: ruled(z.array(osqueryFlag), (flags) => rules.osqueryFlagCountProblem(flags.length)).default([]),
     isolation: isolationSchema.optional(),
+    /** issue 17: run this osqueryd version (installed from the update repository) and leave it out of rollouts. */
+    osqueryd_version: z
+      .string()
+      .regex(/^\d{1,6}(\.\d{1,6}){1,3}(-[0-9A-Za-z][0-9A-Za-z.]{0,31})?$/, 'must be a version like 5.13.1 or 5.13.1-rc1')
+      .refine((v) => !v.includes('..'), 'must be a version like 5.13.1 or 5.13.1-rc1')
+      .optional(),
   })
   .strict()
   .refine((r) => !(r.enroll_secret && r.enroll_secret_path), { message: 'set enroll_secret or enroll_secret_path, not both' });
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+/** issue 17 (adr/0018). */
+export const updateSchema = z
+  .object({
+    /** TUF metadata base URL (`<url>/1.root.json`, `<url>/timestamp.json`, …). */
+    metadata_url: httpUrl,
+    /** Base URL of the targets (archives). */
+    targets_url: httpUrl,
+    /** The root.json trusted first: `package` (shipped with the launcher) or a path. */
+    trusted_root: z.string().min(1).default('package'),
+    channel: z.enum(['stable', 'beta', 'nightly']).default('stable'),
+    check_interval_seconds: z
+      .number()
+      .min(1)
+      .max(7 * 24 * 3600)
+      .default(3600),
+    /** How long the canary must stay healthy on a new version before the others move. */
+    soak_seconds: z
+      .number()
+      .min(0)
+      .max(7 * 24 * 3600)
+      .default(600),
+    /** How long each later instance must stay healthy before the next one moves. */
+    step_seconds: z
+      .number()
+      .min(0)
+      .max(24 * 3600)
+      .default(60),
+    /** An instance not healthy this long after its restart on a new version is rolled back. */
+    healthy_within_seconds: z.number().min(1).max(3600).default(120),
+    /** The canary registration; default: the first tenant (the vendor only when it is alone). */
+    canary: registrationId.optional(),
+    keep_versions: z.number().int().min(1).max(20).default(3),
+    /** Bound on every request to the repository, body included. */
+    timeout_seconds: z.number().min(1).max(3600).default(600),
+    max_target_mb: z.number().int().min(1).max(4096).default(512),
+  })
+  .strict();
 
 export const configSchema = z
   .object({
@@ -160,6 +206,25 @@ export const configSchema = z
       })
       .strict()
       .default({ enabled: true, interval_seconds: 3600 }),
+    /** issue 18: off unless `listen` or `otlp_url` is set (README "Metrics"). */
+    metrics: z
+      .object({
+        /** `127.0.0.1:PORT` (loopback only: the endpoint has no authentication) or `unix:///path` (mode 0600). */
+        listen: z
+          .string()
+          .regex(
+            /^(unix:\/\/\/[^\0]{1,102}|(127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\]):\d{1,5})$/,
+            'must be a loopback address 127.0.0.1:PORT or unix:///absolute/path',
+          )
+          .optional(),
+        /** OTLP/HTTP metrics endpoint the same metrics are pushed to, e.g. http://127.0.0.1:4318/v1/metrics. */
+        otlp_url: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+        otlp_interval_seconds: z.number().min(1).max(3600).default(60),
+      })
+      .strict()
+      .default({ otlp_interval_seconds: 60 }),
+    /** issue 17: osqueryd updates from a TUF repository; absent: the configured osqueryd_path only. */
+    update: updateSchema.optional(),
   })
   .strict();
 

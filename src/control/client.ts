@@ -18,6 +18,9 @@ import type { HealthResponse__Output } from './gen/launcher/v1/HealthResponse.js
 import type { ListInstancesResponse__Output } from './gen/launcher/v1/ListInstancesResponse.js';
 import type { QueryResponse__Output } from './gen/launcher/v1/QueryResponse.js';
 import type { RemoveRegistrationResponse__Output } from './gen/launcher/v1/RemoveRegistrationResponse.js';
+import type { UpdateStatusResponse__Output } from './gen/launcher/v1/UpdateStatusResponse.js';
+import { fromUpdateStatusMessage } from './update-mapping.js';
+import type { UpdateStatusInfo } from './target.js';
 import type { RestartInstanceResponse__Output } from './gen/launcher/v1/RestartInstanceResponse.js';
 import type { LauncherClient } from './gen/launcher/v1/Launcher.js';
 import {
@@ -250,5 +253,42 @@ export class ControlClient {
 
   close(): void {
     this.stub.close();
+  }
+
+  // issue 17: osqueryd updates (feature "osqueryd-update").
+
+  /** The host's update status; `id`: only that registration. */
+  async updateStatus(id = ''): Promise<UpdateStatusInfo> {
+    await this.requireFeature('osqueryd-update', 'osqueryd updates');
+    const res = await this.call<UpdateStatusResponse__Output>('GetUpdateStatus', (o, cb) =>
+      this.stub.GetUpdateStatus({ registration_id: id }, o, cb),
+    );
+    return fromUpdateStatusMessage(res);
+  }
+
+  /** Check the update repository now (admin). */
+  async checkUpdate(): Promise<UpdateStatusInfo> {
+    await this.requireFeature('osqueryd-update', 'osqueryd updates');
+    const res = await this.call<UpdateStatusResponse__Output>('CheckUpdate', (o, cb) => this.stub.CheckUpdate({}, o, cb), 15 * 60_000);
+    return fromUpdateStatusMessage(res);
+  }
+
+  /** Pin `id` to `version` (empty: what it runs now); admin. */
+  async pinVersion(id: string, version = ''): Promise<UpdateStatusInfo> {
+    await this.requireFeature('osqueryd-update', 'osqueryd updates');
+    const res = await this.call<UpdateStatusResponse__Output>(
+      'PinVersion',
+      (o, cb) => this.stub.PinVersion({ registration_id: id, version }, o, cb),
+      60_000,
+    );
+    return fromUpdateStatusMessage(res);
+  }
+
+  async unpinVersion(id: string): Promise<UpdateStatusInfo> {
+    await this.requireFeature('osqueryd-update', 'osqueryd updates');
+    const res = await this.call<UpdateStatusResponse__Output>('UnpinVersion', (o, cb) =>
+      this.stub.UnpinVersion({ registration_id: id }, o, cb),
+    );
+    return fromUpdateStatusMessage(res);
   }
 }

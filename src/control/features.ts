@@ -15,6 +15,10 @@ export const FEATURES = {
   history: 'history',
   streamOutput: 'stream-output',
   streamOutputFollow: 'stream-output-follow',
+  /** The standard grpc.health.v1.Health service beside launcher.v1 (issue 18; health.ts). */
+  grpcHealth: 'grpc-health',
+  /** issue 17: GetUpdateStatus, CheckUpdate, PinVersion, UnpinVersion. */
+  osquerydUpdate: 'osqueryd-update',
   /** ListQuarantine and ReleaseQuarantine (issue 16). */
   quarantine: 'quarantine',
 } as const;

@@ -16,6 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { LauncherError, errorMessage } from '../errors.js';
 import { componentLogger, silentLogger, type Logger } from '../log/logger.js';
 import { Authorizer } from './authz.js';
+import { createHealthService, healthApi } from './health.js';
 import { bindAddress, clearStaleSocket, isLoopback, parseListen, removeSocket, restrictSocket } from './listen.js';
 import { launcherApi } from './proto.js';
 import { createLauncherService } from './service.js';
@@ -41,6 +42,13 @@ export interface ControlServerOptions {
   streams?: StreamQuotaOptions;
   /** Time close() gives in-flight calls before cutting them (default 2000 ms). */
   shutdownGraceMs?: number;
+  /**
+   * Told when each call ends (metrics, issue 18): `Service/Method` (only the served ones; anything else is
+   * `unknown`) and the gRPC status code name. Must be cheap and must not throw.
+   */
+  onCallEnd?: (method: string, code: string) => void;
+  /** How often a grpc.health.v1 Watch re-reads the status (default 1000 ms). */
+  healthWatchIntervalMs?: number;
 }
 
 export interface ControlServer {
@@ -68,6 +76,33 @@ function listenOn(server: NetServer, listen: ReturnType<typeof parseListen>): Pr
   });
 }
 
+/** Method names a call-metrics label may take: the served `Service/Method` paths. */
+function servedMethods(): Set<string> {
+  const names = new Set<string>();
+  for (const def of [launcherApi().service, healthApi().service] as grpc.ServiceDefinition[])
+    for (const m of Object.values(def)) names.add(m.path.replace(/^\/(?:[a-z0-9]+\.)*/, ''));
+  return names;
+}
+
+/** A server interceptor that reports each call's method and final status code. */
+function callObserver(onCallEnd: (method: string, code: string) => void): grpc.ServerInterceptor {
+  const served = servedMethods();
+  return (descriptor, call) => {
+    const short = descriptor.path.replace(/^\/(?:[a-z0-9]+\.)*/, '');
+    const method = served.has(short) ? short : 'unknown';
+    return new grpc.ServerInterceptingCall(call, {
+      sendStatus: (status, next) => {
+        try {
+          onCallEnd(method, grpc.status[status.code] ?? 'UNKNOWN');
+        } catch {
+          // metrics never fail a call
+        }
+        next(status);
+      },
+    });
+  };
+}
+
 export async function startControlServer(options: ControlServerOptions): Promise<ControlServer> {
   const logger = componentLogger(options.logger ?? silentLogger(), 'control');
   const listen = parseListen(options.listen);
@@ -80,8 +115,12 @@ export async function startControlServer(options: ControlServerOptions): Promise
   }
   if (listen.kind === 'unix') await clearStaleSocket(listen.path);
 
-  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES });
+  const health = createHealthService({ target: options.target, authorizer, logger, watchIntervalMs: options.healthWatchIntervalMs });
+  const interceptors = options.onCallEnd ? [callObserver(options.onCallEnd)] : [];
+  const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_REQUEST_BYTES, interceptors });
   server.addService(launcherApi().service, service.handlers);
+  // grpc.health.v1 (issue 18): a separate, standard service; launcher.v1 is unchanged.
+  server.addService(healthApi().service, health.handlers);
   // TLS is terminated by tls-front.ts (so that rejected handshakes are seen and logged); grpc-js
   // serves HTTP/2 on each verified socket it is handed (ADR 0011).
   const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
@@ -103,6 +142,7 @@ export async function startControlServer(options: ControlServerOptions): Promise
   const close = (): Promise<void> => {
     closing ??= new Promise<void>((resolve) => {
       service.closeStreams();
+      health.closeStreams();
       front.server.close();
       const timer = setTimeout(() => server.forceShutdown(), options.shutdownGraceMs ?? 2_000);
       server.tryShutdown(() => {

@@ -22,7 +22,8 @@ import {
 } from './mapping.js';
 import { toQuarantineMessage } from './quarantine-mapping.js';
 import { RpcStatusError, statusOf, toServiceError } from './status.js';
-import type { ControlTarget, InstanceInfo } from './target.js';
+import type { ControlTarget, InstanceInfo, UpdateControl } from './target.js';
+import { toUpdateStatusMessage } from './update-mapping.js';
 import { StreamQuota, type StreamQuotaOptions } from './stream-quota.js';
 import * as validate from './validate.js';
 import type { RegistrationId } from '../registration.js';
@@ -228,7 +229,55 @@ export function createLauncherService(options: ServiceOptions): LauncherService 
         call.emit('error', fail('StreamOutput', err));
       });
     },
+
+    // issue 17: osqueryd updates. Status is scoped like ListInstances; check, pin and unpin are admin-only
+    // (a tenant holding its osqueryd back, or choosing the vendor's binary, is a host-wide decision).
+    GetUpdateStatus: unary('GetUpdateStatus', (req, call) => {
+      if (req.registration_id) {
+        const { id } = admitRegistration('GetUpdateStatus', call, req.registration_id, 'registration_id');
+        requireInstance(id);
+        return toUpdateStatusMessage(updates().updateStatus([id]));
+      }
+      const caller = identify('GetUpdateStatus', call);
+      const ids =
+        caller.role.kind === 'admin'
+          ? undefined
+          : target
+              .listInstances()
+              .filter((i) => authorizer.canSee(caller, i.id))
+              .map((i) => i.id);
+      return toUpdateStatusMessage(updates().updateStatus(ids));
+    }),
+
+    CheckUpdate: unary('CheckUpdate', async (_req, call) => {
+      const caller = identify('CheckUpdate', call);
+      authorize('CheckUpdate', caller, { kind: 'admin' });
+      logger.info({ subject: caller.subject, method: 'CheckUpdate' }, 'checking for an osqueryd update');
+      return toUpdateStatusMessage(await updates().checkUpdate());
+    }),
+
+    PinVersion: unary('PinVersion', async (req, call) => {
+      const caller = identify('PinVersion', call);
+      authorize('PinVersion', caller, { kind: 'admin' });
+      const id = validate.registrationId(req.registration_id, 'registration_id');
+      requireInstance(id);
+      logger.info({ subject: caller.subject, method: 'PinVersion', registration_id: id, version: req.version }, 'pinning osqueryd version');
+      return toUpdateStatusMessage(await updates().pinVersion(id, req.version === '' ? undefined : req.version));
+    }),
+
+    UnpinVersion: unary('UnpinVersion', async (req, call) => {
+      const caller = identify('UnpinVersion', call);
+      authorize('UnpinVersion', caller, { kind: 'admin' });
+      const id = validate.registrationId(req.registration_id, 'registration_id');
+      logger.info({ subject: caller.subject, method: 'UnpinVersion', registration_id: id }, 'unpinning osqueryd version');
+      return toUpdateStatusMessage(await updates().unpinVersion(id));
+    }),
   };
+
+  function updates(): UpdateControl {
+    if (!target.update) throw new LauncherError('E_UNSUPPORTED', 'this launcher has no osqueryd update service');
+    return target.update;
+  }
 
   async function streamOutput(call: grpc.ServerWritableStream<StreamOutputRequest__Output, OutputLine>): Promise<void> {
     const req = call.request;

@@ -35,6 +35,8 @@ const SERVER_STATUS: Partial<Record<ErrorCode, grpc.status>> = {
   E_THRIFT_CONNECTION: grpc.status.UNAVAILABLE,
   E_OSQUERYD_NOT_FOUND: grpc.status.FAILED_PRECONDITION,
   E_LAUNCH: grpc.status.FAILED_PRECONDITION,
+  E_UPDATE: grpc.status.FAILED_PRECONDITION,
+  E_UNSUPPORTED: grpc.status.UNIMPLEMENTED,
 };
 
 export interface StatusObject {

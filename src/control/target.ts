@@ -85,4 +85,49 @@ export interface ControlTarget {
   listQuarantine(ids: readonly string[] | undefined): QuarantineState[];
   /** Release a registration's quarantined query (name, SQL hash or prefix, or SQL); E_NOT_FOUND when none matches. */
   releaseQuarantine(id: RegistrationId, query: string): Promise<QuarantineState[]>;
+  /** issue 17: osqueryd updates (absent on targets without an update service). */
+  update?: UpdateControl;
+}
+
+/**
+ * issue 17: the host's osqueryd update status (the app passes the update
+ * service's own status, which has this shape). Times are RFC 3339 strings as
+ * the update store keeps them; the mapping converts.
+ */
+export interface UpdateStatusInfo {
+  enabled: boolean;
+  channel: string | null;
+  metadataUrl: string | null;
+  lastCheck: { at: string; result: string; error: string | null; available: string | null } | null;
+  rollout: {
+    version: string;
+    state: string;
+    canary: string;
+    order: string[];
+    done: string[];
+    current: string | null;
+    startedAt: string;
+    updatedAt: string;
+    detail: string | null;
+  } | null;
+  instances: Array<{
+    registrationId: string;
+    runningVersion: string | null;
+    assignedVersion: string | null;
+    previousVersion: string | null;
+    pinnedVersion: string | null;
+    pinSource: string | null;
+    pendingVersion: string | null;
+  }>;
+  installedVersions: string[];
+  badVersions: Array<{ version: string; reason: string }>;
+}
+
+/** issue 17: what the update rpcs need; a target without them answers E_UNSUPPORTED. */
+export interface UpdateControl {
+  /** `ids` undefined: every registration (admin); else only those (the caller's own). */
+  updateStatus(ids: readonly string[] | undefined): UpdateStatusInfo;
+  checkUpdate(): Promise<UpdateStatusInfo>;
+  pinVersion(id: string, version: string | undefined): Promise<UpdateStatusInfo>;
+  unpinVersion(id: string): Promise<UpdateStatusInfo>;
 }

@@ -48,6 +48,11 @@ export interface DeviceClientOptions extends DeviceTlsConfig {
   /** Default `Go-http-client/1.1`, what launcher's Go client sends. */
   userAgent?: string;
   logger?: Logger;
+  /**
+   * Told once per logical call when it ends (metrics, issue 18): method, outcome (`ok`, `aborted` or the
+   * error code) and seconds taken, queueing and retries included. Must be cheap and must not throw.
+   */
+  onCallEnd?: (method: DeviceMethod, outcome: string, seconds: number) => void;
 }
 
 export interface CallOptions {
@@ -104,6 +109,7 @@ export class DeviceClient {
   private readonly closer = new AbortController();
   private readonly nextIds = new Map<DeviceMethod, number>();
   private readonly counters: Omit<DeviceClientStats, 'url' | 'inFlight' | 'queued'>;
+  private readonly onCallEnd: DeviceClientOptions['onCallEnd'];
 
   constructor(options: DeviceClientOptions) {
     const insecureTransport = options.insecureTransport === true;
@@ -122,6 +128,7 @@ export class DeviceClient {
     this.backoff = options.backoff ?? DEFAULT_BACKOFF;
     this.maxResponseBytes = options.maxResponseBytes ?? DEFAULT_MAX_RESPONSE_BYTES;
     this.log = (options.logger ?? silentLogger()).child({ component: 'device-client' });
+    this.onCallEnd = options.onCallEnd;
     const byMethod = Object.fromEntries(DEVICE_METHODS.map((m) => [m, { calls: 0, failures: 0 }])) as Record<DeviceMethod, MethodStats>;
     this.counters = {
       calls: 0,
@@ -224,10 +231,16 @@ export class DeviceClient {
       if (s.aborted) controller.abort();
       else s.addEventListener('abort', forward, { once: true });
     }
+    const started = this.onCallEnd ? performance.now() : 0;
+    let outcome = 'ok';
     try {
       return await this.run(method, params, options, signal);
+    } catch (err) {
+      outcome = err instanceof DeviceError ? (err.code === 'E_SHUTDOWN' ? 'aborted' : err.code) : 'E_INTERNAL';
+      throw err;
     } finally {
       for (const s of sources) s.removeEventListener('abort', forward);
+      this.onCallEnd?.(method, outcome, (performance.now() - started) / 1000);
     }
   }
 

@@ -15,6 +15,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { get as httpGet } from 'node:http';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
 import { loadConfigFile } from '../config/load.js';
@@ -71,12 +72,37 @@ export interface FlareManifest {
 }
 
 /**
- * The metrics snapshot hook: returns the supervisor's metrics when a metrics
- * source is wired (issue 18's metrics endpoint, merged separately); until
- * then undefined, and the flare says so.
+ * A snapshot of the metrics endpoint (issue 18) when the config enables one (`metrics.listen`): one GET of
+ * `/metrics` over loopback TCP or the Unix socket, bounded in time (5 s) and size (8 MiB). Undefined, with the
+ * reason, when metrics are off or the endpoint does not answer (the supervisor is down, say).
  */
-export async function flareMetricsSnapshot(_config: LauncherConfig | undefined): Promise<string | undefined> {
-  return undefined;
+export async function flareMetricsSnapshot(config: LauncherConfig | undefined): Promise<{ text?: string; reason?: string }> {
+  const listen = config?.metrics.listen;
+  if (!listen) return { reason: 'metrics are off in this configuration (metrics.listen is not set)' };
+  const target = listen.startsWith('unix://')
+    ? { socketPath: listen.slice('unix://'.length), path: '/metrics' }
+    : { host: listen.replace(/:\d+$/, '').replace(/^\[|\]$/g, ''), port: Number(/:(\d+)$/.exec(listen)?.[1]), path: '/metrics' };
+  return await new Promise((done) => {
+    const req = httpGet({ ...target, timeout: 5_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > 8 * 1024 * 1024) {
+          req.destroy();
+          done({ reason: `the metrics endpoint ${listen} answered more than 8 MiB` });
+        } else chunks.push(c);
+      });
+      res.on('end', () =>
+        res.statusCode === 200
+          ? done({ text: Buffer.concat(chunks).toString('utf8') })
+          : done({ reason: `the metrics endpoint ${listen} answered HTTP ${res.statusCode}` }),
+      );
+      res.on('error', (err) => done({ reason: `reading the metrics endpoint ${listen}: ${errorMessage(err)}` }));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 5 s')));
+    req.on('error', (err) => done({ reason: `the metrics endpoint ${listen} did not answer: ${errorMessage(err)}` }));
+  });
 }
 
 const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
@@ -413,8 +439,8 @@ export async function collectFlare(o: FlareOptions): Promise<FlareContents> {
     }),
   );
   const metrics = await flareMetricsSnapshot(cfg);
-  if (metrics !== undefined) files.set('metrics.txt', metrics);
-  else missing.push('metrics: no metrics source is wired into this build');
+  if (metrics.text !== undefined) files.set('metrics.txt', metrics.text);
+  else missing.push(`metrics: ${metrics.reason}`);
 
   for (const [k, v] of files) files.set(k, scrub.scrub(v));
   const manifest: FlareManifest = {

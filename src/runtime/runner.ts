@@ -39,7 +39,13 @@ import type { RegistrationId } from '../registration.js';
 export interface RunnerOptions {
   /** Root directory: registrations, the socket dir (when short enough), the lock, the database by default. */
   root: string;
+  /** The osqueryd binary of every run, unless `osquerydFor` chooses another for a registration. */
   osquerydPath: string;
+  /**
+   * The binary of a registration's next run (issue 17: the update module's choice, an installed version under
+   * `<root>/osqueryd/<version>/`); undefined keeps `osquerydPath`. Asked once per run, so a restart takes a new choice.
+   */
+  osquerydFor?: (registration: Registration) => string | undefined;
   extensionFactory: ExtensionFactory;
   /** The supervisor's database; default `<root>/launcher.sqlite` (opened and closed by the Runner). */
   db?: SqliteDatabase;
@@ -132,6 +138,11 @@ export class Runner implements Actor {
     }
     await this.interruptedP;
     await this.shutdown();
+  }
+
+  /** The runner is stopping or stopped (a run ending now is the shutdown, not a verdict on it). */
+  get shuttingDown(): boolean {
+    return this.state === 'stopping' || this.state === 'stopped';
   }
 
   /** The socket directory in use (undefined until execute() got that far). */
@@ -319,6 +330,16 @@ export class Runner implements Actor {
       throw new LauncherError('E_SHUTDOWN', `cannot ${what}: runner is ${this.state}`);
   }
 
+  /** The binary `reg`'s next run starts; a failing chooser falls back to the configured one, loudly. */
+  private binaryFor(reg: Registration): string {
+    try {
+      return this.o.osquerydFor?.(reg) ?? this.o.osquerydPath;
+    } catch (err) {
+      this.log.error({ registration_id: reg.id, err: errorMessage(err) }, 'choosing the osqueryd binary failed; using the configured one');
+      return this.o.osquerydPath;
+    }
+  }
+
   private makeInstance(reg: Registration): OsqueryInstance {
     const o = this.o;
     const runId = ulid();
@@ -328,7 +349,7 @@ export class Runner implements Actor {
       root: this.root,
       socketDir: this.socketDir!,
       registration: reg,
-      osquerydPath: o.osquerydPath,
+      osquerydPath: this.binaryFor(reg),
       extensionFactory: o.extensionFactory,
       history: this.runs,
       logger: this.baseLog,

@@ -3,7 +3,17 @@
  * fields and extension SDK checks compare against; the `-sim` suffix makes
  * the stand-in recognisable in `osquery_info` and `--version`.
  */
-export const OSQUERY_VERSION = '5.12.1-sim';
+export const OSQUERY_VERSION = simVersion(process.env.OSQUERYD_SIM_VERSION);
+
+/**
+ * `OSQUERYD_SIM_VERSION` (tests of the osqueryd update, issue 17: wrapper
+ * scripts that stand for different releases) replaces the default version in
+ * `--version`, `osquery_info` and the start line; a value that is not a
+ * dotted version with an optional `-suffix` is ignored.
+ */
+export function simVersion(fromEnv: string | undefined): string {
+  return fromEnv !== undefined && /^\d+(\.\d+){1,3}(-[0-9A-Za-z.]+)?$/.test(fromEnv) ? fromEnv : '5.12.1-sim';
+}
 /** Extension SDK version the core reports for itself (osquery_extensions, uuid 0). */
 export const CORE_SDK_VERSION = '0.0.0';
 

@@ -5,7 +5,7 @@
  */
 import type { TablePlugin } from '../osquery/plugins.js';
 import { columnsOf, defineStateTable, stateTablePlugin, type Scope } from './table.js';
-import type { CheckupState, InstanceInfo, LogBufferState, QuarantineState, RegistrationState, RunRecord } from './types.js';
+import type { CheckupState, InstanceInfo, LogBufferState, QuarantineState, RegistrationState, RunRecord, UpdateState } from './types.js';
 
 /**
  * Everything the state tables read; the composition root (src/app/state-source.ts) implements it over the live
@@ -21,6 +21,8 @@ export interface StateSource {
   quarantine(ids?: readonly string[]): QuarantineState[];
   /** The latest self-checkups (host-level; see CheckupState). */
   checkups(): CheckupState[];
+  /** issue 17: one row per registration; empty when the supervisor has no update service. */
+  updates(ids?: readonly string[]): UpdateState[];
 }
 
 const iso = (ms: number | null | undefined): string => (ms ? new Date(ms).toISOString() : '');
@@ -226,8 +228,51 @@ export const checkupsTable = defineStateTable<CheckupState, StateSource>()({
   ],
 });
 
+const upd = columnsOf<UpdateState>();
+export const updatesTable = defineStateTable<UpdateState, StateSource>()({
+  name: 'kolide_launcher_updates',
+  description: 'osqueryd updates (issue 17): per registration the version it runs, is assigned, ran before, is pinned to, will get.',
+  owner: (r) => r.registration_id,
+  rows: (s, ids) => s.updates(ids),
+  columns: [
+    upd({ name: 'registration_id', type: 'TEXT', field: 'registration_id', description: 'Registration id' }),
+    upd({ name: 'running_version', type: 'TEXT', field: 'running_version', description: 'Version its osqueryd reports' }),
+    upd({
+      name: 'assigned_version',
+      type: 'TEXT',
+      field: 'assigned_version',
+      description: 'Installed version it runs (empty: osqueryd_path)',
+    }),
+    upd({
+      name: 'previous_version',
+      type: 'TEXT',
+      field: 'previous_version',
+      description: 'Version before the last move (rollback target)',
+    }),
+    upd({ name: 'pinned_version', type: 'TEXT', field: 'pinned_version', description: 'Pinned version (left out of rollouts)' }),
+    upd({ name: 'pin_source', type: 'TEXT', field: 'pin_source', description: 'config or api' }),
+    upd({ name: 'pending_version', type: 'TEXT', field: 'pending_version', description: 'Version a running rollout will move it to' }),
+    upd({ name: 'channel', type: 'TEXT', field: 'channel', description: 'stable, beta or nightly' }),
+    upd({ name: 'available_version', type: 'TEXT', field: 'available_version', description: 'Version the channel points at' }),
+    upd({ name: 'rollout_version', type: 'TEXT', field: 'rollout_version', description: 'Version of the last rollout' }),
+    upd({ name: 'rollout_state', type: 'TEXT', field: 'rollout_state', description: 'running, done or rolled_back' }),
+    upd({ name: 'last_check_at', type: 'BIGINT', field: 'last_check_at', description: 'Unix seconds of the last check', render: secs }),
+    upd({ name: 'last_check_result', type: 'TEXT', field: 'last_check_result', description: 'ok, refused, unreachable or failed' }),
+    upd({ name: 'last_check_error', type: 'TEXT', field: 'last_check_error', description: 'Why the last check was refused or failed' }),
+    upd({ name: 'bad_versions', type: 'TEXT', field: 'bad_versions', description: 'Versions marked bad on this host' }),
+  ],
+});
+
 /** Every state table over the supervisor's StateSource, served by each instance's extension. */
-export const STATE_TABLES = [registrationsTable, instancesTable, historyTable, logBuffersTable, quarantineTable, checkupsTable] as const;
+export const STATE_TABLES = [
+  registrationsTable,
+  instancesTable,
+  historyTable,
+  logBuffersTable,
+  quarantineTable,
+  checkupsTable,
+  updatesTable,
+] as const;
 
 /** The table plugins one instance's extension serves, scoped to what that instance may see. */
 export function stateTablePlugins(source: () => StateSource, scope: Scope): TablePlugin[] {

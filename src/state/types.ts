@@ -183,3 +183,33 @@ export interface CheckupState {
   changed_at: number;
   previous_status: string | null;
 }
+
+/**
+ * One registration's osqueryd update standing (issue 17, `kolide_launcher_updates`): the version it runs, the one
+ * it is assigned and ran before, its pin, what a running rollout will move it to, and the host's last check.
+ */
+export interface UpdateState {
+  registration_id: string;
+  /** What its osqueryd reports now (osquery_info.version). */
+  running_version: string | null;
+  /** The installed version it is assigned; null: the configured osqueryd_path. */
+  assigned_version: string | null;
+  previous_version: string | null;
+  pinned_version: string | null;
+  /** 'config' or 'api'. */
+  pin_source: string | null;
+  pending_version: string | null;
+  /** Host-wide, repeated on every row: the channel, what it points at, the rollout and the last check. */
+  channel: string | null;
+  available_version: string | null;
+  rollout_version: string | null;
+  /** running, done or rolled_back. */
+  rollout_state: string | null;
+  /** Epoch ms. */
+  last_check_at: number | null;
+  /** ok, refused, unreachable or failed. */
+  last_check_result: string | null;
+  last_check_error: string | null;
+  /** Versions marked bad on this host, comma-separated. */
+  bad_versions: string;
+}

@@ -69,6 +69,15 @@ describe('launcher demo', () => {
   });
 
   // issue 21: `ctl logs` marked every stderr line `E `; glog writes info lines there too.
+  // issue 18: `npm start` serves metrics on a free loopback port and the guide says where.
+  it('the guide names the metrics endpoint, which answers for both instances', async () => {
+    const url = /metrics: +(http:\/\/127\.0\.0\.1:\d+\/metrics)/.exec(output)?.[1];
+    expect(url, output).toBeDefined();
+    const body = await (await fetch(url!)).text();
+    expect(body).toContain('launcher_registration_healthy{registration="kolide"} 1');
+    expect(body).toContain('launcher_registration_healthy{registration="acme"} 1');
+  });
+
   it("`ctl logs` marks osqueryd's lines with osquery's own severity", async () => {
     const { stdout } = await ctl('logs', 'acme');
     const lines = stdout.trim().split('\n');

@@ -100,6 +100,8 @@ describe('launcher flare', () => {
           { id: 'kolide', enroll_secret: 'secret-kolide' },
           { id: 'acme', enroll_secret_path: secretFile() },
         ],
+        // The flare snapshots the metrics endpoint when one is configured.
+        metrics: { listen: `unix://${join(stage.dir, 'metrics.sock')}` },
       },
     });
     await proc.waitHealthy(['kolide', 'acme']);
@@ -140,7 +142,8 @@ describe('launcher flare', () => {
     expect(a.files.get('supervisor.log')).toContain('launcher ready');
     expect(a.files.get('output/kolide.txt')!.length).toBeGreaterThan(0);
     expect(JSON.parse(a.files.get('versions.json')!).osqueryd.map((o: { version: string }) => o.version)).not.toContain(null);
-    expect(manifest.missing.join(' ')).toContain('metrics');
+    expect(a.files.get('metrics.txt')).toMatch(/^launcher_registrations 2$/m);
+    expect(manifest.missing.join(' ')).not.toContain('metrics');
     assertNoSecrets(a, secrets);
 
     // A tenant's certificate gets no flare (and no file is left behind).

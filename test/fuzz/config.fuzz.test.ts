@@ -34,10 +34,19 @@ const TOP_KEYS = [
   'isolation_namespaces',
   'quarantine',
   'checkups',
+  'metrics',
+  'update',
 ];
 
 /** Environment variables a problem may name instead of a YAML path (`NAME="value" (environment): …`). */
-const ENV_OVERRIDES = ['LAUNCHER_ROOT', 'LAUNCHER_OSQUERYD_PATH', 'LAUNCHER_DEVICE_URL', 'LAUNCHER_LOG_LEVEL', 'LAUNCHER_CONTROL_LISTEN'];
+const ENV_OVERRIDES = [
+  'LAUNCHER_ROOT',
+  'LAUNCHER_OSQUERYD_PATH',
+  'LAUNCHER_DEVICE_URL',
+  'LAUNCHER_LOG_LEVEL',
+  'LAUNCHER_CONTROL_LISTEN',
+  'LAUNCHER_METRICS_LISTEN',
+];
 
 /** A problem names where: `line N: …`, `(top level)…: …`, `<known key>[.path][ (line N)]: …`, an environment override, or a duplicate id. */
 function namesWhere(problem: string): boolean {
@@ -341,6 +350,7 @@ describe('fuzz: parseConfig', () => {
               'LAUNCHER_DEVICE_URL',
               'LAUNCHER_LOG_LEVEL',
               'LAUNCHER_CONTROL_LISTEN',
+              'LAUNCHER_METRICS_LISTEN',
             ])
           ] = run.rng.pick(['https://d.example', 'ftp://x', 'relative/dir', 'LOUD', 'debug', '\u0000', 'x'.repeat(5000)]);
         }

@@ -19,6 +19,8 @@ import { readRows, type StateTable } from '../../src/state/table.js';
 import type { StateSource } from '../../src/state/tables.js';
 import { STATE_TABLES } from '../../src/state/tables.js';
 import { shortTempDir, waitFor } from '../helpers/tmp.js';
+import { runnerFleet, updateRows } from '../../src/app/update-wiring.js';
+import { UpdateService } from '../../src/update/service.js';
 
 interface Executed {
   sql: string;
@@ -87,6 +89,7 @@ beforeAll(async () => {
   execution = runner.execute();
   execution.catch(() => undefined);
   await waitFor(() => runner.status().length === ids.length, 10_000, 'three supervised registrations');
+  const update = new UpdateService({ root: tmp.dir, db, vendorId: 'kolide', fleet: runnerFleet(runner) });
   const quarantine = new QuarantineStore(db);
   for (const id of ids)
     for (let i = 0; i < 20; i++)
@@ -104,6 +107,7 @@ beforeAll(async () => {
     configIds: new Set(['kolide']),
     hostname: 'h',
     defaultDeviceUrl: 'https://127.0.0.1:1',
+    updates: (ids) => updateRows(update.status(ids)),
   });
 });
 
@@ -138,7 +142,8 @@ describe('state reads are cheap', () => {
         log.on = false;
       }
       expect(rows.length).toBeGreaterThan(0);
-      expect(log.executed.length).toBeGreaterThan(0);
+      // kolide_launcher_updates is answered from memory (src/update/store.ts keeps its document there): no SQL at all.
+      if (table.name !== 'kolide_launcher_updates') expect(log.executed.length).toBeGreaterThan(0);
       for (const e of log.executed) {
         expect(e.sql.trimStart().slice(0, 6).toUpperCase(), e.sql).toBe('SELECT');
         const plan = (raw.prepare(`EXPLAIN QUERY PLAN ${e.sql}`).all(...e.args) as Array<{ detail: string }>).map((p) => p.detail);

@@ -68,6 +68,7 @@ const source: StateSource = {
       previous_status: 'pass',
     },
   ],
+  updates: () => [],
 };
 
 describe('state tables', () => {

@@ -4,18 +4,22 @@ import type { MessageTypeDefinition } from '@grpc/proto-loader';
 
 import type { AddRegistrationRequest as _launcher_v1_AddRegistrationRequest, AddRegistrationRequest__Output as _launcher_v1_AddRegistrationRequest__Output } from './launcher/v1/AddRegistrationRequest.js';
 import type { AddRegistrationResponse as _launcher_v1_AddRegistrationResponse, AddRegistrationResponse__Output as _launcher_v1_AddRegistrationResponse__Output } from './launcher/v1/AddRegistrationResponse.js';
+import type { BadVersion as _launcher_v1_BadVersion, BadVersion__Output as _launcher_v1_BadVersion__Output } from './launcher/v1/BadVersion.js';
 import type { BufferStats as _launcher_v1_BufferStats, BufferStats__Output as _launcher_v1_BufferStats__Output } from './launcher/v1/BufferStats.js';
+import type { CheckUpdateRequest as _launcher_v1_CheckUpdateRequest, CheckUpdateRequest__Output as _launcher_v1_CheckUpdateRequest__Output } from './launcher/v1/CheckUpdateRequest.js';
 import type { DeviceState as _launcher_v1_DeviceState, DeviceState__Output as _launcher_v1_DeviceState__Output } from './launcher/v1/DeviceState.js';
 import type { GetHistoryRequest as _launcher_v1_GetHistoryRequest, GetHistoryRequest__Output as _launcher_v1_GetHistoryRequest__Output } from './launcher/v1/GetHistoryRequest.js';
 import type { GetHistoryResponse as _launcher_v1_GetHistoryResponse, GetHistoryResponse__Output as _launcher_v1_GetHistoryResponse__Output } from './launcher/v1/GetHistoryResponse.js';
 import type { GetInstanceRequest as _launcher_v1_GetInstanceRequest, GetInstanceRequest__Output as _launcher_v1_GetInstanceRequest__Output } from './launcher/v1/GetInstanceRequest.js';
 import type { GetInstanceResponse as _launcher_v1_GetInstanceResponse, GetInstanceResponse__Output as _launcher_v1_GetInstanceResponse__Output } from './launcher/v1/GetInstanceResponse.js';
+import type { GetUpdateStatusRequest as _launcher_v1_GetUpdateStatusRequest, GetUpdateStatusRequest__Output as _launcher_v1_GetUpdateStatusRequest__Output } from './launcher/v1/GetUpdateStatusRequest.js';
 import type { GetVersionRequest as _launcher_v1_GetVersionRequest, GetVersionRequest__Output as _launcher_v1_GetVersionRequest__Output } from './launcher/v1/GetVersionRequest.js';
 import type { GetVersionResponse as _launcher_v1_GetVersionResponse, GetVersionResponse__Output as _launcher_v1_GetVersionResponse__Output } from './launcher/v1/GetVersionResponse.js';
 import type { HealthRequest as _launcher_v1_HealthRequest, HealthRequest__Output as _launcher_v1_HealthRequest__Output } from './launcher/v1/HealthRequest.js';
 import type { HealthResponse as _launcher_v1_HealthResponse, HealthResponse__Output as _launcher_v1_HealthResponse__Output } from './launcher/v1/HealthResponse.js';
 import type { Instance as _launcher_v1_Instance, Instance__Output as _launcher_v1_Instance__Output } from './launcher/v1/Instance.js';
 import type { InstanceHealth as _launcher_v1_InstanceHealth, InstanceHealth__Output as _launcher_v1_InstanceHealth__Output } from './launcher/v1/InstanceHealth.js';
+import type { InstanceUpdate as _launcher_v1_InstanceUpdate, InstanceUpdate__Output as _launcher_v1_InstanceUpdate__Output } from './launcher/v1/InstanceUpdate.js';
 import type { IsolationInForce as _launcher_v1_IsolationInForce, IsolationInForce__Output as _launcher_v1_IsolationInForce__Output } from './launcher/v1/IsolationInForce.js';
 import type { IsolationSettings as _launcher_v1_IsolationSettings, IsolationSettings__Output as _launcher_v1_IsolationSettings__Output } from './launcher/v1/IsolationSettings.js';
 import type { LauncherClient as _launcher_v1_LauncherClient, LauncherDefinition as _launcher_v1_LauncherDefinition } from './launcher/v1/Launcher.js';
@@ -26,6 +30,7 @@ import type { ListInstancesResponse as _launcher_v1_ListInstancesResponse, ListI
 import type { ListQuarantineRequest as _launcher_v1_ListQuarantineRequest, ListQuarantineRequest__Output as _launcher_v1_ListQuarantineRequest__Output } from './launcher/v1/ListQuarantineRequest.js';
 import type { ListQuarantineResponse as _launcher_v1_ListQuarantineResponse, ListQuarantineResponse__Output as _launcher_v1_ListQuarantineResponse__Output } from './launcher/v1/ListQuarantineResponse.js';
 import type { OutputLine as _launcher_v1_OutputLine, OutputLine__Output as _launcher_v1_OutputLine__Output } from './launcher/v1/OutputLine.js';
+import type { PinVersionRequest as _launcher_v1_PinVersionRequest, PinVersionRequest__Output as _launcher_v1_PinVersionRequest__Output } from './launcher/v1/PinVersionRequest.js';
 import type { QuarantinedQuery as _launcher_v1_QuarantinedQuery, QuarantinedQuery__Output as _launcher_v1_QuarantinedQuery__Output } from './launcher/v1/QuarantinedQuery.js';
 import type { QueryRequest as _launcher_v1_QueryRequest, QueryRequest__Output as _launcher_v1_QueryRequest__Output } from './launcher/v1/QueryRequest.js';
 import type { QueryResponse as _launcher_v1_QueryResponse, QueryResponse__Output as _launcher_v1_QueryResponse__Output } from './launcher/v1/QueryResponse.js';
@@ -38,6 +43,9 @@ import type { RestartInstanceResponse as _launcher_v1_RestartInstanceResponse, R
 import type { Row as _launcher_v1_Row, Row__Output as _launcher_v1_Row__Output } from './launcher/v1/Row.js';
 import type { Run as _launcher_v1_Run, Run__Output as _launcher_v1_Run__Output } from './launcher/v1/Run.js';
 import type { StreamOutputRequest as _launcher_v1_StreamOutputRequest, StreamOutputRequest__Output as _launcher_v1_StreamOutputRequest__Output } from './launcher/v1/StreamOutputRequest.js';
+import type { UnpinVersionRequest as _launcher_v1_UnpinVersionRequest, UnpinVersionRequest__Output as _launcher_v1_UnpinVersionRequest__Output } from './launcher/v1/UnpinVersionRequest.js';
+import type { UpdateRollout as _launcher_v1_UpdateRollout, UpdateRollout__Output as _launcher_v1_UpdateRollout__Output } from './launcher/v1/UpdateRollout.js';
+import type { UpdateStatusResponse as _launcher_v1_UpdateStatusResponse, UpdateStatusResponse__Output as _launcher_v1_UpdateStatusResponse__Output } from './launcher/v1/UpdateStatusResponse.js';
 
 type SubtypeConstructor<Constructor extends new (...args: any) => any, Subtype> = {
   new(...args: ConstructorParameters<Constructor>): Subtype;
@@ -48,18 +56,22 @@ export interface ProtoGrpcType {
     v1: {
       AddRegistrationRequest: MessageTypeDefinition<_launcher_v1_AddRegistrationRequest, _launcher_v1_AddRegistrationRequest__Output>
       AddRegistrationResponse: MessageTypeDefinition<_launcher_v1_AddRegistrationResponse, _launcher_v1_AddRegistrationResponse__Output>
+      BadVersion: MessageTypeDefinition<_launcher_v1_BadVersion, _launcher_v1_BadVersion__Output>
       BufferStats: MessageTypeDefinition<_launcher_v1_BufferStats, _launcher_v1_BufferStats__Output>
+      CheckUpdateRequest: MessageTypeDefinition<_launcher_v1_CheckUpdateRequest, _launcher_v1_CheckUpdateRequest__Output>
       DeviceState: MessageTypeDefinition<_launcher_v1_DeviceState, _launcher_v1_DeviceState__Output>
       GetHistoryRequest: MessageTypeDefinition<_launcher_v1_GetHistoryRequest, _launcher_v1_GetHistoryRequest__Output>
       GetHistoryResponse: MessageTypeDefinition<_launcher_v1_GetHistoryResponse, _launcher_v1_GetHistoryResponse__Output>
       GetInstanceRequest: MessageTypeDefinition<_launcher_v1_GetInstanceRequest, _launcher_v1_GetInstanceRequest__Output>
       GetInstanceResponse: MessageTypeDefinition<_launcher_v1_GetInstanceResponse, _launcher_v1_GetInstanceResponse__Output>
+      GetUpdateStatusRequest: MessageTypeDefinition<_launcher_v1_GetUpdateStatusRequest, _launcher_v1_GetUpdateStatusRequest__Output>
       GetVersionRequest: MessageTypeDefinition<_launcher_v1_GetVersionRequest, _launcher_v1_GetVersionRequest__Output>
       GetVersionResponse: MessageTypeDefinition<_launcher_v1_GetVersionResponse, _launcher_v1_GetVersionResponse__Output>
       HealthRequest: MessageTypeDefinition<_launcher_v1_HealthRequest, _launcher_v1_HealthRequest__Output>
       HealthResponse: MessageTypeDefinition<_launcher_v1_HealthResponse, _launcher_v1_HealthResponse__Output>
       Instance: MessageTypeDefinition<_launcher_v1_Instance, _launcher_v1_Instance__Output>
       InstanceHealth: MessageTypeDefinition<_launcher_v1_InstanceHealth, _launcher_v1_InstanceHealth__Output>
+      InstanceUpdate: MessageTypeDefinition<_launcher_v1_InstanceUpdate, _launcher_v1_InstanceUpdate__Output>
       IsolationInForce: MessageTypeDefinition<_launcher_v1_IsolationInForce, _launcher_v1_IsolationInForce__Output>
       IsolationSettings: MessageTypeDefinition<_launcher_v1_IsolationSettings, _launcher_v1_IsolationSettings__Output>
       Launcher: SubtypeConstructor<typeof grpc.Client, _launcher_v1_LauncherClient> & { service: _launcher_v1_LauncherDefinition }
@@ -70,6 +82,7 @@ export interface ProtoGrpcType {
       ListQuarantineRequest: MessageTypeDefinition<_launcher_v1_ListQuarantineRequest, _launcher_v1_ListQuarantineRequest__Output>
       ListQuarantineResponse: MessageTypeDefinition<_launcher_v1_ListQuarantineResponse, _launcher_v1_ListQuarantineResponse__Output>
       OutputLine: MessageTypeDefinition<_launcher_v1_OutputLine, _launcher_v1_OutputLine__Output>
+      PinVersionRequest: MessageTypeDefinition<_launcher_v1_PinVersionRequest, _launcher_v1_PinVersionRequest__Output>
       QuarantinedQuery: MessageTypeDefinition<_launcher_v1_QuarantinedQuery, _launcher_v1_QuarantinedQuery__Output>
       QueryRequest: MessageTypeDefinition<_launcher_v1_QueryRequest, _launcher_v1_QueryRequest__Output>
       QueryResponse: MessageTypeDefinition<_launcher_v1_QueryResponse, _launcher_v1_QueryResponse__Output>
@@ -82,6 +95,9 @@ export interface ProtoGrpcType {
       Row: MessageTypeDefinition<_launcher_v1_Row, _launcher_v1_Row__Output>
       Run: MessageTypeDefinition<_launcher_v1_Run, _launcher_v1_Run__Output>
       StreamOutputRequest: MessageTypeDefinition<_launcher_v1_StreamOutputRequest, _launcher_v1_StreamOutputRequest__Output>
+      UnpinVersionRequest: MessageTypeDefinition<_launcher_v1_UnpinVersionRequest, _launcher_v1_UnpinVersionRequest__Output>
+      UpdateRollout: MessageTypeDefinition<_launcher_v1_UpdateRollout, _launcher_v1_UpdateRollout__Output>
+      UpdateStatusResponse: MessageTypeDefinition<_launcher_v1_UpdateStatusResponse, _launcher_v1_UpdateStatusResponse__Output>
     }
   }
 }

@@ -172,6 +172,8 @@ export interface WrapInput {
   root: string;
   /** Paths (under root or elsewhere) the instance needs; those under root are bound back. */
   keep: readonly string[];
+  /** Of `keep`, those bound back read-only (the osqueryd version directory other instances execute too, issue 17). */
+  readOnly?: readonly string[];
   /** Other host paths to cover with an empty tmpfs (those that exist). */
   cover?: readonly string[];
   /** setpriv(1) (default `setpriv`). */
@@ -206,6 +208,7 @@ export function isolationScript(input: Omit<WrapInput, 'osquerydPath' | 'args'>)
     // A directory is re-created as one, a file (a CA bundle under the root) as an empty file to bind onto.
     const make = statSync(p).isDirectory() ? `mkdir -p ${sq(target)}` : `mkdir -p ${sq(dirname(target))} && : > ${sq(target)}`;
     lines.push(make, `mount -c --bind ${sq(`./${rel}`)} ${sq(target)}`);
+    if (input.readOnly?.includes(p)) lines.push(`mount -c -o remount,bind,ro ${sq(target)}`);
   }
   for (const c of input.cover ?? DEFAULT_COVERED_PATHS) {
     if (c === input.root || !existsSync(c)) continue;

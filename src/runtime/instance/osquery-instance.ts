@@ -12,6 +12,7 @@
  * only logged.
  */
 import { mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { ulid } from 'ulid';
 import { LauncherError, errorMessage, type ErrorCode } from '../../errors.js';
 import { componentLogger, silentLogger, type Logger } from '../../log/logger.js';
@@ -361,7 +362,16 @@ export class OsqueryInstance {
       osquerydPath: o.osquerydPath,
       args,
       root: o.root,
-      keep: [paths.registrationDir, paths.socketDir, augeasLensesPath(o.root) ?? '', o.tlsServerCerts ?? ''].filter(Boolean),
+      // An updated osqueryd lives under the root (<root>/osqueryd/<version>/, issue 17): its directory is bound back,
+      // read-only (a tenant's osqueryd must not be able to change a binary the vendor runs too).
+      readOnly: [dirname(o.osquerydPath)],
+      keep: [
+        paths.registrationDir,
+        paths.socketDir,
+        augeasLensesPath(o.root) ?? '',
+        o.tlsServerCerts ?? '',
+        dirname(o.osquerydPath),
+      ].filter(Boolean),
       gid: isolationGid(this.registrationId),
     });
     this.proc = await OsquerydProcess.spawn({

@@ -5,10 +5,12 @@ import type * as grpc from '@grpc/grpc-js'
 import type { MethodDefinition } from '@grpc/proto-loader'
 import type { AddRegistrationRequest as _launcher_v1_AddRegistrationRequest, AddRegistrationRequest__Output as _launcher_v1_AddRegistrationRequest__Output } from '../../launcher/v1/AddRegistrationRequest.js';
 import type { AddRegistrationResponse as _launcher_v1_AddRegistrationResponse, AddRegistrationResponse__Output as _launcher_v1_AddRegistrationResponse__Output } from '../../launcher/v1/AddRegistrationResponse.js';
+import type { CheckUpdateRequest as _launcher_v1_CheckUpdateRequest, CheckUpdateRequest__Output as _launcher_v1_CheckUpdateRequest__Output } from '../../launcher/v1/CheckUpdateRequest.js';
 import type { GetHistoryRequest as _launcher_v1_GetHistoryRequest, GetHistoryRequest__Output as _launcher_v1_GetHistoryRequest__Output } from '../../launcher/v1/GetHistoryRequest.js';
 import type { GetHistoryResponse as _launcher_v1_GetHistoryResponse, GetHistoryResponse__Output as _launcher_v1_GetHistoryResponse__Output } from '../../launcher/v1/GetHistoryResponse.js';
 import type { GetInstanceRequest as _launcher_v1_GetInstanceRequest, GetInstanceRequest__Output as _launcher_v1_GetInstanceRequest__Output } from '../../launcher/v1/GetInstanceRequest.js';
 import type { GetInstanceResponse as _launcher_v1_GetInstanceResponse, GetInstanceResponse__Output as _launcher_v1_GetInstanceResponse__Output } from '../../launcher/v1/GetInstanceResponse.js';
+import type { GetUpdateStatusRequest as _launcher_v1_GetUpdateStatusRequest, GetUpdateStatusRequest__Output as _launcher_v1_GetUpdateStatusRequest__Output } from '../../launcher/v1/GetUpdateStatusRequest.js';
 import type { GetVersionRequest as _launcher_v1_GetVersionRequest, GetVersionRequest__Output as _launcher_v1_GetVersionRequest__Output } from '../../launcher/v1/GetVersionRequest.js';
 import type { GetVersionResponse as _launcher_v1_GetVersionResponse, GetVersionResponse__Output as _launcher_v1_GetVersionResponse__Output } from '../../launcher/v1/GetVersionResponse.js';
 import type { HealthRequest as _launcher_v1_HealthRequest, HealthRequest__Output as _launcher_v1_HealthRequest__Output } from '../../launcher/v1/HealthRequest.js';
@@ -18,6 +20,7 @@ import type { ListInstancesResponse as _launcher_v1_ListInstancesResponse, ListI
 import type { ListQuarantineRequest as _launcher_v1_ListQuarantineRequest, ListQuarantineRequest__Output as _launcher_v1_ListQuarantineRequest__Output } from '../../launcher/v1/ListQuarantineRequest.js';
 import type { ListQuarantineResponse as _launcher_v1_ListQuarantineResponse, ListQuarantineResponse__Output as _launcher_v1_ListQuarantineResponse__Output } from '../../launcher/v1/ListQuarantineResponse.js';
 import type { OutputLine as _launcher_v1_OutputLine, OutputLine__Output as _launcher_v1_OutputLine__Output } from '../../launcher/v1/OutputLine.js';
+import type { PinVersionRequest as _launcher_v1_PinVersionRequest, PinVersionRequest__Output as _launcher_v1_PinVersionRequest__Output } from '../../launcher/v1/PinVersionRequest.js';
 import type { QueryRequest as _launcher_v1_QueryRequest, QueryRequest__Output as _launcher_v1_QueryRequest__Output } from '../../launcher/v1/QueryRequest.js';
 import type { QueryResponse as _launcher_v1_QueryResponse, QueryResponse__Output as _launcher_v1_QueryResponse__Output } from '../../launcher/v1/QueryResponse.js';
 import type { ReleaseQuarantineRequest as _launcher_v1_ReleaseQuarantineRequest, ReleaseQuarantineRequest__Output as _launcher_v1_ReleaseQuarantineRequest__Output } from '../../launcher/v1/ReleaseQuarantineRequest.js';
@@ -27,6 +30,8 @@ import type { RemoveRegistrationResponse as _launcher_v1_RemoveRegistrationRespo
 import type { RestartInstanceRequest as _launcher_v1_RestartInstanceRequest, RestartInstanceRequest__Output as _launcher_v1_RestartInstanceRequest__Output } from '../../launcher/v1/RestartInstanceRequest.js';
 import type { RestartInstanceResponse as _launcher_v1_RestartInstanceResponse, RestartInstanceResponse__Output as _launcher_v1_RestartInstanceResponse__Output } from '../../launcher/v1/RestartInstanceResponse.js';
 import type { StreamOutputRequest as _launcher_v1_StreamOutputRequest, StreamOutputRequest__Output as _launcher_v1_StreamOutputRequest__Output } from '../../launcher/v1/StreamOutputRequest.js';
+import type { UnpinVersionRequest as _launcher_v1_UnpinVersionRequest, UnpinVersionRequest__Output as _launcher_v1_UnpinVersionRequest__Output } from '../../launcher/v1/UnpinVersionRequest.js';
+import type { UpdateStatusResponse as _launcher_v1_UpdateStatusResponse, UpdateStatusResponse__Output as _launcher_v1_UpdateStatusResponse__Output } from '../../launcher/v1/UpdateStatusResponse.js';
 
 export interface LauncherClient extends grpc.Client {
   /**
@@ -43,6 +48,21 @@ export interface LauncherClient extends grpc.Client {
   addRegistration(argument: _launcher_v1_AddRegistrationRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_AddRegistrationResponse__Output>): grpc.ClientUnaryCall;
   addRegistration(argument: _launcher_v1_AddRegistrationRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_AddRegistrationResponse__Output>): grpc.ClientUnaryCall;
   addRegistration(argument: _launcher_v1_AddRegistrationRequest, callback: grpc.requestCallback<_launcher_v1_AddRegistrationResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Admin only: check the update repository now (a new version starts a rollout).
+   */
+  CheckUpdate(argument: _launcher_v1_CheckUpdateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  CheckUpdate(argument: _launcher_v1_CheckUpdateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  CheckUpdate(argument: _launcher_v1_CheckUpdateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  CheckUpdate(argument: _launcher_v1_CheckUpdateRequest, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Admin only: check the update repository now (a new version starts a rollout).
+   */
+  checkUpdate(argument: _launcher_v1_CheckUpdateRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  checkUpdate(argument: _launcher_v1_CheckUpdateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  checkUpdate(argument: _launcher_v1_CheckUpdateRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  checkUpdate(argument: _launcher_v1_CheckUpdateRequest, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
   
   /**
    * Past and current runs (osqueryd processes) of a registration, newest first.
@@ -67,6 +87,23 @@ export interface LauncherClient extends grpc.Client {
   getInstance(argument: _launcher_v1_GetInstanceRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_GetInstanceResponse__Output>): grpc.ClientUnaryCall;
   getInstance(argument: _launcher_v1_GetInstanceRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_GetInstanceResponse__Output>): grpc.ClientUnaryCall;
   getInstance(argument: _launcher_v1_GetInstanceRequest, callback: grpc.requestCallback<_launcher_v1_GetInstanceResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * issue 17: osqueryd updates (feature "osqueryd-update"). The host's update
+   * status; a tenant sees its own registration only.
+   */
+  GetUpdateStatus(argument: _launcher_v1_GetUpdateStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  GetUpdateStatus(argument: _launcher_v1_GetUpdateStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  GetUpdateStatus(argument: _launcher_v1_GetUpdateStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  GetUpdateStatus(argument: _launcher_v1_GetUpdateStatusRequest, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * issue 17: osqueryd updates (feature "osqueryd-update"). The host's update
+   * status; a tenant sees its own registration only.
+   */
+  getUpdateStatus(argument: _launcher_v1_GetUpdateStatusRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  getUpdateStatus(argument: _launcher_v1_GetUpdateStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  getUpdateStatus(argument: _launcher_v1_GetUpdateStatusRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  getUpdateStatus(argument: _launcher_v1_GetUpdateStatusRequest, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
   
   /**
    * Server and API version plus the feature names this server supports.
@@ -133,6 +170,21 @@ export interface LauncherClient extends grpc.Client {
   listQuarantine(argument: _launcher_v1_ListQuarantineRequest, callback: grpc.requestCallback<_launcher_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
   
   /**
+   * Admin only: pin a registration to an osqueryd version (left out of rollouts).
+   */
+  PinVersion(argument: _launcher_v1_PinVersionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  PinVersion(argument: _launcher_v1_PinVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  PinVersion(argument: _launcher_v1_PinVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  PinVersion(argument: _launcher_v1_PinVersionRequest, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Admin only: pin a registration to an osqueryd version (left out of rollouts).
+   */
+  pinVersion(argument: _launcher_v1_PinVersionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  pinVersion(argument: _launcher_v1_PinVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  pinVersion(argument: _launcher_v1_PinVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  pinVersion(argument: _launcher_v1_PinVersionRequest, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
    * Run one SQL query through the registration's osqueryd.
    */
   Query(argument: _launcher_v1_QueryRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_QueryResponse__Output>): grpc.ClientUnaryCall;
@@ -197,6 +249,21 @@ export interface LauncherClient extends grpc.Client {
   streamOutput(argument: _launcher_v1_StreamOutputRequest, metadata: grpc.Metadata, options?: grpc.CallOptions): grpc.ClientReadableStream<_launcher_v1_OutputLine__Output>;
   streamOutput(argument: _launcher_v1_StreamOutputRequest, options?: grpc.CallOptions): grpc.ClientReadableStream<_launcher_v1_OutputLine__Output>;
   
+  /**
+   * Admin only: remove a registration's pin.
+   */
+  UnpinVersion(argument: _launcher_v1_UnpinVersionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  UnpinVersion(argument: _launcher_v1_UnpinVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  UnpinVersion(argument: _launcher_v1_UnpinVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  UnpinVersion(argument: _launcher_v1_UnpinVersionRequest, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Admin only: remove a registration's pin.
+   */
+  unpinVersion(argument: _launcher_v1_UnpinVersionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  unpinVersion(argument: _launcher_v1_UnpinVersionRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  unpinVersion(argument: _launcher_v1_UnpinVersionRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  unpinVersion(argument: _launcher_v1_UnpinVersionRequest, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
+  
 }
 
 export interface LauncherHandlers extends grpc.UntypedServiceImplementation {
@@ -206,11 +273,22 @@ export interface LauncherHandlers extends grpc.UntypedServiceImplementation {
   AddRegistration: grpc.handleUnaryCall<_launcher_v1_AddRegistrationRequest__Output, _launcher_v1_AddRegistrationResponse>;
   
   /**
+   * Admin only: check the update repository now (a new version starts a rollout).
+   */
+  CheckUpdate: grpc.handleUnaryCall<_launcher_v1_CheckUpdateRequest__Output, _launcher_v1_UpdateStatusResponse>;
+  
+  /**
    * Past and current runs (osqueryd processes) of a registration, newest first.
    */
   GetHistory: grpc.handleUnaryCall<_launcher_v1_GetHistoryRequest__Output, _launcher_v1_GetHistoryResponse>;
   
   GetInstance: grpc.handleUnaryCall<_launcher_v1_GetInstanceRequest__Output, _launcher_v1_GetInstanceResponse>;
+  
+  /**
+   * issue 17: osqueryd updates (feature "osqueryd-update"). The host's update
+   * status; a tenant sees its own registration only.
+   */
+  GetUpdateStatus: grpc.handleUnaryCall<_launcher_v1_GetUpdateStatusRequest__Output, _launcher_v1_UpdateStatusResponse>;
   
   /**
    * Server and API version plus the feature names this server supports.
@@ -235,6 +313,11 @@ export interface LauncherHandlers extends grpc.UntypedServiceImplementation {
   ListQuarantine: grpc.handleUnaryCall<_launcher_v1_ListQuarantineRequest__Output, _launcher_v1_ListQuarantineResponse>;
   
   /**
+   * Admin only: pin a registration to an osqueryd version (left out of rollouts).
+   */
+  PinVersion: grpc.handleUnaryCall<_launcher_v1_PinVersionRequest__Output, _launcher_v1_UpdateStatusResponse>;
+  
+  /**
    * Run one SQL query through the registration's osqueryd.
    */
   Query: grpc.handleUnaryCall<_launcher_v1_QueryRequest__Output, _launcher_v1_QueryResponse>;
@@ -256,19 +339,28 @@ export interface LauncherHandlers extends grpc.UntypedServiceImplementation {
    */
   StreamOutput: grpc.handleServerStreamingCall<_launcher_v1_StreamOutputRequest__Output, _launcher_v1_OutputLine>;
   
+  /**
+   * Admin only: remove a registration's pin.
+   */
+  UnpinVersion: grpc.handleUnaryCall<_launcher_v1_UnpinVersionRequest__Output, _launcher_v1_UpdateStatusResponse>;
+  
 }
 
 export interface LauncherDefinition extends grpc.ServiceDefinition {
   AddRegistration: MethodDefinition<_launcher_v1_AddRegistrationRequest, _launcher_v1_AddRegistrationResponse, _launcher_v1_AddRegistrationRequest__Output, _launcher_v1_AddRegistrationResponse__Output>
+  CheckUpdate: MethodDefinition<_launcher_v1_CheckUpdateRequest, _launcher_v1_UpdateStatusResponse, _launcher_v1_CheckUpdateRequest__Output, _launcher_v1_UpdateStatusResponse__Output>
   GetHistory: MethodDefinition<_launcher_v1_GetHistoryRequest, _launcher_v1_GetHistoryResponse, _launcher_v1_GetHistoryRequest__Output, _launcher_v1_GetHistoryResponse__Output>
   GetInstance: MethodDefinition<_launcher_v1_GetInstanceRequest, _launcher_v1_GetInstanceResponse, _launcher_v1_GetInstanceRequest__Output, _launcher_v1_GetInstanceResponse__Output>
+  GetUpdateStatus: MethodDefinition<_launcher_v1_GetUpdateStatusRequest, _launcher_v1_UpdateStatusResponse, _launcher_v1_GetUpdateStatusRequest__Output, _launcher_v1_UpdateStatusResponse__Output>
   GetVersion: MethodDefinition<_launcher_v1_GetVersionRequest, _launcher_v1_GetVersionResponse, _launcher_v1_GetVersionRequest__Output, _launcher_v1_GetVersionResponse__Output>
   Health: MethodDefinition<_launcher_v1_HealthRequest, _launcher_v1_HealthResponse, _launcher_v1_HealthRequest__Output, _launcher_v1_HealthResponse__Output>
   ListInstances: MethodDefinition<_launcher_v1_ListInstancesRequest, _launcher_v1_ListInstancesResponse, _launcher_v1_ListInstancesRequest__Output, _launcher_v1_ListInstancesResponse__Output>
   ListQuarantine: MethodDefinition<_launcher_v1_ListQuarantineRequest, _launcher_v1_ListQuarantineResponse, _launcher_v1_ListQuarantineRequest__Output, _launcher_v1_ListQuarantineResponse__Output>
+  PinVersion: MethodDefinition<_launcher_v1_PinVersionRequest, _launcher_v1_UpdateStatusResponse, _launcher_v1_PinVersionRequest__Output, _launcher_v1_UpdateStatusResponse__Output>
   Query: MethodDefinition<_launcher_v1_QueryRequest, _launcher_v1_QueryResponse, _launcher_v1_QueryRequest__Output, _launcher_v1_QueryResponse__Output>
   ReleaseQuarantine: MethodDefinition<_launcher_v1_ReleaseQuarantineRequest, _launcher_v1_ReleaseQuarantineResponse, _launcher_v1_ReleaseQuarantineRequest__Output, _launcher_v1_ReleaseQuarantineResponse__Output>
   RemoveRegistration: MethodDefinition<_launcher_v1_RemoveRegistrationRequest, _launcher_v1_RemoveRegistrationResponse, _launcher_v1_RemoveRegistrationRequest__Output, _launcher_v1_RemoveRegistrationResponse__Output>
   RestartInstance: MethodDefinition<_launcher_v1_RestartInstanceRequest, _launcher_v1_RestartInstanceResponse, _launcher_v1_RestartInstanceRequest__Output, _launcher_v1_RestartInstanceResponse__Output>
   StreamOutput: MethodDefinition<_launcher_v1_StreamOutputRequest, _launcher_v1_OutputLine, _launcher_v1_StreamOutputRequest__Output, _launcher_v1_OutputLine__Output>
+  UnpinVersion: MethodDefinition<_launcher_v1_UnpinVersionRequest, _launcher_v1_UpdateStatusResponse, _launcher_v1_UnpinVersionRequest__Output, _launcher_v1_UpdateStatusResponse__Output>
 }
