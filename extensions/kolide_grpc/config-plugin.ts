@@ -32,7 +32,7 @@ export function createConfigPlugin(ctx: ExtensionContext, session: Session): Con
           log.warn({ err: errorMessage(err) }, 'cannot cache the config; serving it uncached');
         }
         state.lastConfigSource = 'server';
-        return { [CONFIG_SOURCE]: config };
+        return { [CONFIG_SOURCE]: ctx.quarantine.filterConfig(config) };
       } catch (err) {
         state.recordError('config', err);
         if (isLauncherError(err, 'E_DEVICE_DISABLED')) throw err;
@@ -40,7 +40,7 @@ export function createConfigPlugin(ctx: ExtensionContext, session: Session): Con
         if (cached) {
           log.warn({ err: errorMessage(err) }, 'device server config unavailable; serving the cached config');
           state.lastConfigSource = 'cache';
-          return { [CONFIG_SOURCE]: cached.config };
+          return { [CONFIG_SOURCE]: ctx.quarantine.filterConfig(cached.config) };
         }
         if (ctx.nodeKeys.getNodeKey(reg) === undefined) {
           log.warn({ err: errorMessage(err) }, 'not enrolled and no cached config; serving an empty config');

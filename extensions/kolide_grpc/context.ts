@@ -7,6 +7,7 @@ import type { NodeKeyStore } from '../../src/store/node-keys.js';
 import type { DeploymentUrls } from '../../src/store/registrations.js';
 import type { DetailsReader } from './details.js';
 import type { ResolvedOptions } from './options.js';
+import type { QueryQuarantine } from './quarantine.js';
 import type { ExtensionState } from './state.js';
 
 export interface ExtensionContext {
@@ -18,6 +19,8 @@ export interface ExtensionContext {
   readonly log: Logger;
   readonly hostIdentifier: string;
   readonly details: DetailsReader;
+  /** This run's query quarantine (issue 16). */
+  readonly quarantine: QueryQuarantine;
   /** This registration's device server when the backend moved it (wrong_region), else undefined: the client's own. */
   deviceUrl(): string | undefined;
   /** Keep the URLs the backend handed out (validated, persisted with the registration). */

@@ -10,6 +10,7 @@ import type { DistributedQueryResult, QueryStats } from '../../src/device/index.
 import type { ExtensionContext } from './context.js';
 import type { Session } from './session.js';
 import { QueryThrottle } from './query-throttle.js';
+import { errorMessage } from '../../src/errors.js';
 
 function int(v: unknown): number {
   const n = Number(v);
@@ -43,6 +44,15 @@ export function toDeviceResults(results: DistributedResults): DistributedQueryRe
 export function createDistributedPlugin(ctx: ExtensionContext, session: Session): DistributedPlugin & { readonly throttle: QueryThrottle } {
   const { opts, state } = ctx;
   const throttle = new QueryThrottle(opts.distributedForwardingIntervalMs, opts.distributedStartupWindowMs);
+  /** Failed results for quarantined queries, straight to the backend (osqueryd never sees them). */
+  const publishRefused = async (items: DistributedQueryResult[]): Promise<void> => {
+    try {
+      await session.withNodeKey('results', (nodeKey, call) => opts.client.publishResults(nodeKey, items, call));
+    } catch (err) {
+      state.recordError('results', err);
+      ctx.log.warn({ err: errorMessage(err), queries: items.length }, 'could not publish the failed results of quarantined queries');
+    }
+  };
   return {
     kind: 'distributed',
     name: 'kolide_grpc',
@@ -52,8 +62,10 @@ export function createDistributedPlugin(ctx: ExtensionContext, session: Session)
       try {
         const res = await session.withNodeKey('queries', (nodeKey, call) => opts.client.requestQueries(nodeKey, call));
         throttle.accelerate(res.queries.accelerate);
-        const out: DistributedQueries = { queries: res.queries.queries };
-        if (res.queries.discovery) out.discovery = res.queries.discovery;
+        const handed = ctx.quarantine.handOut(res.queries.queries, res.queries.discovery);
+        if (handed.refused.length > 0) await publishRefused(handed.refused);
+        const out: DistributedQueries = { queries: handed.queries };
+        if (handed.discovery && Object.keys(handed.discovery).length > 0) out.discovery = handed.discovery;
         if (res.queries.accelerate > 0) out.accelerate = res.queries.accelerate;
         return out;
       } catch (err) {
@@ -62,6 +74,7 @@ export function createDistributedPlugin(ctx: ExtensionContext, session: Session)
       }
     },
     async writeResults(results: DistributedResults): Promise<void> {
+      ctx.quarantine.answered(Object.keys(results.statuses));
       const items = toDeviceResults(results);
       try {
         await session.withNodeKey('results', (nodeKey, call) => opts.client.publishResults(nodeKey, items, call));

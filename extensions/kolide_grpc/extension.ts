@@ -13,6 +13,8 @@ import { LogBuffer } from '../../src/store/log-buffer.js';
 import { NodeKeyStore } from '../../src/store/node-keys.js';
 import { RegistrationStore, type DeploymentUrls } from '../../src/store/registrations.js';
 import { DetailsReader } from './details.js';
+import { QuarantineStore } from '../../src/store/quarantine.js';
+import { QueryQuarantine, type RunEnd } from './quarantine.js';
 import { createConfigPlugin } from './config-plugin.js';
 import type { ExtensionContext } from './context.js';
 import { createDistributedPlugin } from './distributed-plugin.js';
@@ -46,6 +48,8 @@ export interface KolideExtension {
   enroll(): Promise<string>;
   /** Run one publication tick now (tests, shutdown tooling). */
   publishNow(): Promise<void>;
+  /** The run is over (osqueryd gone): record the quarantine suspects; a note for the run history. */
+  runEnded(end: RunEnd): Promise<string | undefined>;
 }
 
 export function createKolideExtension(options: KolideExtensionOptions): KolideExtension {
@@ -60,6 +64,17 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
   const registrations = new RegistrationStore(opts.db);
   let deployment: DeploymentUrls = registrations.get(reg)?.deployment ?? {};
   let publisher: LogPublisher | undefined;
+  const quarantine = new QueryQuarantine({
+    registrationId: reg,
+    store: new QuarantineStore(opts.db),
+    settings: opts.quarantine,
+    buffer,
+    log,
+    endRun: (reason) => {
+      if (opts.endRun) opts.endRun(reason);
+      else log.error({ err: reason.message }, 'a distributed query is past its deadline but this extension cannot end its run');
+    },
+  });
 
   const ctx: ExtensionContext = {
     opts,
@@ -70,6 +85,7 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
     log,
     hostIdentifier: nodeKeys.hostIdentifier(reg),
     details: new DetailsReader(opts.osqueryQuery, opts.detailsTimings, log, state.abort.signal),
+    quarantine,
     deviceUrl: () => deployment.deviceUrl,
     moveTo(urls: DeploymentUrls): void {
       const next: DeploymentUrls = { ...deployment };
@@ -143,6 +159,7 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
       stopping ??= (async () => {
         state.stopped = true;
         state.abort.abort();
+        quarantine.stop();
         appender.flush();
         await publisher!.stop();
         await backgroundEnroll;
@@ -177,11 +194,15 @@ export function createKolideExtension(options: KolideExtensionOptions): KolideEx
           limitRaised: publisher!.limit.changes.raised,
         },
         buffers: buffer.statsFor(reg),
+        quarantine: { enabled: quarantine.enabled, inFlight: quarantine.inFlightIds().length },
       };
     },
     enroll,
     publishNow(): Promise<void> {
       return publisher!.publishNow();
+    },
+    runEnded(end: RunEnd): Promise<string | undefined> {
+      return quarantine.runEnded(end);
     },
   };
 }

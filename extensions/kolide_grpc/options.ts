@@ -11,6 +11,8 @@ import { validateRegistrationId } from '../../src/store/registrations.js';
 import { DEFAULT_DETAILS_TIMINGS, type DetailsTimings, type OsqueryQuery } from './details.js';
 import { DeviceStateTracker } from './device-state.js';
 import type { PublishGate } from './publish-gate.js';
+import { DEFAULT_QUARANTINE_POLICY } from '../../src/store/quarantine.js';
+import type { QuarantineSettings } from './quarantine.js';
 import type { RegistrationId } from '../../src/registration.js';
 
 /** Who we are, for `kolide_launcher_info` and the enrollment details. */
@@ -81,6 +83,10 @@ export interface KolideExtensionOptions {
   deviceState?: DeviceStateTracker;
   /** Told after each PublishLogs batch whether the server acknowledged it (metrics, issue 18). Must not throw. */
   onPublish?: (kind: 'result' | 'status', ok: boolean) => void;
+  /** Query quarantine (issue 16); default on, 2 incidents in 24 h, 7 days, 120 s deadline. */
+  quarantine?: Partial<QuarantineSettings>;
+  /** End this extension's run (the instance's ExtensionContext.endRun); a query past its deadline needs it. */
+  endRun?: (reason: Error) => void;
 }
 
 export interface ResolvedOptions
@@ -99,9 +105,13 @@ export interface ResolvedOptions
       | 'publishBackoffMaxMs'
       | 'publishGate'
       | 'onPublish'
+      | 'quarantine'
+      | 'endRun'
     >
   > {
   onPublish: ((kind: 'result' | 'status', ok: boolean) => void) | undefined;
+  quarantine: QuarantineSettings;
+  endRun: ((reason: Error) => void) | undefined;
   slowPublishMs: number | undefined;
   publishBackoffMaxMs: number | undefined;
   publishGate: PublishGate | undefined;
@@ -161,5 +171,11 @@ export function resolveOptions(o: KolideExtensionOptions): ResolvedOptions {
     osqueryQuery: o.osqueryQuery,
     detailsTimings: { ...DEFAULT_DETAILS_TIMINGS, ...o.detailsTimings },
     deviceState: o.deviceState ?? new DeviceStateTracker(),
+    quarantine: {
+      enabled: o.quarantine?.enabled ?? true,
+      policy: { ...DEFAULT_QUARANTINE_POLICY, ...o.quarantine?.policy },
+      queryTimeoutMs: positive('quarantine.queryTimeoutMs', o.quarantine?.queryTimeoutMs, 120_000),
+    },
+    endRun: o.endRun,
   };
 }

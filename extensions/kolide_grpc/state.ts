@@ -42,6 +42,8 @@ export interface KolideExtensionStatus {
   /** PublishLogs calls made, consecutive failed ticks, and the longest next wait (issue 19). */
   publish: { attempts: number; failures: number; backoffMs: number; limitLowered: number; limitRaised: number };
   buffers: Record<LogKind, LogBufferStats>;
+  /** Query quarantine of this run (issue 16): on or off, distributed queries handed out and not yet answered. */
+  quarantine?: { enabled: boolean; inFlight: number };
 }
 
 export class ExtensionState {

@@ -12,6 +12,7 @@ import type {
   HealthInfo,
   InstanceInfo,
   OutputSource,
+  QuarantineState,
   RunRecord,
   UpdateControl,
   VersionInfo,
@@ -29,6 +30,8 @@ export interface EnrollHooks {
   forget(id: string): void;
   /** Forget a re-enrolled registration's node key and failures (its instance is stopped). */
   reset(id: string): void;
+  /** Release a quarantined query of a registration (issue 16). */
+  releaseQuarantine?(id: RegistrationId, query: string): Promise<QuarantineState[]>;
 }
 
 export class RunnerControlTarget implements ControlTarget {
@@ -103,5 +106,15 @@ export class RunnerControlTarget implements ControlTarget {
 
   output(id: RegistrationId): OutputSource | undefined {
     return this.runner.output(id);
+  }
+
+  listQuarantine(ids: readonly string[] | undefined): QuarantineState[] {
+    return this.state.quarantine(ids);
+  }
+
+  async releaseQuarantine(id: RegistrationId, query: string): Promise<QuarantineState[]> {
+    if (!this.runner.registrationsList().some((r) => r.id === id)) throw new LauncherError('E_NOT_FOUND', `registration ${id} not found`);
+    if (!this.hooks?.releaseQuarantine) throw new LauncherError('E_NOT_FOUND', `registration ${id} has no quarantine store`);
+    return this.hooks.releaseQuarantine(id, query);
   }
 }

@@ -19,6 +19,7 @@ import { LogBuffer } from '../store/log-buffer.js';
 import { BackupScheduler } from '../store/backups.js';
 import { StoreIncidents } from '../store/incidents.js';
 import { NodeKeyStore } from '../store/node-keys.js';
+import { QuarantineStore } from '../store/quarantine.js';
 import { DeviceClient } from '../device/index.js';
 import { createKolideExtension, DeviceStateTracker, readEnrollSecret } from '../../extensions/kolide_grpc/index.js';
 import { Runner } from '../runtime/runner.js';
@@ -29,7 +30,7 @@ import { stateTablePlugins } from '../state/tables.js';
 import type { Scope } from '../state/table.js';
 import { startControlServer, type ControlServer } from '../control/server.js';
 import { buildInfo, launcherVersion } from '../version.js';
-import { LiveState } from './state-source.js';
+import { LiveState, toQuarantineState } from './state-source.js';
 import { RunnerControlTarget } from './control-target.js';
 import { launcherOptions, type ExtensionSeams, type RunnerSeams } from './options.js';
 import { checkRootDirectory, controlSettings, deviceClientOptions } from './startup-checks.js';
@@ -137,6 +138,7 @@ export class LauncherApp {
     this.logBuffer = logBuffer;
     const trackers = this.deviceTrackers;
     const nodeKeys = new NodeKeyStore(this.db);
+    const quarantine = new QuarantineStore(this.db);
     const trackerOf = (id: string): DeviceStateTracker => {
       let t = trackers.get(id);
       if (!t) trackers.set(id, (t = new DeviceStateTracker()));
@@ -166,6 +168,7 @@ export class LauncherApp {
         getUptimeSeconds: () => ctx.run.uptimeSeconds(),
         osqueryQuery: ctx.query,
         deviceState: trackerOf(ctx.registrationId),
+        endRun: (reason) => ctx.endRun(reason),
         ...(metrics
           ? { onPublish: (kind: 'result' | 'status', ok: boolean) => metrics.recorder.publish(ctx.registrationId, kind, ok) }
           : {}),
@@ -178,6 +181,7 @@ export class LauncherApp {
         start: () => ext.start(),
         stop: () => ext.stop(),
         status: () => ({ ...ext.status() }),
+        runEnded: (report) => ext.runEnded(report),
       };
     };
     this.runner = new Runner({
@@ -212,13 +216,21 @@ export class LauncherApp {
       hostname: hostname(),
       defaultDeviceUrl: this.device.url.origin,
       deviceState: (id, enrolled, disabled) => trackers.get(id)?.snapshot(enrolled, disabled),
+      quarantine,
       updates: (ids) => updateRows(this.update.status(ids)),
     });
     this.control = new RunnerControlTarget(this.runner, this.state, {
       checkSecretFile: async (id, path) => void (await readEnrollSecret(id, undefined, path)),
       forget: (id) => {
         trackers.delete(id);
+        void quarantine.removeRegistration(id).catch(() => undefined);
         this.update.forget(id); // issue 17: a removed registration keeps no assignment or pin
+      },
+      // A released scheduled query comes back with the config of a new run (osqueryd reads the config at start).
+      releaseQuarantine: async (id, query) => {
+        const released = await quarantine.release(id, query);
+        if (released.some((e) => e.kind === 'scheduled')) await this.runner.restart(id);
+        return released.map(toQuarantineState);
       },
       reset: (id) => {
         nodeKeys.clearNodeKey(id);

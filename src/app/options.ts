@@ -31,6 +31,7 @@ export type ExtensionSettings = Pick<
   | 'distributedForwardingIntervalMs'
   | 'distributedStartupWindowMs'
   | 'detailsTimings'
+  | 'quarantine'
 >;
 
 export interface LauncherOptions {
@@ -63,6 +64,15 @@ export function launcherOptions(
     bufferCap: cfg.log_buffer.max_entries,
     bufferMaxTotalBytes: cfg.log_buffer.max_total_bytes,
     distributedForwardingIntervalMs: cfg.distributed_forwarding_interval_seconds * 1000,
+    quarantine: {
+      enabled: cfg.quarantine.enabled,
+      queryTimeoutMs: cfg.quarantine.query_timeout_seconds * 1000,
+      policy: {
+        incidents: cfg.quarantine.incidents,
+        windowMs: cfg.quarantine.window_hours * 3600_000,
+        ttlMs: cfg.quarantine.ttl_days * 86_400_000,
+      },
+    },
     ...seams.extension,
   };
   return { runner, extension };

@@ -10,8 +10,18 @@ import { isRegistrationId, limitsToWire } from '../registration.js';
 import type { RunRecord as StoredRun } from '../store/run-history.js';
 import type { LogBuffer } from '../store/log-buffer.js';
 import type { NodeKeyStore } from '../store/node-keys.js';
+import type { QuarantineEntry, QuarantineStore } from '../store/quarantine.js';
 import type { StateSource } from '../state/tables.js';
-import type { CheckupState, DeviceState, InstanceInfo, LogBufferState, RegistrationState, RunRecord, UpdateState } from '../state/types.js';
+import type {
+  CheckupState,
+  DeviceState,
+  InstanceInfo,
+  LogBufferState,
+  QuarantineState,
+  RegistrationState,
+  RunRecord,
+  UpdateState,
+} from '../state/types.js';
 
 const ms = (iso: string | undefined): number | null => (iso ? Date.parse(iso) : null);
 
@@ -48,6 +58,29 @@ export interface LiveStateDeps {
   checkups?: () => CheckupState[];
   /** issue 17: the update service's rows (absent: no rows). */
   updates?: (ids: readonly string[]) => UpdateState[];
+  /** Query quarantine (issue 16); no rows without it. */
+  quarantine?: QuarantineStore;
+}
+
+/** What `ctl quarantine release` takes for an entry: a scheduled query's name, else its SQL hash's first 12 hex digits. */
+export function releaseHandleOf(e: Pick<QuarantineEntry, 'kind' | 'name' | 'sqlHash'>): string {
+  return e.kind === 'scheduled' && e.name !== '' ? e.name : e.sqlHash.slice(0, 12);
+}
+
+export function toQuarantineState(e: QuarantineEntry): QuarantineState {
+  return {
+    registration_id: e.registrationId,
+    kind: e.kind,
+    name: e.name,
+    sql_hash: e.sqlHash,
+    sql: e.sql,
+    query_id: e.queryId,
+    reason: e.reason,
+    incidents: e.incidents,
+    quarantined_at: e.quarantinedAt,
+    expires_at: e.expiresAt,
+    release_handle: releaseHandleOf(e),
+  };
 }
 
 export class LiveState implements StateSource {
@@ -143,6 +176,12 @@ export class LiveState implements StateSource {
         return [];
       }
     });
+  }
+
+  quarantine(ids?: readonly string[]): QuarantineState[] {
+    if (!this.d.quarantine) return [];
+    const regIds = ids ?? this.d.runner.registrationsList().map((r) => r.id);
+    return this.d.quarantine.list(regIds).map(toQuarantineState);
   }
 
   logBuffers(ids?: readonly string[]): LogBufferState[] {

@@ -17,6 +17,7 @@ import { ControlCallError } from '../control/call-error.js';
 import type { AddRegistrationInput } from '../control/target.js';
 import { EXIT, EXIT_CODES_HELP, exitCodeOf } from './ctl-exit.js';
 import * as fmt from './ctl-format.js';
+import { quarantineLine, quarantineTable, releasedText } from './ctl-quarantine.js';
 import { colorEnabled } from '../log/color.js';
 import { errorOutput, wireJson } from './cli-output.js';
 import { addUpdateCommands, updateLinesFor } from './ctl-update.js';
@@ -168,7 +169,14 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
         const info = await ctx.client.getInstance(id);
         const update = await updateLinesFor(ctx.client, id).catch(() => undefined); // issue 17: version and pending update
         if (ctx.json) printJson(io, update ? { ...info, update: update.json } : info);
-        else io.stdout(fmt.instanceDetails(info) + (update?.text ?? ''));
+        else {
+          const details = fmt.instanceDetails(info);
+          // issue 16: one more line when the server has the quarantine (older servers: the details alone).
+          const quarantined = ctx.version.features.includes(FEATURES.quarantine) ? await ctx.client.listQuarantine(id) : undefined;
+          const keyWidth = (details.split('\n')[0] ?? '').length - info.id.length - 2;
+          const line = quarantined ? `${'quarantine'.padEnd(keyWidth)}  ${quarantineLine(quarantined)}\n` : '';
+          io.stdout(details + line + (update?.text ?? ''));
+        }
       }),
     );
 
@@ -287,6 +295,30 @@ export function buildCtlCommand(overrides: Partial<CtlIo> = {}): Command {
     );
 
   addUpdateCommands(ctl, action);
+
+  const quarantine = ctl.command('quarantine').description('queries quarantined for a registration after crashing or hanging its osqueryd');
+  quarantine
+    .command('list [id]')
+    .description('quarantined queries of one registration, or of every one you may see')
+    .action(
+      action(async (ctx, id: string | undefined) => {
+        await requireFeature(ctx, FEATURES.quarantine, 'query quarantine');
+        const entries = await ctx.client.listQuarantine(id ?? '');
+        if (ctx.json) printJson(io, entries);
+        else io.stdout(quarantineTable(entries));
+      }),
+    );
+  quarantine
+    .command('release <id> <query>')
+    .description('let a quarantined query run again: a scheduled query name, a SQL hash (prefix) or the SQL')
+    .action(
+      action(async (ctx, id: string, query: string) => {
+        await requireFeature(ctx, FEATURES.quarantine, 'query quarantine');
+        const released = await ctx.client.releaseQuarantine(id, query);
+        if (ctx.json) printJson(io, released);
+        else io.stdout(releasedText(id, released));
+      }),
+    );
 
   return ctl;
 }

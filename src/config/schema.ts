@@ -184,6 +184,20 @@ export const configSchema = z
     /** issue 22: "off" treats the host as unable to make mount namespaces (isolation: unavailable). */
     isolation_namespaces: z.enum(['auto', 'off']).default('auto'),
     distributed_forwarding_interval_seconds: z.number().min(1).max(300).default(60),
+    /** issue 16: queries that crash or hang a registration's osqueryd are quarantined for that registration. */
+    quarantine: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** A distributed query with no result after this long ends (only) its osqueryd's run and is a suspect. */
+        query_timeout_seconds: z.number().min(1).max(86_400).default(120),
+        /** Incidents within the window that quarantine a query. */
+        incidents: z.number().int().min(1).max(100).default(2),
+        window_hours: z.number().min(0.01).max(720).default(24),
+        /** A quarantine ends after this long unless released earlier. */
+        ttl_days: z.number().min(0.001).max(365).default(7),
+      })
+      .strict()
+      .default({ enabled: true, query_timeout_seconds: 120, incidents: 2, window_hours: 24, ttl_days: 7 }),
     /** issue 18: the doctor's checks run inside the supervisor at start and then every interval. */
     checkups: z
       .object({

@@ -36,7 +36,10 @@ import {
 } from './mapping.js';
 import { launcherApi } from './proto.js';
 import { ControlCallError, TRANSPORT_HINT, fromServiceError, tlsFailure } from './call-error.js';
-import type { AddRegistrationInput, HealthInfo, InstanceInfo, RunRecord } from './target.js';
+import type { AddRegistrationInput, HealthInfo, InstanceInfo, QuarantineState, RunRecord } from './target.js';
+import type { ListQuarantineResponse__Output } from './gen/launcher/v1/ListQuarantineResponse.js';
+import type { ReleaseQuarantineResponse__Output } from './gen/launcher/v1/ReleaseQuarantineResponse.js';
+import { fromQuarantineMessage } from './quarantine-mapping.js';
 import { clientCredentials, type TlsMaterial } from './tls.js';
 import { probeTls } from './tls-probe.js';
 
@@ -208,6 +211,24 @@ export class ControlClient {
       this.stub.GetHistory({ registration_id: id, limit }, o, cb),
     );
     return res.runs.map(fromRunMessage);
+  }
+
+  /** Quarantined queries of one registration, or (no id) of every registration the caller may see. */
+  async listQuarantine(id = ''): Promise<QuarantineState[]> {
+    const res = await this.call<ListQuarantineResponse__Output>('ListQuarantine', (o, cb) =>
+      this.stub.ListQuarantine({ registration_id: id }, o, cb),
+    );
+    return res.queries.map(fromQuarantineMessage);
+  }
+
+  /** Release a quarantined query: a scheduled query's name, a SQL hash (prefix of >= 8 hex digits) or the SQL. */
+  async releaseQuarantine(id: string, query: string): Promise<QuarantineState[]> {
+    const res = await this.call<ReleaseQuarantineResponse__Output>(
+      'ReleaseQuarantine',
+      (o, cb) => this.stub.ReleaseQuarantine({ registration_id: id, query }, o, cb),
+      60_000,
+    );
+    return res.released.map(fromQuarantineMessage);
   }
 
   /**

@@ -19,6 +19,8 @@ export const FEATURES = {
   grpcHealth: 'grpc-health',
   /** issue 17: GetUpdateStatus, CheckUpdate, PinVersion, UnpinVersion. */
   osquerydUpdate: 'osqueryd-update',
+  /** ListQuarantine and ReleaseQuarantine (issue 16). */
+  quarantine: 'quarantine',
 } as const;
 
 export type FeatureName = (typeof FEATURES)[keyof typeof FEATURES];

@@ -20,6 +20,7 @@ import {
   toRowMessages,
   toRunMessage,
 } from './mapping.js';
+import { toQuarantineMessage } from './quarantine-mapping.js';
 import { RpcStatusError, statusOf, toServiceError } from './status.js';
 import type { ControlTarget, InstanceInfo, UpdateControl } from './target.js';
 import { toUpdateStatusMessage } from './update-mapping.js';
@@ -200,6 +201,27 @@ export function createLauncherService(options: ServiceOptions): LauncherService 
       const limit = validate.historyLimit(req.limit);
       requireInstance(id);
       return { runs: target.history(id, limit).map(toRunMessage) };
+    }),
+
+    ListQuarantine: unary('ListQuarantine', (req, call) => {
+      if (req.registration_id !== '') {
+        const { id } = admitRegistration('ListQuarantine', call, req.registration_id, 'registration_id');
+        requireInstance(id);
+        return { queries: target.listQuarantine([id]).map(toQuarantineMessage) };
+      }
+      const caller = identify('ListQuarantine', call);
+      const ids = caller.role.kind === 'admin' ? undefined : [caller.role.registrationId];
+      // Filtered again by owner: a tenant sees only its own entries, whatever the target returns.
+      const visible = target.listQuarantine(ids).filter((q) => authorizer.canSee(caller, q.registration_id));
+      return { queries: visible.map(toQuarantineMessage) };
+    }),
+
+    ReleaseQuarantine: unary('ReleaseQuarantine', async (req, call) => {
+      const { caller, id } = admitRegistration('ReleaseQuarantine', call, req.registration_id, 'registration_id');
+      const query = validate.quarantineQuery(req.query);
+      requireInstance(id);
+      logger.info({ subject: caller.subject, method: 'ReleaseQuarantine', registration_id: id }, 'releasing a quarantined query');
+      return { released: (await target.releaseQuarantine(id, query)).map(toQuarantineMessage) };
     }),
 
     StreamOutput: (call) => {

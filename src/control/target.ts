@@ -16,8 +16,17 @@
 
 // The typed state objects are defined once, in src/state/types.ts, and shared
 // with the state tables (issue 7): the API sends the same rows osquery sees.
-export type { LimitMode, Limits, LimitsInForce, BufferStats, InstanceInfo, RunRecord, DeviceState } from '../state/types.js';
-import type { DeviceState, InstanceInfo, Limits, RunRecord } from '../state/types.js';
+export type {
+  LimitMode,
+  Limits,
+  LimitsInForce,
+  BufferStats,
+  InstanceInfo,
+  RunRecord,
+  DeviceState,
+  QuarantineState,
+} from '../state/types.js';
+import type { DeviceState, InstanceInfo, Limits, QuarantineState, RunRecord } from '../state/types.js';
 import type { RegistrationId } from '../registration.js';
 
 export interface VersionInfo {
@@ -72,6 +81,10 @@ export interface ControlTarget {
   history(id: RegistrationId, limit: number): RunRecord[];
   /** The current run's output, or undefined when no run has started. */
   output(id: RegistrationId): OutputSource | undefined;
+  /** Quarantined queries of these registrations (all when undefined), issue 16. */
+  listQuarantine(ids: readonly string[] | undefined): QuarantineState[];
+  /** Release a registration's quarantined query (name, SQL hash or prefix, or SQL); E_NOT_FOUND when none matches. */
+  releaseQuarantine(id: RegistrationId, query: string): Promise<QuarantineState[]>;
   /** issue 17: osqueryd updates (absent on targets without an update service). */
   update?: UpdateControl;
 }

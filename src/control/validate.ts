@@ -50,6 +50,14 @@ export function queryTimeoutMs(value: number): number {
   return value;
 }
 
+/** ReleaseQuarantine's `query`: a name, a SQL hash (prefix) or the SQL; bounded like a query. */
+export function quarantineQuery(value: string): string {
+  if (value.trim() === '') invalid('query must not be empty (a scheduled query name, a SQL hash or the SQL)');
+  const bytes = Buffer.byteLength(value, 'utf8');
+  if (bytes > MAX_SQL_BYTES) invalid(`query is ${bytes} bytes, the maximum is ${MAX_SQL_BYTES}`);
+  return value;
+}
+
 /** 0 (unset) → default. */
 export function historyLimit(value: number): number {
   if (value === 0) return DEFAULT_HISTORY_LIMIT;

@@ -158,6 +158,8 @@ export class ConfigManager {
       const res = this.flags.set(name, optionString(value));
       if (!res.ok) glog.warning('options.cpp', 70, `Cannot set flag ${name}: ${res.error}`);
     }
+    // A config's `verbose` takes effect at once, as osqueryd's flag does for VLOG.
+    glog.verbose = this.flags.bool('verbose');
   }
 
   private async resolvePacks(packs: Record<string, unknown>): Promise<Record<string, PackValue>> {

@@ -8,6 +8,10 @@ import { glog } from './glog.js';
 export interface Faults {
   /** Abort (SIGABRT) when any executed SQL contains this marker. */
   crashOnQuery?: string;
+  /** A query whose SQL contains this marker never returns (the rest of the daemon keeps answering). */
+  hangOnQuery?: string;
+  /** Faults apply only to a daemon whose --database_path contains this text, or one of its `|`-separated alternatives (some tenants of a supervisor). */
+  scope?: string;
   /** After n ms stop answering Thrift (sockets stay open) and stop all outgoing work. */
   hangAfterMs?: number;
   /** Exit with code 1 after n ms, without any cleanup. */
@@ -24,6 +28,8 @@ export interface Faults {
 
 const KEYS: Record<string, keyof Faults> = {
   crash_on_query: 'crashOnQuery',
+  hang_on_query: 'hangOnQuery',
+  scope: 'scope',
   hang_after_ms: 'hangAfterMs',
   exit_after_ms: 'exitAfterMs',
   grow_memory_mb_per_s: 'growMemoryMbPerS',
@@ -52,9 +58,9 @@ export function parseFaults(text: string | undefined): Faults {
   for (const [key, value] of pairs) {
     const field = KEYS[key];
     if (!field) throw new Error(`OSQUERYD_SIM_FAULTS: unknown fault ${JSON.stringify(key)} (known: ${Object.keys(KEYS).join(', ')})`);
-    if (field === 'crashOnQuery') {
-      if (String(value) === '') throw new Error('OSQUERYD_SIM_FAULTS: crash_on_query needs a non-empty marker');
-      out.crashOnQuery = String(value);
+    if (field === 'crashOnQuery' || field === 'hangOnQuery' || field === 'scope') {
+      if (String(value) === '') throw new Error(`OSQUERYD_SIM_FAULTS: ${key} needs a non-empty value`);
+      out[field] = String(value);
     } else {
       const n = Number(value);
       if (!Number.isFinite(n) || n < 0)
@@ -66,6 +72,12 @@ export function parseFaults(text: string | undefined): Faults {
 }
 
 const NEVER = new Promise<never>(() => undefined);
+
+/** The faults for a daemon with this --database_path: none when `scope` is set and the path does not contain it. */
+export function scopedFaults(faults: Faults, databasePath: string): Faults {
+  if (faults.scope === undefined) return faults;
+  return faults.scope.split('|').some((alt) => alt !== '' && databasePath.includes(alt)) ? faults : {};
+}
 
 /** Applies the faults to the running daemon. */
 export class FaultController {
@@ -132,13 +144,19 @@ export class FaultController {
     return this.hungFlag ? NEVER : Promise.resolve();
   }
 
-  /** Called with every SQL text before it runs. */
-  checkQuery(sql: string): void {
+  /** Called with every SQL text before it runs: aborts on crash_on_query; a promise that never settles on hang_on_query. */
+  checkQuery(sql: string): Promise<never> | undefined {
     const marker = this.faults.crashOnQuery;
     if (marker !== undefined && sql.includes(marker)) {
       glog.error('faults.cpp', 70, `Fault injection: aborting on a query containing ${JSON.stringify(marker)}`);
       process.abort();
     }
+    const hang = this.faults.hangOnQuery;
+    if (hang !== undefined && sql.includes(hang)) {
+      glog.warning('faults.cpp', 78, `Fault injection: a query containing ${JSON.stringify(hang)} never returns`);
+      return NEVER;
+    }
+    return undefined;
   }
 
   stop(): void {

@@ -4,7 +4,7 @@
  * SQLite) is even loaded, so they are fast.
  */
 import { CommandLineError, parseCommandLine } from './cli.js';
-import { parseFaults } from './faults.js';
+import { parseFaults, scopedFaults } from './faults.js';
 import { FLAG_ALIASES, FLAG_TABLE, findFlag } from './flags.js';
 import { OSQUERY_VERSION } from './version.js';
 
@@ -42,7 +42,7 @@ export async function main(argv: readonly string[]): Promise<void> {
   }
   let faults;
   try {
-    faults = parseFaults(process.env.OSQUERYD_SIM_FAULTS);
+    faults = scopedFaults(parseFaults(process.env.OSQUERYD_SIM_FAULTS), flags.get('database_path'));
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n`);
     process.exit(1);

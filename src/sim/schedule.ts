@@ -121,7 +121,10 @@ export class Scheduler {
 
   private async run(q: ScheduledQuery): Promise<void> {
     const { engine, flags, store, logger } = this.deps;
-    if (flags.bool('schedule_lognames')) glog.info('scheduler.cpp', 97, `Executing scheduled query ${q.name}: ${q.query}`);
+    // osqueryd: INFO with --schedule_lognames, else VLOG(1) (only with --verbose); docs/protocol/osquery-extensions.md#status-logs.
+    const started = `Executing scheduled query ${q.name}: ${q.query}`;
+    if (flags.bool('schedule_lognames')) glog.info('scheduler.cpp', 97, started);
+    else glog.vlog('scheduler.cpp', 99, started);
     const cpu = process.cpuUsage();
     const t0 = performance.now();
     const res = await engine.query(q.query, 'schedule', q.name);

@@ -5,7 +5,7 @@
  */
 import type { TablePlugin } from '../osquery/plugins.js';
 import { columnsOf, defineStateTable, stateTablePlugin, type Scope } from './table.js';
-import type { CheckupState, InstanceInfo, LogBufferState, RegistrationState, RunRecord, UpdateState } from './types.js';
+import type { CheckupState, InstanceInfo, LogBufferState, QuarantineState, RegistrationState, RunRecord, UpdateState } from './types.js';
 
 /**
  * Everything the state tables read; the composition root (src/app/state-source.ts) implements it over the live
@@ -17,6 +17,8 @@ export interface StateSource {
   instances(ids?: readonly string[]): InstanceInfo[];
   history(ids?: readonly string[]): RunRecord[];
   logBuffers(ids?: readonly string[]): LogBufferState[];
+  /** issue 16: queries quarantined for these registrations. */
+  quarantine(ids?: readonly string[]): QuarantineState[];
   /** The latest self-checkups (host-level; see CheckupState). */
   checkups(): CheckupState[];
   /** issue 17: one row per registration; empty when the supervisor has no update service. */
@@ -180,6 +182,27 @@ export const logBuffersTable = defineStateTable<LogBufferState, StateSource>()({
   ],
 });
 
+const qua = columnsOf<QuarantineState>();
+export const quarantineTable = defineStateTable<QuarantineState, StateSource>()({
+  name: 'kolide_launcher_quarantine',
+  description: 'Queries quarantined for a registration after crashing or hanging its osqueryd (issue 16).',
+  owner: (r) => r.registration_id,
+  rows: (s, ids) => s.quarantine(ids),
+  columns: [
+    qua({ name: 'registration_id', type: 'TEXT', field: 'registration_id', description: 'Registration id' }),
+    qua({ name: 'kind', type: 'TEXT', field: 'kind', description: 'scheduled or distributed' }),
+    qua({ name: 'name', type: 'TEXT', field: 'name', description: 'Scheduled query name (empty for distributed)' }),
+    qua({ name: 'sql_hash', type: 'TEXT', field: 'sql_hash', description: 'SHA-256 of the SQL (hex)' }),
+    qua({ name: 'query', type: 'TEXT', field: 'sql', description: 'The SQL' }),
+    qua({ name: 'query_id', type: 'TEXT', field: 'query_id', description: 'Backend id of the distributed run that quarantined it' }),
+    qua({ name: 'reason', type: 'TEXT', field: 'reason', description: 'Why it was quarantined' }),
+    qua({ name: 'incidents', type: 'INTEGER', field: 'incidents', description: 'Incidents that led to the quarantine' }),
+    qua({ name: 'quarantined_at', type: 'BIGINT', field: 'quarantined_at', description: 'Unix time it was quarantined', render: secs }),
+    qua({ name: 'expires_at', type: 'BIGINT', field: 'expires_at', description: 'Unix time the quarantine ends', render: secs }),
+    qua({ name: 'release_handle', type: 'TEXT', field: 'release_handle', description: 'What launcher ctl quarantine release takes' }),
+  ],
+});
+
 /** Owner of host-level rows: not a registration id (the id rule forbids parentheses), so only the vendor scope sees them. */
 export const HOST_OWNER = '(host)';
 
@@ -241,7 +264,15 @@ export const updatesTable = defineStateTable<UpdateState, StateSource>()({
 });
 
 /** Every state table over the supervisor's StateSource, served by each instance's extension. */
-export const STATE_TABLES = [registrationsTable, instancesTable, historyTable, logBuffersTable, checkupsTable, updatesTable] as const;
+export const STATE_TABLES = [
+  registrationsTable,
+  instancesTable,
+  historyTable,
+  logBuffersTable,
+  quarantineTable,
+  checkupsTable,
+  updatesTable,
+] as const;
 
 /** The table plugins one instance's extension serves, scoped to what that instance may see. */
 export function stateTablePlugins(source: () => StateSource, scope: Scope): TablePlugin[] {

@@ -148,6 +148,25 @@ export interface LauncherInfo {
   public_key: string;
 }
 
+/** A query quarantined for one registration (issue 16; src/store/quarantine.ts). Times are ms since the epoch. */
+export interface QuarantineState {
+  registration_id: string;
+  /** 'scheduled' or 'distributed'. */
+  kind: string;
+  /** Scheduled: the query name; distributed: ''. */
+  name: string;
+  sql_hash: string;
+  sql: string;
+  /** Distributed: the backend id of the run that quarantined it; scheduled: the name. */
+  query_id: string;
+  reason: string;
+  incidents: number;
+  quarantined_at: number;
+  expires_at: number;
+  /** What `ctl quarantine release` takes: the name, else a SQL hash prefix. */
+  release_handle: string;
+}
+
 /**
  * One self-checkup (issue 18): a doctor check the supervisor ran on itself.
  * Host-level: the vendor sees these rows, tenants none (details name paths,

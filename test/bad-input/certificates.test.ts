@@ -31,6 +31,8 @@ const target: ControlTarget = {
   query: () => Promise.reject(new Error('not in this test')),
   history: () => [],
   output: () => undefined,
+  listQuarantine: () => [],
+  releaseQuarantine: () => Promise.reject(new Error('not in this test')),
 };
 
 beforeAll(async () => {

@@ -172,4 +172,45 @@ describe('control API authorization (mTLS subjects → roles)', () => {
     expect((await failure(admin.removeRegistration('initech'))).failure).toBe('not-found');
     expect((await failure(admin.getInstance('initech'))).failure).toBe('not-found');
   });
+  it('quarantine (issue 16): a tenant lists and releases only its own; admin sees all; bad queries are refused', async () => {
+    const entry = (id: string, name: string) => ({
+      registration_id: id,
+      kind: 'scheduled',
+      name,
+      sql_hash: 'ab'.repeat(32),
+      sql: "select 'x'",
+      query_id: name,
+      reason: '2 incidents',
+      incidents: 2,
+      quarantined_at: 1_800_000_000_000,
+      expires_at: 1_800_600_000_000,
+      release_handle: name,
+    });
+    target.quarantined = [entry('acme', 'boom'), entry('globex', 'secret_query')];
+    const admin = client('admin');
+    const acme = client('tenant-acme');
+    expect((await admin.version()).features).toContain('quarantine');
+    expect((await admin.listQuarantine()).map((q) => q.registration_id).sort()).toEqual(['acme', 'globex']);
+    expect(await admin.listQuarantine('globex')).toEqual([entry('globex', 'secret_query')]);
+    expect(await acme.listQuarantine()).toEqual([entry('acme', 'boom')]);
+    expect(await acme.listQuarantine('acme')).toEqual([entry('acme', 'boom')]);
+    const denied = await failure(acme.getInstance('globex'));
+    for (const call of [
+      acme.listQuarantine('globex'),
+      acme.listQuarantine('no-such-tenant'),
+      acme.releaseQuarantine('globex', 'secret_query'),
+      acme.releaseQuarantine('no-such-tenant', 'x'),
+    ]) {
+      const err = await failure(call);
+      expect(err.failure).toBe('permission-denied');
+      expect(err.message).toBe(denied.message);
+    }
+    expect(target.quarantined).toHaveLength(2);
+    for (const bad of ['', '   ', 'x'.repeat(70_000)])
+      expect((await failure(acme.releaseQuarantine('acme', bad))).failure).toBe('invalid-argument');
+    expect((await failure(acme.releaseQuarantine('acme', 'secret_query'))).failure).toBe('not-found');
+    expect((await failure(admin.listQuarantine('Bad Id'))).failure).toBe('invalid-argument');
+    expect(await acme.releaseQuarantine('acme', 'boom')).toEqual([entry('acme', 'boom')]);
+    expect(target.quarantined).toEqual([entry('globex', 'secret_query')]);
+  });
 });

@@ -185,6 +185,43 @@ describe('launcher ctl', () => {
     expect(follow.err).toContain('output ended');
   });
 
+  it('`ctl quarantine list|release` and the quarantine line of `ctl get` (issue 16)', async () => {
+    expect((await ctl('admin', 'quarantine', 'list')).out).toBe('no quarantined queries\n');
+    expect((await ctl('admin', 'get', 'acme')).out).toMatch(/^quarantine\s+none$/m);
+    target.quarantined = [
+      {
+        registration_id: 'acme',
+        kind: 'distributed',
+        name: '',
+        sql_hash: '0123456789abcdef'.repeat(4),
+        sql: "select 'boom'\nfrom time",
+        query_id: 'q2',
+        reason: '2 incidents within 86400 s; last: osqueryd crashed',
+        incidents: 2,
+        quarantined_at: Date.UTC(2026, 11, 2, 6, 0, 0),
+        expires_at: Date.UTC(2026, 11, 9, 6, 0, 0),
+        release_handle: '0123456789ab',
+      },
+    ];
+    const list = await ctl('tenant-acme', 'quarantine', 'list', 'acme');
+    expect(list.code).toBe(0);
+    expect(list.out.split('\n')[0]).toMatch(/^ID\s+KIND\s+RELEASE WITH\s+SQL\s+INCIDENTS\s+SINCE\s+EXPIRES\s+REASON$/);
+    expect(list.out).toMatch(/acme\s+distributed\s+0123456789ab\s+select 'boom' from time\s+2\s+2026-12-02T06:00:00.000Z/);
+    expect((await ctl('admin', 'get', 'acme')).out).toMatch(/^quarantine\s+1 query: distributed 0123456789ab$/m);
+    const json = JSON.parse((await ctl('admin', '--json', 'quarantine', 'list')).out) as Array<{ release_handle: string }>;
+    expect(json.map((q) => q.release_handle)).toEqual(['0123456789ab']);
+    const other = await ctl('tenant-acme', 'quarantine', 'release', 'globex', '0123456789ab');
+    expect(other.code).not.toBe(0);
+    expect(other.err).toMatch(/permission/i);
+    const released = await ctl('tenant-acme', 'quarantine', 'release', 'acme', '0123456789ab');
+    expect(released.code).toBe(0);
+    expect(released.out).toBe('released distributed 0123456789ab on acme\n');
+    expect(target.quarantined).toEqual([]);
+    const again = await ctl('admin', 'quarantine', 'release', 'acme', '0123456789ab');
+    expect(again.code).not.toBe(0);
+    expect(again.err).toMatch(/no quarantined query/);
+  });
+
   it('the standalone entry (dist/src/cli/ctl-main.js) works and sets its exit code', async () => {
     const main = join(root, 'dist/src/cli/ctl-main.js');
     expect(existsSync(main), 'build first: npx tsc -p .').toBe(true);

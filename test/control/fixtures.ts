@@ -13,7 +13,7 @@ import { ControlCallError } from '../../src/control/call-error.js';
 import { initCertificates, type CertsInitResult } from '../../src/control/certs-init.js';
 import { ControlClient } from '../../src/control/client.js';
 import { startControlServer, type ControlServer, type ControlServerOptions } from '../../src/control/server.js';
-import type { AddRegistrationInput, ControlTarget, InstanceInfo, RunRecord } from '../../src/control/target.js';
+import type { AddRegistrationInput, ControlTarget, InstanceInfo, QuarantineState, RunRecord } from '../../src/control/target.js';
 import { OutputRing } from '../../src/runtime/instance/output-ring.js';
 import { shortTempDir } from '../helpers/tmp.js';
 
@@ -166,6 +166,20 @@ export class FakeTarget implements ControlTarget {
 
   output(id: string): OutputRing | undefined {
     return this.rings.get(id);
+  }
+
+  /** Quarantined queries (issue 16), any registration. */
+  quarantined: QuarantineState[] = [];
+
+  listQuarantine(ids: readonly string[] | undefined): QuarantineState[] {
+    return this.quarantined.filter((q) => !ids || ids.includes(q.registration_id));
+  }
+
+  async releaseQuarantine(id: string, query: string): Promise<QuarantineState[]> {
+    const hit = this.quarantined.filter((q) => q.registration_id === id && (q.release_handle === query || q.sql === query));
+    if (hit.length === 0) throw new LauncherError('E_NOT_FOUND', `registration ${id} has no quarantined query matching ${query}`);
+    this.quarantined = this.quarantined.filter((q) => !hit.includes(q));
+    return hit;
   }
 }
 

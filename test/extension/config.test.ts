@@ -52,8 +52,13 @@ describe('kolide_grpc config plugin', () => {
     const res = await call(ext.configPlugin, { action: 'genConfig' });
     expect(res.status.code).toBe(0);
     expect(Object.keys(res.response[0]!)).toEqual(['config']);
-    expect(configOf(res)).toEqual({ options: { tenant: 'globex', verbose: true, distributed_interval: 5 }, schedule: {} });
-    expect(new ConfigCache(env.db).get('globex')?.config).toBe(res.response[0]!.config);
+    // schedule_lognames: the query quarantine's (issue 16), on the served config only; the cache keeps the rewrite.
+    expect(configOf(res)).toEqual({
+      options: { tenant: 'globex', verbose: true, distributed_interval: 5, schedule_lognames: true },
+      schedule: {},
+    });
+    const cached = JSON.parse(new ConfigCache(env.db).get('globex')!.config) as Record<string, unknown>;
+    expect(cached).toEqual({ options: { tenant: 'globex', verbose: true, distributed_interval: 5 }, schedule: {} });
     uptime = 601;
     expect(configOf(await call(ext.configPlugin, { action: 'genConfig' })).options.verbose).toBe(false);
     expect(ext.status().lastConfigSource).toBe('server');

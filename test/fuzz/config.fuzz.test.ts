@@ -32,6 +32,7 @@ const TOP_KEYS = [
   'distributed_forwarding_interval_seconds',
   'store',
   'isolation_namespaces',
+  'quarantine',
   'checkups',
   'metrics',
   'update',

@@ -231,6 +231,14 @@ describe('fuzz: control API requests through a real server', () => {
       received.push({ method: 'query', args: [id, sql, timeoutMs] });
       return [{ one: '1' }];
     },
+    listQuarantine: (ids) => {
+      received.push({ method: 'listQuarantine', args: [ids] });
+      return [];
+    },
+    releaseQuarantine: async (id, query) => {
+      received.push({ method: 'releaseQuarantine', args: [id, query] });
+      return [];
+    },
     history: (id, limit) => {
       received.push({ method: 'history', args: [id, limit] });
       return [];

@@ -119,6 +119,25 @@ describe('OSQUERYD_SIM_FAULTS', () => {
     expect(sim.stderr).toContain('osqueryd started');
   });
 
+  it('hang_on_query: that query never returns, everything else keeps answering (issue 16)', async () => {
+    const p = h.paths();
+    const { sim, client } = await h.start(p, [], { [FAULTS]: 'hang_on_query=STUCK_MARKER' });
+    expect(await rejection(client.query("select 'STUCK_MARKER' as x", 500))).toBeInstanceOf(Error);
+    await sim.waitForStderr(/Fault injection: a query containing "STUCK_MARKER" never returns/);
+    expect(await h.client(p.socket).query("select 'fine' as x", 2_000)).toEqual([{ x: 'fine' }]);
+    expect(sim.exit).toBeUndefined();
+  });
+
+  it('scope: faults apply only to a daemon whose --database_path contains the text (or an alternative)', async () => {
+    const p = h.paths();
+    const { client } = await h.start(p, [], { [FAULTS]: 'crash_on_query=BOOM_MARKER,scope=/no/such/tenant/|/nor/this/' });
+    expect(await client.query("select 'BOOM_MARKER' as x")).toEqual([{ x: 'BOOM_MARKER' }]);
+    const q = h.paths('b');
+    const hit = await h.start(q, [], { [FAULTS]: `crash_on_query=BOOM_MARKER,scope=/nope/|${q.database}` });
+    expect(isLauncherError(await rejection(hit.client.query("select 'BOOM_MARKER' as x")), 'E_THRIFT_CONNECTION')).toBe(true);
+    expect(await hit.sim.exited).toEqual({ code: null, signal: 'SIGABRT' });
+  });
+
   it('refuses an unknown fault', async () => {
     const sim = h.spawn(h.baseArgs(h.paths()), { [FAULTS]: 'explode=1' });
     expect(await sim.exited).toEqual({ code: 1, signal: null });

@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { openDatabase, type SqliteDatabase } from '../../src/store/database.js';
+import { QuarantineStore } from '../../src/store/quarantine.js';
 import { LogBuffer } from '../../src/store/log-buffer.js';
 import { NodeKeyStore } from '../../src/store/node-keys.js';
 import { RunHistoryStore } from '../../src/store/run-history.js';
@@ -89,8 +90,18 @@ beforeAll(async () => {
   execution.catch(() => undefined);
   await waitFor(() => runner.status().length === ids.length, 10_000, 'three supervised registrations');
   const update = new UpdateService({ root: tmp.dir, db, vendorId: 'kolide', fleet: runnerFleet(runner) });
+  const quarantine = new QuarantineStore(db);
+  for (const id of ids)
+    for (let i = 0; i < 20; i++)
+      await quarantine.recordIncident(id, { kind: 'scheduled', name: `q${i}`, sql: `select ${i}` }, 'crashed', {
+        incidents: 1,
+        windowMs: 3600_000,
+        ttlMs: 3600_000,
+      });
+  raw.exec('ANALYZE');
   state = new LiveState({
     runner,
+    quarantine,
     logBuffer: buffers,
     nodeKeys: new NodeKeyStore(db),
     configIds: new Set(['kolide']),

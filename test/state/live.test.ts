@@ -18,6 +18,7 @@ import { ExtensionManagerClient } from '../../src/osquery/client.js';
 import { instancePaths } from '../../src/runtime/instance/paths.js';
 import { renderRow } from '../../src/state/table.js';
 import { STATE_TABLES, instancesTable } from '../../src/state/tables.js';
+import { QuarantineStore } from '../../src/store/quarantine.js';
 import { launcherInfoTable } from '../../src/state/launcher-info.js';
 import { parseRegistrationId as rid } from '../../src/registration.js';
 
@@ -113,6 +114,14 @@ beforeAll(async () => {
   await admin.addRegistration({ id: 'globex', enrollSecretPath: secretPath('globex') });
   await allHealthy();
   await waitFor(() => TENANTS.every((t) => dev.nodes(t).length === 1), 20_000, 'every tenant enrolled');
+  // One quarantined query per registration (issue 16), so kolide_launcher_quarantine has rows to scope.
+  const quarantine = new QuarantineStore(app.db);
+  for (const id of TENANTS)
+    await quarantine.recordIncident(id, { kind: 'scheduled', name: `${id}_q`, sql: `select '${id}'` }, 'test', {
+      incidents: 1,
+      windowMs: 3600_000,
+      ttlMs: 3600_000,
+    });
 });
 
 afterAll(async () => {

@@ -6,6 +6,11 @@ import { launcherInfoTable } from '../../src/state/launcher-info.js';
 import { LAUNCHER_INFO_COLUMNS } from '../../extensions/kolide_grpc/index.js';
 import type { StateSource } from '../../src/state/tables.js';
 import type { InstanceInfo, LauncherInfo } from '../../src/state/types.js';
+import { join } from 'node:path';
+import { openDatabase } from '../../src/store/database.js';
+import { QuarantineStore } from '../../src/store/quarantine.js';
+import { toQuarantineState } from '../../src/app/state-source.js';
+import { shortTempDir } from '../helpers/tmp.js';
 
 function instance(id: string, pid: number): InstanceInfo {
   return {
@@ -52,6 +57,7 @@ const source: StateSource = {
     },
   ],
   logBuffers: () => [],
+  quarantine: () => [],
   checkups: () => [
     {
       name: 'cgroups',
@@ -144,6 +150,38 @@ describe('state tables', () => {
     expect(rows).toHaveLength(1);
     expect(Object.keys(rows[0]!)).toEqual([...LAUNCHER_INFO_COLUMNS]);
     expect(rows[0]).toMatchObject({ enrollment_id: 'acme', uptime: '42' });
+  });
+  it('kolide_launcher_quarantine (issue 16): rows from the real store; a tenant sees only its own', async () => {
+    const tmp = shortTempDir('qt');
+    const db = openDatabase(join(tmp.dir, 'l.db'));
+    try {
+      const store = new QuarantineStore(db);
+      const policy = { incidents: 1, windowMs: 3600_000, ttlMs: 3600_000 };
+      await store.recordIncident('acme', { kind: 'scheduled', name: 'boom', sql: "select 'x'" }, 'crashed', policy);
+      await store.recordIncident('globex', { kind: 'distributed', name: 'q9', sql: 'select secret from globex' }, 'crashed', policy);
+      const qsource: StateSource = { ...source, quarantine: (ids) => store.list(ids).map(toQuarantineState) };
+      const table = (scope: Parameters<typeof stateTablePlugins>[1]) =>
+        stateTablePlugins(() => qsource, scope).find((t) => t.name === 'kolide_launcher_quarantine')!;
+      const all = await table({ kind: 'all' }).generate({ constraints: [] });
+      expect(all.map((r) => r.registration_id).sort()).toEqual(['acme', 'globex']);
+      const acme = table({ kind: 'tenant', registrationId: 'acme' });
+      const own = await acme.generate({ constraints: [] });
+      expect(own).toHaveLength(1);
+      expect(own[0]).toMatchObject({
+        registration_id: 'acme',
+        kind: 'scheduled',
+        name: 'boom',
+        query: "select 'x'",
+        incidents: '1',
+        release_handle: 'boom',
+      });
+      expect(Number(own[0]!.expires_at) - Number(own[0]!.quarantined_at)).toBe(3600);
+      const sneaky = { constraints: [{ name: 'registration_id', affinity: 'TEXT', list: [{ op: 2, expr: 'globex' }] }] };
+      expect(await acme.generate(sneaky)).toEqual([]);
+    } finally {
+      db.close();
+      tmp.cleanup();
+    }
   });
 
   it('kolide_launcher_checkups: host-level rows for the vendor, none for a tenant (issue 18)', async () => {

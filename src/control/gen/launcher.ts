@@ -27,10 +27,15 @@ import type { Limits as _launcher_v1_Limits, Limits__Output as _launcher_v1_Limi
 import type { LimitsInForce as _launcher_v1_LimitsInForce, LimitsInForce__Output as _launcher_v1_LimitsInForce__Output } from './launcher/v1/LimitsInForce.js';
 import type { ListInstancesRequest as _launcher_v1_ListInstancesRequest, ListInstancesRequest__Output as _launcher_v1_ListInstancesRequest__Output } from './launcher/v1/ListInstancesRequest.js';
 import type { ListInstancesResponse as _launcher_v1_ListInstancesResponse, ListInstancesResponse__Output as _launcher_v1_ListInstancesResponse__Output } from './launcher/v1/ListInstancesResponse.js';
+import type { ListQuarantineRequest as _launcher_v1_ListQuarantineRequest, ListQuarantineRequest__Output as _launcher_v1_ListQuarantineRequest__Output } from './launcher/v1/ListQuarantineRequest.js';
+import type { ListQuarantineResponse as _launcher_v1_ListQuarantineResponse, ListQuarantineResponse__Output as _launcher_v1_ListQuarantineResponse__Output } from './launcher/v1/ListQuarantineResponse.js';
 import type { OutputLine as _launcher_v1_OutputLine, OutputLine__Output as _launcher_v1_OutputLine__Output } from './launcher/v1/OutputLine.js';
 import type { PinVersionRequest as _launcher_v1_PinVersionRequest, PinVersionRequest__Output as _launcher_v1_PinVersionRequest__Output } from './launcher/v1/PinVersionRequest.js';
+import type { QuarantinedQuery as _launcher_v1_QuarantinedQuery, QuarantinedQuery__Output as _launcher_v1_QuarantinedQuery__Output } from './launcher/v1/QuarantinedQuery.js';
 import type { QueryRequest as _launcher_v1_QueryRequest, QueryRequest__Output as _launcher_v1_QueryRequest__Output } from './launcher/v1/QueryRequest.js';
 import type { QueryResponse as _launcher_v1_QueryResponse, QueryResponse__Output as _launcher_v1_QueryResponse__Output } from './launcher/v1/QueryResponse.js';
+import type { ReleaseQuarantineRequest as _launcher_v1_ReleaseQuarantineRequest, ReleaseQuarantineRequest__Output as _launcher_v1_ReleaseQuarantineRequest__Output } from './launcher/v1/ReleaseQuarantineRequest.js';
+import type { ReleaseQuarantineResponse as _launcher_v1_ReleaseQuarantineResponse, ReleaseQuarantineResponse__Output as _launcher_v1_ReleaseQuarantineResponse__Output } from './launcher/v1/ReleaseQuarantineResponse.js';
 import type { RemoveRegistrationRequest as _launcher_v1_RemoveRegistrationRequest, RemoveRegistrationRequest__Output as _launcher_v1_RemoveRegistrationRequest__Output } from './launcher/v1/RemoveRegistrationRequest.js';
 import type { RemoveRegistrationResponse as _launcher_v1_RemoveRegistrationResponse, RemoveRegistrationResponse__Output as _launcher_v1_RemoveRegistrationResponse__Output } from './launcher/v1/RemoveRegistrationResponse.js';
 import type { RestartInstanceRequest as _launcher_v1_RestartInstanceRequest, RestartInstanceRequest__Output as _launcher_v1_RestartInstanceRequest__Output } from './launcher/v1/RestartInstanceRequest.js';
@@ -74,10 +79,15 @@ export interface ProtoGrpcType {
       LimitsInForce: MessageTypeDefinition<_launcher_v1_LimitsInForce, _launcher_v1_LimitsInForce__Output>
       ListInstancesRequest: MessageTypeDefinition<_launcher_v1_ListInstancesRequest, _launcher_v1_ListInstancesRequest__Output>
       ListInstancesResponse: MessageTypeDefinition<_launcher_v1_ListInstancesResponse, _launcher_v1_ListInstancesResponse__Output>
+      ListQuarantineRequest: MessageTypeDefinition<_launcher_v1_ListQuarantineRequest, _launcher_v1_ListQuarantineRequest__Output>
+      ListQuarantineResponse: MessageTypeDefinition<_launcher_v1_ListQuarantineResponse, _launcher_v1_ListQuarantineResponse__Output>
       OutputLine: MessageTypeDefinition<_launcher_v1_OutputLine, _launcher_v1_OutputLine__Output>
       PinVersionRequest: MessageTypeDefinition<_launcher_v1_PinVersionRequest, _launcher_v1_PinVersionRequest__Output>
+      QuarantinedQuery: MessageTypeDefinition<_launcher_v1_QuarantinedQuery, _launcher_v1_QuarantinedQuery__Output>
       QueryRequest: MessageTypeDefinition<_launcher_v1_QueryRequest, _launcher_v1_QueryRequest__Output>
       QueryResponse: MessageTypeDefinition<_launcher_v1_QueryResponse, _launcher_v1_QueryResponse__Output>
+      ReleaseQuarantineRequest: MessageTypeDefinition<_launcher_v1_ReleaseQuarantineRequest, _launcher_v1_ReleaseQuarantineRequest__Output>
+      ReleaseQuarantineResponse: MessageTypeDefinition<_launcher_v1_ReleaseQuarantineResponse, _launcher_v1_ReleaseQuarantineResponse__Output>
       RemoveRegistrationRequest: MessageTypeDefinition<_launcher_v1_RemoveRegistrationRequest, _launcher_v1_RemoveRegistrationRequest__Output>
       RemoveRegistrationResponse: MessageTypeDefinition<_launcher_v1_RemoveRegistrationResponse, _launcher_v1_RemoveRegistrationResponse__Output>
       RestartInstanceRequest: MessageTypeDefinition<_launcher_v1_RestartInstanceRequest, _launcher_v1_RestartInstanceRequest__Output>

@@ -22,6 +22,41 @@ export interface InstanceExtension {
   stop(): Promise<void>;
   /** Shown in the instance's status. */
   status?(): Record<string, unknown>;
+  /**
+   * Called once the run is over and osqueryd is gone (after stop()), with why
+   * it ended and the scheduled query osqueryd last said it started (issue 16).
+   * A returned note is appended to the run's error in the run history.
+   */
+  runEnded?(report: RunEndReport): Promise<string | undefined> | string | undefined;
+}
+
+/** Why a run ended, as far as what was running in osqueryd matters (issue 16). */
+export type RunEndCause =
+  /** stop()/kill(): nobody's fault. */
+  | 'requested'
+  /** osqueryd exited or was killed by a signal on its own. */
+  | 'crashed'
+  /** The kernel's OOM killer ended it at its memory limit. */
+  | 'oom_killed'
+  /** It stopped answering (health checks, our extension server's connection). */
+  | 'unresponsive'
+  /** The extension ended the run (ExtensionContext.endRun), e.g. a query past its deadline. */
+  | 'extension'
+  /** Anything else (a launch step failed before osqueryd ran anything). */
+  | 'other';
+
+export interface RunEndReport {
+  cause: RunEndCause;
+  /** The run's end reason, when there was one. */
+  error?: string;
+  /** ms since the epoch. */
+  endedAt: number;
+  /**
+   * The text after `Executing scheduled query ` of the last such glog line in
+   * this run's output (`<name>: <sql>`; see docs/protocol/osquery-extensions.md#status-logs),
+   * with the time the line was read. Undefined when osqueryd logged none.
+   */
+  lastScheduled?: { text: string; at: number };
 }
 
 /**
@@ -51,6 +86,12 @@ export interface ExtensionContext {
    * config). Rejects with E_SHUTDOWN when the run ends first.
    */
   query(sql: string, timeoutMs: number): Promise<Row[]>;
+  /**
+   * End this run (osqueryd is terminated at once, as for an unresponsive one;
+   * the supervision loop then starts a new run). For the extension's own
+   * deadlines, such as a distributed query past `query_timeout_seconds`.
+   */
+  endRun(reason: Error): void;
 }
 
 export type ExtensionFactory = (ctx: ExtensionContext) => InstanceExtension;

@@ -14,7 +14,7 @@
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { ulid } from 'ulid';
-import { LauncherError, errorMessage } from '../../errors.js';
+import { LauncherError, errorMessage, type ErrorCode } from '../../errors.js';
 import { componentLogger, silentLogger, type Logger } from '../../log/logger.js';
 import { ExtensionManagerClient } from '../../osquery/client.js';
 import type { ExtensionServer } from '../../osquery/extension-server.js';
@@ -23,7 +23,7 @@ import type { Registration } from '../../store/registrations.js';
 import type { RunHistoryStore } from '../../store/run-history.js';
 import { CleanupStack } from './cleanup.js';
 import { connectManager, readOsqueryInfo, startExtensionServer, verifyRegistered, waitForSocket } from './connect.js';
-import { extensionFlagNames, type ExtensionFactory, type InstanceExtension, type RunView } from './extension.js';
+import { extensionFlagNames, type ExtensionFactory, type InstanceExtension, type RunEndCause, type RunView } from './extension.js';
 import { augeasLensesPath, buildOsquerydArgs, type FlagTimings } from './flags.js';
 import { checkInstanceHealth, startHealthMonitor } from './health.js';
 import { DEFAULT_INSTANCE_TIMINGS, type InstanceTimings } from './instance-options.js';
@@ -36,6 +36,7 @@ import { OutputRing } from './output-ring.js';
 import { instancePaths, type InstancePaths } from './paths.js';
 import { describeExit, OsquerydProcess, type ProcessExit } from './process.js';
 import { removeRunFiles, writeLaunchRecord } from './run-files.js';
+import { lastScheduledQuery } from './scheduled-query.js';
 import { delay } from './wait.js';
 import type { RegistrationId } from '../../registration.js';
 
@@ -45,6 +46,8 @@ const LAST_WORDS_LINES = 5;
 const OUTPUT_DRAIN_MS = 500;
 /** How long a lost manager connection waits for osqueryd's exit to be reported before it is the run's end reason. */
 const EXIT_REPORT_GRACE_MS = 250;
+/** Bound on the extension's runEnded hook (it records incidents in the store). */
+const RUN_ENDED_HOOK_MS = 5_000;
 
 export interface OsqueryInstanceOptions {
   root: string;
@@ -159,6 +162,10 @@ export class OsqueryInstance {
   private managerUp!: () => void;
   private readonly managerReady = new Promise<void>((resolve) => (this.managerUp = resolve));
   private oomKilled = false;
+  /** The reason the extension gave when it ended the run (ExtensionContext.endRun). */
+  private extensionEnd: Error | undefined;
+  /** The reason the run ended because osqueryd stopped answering. */
+  private unresponsiveEnd: Error | undefined;
 
   constructor(options: OsqueryInstanceOptions) {
     this.o = options;
@@ -307,6 +314,11 @@ export class OsqueryInstance {
       logger: extLog,
       query: (sql, timeoutMs) => this.earlyQuery(sql, timeoutMs),
       run: this.runView(this.startedAt ?? Date.now()),
+      endRun: (reason) => {
+        if (this.ending) return;
+        this.extensionEnd = reason;
+        void this.end(reason, { unresponsive: true });
+      },
     });
     const names = extensionFlagNames(this.ext);
     try {
@@ -511,6 +523,46 @@ export class OsqueryInstance {
     return new LauncherError(reason.code, `${reason.message}: ${text}`, { cause: reason.cause });
   }
 
+  /** Why the run ended, for the extension's runEnded hook. */
+  private endCause(reason: Error | undefined): RunEndCause {
+    if (!reason) return 'requested';
+    if (reason === this.extensionEnd) return 'extension';
+    if (reason === this.osquerydExit || (this.osquerydExit && reason.message.startsWith(this.osquerydExit.message)))
+      return this.oomKilled ? 'oom_killed' : 'crashed';
+    if (reason === this.unresponsiveEnd) return 'unresponsive';
+    return 'other';
+  }
+
+  /** Tell the extension how the run ended (bounded; a failing hook is only logged). */
+  private async reportRunEnd(reason: Error | undefined): Promise<string | undefined> {
+    const hook = this.ext?.runEnded;
+    if (!hook) return undefined;
+    const report = {
+      cause: this.endCause(reason),
+      endedAt: this.endedAt ?? Date.now(),
+      ...(reason ? { error: reason.message } : {}),
+      ...(() => {
+        const last = lastScheduledQuery(this.output.read().lines);
+        return last ? { lastScheduled: last } : {};
+      })(),
+    };
+    const timer = new AbortController();
+    try {
+      return await Promise.race([
+        Promise.resolve(hook.call(this.ext, report)),
+        delay(RUN_ENDED_HOOK_MS, timer.signal).then(() => {
+          if (!timer.signal.aborted) this.log.warn({ ms: RUN_ENDED_HOOK_MS }, 'extension runEnded hook did not finish in time');
+          return undefined;
+        }),
+      ]);
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'extension runEnded hook failed');
+      return undefined;
+    } finally {
+      timer.abort();
+    }
+  }
+
   /**
    * Begin ending the run (first reason wins) and resolve once it is over.
    * `unresponsive`: osqueryd stopped answering, so its termination starts at
@@ -522,6 +574,7 @@ export class OsqueryInstance {
       return this.ending;
     }
     this.endReason = reason;
+    if (reason && opts.unresponsive) this.unresponsiveEnd = reason;
     if (reason) this.lastError = reason.message;
     this.ctl.abort(reason);
     this.sm.set('stopping', reason ? { err: reason.message } : { requested: true, immediate: opts.immediate === true });
@@ -538,6 +591,11 @@ export class OsqueryInstance {
       }
       this.output.close();
       this.endedAt = Date.now();
+      const note = await this.reportRunEnd(reason);
+      if (note && reason) {
+        reason = new LauncherError(isLauncherErrorCode(reason), `${reason.message}; ${note}`, { cause: reason });
+        this.lastError = reason.message;
+      }
       const exit: InstanceExit = {
         runId: this.runId,
         requested: this.requested && !reason,
@@ -560,4 +618,9 @@ export class OsqueryInstance {
     })();
     return this.ending;
   }
+}
+
+/** The code of a run's end reason (E_LAUNCH for a plain Error). */
+function isLauncherErrorCode(err: Error): ErrorCode {
+  return err instanceof LauncherError ? err.code : 'E_LAUNCH';
 }

@@ -114,7 +114,8 @@ export class SqlEngine {
     const nul = text.indexOf('\0');
     const sql = nul === -1 ? text : text.slice(0, nul);
     this.options.queryLog?.append(source, name, sql);
-    this.options.faults?.checkQuery(sql);
+    const hung = this.options.faults?.checkQuery(sql);
+    if (hung) await hung;
     const statements = splitStatements(sql);
     // Syntax errors, unknown tables and columns are reported before any table
     // is generated (as SQLite fails at prepare time), and so are refusals.

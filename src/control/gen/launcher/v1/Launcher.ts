@@ -17,10 +17,14 @@ import type { HealthRequest as _launcher_v1_HealthRequest, HealthRequest__Output
 import type { HealthResponse as _launcher_v1_HealthResponse, HealthResponse__Output as _launcher_v1_HealthResponse__Output } from '../../launcher/v1/HealthResponse.js';
 import type { ListInstancesRequest as _launcher_v1_ListInstancesRequest, ListInstancesRequest__Output as _launcher_v1_ListInstancesRequest__Output } from '../../launcher/v1/ListInstancesRequest.js';
 import type { ListInstancesResponse as _launcher_v1_ListInstancesResponse, ListInstancesResponse__Output as _launcher_v1_ListInstancesResponse__Output } from '../../launcher/v1/ListInstancesResponse.js';
+import type { ListQuarantineRequest as _launcher_v1_ListQuarantineRequest, ListQuarantineRequest__Output as _launcher_v1_ListQuarantineRequest__Output } from '../../launcher/v1/ListQuarantineRequest.js';
+import type { ListQuarantineResponse as _launcher_v1_ListQuarantineResponse, ListQuarantineResponse__Output as _launcher_v1_ListQuarantineResponse__Output } from '../../launcher/v1/ListQuarantineResponse.js';
 import type { OutputLine as _launcher_v1_OutputLine, OutputLine__Output as _launcher_v1_OutputLine__Output } from '../../launcher/v1/OutputLine.js';
 import type { PinVersionRequest as _launcher_v1_PinVersionRequest, PinVersionRequest__Output as _launcher_v1_PinVersionRequest__Output } from '../../launcher/v1/PinVersionRequest.js';
 import type { QueryRequest as _launcher_v1_QueryRequest, QueryRequest__Output as _launcher_v1_QueryRequest__Output } from '../../launcher/v1/QueryRequest.js';
 import type { QueryResponse as _launcher_v1_QueryResponse, QueryResponse__Output as _launcher_v1_QueryResponse__Output } from '../../launcher/v1/QueryResponse.js';
+import type { ReleaseQuarantineRequest as _launcher_v1_ReleaseQuarantineRequest, ReleaseQuarantineRequest__Output as _launcher_v1_ReleaseQuarantineRequest__Output } from '../../launcher/v1/ReleaseQuarantineRequest.js';
+import type { ReleaseQuarantineResponse as _launcher_v1_ReleaseQuarantineResponse, ReleaseQuarantineResponse__Output as _launcher_v1_ReleaseQuarantineResponse__Output } from '../../launcher/v1/ReleaseQuarantineResponse.js';
 import type { RemoveRegistrationRequest as _launcher_v1_RemoveRegistrationRequest, RemoveRegistrationRequest__Output as _launcher_v1_RemoveRegistrationRequest__Output } from '../../launcher/v1/RemoveRegistrationRequest.js';
 import type { RemoveRegistrationResponse as _launcher_v1_RemoveRegistrationResponse, RemoveRegistrationResponse__Output as _launcher_v1_RemoveRegistrationResponse__Output } from '../../launcher/v1/RemoveRegistrationResponse.js';
 import type { RestartInstanceRequest as _launcher_v1_RestartInstanceRequest, RestartInstanceRequest__Output as _launcher_v1_RestartInstanceRequest__Output } from '../../launcher/v1/RestartInstanceRequest.js';
@@ -149,6 +153,23 @@ export interface LauncherClient extends grpc.Client {
   listInstances(argument: _launcher_v1_ListInstancesRequest, callback: grpc.requestCallback<_launcher_v1_ListInstancesResponse__Output>): grpc.ClientUnaryCall;
   
   /**
+   * Queries quarantined for a registration (issue 16); empty registration_id:
+   * every registration the caller may see (admin: all; tenant: its own).
+   */
+  ListQuarantine(argument: _launcher_v1_ListQuarantineRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  ListQuarantine(argument: _launcher_v1_ListQuarantineRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  ListQuarantine(argument: _launcher_v1_ListQuarantineRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  ListQuarantine(argument: _launcher_v1_ListQuarantineRequest, callback: grpc.requestCallback<_launcher_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Queries quarantined for a registration (issue 16); empty registration_id:
+   * every registration the caller may see (admin: all; tenant: its own).
+   */
+  listQuarantine(argument: _launcher_v1_ListQuarantineRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  listQuarantine(argument: _launcher_v1_ListQuarantineRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  listQuarantine(argument: _launcher_v1_ListQuarantineRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  listQuarantine(argument: _launcher_v1_ListQuarantineRequest, callback: grpc.requestCallback<_launcher_v1_ListQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
    * Admin only: pin a registration to an osqueryd version (left out of rollouts).
    */
   PinVersion(argument: _launcher_v1_PinVersionRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_UpdateStatusResponse__Output>): grpc.ClientUnaryCall;
@@ -177,6 +198,21 @@ export interface LauncherClient extends grpc.Client {
   query(argument: _launcher_v1_QueryRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_QueryResponse__Output>): grpc.ClientUnaryCall;
   query(argument: _launcher_v1_QueryRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_QueryResponse__Output>): grpc.ClientUnaryCall;
   query(argument: _launcher_v1_QueryRequest, callback: grpc.requestCallback<_launcher_v1_QueryResponse__Output>): grpc.ClientUnaryCall;
+  
+  /**
+   * Release a registration's quarantined query (its name, SQL hash or SQL).
+   */
+  ReleaseQuarantine(argument: _launcher_v1_ReleaseQuarantineRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_ReleaseQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  ReleaseQuarantine(argument: _launcher_v1_ReleaseQuarantineRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_ReleaseQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  ReleaseQuarantine(argument: _launcher_v1_ReleaseQuarantineRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_ReleaseQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  ReleaseQuarantine(argument: _launcher_v1_ReleaseQuarantineRequest, callback: grpc.requestCallback<_launcher_v1_ReleaseQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  /**
+   * Release a registration's quarantined query (its name, SQL hash or SQL).
+   */
+  releaseQuarantine(argument: _launcher_v1_ReleaseQuarantineRequest, metadata: grpc.Metadata, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_ReleaseQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  releaseQuarantine(argument: _launcher_v1_ReleaseQuarantineRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<_launcher_v1_ReleaseQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  releaseQuarantine(argument: _launcher_v1_ReleaseQuarantineRequest, options: grpc.CallOptions, callback: grpc.requestCallback<_launcher_v1_ReleaseQuarantineResponse__Output>): grpc.ClientUnaryCall;
+  releaseQuarantine(argument: _launcher_v1_ReleaseQuarantineRequest, callback: grpc.requestCallback<_launcher_v1_ReleaseQuarantineResponse__Output>): grpc.ClientUnaryCall;
   
   /**
    * Admin only: stop a registration's osqueryd and forget the registration.
@@ -271,6 +307,12 @@ export interface LauncherHandlers extends grpc.UntypedServiceImplementation {
   ListInstances: grpc.handleUnaryCall<_launcher_v1_ListInstancesRequest__Output, _launcher_v1_ListInstancesResponse>;
   
   /**
+   * Queries quarantined for a registration (issue 16); empty registration_id:
+   * every registration the caller may see (admin: all; tenant: its own).
+   */
+  ListQuarantine: grpc.handleUnaryCall<_launcher_v1_ListQuarantineRequest__Output, _launcher_v1_ListQuarantineResponse>;
+  
+  /**
    * Admin only: pin a registration to an osqueryd version (left out of rollouts).
    */
   PinVersion: grpc.handleUnaryCall<_launcher_v1_PinVersionRequest__Output, _launcher_v1_UpdateStatusResponse>;
@@ -279,6 +321,11 @@ export interface LauncherHandlers extends grpc.UntypedServiceImplementation {
    * Run one SQL query through the registration's osqueryd.
    */
   Query: grpc.handleUnaryCall<_launcher_v1_QueryRequest__Output, _launcher_v1_QueryResponse>;
+  
+  /**
+   * Release a registration's quarantined query (its name, SQL hash or SQL).
+   */
+  ReleaseQuarantine: grpc.handleUnaryCall<_launcher_v1_ReleaseQuarantineRequest__Output, _launcher_v1_ReleaseQuarantineResponse>;
   
   /**
    * Admin only: stop a registration's osqueryd and forget the registration.
@@ -308,8 +355,10 @@ export interface LauncherDefinition extends grpc.ServiceDefinition {
   GetVersion: MethodDefinition<_launcher_v1_GetVersionRequest, _launcher_v1_GetVersionResponse, _launcher_v1_GetVersionRequest__Output, _launcher_v1_GetVersionResponse__Output>
   Health: MethodDefinition<_launcher_v1_HealthRequest, _launcher_v1_HealthResponse, _launcher_v1_HealthRequest__Output, _launcher_v1_HealthResponse__Output>
   ListInstances: MethodDefinition<_launcher_v1_ListInstancesRequest, _launcher_v1_ListInstancesResponse, _launcher_v1_ListInstancesRequest__Output, _launcher_v1_ListInstancesResponse__Output>
+  ListQuarantine: MethodDefinition<_launcher_v1_ListQuarantineRequest, _launcher_v1_ListQuarantineResponse, _launcher_v1_ListQuarantineRequest__Output, _launcher_v1_ListQuarantineResponse__Output>
   PinVersion: MethodDefinition<_launcher_v1_PinVersionRequest, _launcher_v1_UpdateStatusResponse, _launcher_v1_PinVersionRequest__Output, _launcher_v1_UpdateStatusResponse__Output>
   Query: MethodDefinition<_launcher_v1_QueryRequest, _launcher_v1_QueryResponse, _launcher_v1_QueryRequest__Output, _launcher_v1_QueryResponse__Output>
+  ReleaseQuarantine: MethodDefinition<_launcher_v1_ReleaseQuarantineRequest, _launcher_v1_ReleaseQuarantineResponse, _launcher_v1_ReleaseQuarantineRequest__Output, _launcher_v1_ReleaseQuarantineResponse__Output>
   RemoveRegistration: MethodDefinition<_launcher_v1_RemoveRegistrationRequest, _launcher_v1_RemoveRegistrationResponse, _launcher_v1_RemoveRegistrationRequest__Output, _launcher_v1_RemoveRegistrationResponse__Output>
   RestartInstance: MethodDefinition<_launcher_v1_RestartInstanceRequest, _launcher_v1_RestartInstanceResponse, _launcher_v1_RestartInstanceRequest__Output, _launcher_v1_RestartInstanceResponse__Output>
   StreamOutput: MethodDefinition<_launcher_v1_StreamOutputRequest, _launcher_v1_OutputLine, _launcher_v1_StreamOutputRequest__Output, _launcher_v1_OutputLine__Output>
