@@ -54,8 +54,23 @@ function optional(v: string | null): string | undefined {
   return v === null || v === '' ? undefined : v;
 }
 
-/** `{key: items}` as one document, or with `format=ndjson` one item per line. */
-function sendList(res: ServerResponse, q: URLSearchParams, key: string, items: readonly unknown[]): void {
+/**
+ * A stored record as the admin API sends it, in the project's one wire style (README "CLI output"): its own
+ * field names in snake_case, epoch-millisecond `…At` times as ISO-8601 `…_at`. Nested values (rows, details,
+ * stats) are the device's own data and pass unchanged.
+ */
+export function wireRecord(record: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(record)) {
+    const snake = k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+    out[snake] = /At$/.test(k) && typeof v === 'number' ? new Date(v).toISOString() : v;
+  }
+  return out;
+}
+
+/** `{key: items}` as one document, or with `format=ndjson` one item per line; every item in the wire style. */
+function sendList(res: ServerResponse, q: URLSearchParams, key: string, records: readonly object[]): void {
+  const items = records.map(wireRecord);
   const format = q.get('format') ?? 'json';
   if (format === 'ndjson') return send(res, 200, items.map((i) => `${JSON.stringify(i)}\n`).join(''), 'application/x-ndjson');
   if (format !== 'json') return sendJson(res, 400, { error: `format=${format}: expected json or ndjson` });
@@ -109,7 +124,7 @@ export function handleAdmin(target: AdminTarget, req: IncomingMessage, res: Serv
           }),
         );
       case 'GET /admin/nodes':
-        return sendJson(res, 200, { nodes: store.nodes(optional(q.get('tenant'))).map(({ nodeKey: _k, ...rest }) => rest) });
+        return sendJson(res, 200, { nodes: store.nodes(optional(q.get('tenant'))).map(({ nodeKey: _k, ...rest }) => wireRecord(rest)) });
       case 'POST /admin/revoke': {
         const b = revokeBody.parse(json());
         return sendJson(res, 200, { revoked: store.revoke({ tenant: b.tenant, nodeKey: b.node_key }) });

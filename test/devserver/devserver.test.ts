@@ -198,6 +198,13 @@ describe('dev server JSON-RPC', () => {
       { status: 1, message: 'no such table', rows: null },
     ]);
     expect((await get('/admin/nodes?tenant=initech')).nodes).toHaveLength(1);
+    // One wire style (issue 21): snake_case field names and ISO-8601 times, also under format=ndjson.
+    const [log] = (await get('/admin/logs?tenant=initech&type=status')).logs as Array<Record<string, unknown>>;
+    expect(Object.keys(log!).sort()).toEqual(['data', 'host_identifier', 'id', 'log_type', 'received_at', 'tenant']);
+    expect(log!.received_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    const [node] = (await get('/admin/nodes?tenant=initech')).nodes as Array<Record<string, unknown>>;
+    expect(node).toHaveProperty('enrolled_at');
+    expect(node).not.toHaveProperty('node_key');
     expect((await get('/admin/stats')).calls.RequestQueries).toBe(1);
     expect((await post('/admin/queries', { tenant: 'nobody', sql: 'x' })).status).toBe(404);
     expect((await post('/admin/queries', { tenant: 'initech' })).status).toBe(400);
