@@ -62,6 +62,9 @@ export interface LauncherAppOptions {
   checkups?: () => Promise<CheckupResult[]>;
 }
 
+/** How often a metrics endpoint that could not listen is retried. */
+const METRICS_RETRY_MS = 5_000;
+
 export class LauncherApp {
   readonly config: LauncherConfig;
   readonly db: SqliteDatabase;
@@ -335,9 +338,26 @@ export class LauncherApp {
     const stopped = new Promise<void>((r) => (stop = r));
     return {
       name: 'metrics',
+      // A metrics address that cannot be bound (taken by another local process, say) must not stop the
+      // supervisor: the endpoint is observability, osqueryd keeps running; it is retried every few seconds.
       execute: async () => {
-        await metrics.start(metricsSource(() => this.state.instances(), this.logBuffer));
-        this.metricsStarted = true;
+        let halted = false;
+        void stopped.then(() => (halted = true));
+        for (let attempt = 1; !halted; attempt++) {
+          try {
+            await metrics.start(metricsSource(() => this.state.instances(), this.logBuffer));
+            this.metricsStarted = true;
+            break;
+          } catch (err) {
+            if (halted) break;
+            if (attempt === 1 || attempt % 60 === 0)
+              this.log.error(
+                { err: errorMessage(err), attempt },
+                'metrics endpoint unavailable; retrying every 5 s (osqueryd instances are unaffected)',
+              );
+            await Promise.race([stopped, new Promise((r) => setTimeout(r, METRICS_RETRY_MS).unref())]);
+          }
+        }
         await stopped;
       },
       interrupt: async () => {

@@ -3,7 +3,7 @@
  * prom-client or OpenTelemetry: `MetricsWiring.start()` imports
  * src/metrics/prometheus.js (and src/metrics/otlp.js when `otlp_url` is set)
  * dynamically, so a supervisor without `metrics` in its config never has
- * them in memory. Before start() resolves, the recorder drops what it is told.
+ * them in memory. Before start() resolves (and between failed attempts), the recorder drops what it is told.
  */
 import type { LauncherConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
@@ -48,7 +48,8 @@ export class MetricsWiring implements MetricsRegistry {
   private metrics: LauncherMetrics | undefined;
   private server: MetricsServer | undefined;
   private otlp: OtlpPush | undefined;
-  private readonly pending: GaugeCollector[] = [];
+  /** Every collector added, so a start() retried after a failed listen registers them again. */
+  private readonly collectors: GaugeCollector[] = [];
   /** stop() was called: a start() still loading modules gives up instead of listening after the stop. */
   private stopped = false;
 
@@ -74,8 +75,8 @@ export class MetricsWiring implements MetricsRegistry {
 
   /** Add a collect-on-scrape gauge (e.g. self-checkups); kept until the metrics are loaded. */
   addGauge(c: GaugeCollector): void {
+    this.collectors.push(c);
     if (this.metrics) this.metrics.addGauge(c);
-    else this.pending.push(c);
   }
 
   /** Load the metrics module, start the endpoint and the OTLP push as configured. E_CONFIG when it cannot listen. */
@@ -83,7 +84,7 @@ export class MetricsWiring implements MetricsRegistry {
     const { createLauncherMetrics } = await import('../metrics/prometheus.js');
     if (this.stopped) return;
     const metrics = createLauncherMetrics({ source, version: this.version });
-    for (const c of this.pending.splice(0)) {
+    for (const c of this.collectors) {
       try {
         metrics.addGauge(c);
       } catch (err) {
@@ -123,16 +124,22 @@ export class MetricsWiring implements MetricsRegistry {
         this.log.info({ otlp: new URL(this.cfg.otlp_url).origin }, 'pushing metrics over OTLP');
       }
     } catch (err) {
-      await this.stop();
+      // Undo this attempt only: start() may be called again (the app retries a failed listen).
+      await this.teardown();
       throw err;
     }
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.teardown();
+  }
+
+  private async teardown(): Promise<void> {
     await this.otlp?.close();
     await this.server?.close();
     this.metrics?.close();
+    this.metrics = undefined;
     this.otlp = undefined;
     this.server = undefined;
   }
