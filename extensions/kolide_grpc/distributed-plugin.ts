@@ -58,6 +58,8 @@ export function createDistributedPlugin(ctx: ExtensionContext, session: Session)
     name: 'kolide_grpc',
     throttle,
     async getQueries(): Promise<DistributedQueries> {
+      // osqueryd asks again only once it has finished its previous batch: what is still unanswered was not run.
+      ctx.quarantine.batchEnded();
       if (!state.active || !throttle.take()) return { queries: {} };
       try {
         const res = await session.withNodeKey('queries', (nodeKey, call) => opts.client.requestQueries(nodeKey, call));

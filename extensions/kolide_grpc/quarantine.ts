@@ -64,6 +64,13 @@ interface Served {
 
 /** Run ends whose in-flight queries are suspects. */
 const SUSPECT_CAUSES = new Set(['crashed', 'oom_killed', 'unresponsive']);
+/**
+ * At most this many suspects are recorded per incident (a backend could hand out a huge batch): the store, the
+ * run history note and the event loop stay bounded; the rest of the batch is named in the note as a count.
+ */
+const MAX_SUSPECTS_PER_INCIDENT = 32;
+/** The run-history note is clipped to this many characters. */
+const MAX_NOTE_CHARS = 2_000;
 const short = (s: string, n = 80) => (s.length > n ? `${s.slice(0, n)}…` : s);
 const firstLine = (s: string) => s.split('\n', 1)[0] ?? '';
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -119,17 +126,28 @@ export class QueryQuarantine {
       const entry = this.find('distributed', '', sql);
       if (entry) {
         refused.push({ query_name: id, status: 1, rows: [], stats: null, message: this.refusal(entry) });
-        this.o.log.warn(
-          { query_id: short(id, 200), sql_hash: entry.sqlHash },
-          'distributed query is quarantined; answered as failed, not run',
-        );
+        if (refused.length === 1)
+          this.o.log.warn(
+            { query_id: short(id, 200), sql_hash: entry.sqlHash },
+            'distributed query is quarantined; answered as failed, not run',
+          );
         continue;
       }
       kept[id] = sql;
       if (discovery && Object.hasOwn(discovery, id)) keptDiscovery[id] = discovery[id]!;
       this.inFlight.set(id, { sql, at: now });
     }
+    if (refused.length > 1)
+      this.o.log.warn({ refused: refused.length }, 'quarantined distributed queries in this batch answered as failed, not run');
     return { queries: kept, discovery: discovery ? keptDiscovery : undefined, refused };
+  }
+
+  /**
+   * osqueryd asked for new work, so it has finished the previous batch: queries it never answered were not run
+   * (discovery found nothing, or osqueryd dropped the batch) and are no longer in flight (not hangs).
+   */
+  batchEnded(): void {
+    this.inFlight.clear();
   }
 
   /** osqueryd wrote results for these query ids. */
@@ -269,11 +287,19 @@ export class QueryQuarantine {
     this.o.endRun(reason);
   }
 
-  private async record(suspects: SuspectQuery[], cause: string): Promise<string | undefined> {
-    if (suspects.length === 0) return undefined;
+  private async record(all: SuspectQuery[], cause: string): Promise<string | undefined> {
+    if (all.length === 0) return undefined;
     const { registrationId, store, settings, log } = this.o;
     const notes: string[] = [];
+    // The scheduled suspect (last, when there is one) is always kept; distributed ones up to the cap.
+    const scheduled = all.filter((s) => s.kind === 'scheduled');
+    const distributed = all.filter((s) => s.kind !== 'scheduled');
+    const keep = Math.max(0, MAX_SUSPECTS_PER_INCIDENT - scheduled.length);
+    const suspects = [...distributed.slice(0, keep), ...scheduled];
+    const skipped = all.length - suspects.length;
     for (const s of suspects) {
+      // One write per suspect; let the event loop run between them (health checks, other instances, the API).
+      await new Promise((r) => setImmediate(r));
       // Names come from the backend: bounded wherever they are shown (history, logs, status logs).
       const what = s.kind === 'scheduled' ? `scheduled query ${short(s.name, 200)}` : `distributed query ${short(s.name, 200)}`;
       try {
@@ -307,7 +333,15 @@ export class QueryQuarantine {
         log.error({ err: errorMessage(err), query: short(s.name, 200) }, 'could not record a quarantine incident');
       }
     }
-    return notes.length > 0 ? `quarantine: ${notes.join('; ')}` : undefined;
+    if (skipped > 0) {
+      notes.push(
+        `${skipped} more queries of the batch were in flight and not recorded (at most ${MAX_SUSPECTS_PER_INCIDENT} per incident)`,
+      );
+      log.warn({ skipped, recorded: suspects.length }, 'too many suspects in one incident; only the first were recorded');
+    }
+    if (notes.length === 0) return undefined;
+    const note = `quarantine: ${notes.join('; ')}`;
+    return note.length > MAX_NOTE_CHARS ? `${note.slice(0, MAX_NOTE_CHARS)}…` : note;
   }
 
   private find(kind: 'distributed' | 'scheduled', name: string, sql: string): QuarantineEntry | undefined {

@@ -65,6 +65,27 @@ async function crash(q: QueryQuarantine, lastScheduled?: string, at = now) {
 }
 
 describe('QueryQuarantine', () => {
+  // Review: osqueryd never answers a query whose discovery found nothing; asking for new work ends the batch.
+  it('a query osqueryd left unanswered is no suspect once osqueryd asks for new work (discovery-gated)', async () => {
+    const q = run();
+    q.handOut({ gated: 'select 1' }, { gated: 'select 1 where 0' });
+    q.batchEnded();
+    expect(await crash(q)).toBeUndefined();
+    expect(db.prepare('select count(*) as n from quarantine_incidents').get()).toEqual({ n: 0 });
+  });
+
+  // Review: a backend handing out a huge batch must not make one incident write without bound.
+  it('at most 32 suspects are recorded per incident; the note counts the rest and stays short', async () => {
+    const q = run();
+    const batch: Record<string, string> = {};
+    for (let i = 0; i < 5000; i++) batch[`q${i}`] = `select ${i} -- ${'x'.repeat(100)}`;
+    q.handOut(batch, undefined);
+    const note = (await crash(q))!;
+    expect(note).toContain('4968 more queries of the batch were in flight and not recorded');
+    expect(note.length).toBeLessThanOrEqual(2_001);
+    expect(db.prepare('select count(*) as n from quarantine_incidents').get()).toEqual({ n: 32 });
+  });
+
   it('in-flight distributed queries are suspects of a crash; answered ones and requested stops are not', async () => {
     const r1 = run();
     r1.handOut({ a: 'select 1', b: 'select 2' }, undefined);
