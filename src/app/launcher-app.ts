@@ -31,7 +31,7 @@ import type { Scope } from '../state/table.js';
 import { startControlServer, type ControlServer } from '../control/server.js';
 import { buildInfo, launcherVersion } from '../version.js';
 import { LiveState, toQuarantineState } from './state-source.js';
-import { RunnerControlTarget } from './control-target.js';
+import { type EnrollHooks, RunnerControlTarget } from './control-target.js';
 import { launcherOptions, type ExtensionSeams, type RunnerSeams } from './options.js';
 import { checkRootDirectory, controlSettings, deviceClientOptions } from './startup-checks.js';
 import { isolationFromConfig } from './isolation-config.js';
@@ -222,7 +222,7 @@ export class LauncherApp {
       quarantine,
       updates: (ids) => updateRows(this.update.status(ids)),
     });
-    this.control = new RunnerControlTarget(this.runner, this.state, {
+    const enrollHooks: EnrollHooks = {
       checkSecretFile: async (id, path) => void (await readEnrollSecret(id, undefined, path)),
       forget: (id) => {
         trackers.delete(id);
@@ -239,7 +239,8 @@ export class LauncherApp {
         nodeKeys.clearNodeKey(id);
         trackers.get(id)?.reset();
       },
-    });
+    };
+    this.control = new RunnerControlTarget(this.runner, this.state, enrollHooks);
     // From now on SIGHUP/SIGUSR2 never end the process (Node's default): before the run they are ignored, while it runs they act.
     if (o.signals !== false) ignoreReloadSignals();
     const checkupRun = o.checkups;
@@ -277,6 +278,9 @@ export class LauncherApp {
       runner: this.runner,
       osquerydPath: o.osquerydPath,
       logger: componentLogger(o.logger, 'reload'),
+      // As `ctl remove` and `ctl enroll --replace`: a removed registration keeps nothing, a new secret a new enrollment.
+      forget: (id) => enrollHooks.forget(id),
+      reset: (id) => enrollHooks.reset(id),
       onApplied: (next, plan) => {
         this.configIds.clear();
         for (const r of next.registrations) this.configIds.add(r.id);

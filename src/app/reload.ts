@@ -29,6 +29,10 @@ export interface ReloadOptions {
   runner: Runner;
   osquerydPath: string;
   logger: Logger;
+  /** A registration the file no longer names is gone: its quarantine, update pins and device state too. */
+  forget(id: string): void;
+  /** A registration whose enroll secret changed enrolls anew: its node key is dropped. */
+  reset(id: string): void;
   onApplied(next: LauncherConfig, plan: ReloadPlan): void;
 }
 
@@ -124,7 +128,11 @@ export class ReloadCoordinator {
       }
     };
     try {
-      for (const id of plan.remove) await attempt(id, 'remove', () => this.o.runner.remove(id));
+      for (const id of plan.remove)
+        await attempt(id, 'remove', async () => {
+          await this.o.runner.remove(id);
+          this.o.forget(id);
+        });
       const stored = new Map(this.o.runner.registrationsList().map((r) => [r.id, r]));
       const changed: string[] = [];
       for (const r of plan.change) {
@@ -132,7 +140,9 @@ export class ReloadCoordinator {
         const have = stored.get(r.id);
         if (have && isDeepStrictEqual(comparable(have), comparable({ ...input, limits: input.limits }))) continue;
         changed.push(r.id);
-        await attempt(r.id, 'restart', () => this.o.runner.replace(input));
+        const newSecret =
+          have !== undefined && ((have.enrollSecret ?? null) !== (input.enrollSecret ?? null) || (have.enrollSecretPath ?? null) !== (input.enrollSecretPath ?? null));
+        await attempt(r.id, 'restart', () => this.o.runner.replace(input, newSecret ? () => this.o.reset(r.id) : undefined));
       }
       for (const r of plan.add) await attempt(r.id, 'add', () => this.o.runner.add(inputFromConfig(r)));
       this.current = next;

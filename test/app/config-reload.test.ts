@@ -51,6 +51,19 @@ describe('planReload', () => {
     expect(() => planReload(now, cfg([r('globex')]), new Set(), 'kolide', 'f.yaml')).toThrow(/E_CONFIG|vendor/);
   });
 
+  // Review: a pin changed in the file was ignored silently (the update service reads pins at start).
+  it('a changed osqueryd_version pin is reported as needing a restart', () => {
+    const now = cfg([r('kolide'), r('acme')]);
+    const plan = planReload(
+      now,
+      cfg([r('kolide'), r('acme', { osqueryd_version: '5.12.1' })]),
+      new Set(['kolide', 'acme']),
+      'kolide',
+      'f.yaml',
+    );
+    expect(plan.restartNeeded).toEqual(['registrations.acme.osqueryd_version']);
+  });
+
   it('an unchanged file plans nothing', () => {
     const now = cfg([r('kolide'), r('acme')]);
     const plan = planReload(now, cfg([r('kolide'), r('acme')]), new Set(['kolide', 'acme', 'runtime1']), 'kolide', 'f.yaml');

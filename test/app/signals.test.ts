@@ -141,6 +141,21 @@ describe('SIGHUP reloads the configuration', () => {
       "select registration_id, origin from kolide_launcher_registrations where registration_id = 'umbrella'",
     );
     expect(origins).toEqual([{ registration_id: 'umbrella', origin: 'config' }]);
+
+    // A new enroll secret in the file means a new enrollment, as `ctl enroll --replace`: the old node key is dropped
+    // (review: it was kept, so rotating a leaked secret changed nothing). The device server does not know this secret,
+    // so acme stays unenrolled instead of carrying on under its old key.
+    const enrolled = async () =>
+      (await proc.client.query('kolide', "select enrolled from kolide_launcher_registrations where registration_id = 'acme'"))[0]?.enrolled;
+    expect(await enrolled()).toBe('1');
+    writeRegistrations([
+      reg('kolide'),
+      { ...reg('acme', { memory_mb: 300 }), enroll_secret: 'rotated-unknown' },
+      reg('initech'),
+      reg('umbrella'),
+    ]);
+    expect((await hup('configuration reloaded')).restarted).toEqual(['acme']);
+    expect(await enrolled()).toBe('0');
   }, 300_000);
 });
 
