@@ -18,8 +18,9 @@
  * unpacker (`tar`) then runs with a filter that admits the same types only,
  * strict warnings and no owner changes.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import type { ReadEntry } from 'tar';
 import { LauncherError, errorMessage } from '../errors.js';
 import { versionProblem } from './version.js';
@@ -90,8 +91,47 @@ export function entryProblem(path: string, type: string, mode: number | undefine
   return undefined;
 }
 
+/** Tar headers and padding on top of the file bytes an archive may unpack to. */
+const TAR_OVERHEAD_BYTES = 16 * 1024 * 1024;
+
+/**
+ * Decompress `file` (gzip) next to it as `<file>.tar`, bounded by `maxUnpackedBytes`, run `use` on the plain tar,
+ * and remove it. tar is then never handed gzip data: its zlib stream raised a damaged archive's error outside any
+ * promise (an uncaught exception that would end the supervisor); here the error is ours, in a try.
+ */
+async function withPlainTar<T>(file: string, maxUnpackedBytes: number, use: (tarFile: string) => Promise<T>): Promise<T> {
+  let raw: Buffer;
+  try {
+    raw = gunzipSync(readFileSync(file), { maxOutputLength: maxUnpackedBytes + TAR_OVERHEAD_BYTES });
+  } catch (err) {
+    throw new LauncherError(
+      'E_UPDATE',
+      `archive ${file} is not a readable tar.gz (or unpacks past ${maxUnpackedBytes} bytes): ${errorMessage(err)}`,
+      {
+        cause: err,
+      },
+    );
+  }
+  const tarFile = `${file}.tar`;
+  try {
+    writeFileSync(tarFile, raw, { mode: 0o600 });
+  } catch (err) {
+    rmSync(tarFile, { force: true });
+    throw new LauncherError('E_UPDATE', `cannot stage ${tarFile}: ${errorMessage(err)}`, { cause: err });
+  }
+  try {
+    return await use(tarFile);
+  } finally {
+    rmSync(tarFile, { force: true });
+  }
+}
+
 /** Check every entry of the archive; throws E_UPDATE naming the first problem. */
 export async function checkArchive(file: string, maxUnpackedBytes: number): Promise<void> {
+  await withPlainTar(file, maxUnpackedBytes, (tarFile) => checkPlainTar(file, tarFile, maxUnpackedBytes));
+}
+
+async function checkPlainTar(file: string, tarFile: string, maxUnpackedBytes: number): Promise<void> {
   const problems: string[] = [];
   let entries = 0;
   let bytes = 0;
@@ -99,7 +139,7 @@ export async function checkArchive(file: string, maxUnpackedBytes: number): Prom
   const { list } = await import('tar');
   try {
     await list({
-      file,
+      file: tarFile,
       strict: true,
       onReadEntry: (e: ReadEntry) => {
         entries += 1;
@@ -134,17 +174,32 @@ export async function installArchive(root: string, version: string, archive: str
   await checkArchive(archive, maxUnpackedBytes);
   const tmp = makeStagingDir(root, `unpack-${version}`);
   const { extract } = await import('tar');
+  const expected = new Map<string, number>();
   try {
-    await extract({
-      file: archive,
-      cwd: tmp,
-      strict: true,
-      preserveOwner: false,
-      filter: (path, entry) => {
-        const e = entry as ReadEntry;
-        return entryProblem(path, e.type, e.mode) === undefined;
-      },
-    });
+    await withPlainTar(archive, maxUnpackedBytes, (tarFile) =>
+      extract({
+        file: tarFile,
+        cwd: tmp,
+        strict: true,
+        preserveOwner: false,
+        filter: (path, entry) => {
+          const e = entry as ReadEntry;
+          const ok = entryProblem(path, e.type, e.mode) === undefined;
+          if (ok && (e.type === 'File' || e.type === 'OldFile')) expected.set(path, e.size ?? 0);
+          return ok;
+        },
+      }),
+    );
+    // tar drops a file's write error (a full disk leaves it short and the extraction still resolves): every file
+    // must have the size its header gave, or the version is not installed.
+    for (const [path, size] of expected) {
+      const got = statSync(join(tmp, path), { throwIfNoEntry: false })?.size ?? -1;
+      if (got !== size)
+        throw new LauncherError(
+          'E_UPDATE',
+          `unpacking ${version} stopped short: ${path} has ${Math.max(got, 0)} of ${size} bytes (no space left on the device?)`,
+        );
+    }
     const st = statSync(join(tmp, BINARY_NAME), { throwIfNoEntry: false });
     if (!st?.isFile() || (st.mode & 0o111) === 0)
       throw new LauncherError('E_UPDATE', `archive for ${version} has no executable ${BINARY_NAME} at its top level`);
