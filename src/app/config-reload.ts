@@ -75,7 +75,8 @@ export function planReload(
     if (old) {
       if (!isDeepStrictEqual(settings(old), settings(r))) plan.change.push(r);
       // A pin from the file is read once at start (the update service holds it): say so instead of ignoring it.
-      if ((old.osqueryd_version ?? null) !== (r.osqueryd_version ?? null)) plan.restartNeeded.push(`registrations.${r.id}.osqueryd_version`);
+      if ((old.osqueryd_version ?? null) !== (r.osqueryd_version ?? null))
+        plan.restartNeeded.push(`registrations.${r.id}.osqueryd_version`);
     } else if (known.has(r.id)) {
       // Enrolled at runtime, now in the file: the file owns it from now on.
       plan.adopted.push(r.id);

@@ -141,7 +141,9 @@ export class ReloadCoordinator {
         if (have && isDeepStrictEqual(comparable(have), comparable({ ...input, limits: input.limits }))) continue;
         changed.push(r.id);
         const newSecret =
-          have !== undefined && ((have.enrollSecret ?? null) !== (input.enrollSecret ?? null) || (have.enrollSecretPath ?? null) !== (input.enrollSecretPath ?? null));
+          have !== undefined &&
+          ((have.enrollSecret ?? null) !== (input.enrollSecret ?? null) ||
+            (have.enrollSecretPath ?? null) !== (input.enrollSecretPath ?? null));
         await attempt(r.id, 'restart', () => this.o.runner.replace(input, newSecret ? () => this.o.reset(r.id) : undefined));
       }
       for (const r of plan.add) await attempt(r.id, 'add', () => this.o.runner.add(inputFromConfig(r)));

@@ -75,6 +75,7 @@ export function runnerFleet(runner: Runner): Fleet {
         ended: ENDED.has(s.state),
         unhealthy: s.state === 'unhealthy',
         crashLoop: s.crash_loop,
+        requestedRestarts: s.requested_restarts,
         version: s.osqueryd_version,
         lastError: s.last_error,
       };

@@ -22,6 +22,8 @@ export interface RegistrationStatus extends Omit<InstanceStatus, 'state' | 'run_
   run_id: string | null;
   /** Launches after the first one, for any reason. */
   restarts: number;
+  /** Restarts asked for (restart(): the control API, a released quarantine, an update move), not failures. */
+  requested_restarts: number;
   crash_loop: boolean;
   /** Consecutive failures since the last stable run. */
   consecutive_failures: number;
@@ -50,6 +52,7 @@ export function idleStatus(reg: Registration): RegistrationStatus {
     instance_id: null,
     extension: null,
     restarts: 0,
+    requested_restarts: 0,
     crash_loop: false,
     consecutive_failures: 0,
     next_launch_at: null,
@@ -78,6 +81,7 @@ export class RegistrationSupervisor {
   private stopping: Promise<void> | undefined;
   private restartRequested = false;
   private restarts = 0;
+  private requestedRestarts = 0;
   private crashLoop = false;
   private nextLaunchAt: number | undefined;
   private readonly recentDelays: number[] = [];
@@ -114,6 +118,7 @@ export class RegistrationSupervisor {
   async restart(): Promise<void> {
     if (this.stopped) throw new LauncherError('E_SHUTDOWN', `registration ${this.id} is stopping`);
     this.restartRequested = true;
+    this.requestedRestarts += 1;
     this.backoff.reset();
     this.crashLoop = false;
     // Boxed: resolving with a promise would adopt it.
@@ -147,6 +152,7 @@ export class RegistrationSupervisor {
     const base: RegistrationStatus = {
       ...idleStatus(this.registration),
       restarts: this.restarts,
+      requested_restarts: this.requestedRestarts,
       crash_loop: this.crashLoop,
       consecutive_failures: this.backoff.failures,
       next_launch_at: this.nextLaunchAt ?? null,

@@ -30,6 +30,8 @@ export interface FleetStatus {
   /** Health checks are failing on the current run. */
   unhealthy: boolean;
   crashLoop: boolean;
+  /** Restarts asked for (an operator's or tenant's `ctl restart`, …): a run they end is no failure of the version. */
+  requestedRestarts: number;
   /** What osqueryd reported (osquery_info.version), once connected. */
   version: string | null;
   lastError: string | null;
@@ -435,15 +437,30 @@ export class UpdateService {
   private async observe(id: string, version: string, soakMs: number): Promise<string> {
     const s = this.o.settings;
     const start = Date.now();
-    const healthyBy = start + (s?.healthyWithinMs ?? 120_000);
     let runId: string | null | undefined;
     let healthySince: number | undefined;
+    let healthyBy = start + (s?.healthyWithinMs ?? 120_000);
+    let requested = this.o.fleet.status(id)?.requestedRestarts ?? 0;
     const interval = this.o.watchIntervalMs ?? 250;
     for (;;) {
       if (this.stopCtl.signal.aborted) return 'interrupted';
       const st = this.o.fleet.status(id);
       if (!st) return 'ok'; // removed meanwhile
       if (runId === undefined && st.runId) runId = st.runId;
+      if (runId && st.runId !== runId && st.requestedRestarts > requested) {
+        // Restarted on request (a tenant's own `ctl restart`, say), not by a failure: the soak starts over on the new
+        // run, so no tenant can get a version marked bad for the whole host by restarting its instance.
+        this.log.info(
+          { registration_id: id, version, from_run: runId, to_run: st.runId },
+          'restarted on request during its soak; the soak starts over',
+        );
+        requested = st.requestedRestarts;
+        runId = st.runId ?? undefined;
+        healthySince = undefined;
+        healthyBy = Date.now() + (s?.healthyWithinMs ?? 120_000);
+        await sleep(interval, this.stopCtl.signal);
+        continue;
+      }
       if (runId && st.runId !== runId) return `its run ${runId} ended (${st.lastError ?? 'no reason recorded'})`;
       if (st.crashLoop) return `it is crash-looping (${st.lastError ?? 'no reason recorded'})`;
       if (st.ended) return `its run ended (${st.lastError ?? 'no reason recorded'})`;

@@ -184,9 +184,24 @@ describe('osqueryd updates, end to end', { timeout: 240_000 }, () => {
 
   it('rolls a good version out canary → soak → the rest one at a time, vendor last; the pinned one stays put', async () => {
     await publishRelease('5.13.0-sim');
+    // Review: a tenant restarting its own instance during the canary's soak must not get the version marked bad for
+    // the whole host; the soak starts over on the new run.
+    await explain(
+      waitFor(
+        async () => {
+          const st = await status();
+          return st.rollout?.current === 'acme' && instanceOf(st, 'acme').runningVersion === '5.13.0-sim' ? true : undefined;
+        },
+        120_000,
+        'acme soaking on 5.13.0-sim',
+        100,
+      ),
+    );
+    await tenant.restartInstance('acme');
     const s = await explain(
       waitFor(async () => ((await status()).rollout?.state === 'done' ? status() : undefined), 150_000, 'rollout of 5.13.0-sim done', 250),
     );
+    expect(s.badVersions).toEqual([]);
     expect(s.rollout).toMatchObject({ version: '5.13.0-sim', canary: 'acme', order: ['acme', 'globex', 'kolide'] });
     const after = await allHealthy();
     for (const id of ['acme', 'globex', 'kolide']) {
