@@ -179,8 +179,10 @@ function readStore(root: string, scrub: Scrubber, files: Map<string, string>, mi
         for (const p of paths) addSecretFile(scrub, p.enroll_secret_path);
       }
       if (has('node_keys_registrations'))
+        // Node keys come from the backend: only plausible ones are searched for, so a key such as "acme" cannot
+        // make the scrubber erase ordinary words from every file (review).
         for (const r of db.prepare('SELECT node_key FROM node_keys_registrations').all() as Array<{ node_key: string | null }>)
-          scrub.add(r.node_key);
+          scrub.add(r.node_key, 16);
       if (offline && has('registrations')) {
         // Every column but the secret: enroll_secret_source says whether there is one.
         const regs = db

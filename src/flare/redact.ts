@@ -13,12 +13,42 @@ export const REDACTED = '[redacted]';
 /** Values shorter than this are not searched for (they would erase ordinary text); the manifest counts them. */
 export const MIN_SCRUB_LENGTH = 4;
 
-const PEM_PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)/g;
+/**
+ * A PEM private key: the whole block when its END line follows within 8 KiB, else the BEGIN line and the base64
+ * lines after it (also JSON-escaped, `\\n`). Never "to the end of the file": a tenant's osqueryd can print a bare
+ * BEGIN line into its output, and that must not erase the rest of a log (review).
+ */
+const PEM_PRIVATE_KEY =
+  /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----(?:[\s\S]{0,8192}?-----END [A-Z0-9 ]*PRIVATE KEY-----|(?:[ \t]*(?:\r?\n|\\n)[A-Za-z0-9+/=]+)*)/g;
 
 /** The config as a plain object with every inline enroll secret replaced (paths stay: a path is not a secret). */
 export function redactConfig(cfg: LauncherConfig): unknown {
   const copy = structuredClone(cfg) as LauncherConfig;
   for (const r of copy.registrations) if (r.enroll_secret !== undefined) r.enroll_secret = REDACTED;
+  // URLs may carry credentials (user:password@, a token in the query): keep the scheme, host, port and path only.
+  const scrubUrl = (u: string | undefined): string | undefined => {
+    if (u === undefined) return u;
+    try {
+      const url = new URL(u);
+      const hadSecret = url.username !== '' || url.password !== '' || url.search !== '';
+      url.username = '';
+      url.password = '';
+      url.search = '';
+      return hadSecret ? `${url.toString()} ${REDACTED}` : u;
+    } catch {
+      return REDACTED;
+    }
+  };
+  const c = copy as unknown as Record<string, Record<string, string | undefined> | undefined>;
+  for (const [section, key] of [
+    ['device_server', 'url'],
+    ['metrics', 'otlp_url'],
+    ['update', 'metadata_url'],
+    ['update', 'targets_url'],
+  ] as const) {
+    const holder = c[section];
+    if (holder && typeof holder[key] === 'string') holder[key] = scrubUrl(holder[key]);
+  }
   return copy;
 }
 
@@ -30,12 +60,12 @@ export class Scrubber {
   replaced = 0;
 
   /** Remember a secret (and its trimmed form, and each long line of a multi-line value such as a PEM body). */
-  add(value: string | null | undefined): void {
+  add(value: string | null | undefined, minLength = MIN_SCRUB_LENGTH): void {
     if (!value) return;
     const forms = new Set([value, value.trim(), ...value.split(/\r?\n/).map((l) => l.trim())]);
     for (const f of forms) {
       if (f.length === 0 || f.startsWith('-----')) continue;
-      if (f.length < MIN_SCRUB_LENGTH) {
+      if (f.length < minLength) {
         if (f === value.trim()) this.tooShort++;
         continue;
       }
