@@ -21,6 +21,7 @@ import type { Logger } from '../log/logger.js';
 import { parseRegistrationId, type RegistrationId } from '../registration.js';
 import { type Authorizer, type AuthenticatedCall, type Caller, formatRole } from './authz.js';
 import { statusOf, toServiceError } from './status.js';
+import { StreamQuota } from './stream-quota.js';
 import type { ControlTarget } from './target.js';
 
 export const HEALTH_SERVICE = 'grpc.health.v1.Health';
@@ -103,6 +104,12 @@ export function createHealthService(o: HealthServiceOptions): HealthService {
   const { target, authorizer, logger } = o;
   const watches = new Set<() => void>();
   const maxWatches = o.maxWatches ?? 64;
+  // Per caller, with slots kept for admin, as StreamOutput (issue 13): one tenant cannot take every Watch (review).
+  const quota = new StreamQuota({
+    total: maxWatches,
+    perCaller: Math.min(16, maxWatches),
+    adminReserve: Math.min(16, Math.floor(maxWatches / 4)),
+  });
   // Watches re-read every second; one overall snapshot serves every caller for a moment (64 watches × 256 registrations).
   let overall: { at: number; info: ReturnType<ControlTarget['health']> } | undefined;
   const health = (): ReturnType<ControlTarget['health']> => {
@@ -161,9 +168,10 @@ export function createHealthService(o: HealthServiceOptions): HealthService {
 
     Watch: ((call: grpc.ServerWritableStream<HealthRequest, HealthResponse>) => {
       let caller: Caller;
+      let release: () => void;
       try {
         caller = identify('Health.Watch', call);
-        if (watches.size >= maxWatches) throw new LauncherError('E_UNAVAILABLE', 'too many health watches');
+        release = quota.acquire(caller);
       } catch (err) {
         const s = statusOf(err);
         call.emit('error', toServiceError(isUnavailable(err) ? { ...s, code: grpc.status.RESOURCE_EXHAUSTED } : s));
@@ -193,6 +201,7 @@ export function createHealthService(o: HealthServiceOptions): HealthService {
       const end = (): void => {
         clearInterval(timer);
         watches.delete(finish);
+        release();
       };
       const finish = (): void => {
         end();

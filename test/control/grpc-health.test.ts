@@ -149,4 +149,30 @@ describe('grpc.health.v1.Health on the control API (issue 18)', () => {
     });
     expect(code).toBe(grpc.status.PERMISSION_DENIED);
   });
+
+  // Review: one tenant could take every Watch slot and lock admin and the other tenants out.
+  it('one tenant may hold at most 16 Watches; admin still gets one', async () => {
+    const Watch = (c: grpc.Client, service: string) =>
+      (c as unknown as { Watch: (req: { service: string }) => grpc.ClientReadableStream<HealthResponse> }).Watch({ service });
+    const first = (w: grpc.ClientReadableStream<HealthResponse>) =>
+      new Promise<string>((resolve) => {
+        w.once('data', (r: HealthResponse) => resolve(r.status));
+        w.once('error', (err: grpc.ServiceError) => resolve(`error ${err.code}`));
+      });
+    const mine = Array.from({ length: 16 }, () => Watch(tenant, ''));
+    try {
+      for (const w of mine) expect(await first(w)).not.toMatch(/^error/);
+      const extra = Watch(tenant, '');
+      expect(await first(extra)).toBe(`error ${grpc.status.RESOURCE_EXHAUSTED}`);
+      const adminWatch = Watch(admin, '');
+      expect(await first(adminWatch)).not.toMatch(/^error/);
+      adminWatch.on('error', () => undefined);
+      adminWatch.cancel();
+    } finally {
+      for (const w of mine) {
+        w.on('error', () => undefined);
+        w.cancel();
+      }
+    }
+  });
 });
