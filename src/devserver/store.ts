@@ -93,6 +93,12 @@ function nonEmpty(what: string, v: string): void {
   if (typeof v !== 'string' || v === '') throw new LauncherError('E_INVALID_ARGUMENT', `dev server: ${what} must be a non-empty string`);
 }
 
+/** The `WHERE` terms (and their bound values) of the filters that are set; undefined ones are left out. */
+function whereClause(terms: ReadonlyArray<readonly [string, unknown]>): { where: string[]; args: unknown[] } {
+  const set = terms.filter(([, v]) => v !== undefined);
+  return { where: set.map(([sql]) => sql), args: set.map(([, v]) => v) };
+}
+
 export class DevServerStore {
   readonly db: SqliteDatabase;
 
@@ -284,44 +290,23 @@ export class DevServerStore {
   }
 
   logs(filter: LogFilter = {}): StoredLog[] {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (filter.tenant !== undefined) {
-      where.push('tenant = ?');
-      args.push(filter.tenant);
-    }
-    if (filter.logType !== undefined) {
-      where.push('log_type = ?');
-      args.push(filter.logType);
-    }
-    if (filter.hostIdentifier !== undefined) {
-      where.push('host_identifier = ?');
-      args.push(filter.hostIdentifier);
-    }
-    if (filter.afterId !== undefined) {
-      where.push('id > ?');
-      args.push(filter.afterId);
-    }
+    const { where, args } = whereClause([
+      ['tenant = ?', filter.tenant],
+      ['log_type = ?', filter.logType],
+      ['host_identifier = ?', filter.hostIdentifier],
+      ['id > ?', filter.afterId],
+    ]);
     const sql = `SELECT id, tenant, host_identifier AS hostIdentifier, log_type AS logType, data, received_at AS receivedAt FROM devserver_logs
       ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
     return this.db.prepare(sql).all(...args) as StoredLog[];
   }
 
   logCount(filter: Omit<LogFilter, 'afterId'> = {}): number {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (filter.tenant !== undefined) {
-      where.push('tenant = ?');
-      args.push(filter.tenant);
-    }
-    if (filter.logType !== undefined) {
-      where.push('log_type = ?');
-      args.push(filter.logType);
-    }
-    if (filter.hostIdentifier !== undefined) {
-      where.push('host_identifier = ?');
-      args.push(filter.hostIdentifier);
-    }
+    const { where, args } = whereClause([
+      ['tenant = ?', filter.tenant],
+      ['log_type = ?', filter.logType],
+      ['host_identifier = ?', filter.hostIdentifier],
+    ]);
     return this.db
       .prepare(`SELECT count(*) FROM devserver_logs ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''}`)
       .pluck()
@@ -333,20 +318,11 @@ export class DevServerStore {
   }
 
   results(filter: ResultFilter = {}): StoredResult[] {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (filter.tenant !== undefined) {
-      where.push('tenant = ?');
-      args.push(filter.tenant);
-    }
-    if (filter.queryName !== undefined) {
-      where.push('query_name = ?');
-      args.push(filter.queryName);
-    }
-    if (filter.hostIdentifier !== undefined) {
-      where.push('host_identifier = ?');
-      args.push(filter.hostIdentifier);
-    }
+    const { where, args } = whereClause([
+      ['tenant = ?', filter.tenant],
+      ['query_name = ?', filter.queryName],
+      ['host_identifier = ?', filter.hostIdentifier],
+    ]);
     const rows = this.db
       .prepare(
         `SELECT id, tenant, host_identifier, query_name, status, rows, stats, message, received_at FROM devserver_results
