@@ -27,7 +27,12 @@ export interface VersionReport {
 
 /** `osqueryd version 5.12.1` → `5.12.1`; bounded to 5 s. */
 function osquerydVersion(path: string): string {
-  const out = execFileSync(path, ['--version'], { encoding: 'utf8', timeout: 5_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = execFileSync(path, ['--version'], {
+    encoding: 'utf8',
+    timeout: 5_000,
+    killSignal: 'SIGKILL',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const m = /version\s+(\S+)/.exec(out);
   return m ? m[1]! : out.trim().split('\n')[0]!.slice(0, 100);
 }

@@ -1,40 +1,8 @@
 /** Check: osqueryd can be found the way `launcher run` finds it, and answers `--version`. */
-import { execFile } from 'node:child_process';
 import { locateOsqueryd } from '../app/locate-osqueryd.js';
 import { errorMessage } from '../errors.js';
+import { runProgram } from './program.js';
 import type { CheckResult, DoctorContext } from './types.js';
-
-export interface ProgramOutput {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  /** Spawn error or timeout. */
-  error?: string;
-}
-
-/** Run a program with a time bound; never rejects. */
-export function runProgram(file: string, args: readonly string[], timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<ProgramOutput> {
-  return new Promise((resolve) => {
-    execFile(
-      file,
-      args,
-      { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 1024 * 1024, encoding: 'utf8', env },
-      (err, stdout, stderr) => {
-        const e = err as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string; signal?: NodeJS.Signals }) | null;
-        if (!e) return resolve({ code: 0, signal: null, stdout, stderr });
-        const timedOut = e.killed === true && e.signal === 'SIGKILL';
-        resolve({
-          code: typeof e.code === 'number' ? e.code : null,
-          signal: e.signal ?? null,
-          stdout,
-          stderr,
-          ...(timedOut ? { error: `no answer within ${timeoutMs} ms` } : typeof e.code === 'string' ? { error: errorMessage(e) } : {}),
-        });
-      },
-    );
-  });
-}
 
 /** `osqueryd version 5.12.1` → `5.12.1`. */
 export function parseOsquerydVersion(output: string): string | undefined {

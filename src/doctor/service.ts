@@ -5,7 +5,7 @@
  * Anywhere else (containers, hosts with another init, development runs) the
  * check passes with a note that it was skipped, and why.
  */
-import { execFile } from 'node:child_process';
+import { runProgram } from './program.js';
 import { existsSync } from 'node:fs';
 import { errorMessage } from '../errors.js';
 import { Findings, type CheckResult, type DoctorContext } from './types.js';
@@ -44,18 +44,15 @@ export function judgeUnit(f: Findings, unit: string, s: UnitState): Findings {
   return f;
 }
 
-function systemctlShow(unit: string, timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      'systemctl',
-      ['show', unit, '--property=LoadState,UnitFileState,ActiveState,SubState,FragmentPath'],
-      { timeout: timeoutMs, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        if (err) reject(new Error(`systemctl show ${unit}: ${stderr.trim() || errorMessage(err)}`));
-        else resolve(stdout);
-      },
-    );
-  });
+async function systemctlShow(unit: string, timeoutMs: number): Promise<string> {
+  const out = await runProgram(
+    'systemctl',
+    ['show', unit, '--property=LoadState,UnitFileState,ActiveState,SubState,FragmentPath'],
+    timeoutMs,
+  );
+  if (out.error !== undefined || out.code !== 0)
+    throw new Error(`systemctl show ${unit}: ${out.stderr.trim() || out.error || `exit ${out.code ?? out.signal}`}`);
+  return out.stdout;
 }
 
 export async function checkService(ctx: DoctorContext): Promise<CheckResult> {
