@@ -39,6 +39,18 @@ export interface LimitsConfig {
   watchdogDelaySec?: number;
   /** CPUs the percentage is relative to. Default os.availableParallelism(). */
   cpuCount?: number;
+  /**
+   * The CFS bandwidth period (µs) the CPU percentage is enforced over: the quota is `percent` of it. Default 100 000
+   * (the kernel's). The kernel accepts 1 000 – 1 000 000.
+   */
+  cpuPeriodUs?: number;
+  /**
+   * Saved-up quota an instance that was idle may spend at once, as a fraction of the quota (0 – 1; the kernel allows at
+   * most the quota). Default 1. The long-run average stays at the percentage; only unused quota is carried over, so a
+   * busy instance never gets more. cgroup v1 `cpu.cfs_burst_us`, v2 `cpu.max.burst` (kernel ≥ 5.14); skipped where the
+   * file does not exist. See adr/0025-cpu-burst-for-start-up.md.
+   */
+  cpuBurstRatio?: number;
 }
 
 export interface LimitsPlan {
@@ -60,13 +72,45 @@ export interface LimitsPlan {
 }
 
 const CPU_PERIOD_US = 100_000;
+const MIN_PERIOD_US = 1_000;
+const MAX_PERIOD_US = 1_000_000;
 
 function hasLimits(l: ResourceLimits): boolean {
   return l.memoryMb !== undefined || l.cpuPercent !== undefined;
 }
 
-function cpuQuotaUs(percent: number, cpus: number): number {
-  return Math.max(1_000, Math.round((CPU_PERIOD_US * cpus * percent) / 100));
+/** The CPU bandwidth settings for one cgroup: quota and burst per period (µs). */
+export interface CpuBandwidth {
+  periodUs: number;
+  quotaUs: number;
+  burstUs: number;
+}
+
+export function cpuBandwidth(
+  percent: number,
+  cpus: number,
+  config: Pick<LimitsConfig, 'cpuPeriodUs' | 'cpuBurstRatio'> = {},
+): CpuBandwidth {
+  const periodUs = Math.min(MAX_PERIOD_US, Math.max(MIN_PERIOD_US, Math.round(config.cpuPeriodUs ?? CPU_PERIOD_US)));
+  const quotaUs = Math.max(1_000, Math.round((periodUs * cpus * percent) / 100));
+  const ratio = Math.min(1, Math.max(0, config.cpuBurstRatio ?? 1));
+  return { periodUs, quotaUs, burstUs: Math.floor(quotaUs * ratio) };
+}
+
+/**
+ * Write the burst last: the kernel tops the group's runtime up by one quota (capped at quota + burst) on every write
+ * of these files, so a fresh cgroup starts with its burst available, as a long-idle one has it. A kernel without
+ * burst support has no such file; one that refuses the value (EINVAL) keeps the plain quota. Measured on this
+ * kernel (6.x, v1): a fresh group with quota 40 ms / 100 ms and burst 40 ms ran a busy loop with `burst_time` 40 ms
+ * and one throttled period fewer than without.
+ */
+function writeBurst(file: string, burstUs: number): void {
+  if (!existsSync(file)) return;
+  try {
+    write(file, String(burstUs));
+  } catch {
+    // refused: the quota alone still holds
+  }
 }
 
 /** `/proc/self/cgroup` → controller (or '' for v2) → path. */
@@ -122,7 +166,7 @@ export function readOomKills(file: string): number | undefined {
   }
 }
 
-function planV2(fsRoot: string, own: string, group: string, id: string, l: ResourceLimits, cpus: number): string[] {
+function planV2(fsRoot: string, own: string, group: string, id: string, l: ResourceLimits, cpus: number, c: LimitsConfig): string[] {
   const ownDir = join(fsRoot, own);
   const needed = [l.memoryMb !== undefined ? 'memory' : '', l.cpuPercent !== undefined ? 'cpu' : ''].filter(Boolean);
   const available = readFileSync(join(ownDir, 'cgroup.controllers'), 'utf8').split(/\s+/);
@@ -141,7 +185,12 @@ function planV2(fsRoot: string, own: string, group: string, id: string, l: Resou
   const dir = join(groupDir, id);
   mkdirSync(dir, { recursive: true });
   if (l.memoryMb !== undefined) write(join(dir, 'memory.max'), String(l.memoryMb * 1024 * 1024));
-  if (l.cpuPercent !== undefined) write(join(dir, 'cpu.max'), `${cpuQuotaUs(l.cpuPercent, cpus)} ${CPU_PERIOD_US}`);
+  if (l.cpuPercent !== undefined) {
+    const bw = cpuBandwidth(l.cpuPercent, cpus, c);
+    writeBurst(join(dir, 'cpu.max.burst'), 0); // a leftover burst above the new quota would be refused
+    write(join(dir, 'cpu.max'), `${bw.quotaUs} ${bw.periodUs}`);
+    writeBurst(join(dir, 'cpu.max.burst'), bw.burstUs);
+  }
   return [dir];
 }
 
@@ -150,7 +199,15 @@ export function v1Mount(fsRoot: string, controller: 'memory' | 'cpu'): string | 
   return candidates.map((c) => join(fsRoot, c)).find((p) => existsSync(join(p, 'cgroup.procs')));
 }
 
-function planV1(fsRoot: string, paths: Map<string, string>, group: string, id: string, l: ResourceLimits, cpus: number): string[] {
+function planV1(
+  fsRoot: string,
+  paths: Map<string, string>,
+  group: string,
+  id: string,
+  l: ResourceLimits,
+  cpus: number,
+  c: LimitsConfig,
+): string[] {
   const dirs: string[] = [];
   const make = (controller: 'memory' | 'cpu'): string => {
     const mount = v1Mount(fsRoot, controller);
@@ -175,8 +232,12 @@ function planV1(fsRoot: string, paths: Map<string, string>, group: string, id: s
   }
   if (l.cpuPercent !== undefined) {
     const dir = make('cpu');
-    write(join(dir, 'cpu.cfs_period_us'), String(CPU_PERIOD_US));
-    write(join(dir, 'cpu.cfs_quota_us'), String(cpuQuotaUs(l.cpuPercent, cpus)));
+    const bw = cpuBandwidth(l.cpuPercent, cpus, c);
+    // A directory left over from an earlier run may hold a burst above the new quota, which the kernel would refuse.
+    writeBurst(join(dir, 'cpu.cfs_burst_us'), 0);
+    write(join(dir, 'cpu.cfs_period_us'), String(bw.periodUs));
+    write(join(dir, 'cpu.cfs_quota_us'), String(bw.quotaUs));
+    writeBurst(join(dir, 'cpu.cfs_burst_us'), bw.burstUs);
   }
   return dirs;
 }
@@ -207,10 +268,10 @@ export function planLimits(registrationId: string, limits: ResourceLimits, confi
     const paths = parseProcCgroup(readFileSync(config.procSelfCgroup ?? '/proc/self/cgroup', 'utf8'));
     if (existsSync(join(fsRoot, 'cgroup.controllers')) && paths.has('')) {
       mode = 'cgroup-v2';
-      dirs = planV2(fsRoot, delegatedBase(paths.get('')!), group, registrationId, limits, cpus);
+      dirs = planV2(fsRoot, delegatedBase(paths.get('')!), group, registrationId, limits, cpus, config);
     } else if (paths.has('memory') || paths.has('cpu')) {
       mode = 'cgroup-v1';
-      dirs = planV1(fsRoot, paths, group, registrationId, limits, cpus);
+      dirs = planV1(fsRoot, paths, group, registrationId, limits, cpus, config);
     } else {
       return fallback(`no cgroup hierarchy found (${fsRoot})`);
     }

@@ -1,8 +1,9 @@
 import { execa } from 'execa';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseProcCgroup, planLimits } from '../../../src/runtime/instance/limits.js';
+import { cpuBandwidth, parseProcCgroup, planLimits } from '../../../src/runtime/instance/limits.js';
 import { isAlive, reapAll, tempRoot, waitFor } from '../helpers.js';
 
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -80,6 +81,66 @@ describe('planLimits', () => {
     expect(readFileSync(join(cpu, 'cpu.cfs_period_us'), 'utf8')).toBe('100000');
   });
 
+  it('cgroup v1 with burst support: the burst is the quota by default, written after it; period and ratio configurable', () => {
+    const fsRoot = tmp();
+    mkdirSync(join(fsRoot, 'cpu', 'sup'), { recursive: true });
+    writeFileSync(join(fsRoot, 'cpu', 'cgroup.procs'), '');
+    const proc = join(fsRoot, 'proc-cgroup');
+    writeFileSync(proc, '3:cpu:/sup\n0::/\n');
+    // The kernel (>= 5.14) has the file in every cpu cgroup; a leftover directory may hold an old, larger burst.
+    for (const id of ['b', 'c']) {
+      mkdirSync(join(fsRoot, 'cpu', 'sup', 'ol', id), { recursive: true });
+      writeFileSync(join(fsRoot, 'cpu', 'sup', 'ol', id, 'cpu.cfs_burst_us'), '900000');
+    }
+    planLimits('b', { cpuPercent: 10 }, { fsRoot, procSelfCgroup: proc, cpuCount: 4, groupName: 'ol' });
+    const b = join(fsRoot, 'cpu', 'sup', 'ol', 'b');
+    expect(readFileSync(join(b, 'cpu.cfs_period_us'), 'utf8')).toBe('100000');
+    expect(readFileSync(join(b, 'cpu.cfs_quota_us'), 'utf8')).toBe('40000');
+    expect(readFileSync(join(b, 'cpu.cfs_burst_us'), 'utf8')).toBe('40000');
+    planLimits(
+      'c',
+      { cpuPercent: 10 },
+      { fsRoot, procSelfCgroup: proc, cpuCount: 4, groupName: 'ol', cpuPeriodUs: 1_000_000, cpuBurstRatio: 0.5 },
+    );
+    const c = join(fsRoot, 'cpu', 'sup', 'ol', 'c');
+    expect(readFileSync(join(c, 'cpu.cfs_period_us'), 'utf8')).toBe('1000000');
+    expect(readFileSync(join(c, 'cpu.cfs_quota_us'), 'utf8')).toBe('400000');
+    expect(readFileSync(join(c, 'cpu.cfs_burst_us'), 'utf8')).toBe('200000');
+  });
+
+  it('without burst support (no such file) no burst file is made; cgroup v2 writes cpu.max.burst when it exists', () => {
+    const fsRoot = tmp();
+    mkdirSync(join(fsRoot, 'cpu', 'sup'), { recursive: true });
+    writeFileSync(join(fsRoot, 'cpu', 'cgroup.procs'), '');
+    const proc = join(fsRoot, 'proc-cgroup');
+    writeFileSync(proc, '3:cpu:/sup\n0::/\n');
+    planLimits('old', { cpuPercent: 20 }, { fsRoot, procSelfCgroup: proc, cpuCount: 2, groupName: 'ol' });
+    expect(readFileSync(join(fsRoot, 'cpu', 'sup', 'ol', 'old', 'cpu.cfs_quota_us'), 'utf8')).toBe('40000');
+    expect(existsSync(join(fsRoot, 'cpu', 'sup', 'ol', 'old', 'cpu.cfs_burst_us'))).toBe(false);
+
+    const v2 = tmp();
+    const own = join(v2, 'svc');
+    mkdirSync(join(own, 'ol', 't'), { recursive: true });
+    writeFileSync(join(v2, 'cgroup.controllers'), 'cpu memory');
+    writeFileSync(join(own, 'cgroup.controllers'), 'cpu memory');
+    writeFileSync(join(own, 'ol', 't', 'cpu.max.burst'), '0');
+    const proc2 = join(v2, 'proc-cgroup');
+    writeFileSync(proc2, '0::/svc\n');
+    const plan = planLimits('t', { cpuPercent: 20 }, { fsRoot: v2, procSelfCgroup: proc2, cpuCount: 2, groupName: 'ol' });
+    expect(plan.mode).toBe('cgroup-v2');
+    expect(readFileSync(join(own, 'ol', 't', 'cpu.max'), 'utf8')).toBe('40000 100000');
+    expect(readFileSync(join(own, 'ol', 't', 'cpu.max.burst'), 'utf8')).toBe('40000');
+  });
+
+  it('cpuBandwidth keeps period and burst in the kernel’s bounds', () => {
+    expect(cpuBandwidth(20, 2)).toEqual({ periodUs: 100_000, quotaUs: 40_000, burstUs: 40_000 });
+    expect(cpuBandwidth(20, 2, { cpuBurstRatio: 0 })).toEqual({ periodUs: 100_000, quotaUs: 40_000, burstUs: 0 });
+    expect(cpuBandwidth(20, 2, { cpuBurstRatio: 3 }).burstUs).toBe(40_000); // never above the quota (the kernel refuses it)
+    expect(cpuBandwidth(20, 2, { cpuPeriodUs: 5_000_000 }).periodUs).toBe(1_000_000);
+    expect(cpuBandwidth(20, 2, { cpuPeriodUs: 10 }).periodUs).toBe(1_000);
+    expect(cpuBandwidth(0.1, 1).quotaUs).toBe(1_000); // the kernel's minimum quota
+  });
+
   it('parses /proc/self/cgroup for v1 and v2', () => {
     const m = parseProcCgroup('12:cpu,cpuacct:/a\n4:memory:/b\n1:name=systemd:/c\n0::/d\n');
     expect(m.get('cpu')).toBe('/a');
@@ -124,6 +185,12 @@ describe.runIf(process.platform === 'linux' && realCgroupWritable())('planLimits
     expect(cg).toMatch(new RegExp(`cpu[^:]*:.*/${group}/tenant-x`));
     const mem = plan.cgroupDirs.find((d) => d.includes('/memory/'))!;
     expect(Number(readFileSync(join(mem, 'memory.limit_in_bytes'), 'utf8'))).toBe(200 * 1024 * 1024);
+    // The kernel read back: 25 % of the CPUs per 100 ms period, and (kernel >= 5.14) the same again as burst.
+    const cpu = plan.cgroupDirs.find((d) => !d.includes('/memory/'))!;
+    const quota = Number(readFileSync(join(cpu, 'cpu.cfs_quota_us'), 'utf8'));
+    expect(Number(readFileSync(join(cpu, 'cpu.cfs_period_us'), 'utf8'))).toBe(100_000);
+    expect(quota).toBe(Math.round(100_000 * availableParallelism() * 0.25));
+    if (existsSync(join(cpu, 'cpu.cfs_burst_us'))) expect(Number(readFileSync(join(cpu, 'cpu.cfs_burst_us'), 'utf8'))).toBe(quota);
     child.kill('SIGKILL');
     await child;
     await waitFor('child gone', () => !isAlive(child.pid!));
