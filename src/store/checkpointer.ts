@@ -5,16 +5,21 @@
  * 35–100 ms per such commit here, every ~4 MiB of logs, and ~40% of ingest
  * time. The supervisor's connection turns the automatic checkpoint off and a
  * worker thread with its own connection runs PASSIVE checkpoints (they never
- * block writers or readers) once `thresholdBytes` of the WAL wait to be
- * copied back (read from the wal-index in the -shm file). After a burst, one
- * more PASSIVE checkpoint copies the frames written during the last one once
- * writes pause; the next commit then starts the WAL over in the file's own
- * blocks (journal_size_limit keeps them). Only when writes never pause and
- * the WAL holds `maxWalBytes` does a RESTART checkpoint take the write lock
- * for the short tail; the supervisor's writers meeting it retry
+ * block writers or readers) whenever the WAL file has grown past
+ * `thresholdBytes`. After a burst, one more PASSIVE checkpoint copies the
+ * frames written during the last one as soon as writes pause; the next
+ * commit then starts the WAL over in the file's first blocks
+ * (journal_size_limit = the threshold keeps them, so the file grows past the
+ * threshold again only with that much of new frames). Only when writes never
+ * pause and the WAL reaches `maxWalBytes` does a RESTART checkpoint take the
+ * write lock for the short tail; the supervisor's writers meeting it retry
  * asynchronously (busy.ts). Before (ADR 0009) a TRUNCATE followed every
- * PASSIVE checkpoint: writers met its lock every ~4 MiB under load (30 ms
- * of retries on average), and every commit after it extended the file again.
+ * PASSIVE checkpoint: under load the writers met its lock every ~4 MiB
+ * (bench/thrift-peers: ~30 ms of retries each time), and every commit after
+ * it extended the file again. The worker only stats the WAL file: it never
+ * opens the -shm or the database itself besides its SQLite connection, as
+ * closing such a descriptor would drop the POSIX locks of every connection
+ * of the process.
  *
  * The worker costs ~10 MB of RSS, so it exists only while there is work: the
  * main thread looks at the WAL's size on a timer (a stat), starts the worker
@@ -30,74 +35,62 @@ import type { SqliteDatabase } from './database.js';
 
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { closeSync, openSync, readSync, statSync } = require('node:fs');
+const { statSync } = require('node:fs');
 const Database = require(workerData.driver);
 const db = new Database(workerData.path, { fileMustExist: true });
 db.pragma('busy_timeout = 1000');
 let stopped = false;
 parentPort.on('message', (m) => { if (m === 'stop') stopped = true; });
-const walBytes = () => { try { return statSync(workerData.path + '-wal').size; } catch { return 0; } };
-// The wal-index header in the -shm file (https://www.sqlite.org/walformat.html, native byte order): the page
-// size (u16 at 14), the last valid frame mxFrame (u32 at 16) and the frames already copied back nBackfill (u32
-// at 96). An unlocked read: a torn value only moves one decision by a tick.
-const hdr = Buffer.alloc(100);
-const le = require('node:os').endianness() === 'LE';
-function walIndex() {
-  let fd;
-  try {
-    fd = openSync(workerData.path + '-shm', 'r');
-    if (readSync(fd, hdr, 0, 100, 0) < 100) return undefined;
-  } catch { return undefined; } finally { if (fd !== undefined) closeSync(fd); }
-  const page = le ? hdr.readUInt16LE(14) : hdr.readUInt16BE(14);
-  const mx = le ? hdr.readUInt32LE(16) : hdr.readUInt32BE(16);
-  const backfill = le ? hdr.readUInt32LE(96) : hdr.readUInt32BE(96);
-  const frame = (page === 1 ? 65536 : page) + 24;
-  return { mx, walBytes: mx * frame, pendingBytes: Math.max(0, mx - backfill) * frame };
-}
-let lastMx = -1;
+// Only stat, never open: closing any descriptor of the -shm (or the database) would drop every POSIX lock this
+// process's connections hold on it (https://www.sqlite.org/howtocorrupt.html, section 2.2).
+const wal = () => { try { const st = statSync(workerData.path + '-wal'); return { size: st.size, sig: st.size + ':' + st.mtimeMs }; } catch { return { size: 0, sig: '' }; } };
+let last = wal();
 let tail = false;
 let lastWork = Date.now();
-/** Run a checkpoint; true when every frame is copied back now (commits made meanwhile included). */
+/** Run a checkpoint; true when it copied every frame back and no commit came meanwhile (the file is unchanged). */
 function checkpoint(mode) {
+  const before = wal().sig;
   try {
     const r = db.pragma('wal_checkpoint(' + mode + ')')[0];
-    if (r.busy !== 0 || r.log !== r.checkpointed) return false;
-    const w = walIndex();
-    return w !== undefined && w.pendingBytes === 0;
+    return r.busy === 0 && r.log === r.checkpointed && wal().sig === before;
   } catch { return false; /* the file went away or is locked: next tick */ }
 }
 function tick() {
-  const idle = Date.now() - lastWork > workerData.idleExitMs;
-  if (stopped || idle) {
+  if (stopped || Date.now() - lastWork > workerData.idleExitMs) {
     // Leave an empty WAL behind (the main thread starts a worker again when it grows); nothing writes now.
-    if (stopped || walBytes() === 0 || checkpoint('TRUNCATE')) { db.close(); parentPort.close(); return; }
+    if (stopped || wal().size === 0 || checkpoint('TRUNCATE')) { db.close(); parentPort.close(); return; }
   }
-  const w = walIndex();
-  const pending = w ? w.pendingBytes : walBytes();
-  const quiet = w !== undefined && w.mx === lastMx;
-  if (pending >= workerData.thresholdBytes || (tail && quiet && pending > 0)) {
+  const w = wal();
+  const grown = w.size !== last.size;
+  const quiet = w.sig === last.sig;
+  last = w;
+  // A WAL that started over is written into the file's first blocks (journal_size_limit = the threshold keeps
+  // them), so the file grows past the threshold only with that much of new frames.
+  if ((grown && w.size >= workerData.thresholdBytes) || (tail && quiet)) {
     // PASSIVE: no lock, writers go on appending meanwhile. Once a checkpoint has copied every frame, the next
-    // commit starts the WAL over from its beginning, in the file's existing blocks (journal_size_limit keeps
-    // them): so after a burst the frames written during the last checkpoint are copied once writes pause.
+    // commit starts the WAL over from its beginning; so after a burst, the frames written during the last
+    // checkpoint (the tail) are copied as soon as writes pause for a tick.
     tail = !checkpoint('PASSIVE');
-    // Writes never paused long enough (sustained load): once the WAL holds maxWalBytes of frames, a RESTART copies
-    // the short tail under the write lock so the WAL starts over (writers meeting it retry asynchronously, busy.ts).
-    if (tail && (walIndex()?.walBytes ?? walBytes()) >= workerData.maxWalBytes) tail = !checkpoint('RESTART');
+    // Writes never paused (sustained load): once the WAL reaches maxWalBytes, a RESTART copies the short tail
+    // under the write lock so the WAL starts over (writers meeting the lock retry asynchronously, busy.ts).
+    if (tail && wal().size >= workerData.maxWalBytes) tail = !checkpoint('RESTART');
+    last = wal();
     lastWork = Date.now();
   }
-  if (w) lastMx = w.mx;
   setTimeout(tick, workerData.intervalMs);
 }
 tick();
 `;
 
 export interface CheckpointerOptions {
-  /** Checkpoint once this much of the WAL is not yet copied back. Default 4 MiB (SQLite's own default is 1000 pages). */
+  /**
+   * Checkpoint once the WAL file is this large; it is also the size the file is kept at (journal_size_limit)
+   * when the WAL starts over, so its blocks are reused. Default 4 MiB (SQLite's own default is 1000 pages).
+   */
   thresholdBytes?: number;
   /**
-   * The WAL file may grow to this size while writes never pause long enough for a PASSIVE checkpoint to finish
-   * (sustained load); past it one RESTART checkpoint holds the write lock briefly. It is also the size the
-   * file is kept at (journal_size_limit) between checkpoints. Default 64 MiB.
+   * The WAL file may grow to this size while writes never pause long enough for a PASSIVE checkpoint to
+   * finish (sustained load); past it one RESTART checkpoint holds the write lock briefly. Default 64 MiB.
    */
   maxWalBytes?: number;
   /** How often the WAL's size is looked at (ms), by the main thread and by the worker. Default 50. */
@@ -121,8 +114,8 @@ export function startCheckpointer(db: SqliteDatabase, path: string, o: Checkpoin
   const intervalMs = o.intervalMs ?? 50;
   const maxWalBytes = Math.max(thresholdBytes, o.maxWalBytes ?? 64 * 1024 * 1024);
   db.pragma('wal_autocheckpoint = 0');
-  // The WAL's blocks are reused when it starts over, not freed and allocated again (issue 14).
-  db.pragma(`journal_size_limit = ${maxWalBytes}`);
+  // The WAL's first blocks are reused when it starts over, not freed and allocated again (issue 14).
+  db.pragma(`journal_size_limit = ${thresholdBytes}`);
   let worker: Worker | undefined;
   let exited: Promise<void> = Promise.resolve();
   let failed = false;
