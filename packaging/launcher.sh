@@ -9,4 +9,5 @@ if [ "${1:-}" = ctl ] && [ -z "${LAUNCHER_CTL_CONFIG:-}" ] && [ -r /etc/osquery-
   export LAUNCHER_CTL_CONFIG
 fi
 # --max-semi-space-size=2: small young generation, small idle footprint (adr/0012-recovery-and-idle-footprint.md).
-exec "$prefix/node/bin/node" --max-semi-space-size=2 "$prefix/app/bin/launcher" "$@"
+# --interrupt-budget=270336: start-up code is not optimized, ~5 MB less idle RSS (adr/0024-idle-footprint.md).
+exec "$prefix/node/bin/node" --max-semi-space-size=2 --interrupt-budget=270336 "$prefix/app/bin/launcher" "$@"

@@ -177,9 +177,12 @@ function removeDanglingLinks(dir) {
   return removed;
 }
 
-/** Copy a built directory without source maps. */
+/**
+ * Copy a built directory without source maps. Timestamps are kept: bin/launcher runs dist/src/bundle only when it
+ * is not older than dist/src/cli/main.js (scripts/bundle.mjs).
+ */
 function copyBuilt(from, to) {
-  cpSync(from, to, { recursive: true, filter: (p) => !p.endsWith('.map') });
+  cpSync(from, to, { recursive: true, preserveTimestamps: true, filter: (p) => !p.endsWith('.map') });
 }
 
 function isElf(path) {
