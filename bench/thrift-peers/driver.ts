@@ -11,13 +11,24 @@
  * Servers: `project` (this checkout's dist/), `project_base` (an older build,
  * THRIFT_PEERS_BASE_ROOT, default ../thrift-base/dist when present: "before"),
  * `cpp` (TSimpleServer, TBufferedTransport, TBinaryProtocol), `python`
- * (python3-thrift TSimpleServer, pure-Python TBinaryProtocol). Every spawned
- * server is stopped and reaped, also on failure.
+ * (python3-thrift TSimpleServer, pure-Python TBinaryProtocol), and `bare`
+ * (bare-server.ts: node:net answering prebuilt replies with no decoding or
+ * handler: the floor of Node's own socket machinery, and for the table the
+ * client's own bound). Every spawned server is stopped and reaped, also on
+ * failure.
+ *
+ * Besides the client's figures, every scenario records the server's CPU per
+ * call: the CPU time of all its threads (the sum of /proc/<pid>/task/<tid>/schedstat,
+ * nanoseconds; /proc/<pid>/stat utime+stime in clock ticks where schedstat is
+ * missing) over the scenario, divided by the calls. It depends far less on the
+ * machine's load than calls/s.
  *
  * Run: bench/run thrift-peers, or bench/thrift-peers/run.sh. THRIFT_PEERS_ROUNDS (default 5).
+ * THRIFT_PEERS_SERVERS / THRIFT_PEERS_SCENARIOS (comma-separated names) run a subset, for
+ * experiments; ratios and targets whose servers are missing are left out.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +50,7 @@ interface Scenario {
   threads: number;
 }
 
-const SCENARIOS: Scenario[] = [
+const ALL_SCENARIOS: Scenario[] = [
   { name: 'ping_persistent', op: 'ping', pattern: 'persistent', calls: 20_000, threads: 1 },
   { name: 'ping_per_call', op: 'ping', pattern: 'percall', calls: 3_000, threads: 1 },
   { name: 'table_persistent', op: 'table', pattern: 'persistent', calls: 100, threads: 1 },
@@ -47,6 +58,11 @@ const SCENARIOS: Scenario[] = [
   { name: 'log_sequential', op: 'log', pattern: 'persistent', calls: 2_000, threads: 1 },
   { name: 'log_concurrent_64', op: 'log', pattern: 'persistent', calls: 100, threads: 64 },
 ];
+const only = (env: string | undefined) => (env ? new Set(env.split(',').map((x) => x.trim())) : undefined);
+const SCENARIO_FILTER = only(process.env.THRIFT_PEERS_SCENARIOS);
+const SERVER_FILTER = only(process.env.THRIFT_PEERS_SERVERS);
+const SCENARIOS = ALL_SCENARIOS.filter((sc) => !SCENARIO_FILTER || SCENARIO_FILTER.has(sc.name));
+const wanted = (server: string) => !SERVER_FILTER || SERVER_FILTER.has(server);
 
 interface Figure {
   calls: number;
@@ -55,6 +71,34 @@ interface Figure {
   p50_ms: number;
   p99_ms: number;
   errors: number;
+  /** Server CPU (all threads) over the scenario ÷ calls, µs; added by the driver. */
+  server_cpu_us_per_call?: number;
+}
+
+interface Summary {
+  calls_per_sec: number;
+  p50_ms: number;
+  p99_ms: number;
+  server_cpu_us_per_call: number;
+}
+
+const CLK_TCK = 100; // Linux USER_HZ, the unit of /proc/<pid>/stat times
+
+/** CPU time used so far by all threads of `pid`, in ns. */
+function cpuNs(pid: number): number {
+  try {
+    let sum = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      sum += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    }
+    if (Number.isFinite(sum)) return sum;
+  } catch {
+    // no schedstat (or a thread ended while listing): use the process's own totals
+  }
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime, stime: fields 14 and 15 of stat(5), 12 and 13 after pid and comm.
+  return ((Number(f[11]) + Number(f[12])) / CLK_TCK) * 1e9;
 }
 
 interface Server {
@@ -122,6 +166,8 @@ async function stopServer(s: Server): Promise<void> {
 }
 
 function runClient(s: Server, sc: Scenario): Figure {
+  const pid = s.child.pid!;
+  const cpu0 = cpuNs(pid);
   const r = spawnSync(join(build, 'client'), [s.socket, sc.op, sc.pattern, String(sc.calls), String(sc.threads), s.logger], {
     encoding: 'utf8',
     timeout: CLIENT_TIMEOUT_MS,
@@ -129,7 +175,9 @@ function runClient(s: Server, sc: Scenario): Figure {
   const out = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !out.startsWith('{'))
     throw new Error(`client ${s.name} ${sc.name}: status ${r.status} signal ${r.signal}: ${r.stderr.trim().slice(0, 500)}`);
-  return JSON.parse(out) as Figure;
+  const fig = JSON.parse(out) as Figure;
+  fig.server_cpu_us_per_call = round((cpuNs(pid) - cpu0) / 1000 / Math.max(1, fig.calls), 2);
+  return fig;
 }
 
 /** One 1 KiB row per transaction, WAL, synchronous=NORMAL: transactions/s. */
@@ -174,36 +222,54 @@ async function main(): Promise<void> {
         (l) => (JSON.parse(l) as { socket: string }).socket,
       );
     };
-    servers.push(
-      await projectServer(
-        'project',
-        join(repo, 'dist'),
-        'ExtensionServer (src/osquery), table plugin + kolide_grpc logger (SQLite log buffer, committed before answering)',
-      ),
-    );
-    if (existsSync(join(baseRoot, 'src/osquery/extension-server.js'))) {
+    if (wanted('project')) {
+      servers.push(
+        await projectServer(
+          'project',
+          join(repo, 'dist'),
+          'ExtensionServer (src/osquery), table plugin + kolide_grpc logger (SQLite log buffer, committed before answering)',
+        ),
+      );
+    }
+    if (wanted('project_base') && existsSync(join(baseRoot, 'src/osquery/extension-server.js'))) {
       servers.push(await projectServer('project_base', baseRoot, `the same, from the build at ${baseRoot} (before)`));
     }
-    servers.push(
-      await startServer(
-        'cpp',
-        'Apache Thrift C++ 0.17 TSimpleServer, TBufferedTransport, TBinaryProtocol; logString: write(2) to a file, no fsync',
-        'bench_logger',
-        join(build, 'cpp-server'),
-        [join(dir, 'cpp.sock'), join(dir, 'cpp.log')],
-        () => join(dir, 'cpp.sock'),
-      ),
-    );
-    servers.push(
-      await startServer(
-        'python',
-        'Apache Thrift Python 0.17 (python3-thrift) TSimpleServer, TBufferedTransport, pure-Python TBinaryProtocol; logString: os.write to a file, no fsync',
-        'bench_logger',
-        '/usr/bin/python3',
-        [join(src, 'py-server.py'), join(build, 'gen-py'), join(dir, 'py.sock'), join(dir, 'py.log')],
-        () => join(dir, 'py.sock'),
-      ),
-    );
+    if (wanted('cpp')) {
+      servers.push(
+        await startServer(
+          'cpp',
+          'Apache Thrift C++ 0.17 TSimpleServer, TBufferedTransport, TBinaryProtocol; logString: write(2) to a file, no fsync',
+          'bench_logger',
+          join(build, 'cpp-server'),
+          [join(dir, 'cpp.sock'), join(dir, 'cpp.log')],
+          () => join(dir, 'cpp.sock'),
+        ),
+      );
+    }
+    if (wanted('python')) {
+      servers.push(
+        await startServer(
+          'python',
+          'Apache Thrift Python 0.17 (python3-thrift) TSimpleServer, TBufferedTransport, pure-Python TBinaryProtocol; logString: os.write to a file, no fsync',
+          'bench_logger',
+          '/usr/bin/python3',
+          [join(src, 'py-server.py'), join(build, 'gen-py'), join(dir, 'py.sock'), join(dir, 'py.log')],
+          () => join(dir, 'py.sock'),
+        ),
+      );
+    }
+    if (wanted('bare')) {
+      servers.push(
+        await startServer(
+          'bare',
+          'bare Node floor (bare-server.ts): node:net, every request answered with a reply encoded at start-up (the same bytes as the project), no framing, decoding or handler; logString: canned OK, no store',
+          'bench_logger',
+          process.execPath,
+          [join(here, 'bare-server.js'), '--dir', mkdtempSync(join(dir, 'bare-'))],
+          (l) => (JSON.parse(l) as { socket: string }).socket,
+        ),
+      );
+    }
     // Warm-up: every server, every scenario, once (JIT, page cache, SQLite file).
     for (const s of servers) for (const sc of SCENARIOS) runClient(s, { ...sc, calls: Math.max(10, Math.ceil(sc.calls / 10)) });
 
@@ -217,12 +283,16 @@ async function main(): Promise<void> {
       }
       const floor = sqliteFloor(dir, 3000);
       rounds.push({ floor_tx_per_sec: floor, load_avg_1m: round(loadavg()[0]!, 2), figures });
+      const brief = (f: Record<string, Figure>) =>
+        Object.entries(f)
+          .map(([k, v]) => `${k} ${Math.round(v.calls_per_sec)}/s ${v.server_cpu_us_per_call} µs`)
+          .join(', ');
       console.log(
-        `round ${r + 1}/${ROUNDS}: ${servers.map((s) => `${s.name} ping ${Math.round(figures[s.name]!.ping_persistent!.calls_per_sec)}/s table p50 ${figures[s.name]!.table_persistent!.p50_ms.toFixed(2)} ms`).join('; ')}; floor ${Math.round(floor)} tx/s`,
+        `round ${r + 1}/${ROUNDS}: ${servers.map((s) => `${s.name}: ${brief(figures[s.name]!)}`).join('; ')}; floor ${Math.round(floor)} tx/s`,
       );
     }
 
-    const summary: Record<string, Record<string, { calls_per_sec: number; p50_ms: number; p99_ms: number }>> = {};
+    const summary: Record<string, Record<string, Summary>> = {};
     for (const s of servers) {
       summary[s.name] = {};
       for (const sc of SCENARIOS) {
@@ -231,33 +301,50 @@ async function main(): Promise<void> {
           calls_per_sec: round(median(xs.map((x) => x.calls_per_sec)), 1),
           p50_ms: round(median(xs.map((x) => x.p50_ms))),
           p99_ms: round(median(xs.map((x) => x.p99_ms))),
+          server_cpu_us_per_call: round(median(xs.map((x) => x.server_cpu_us_per_call ?? Number.NaN)), 2),
         };
       }
     }
-    /** Median over rounds of project calls/s ÷ peer calls/s in the same round. */
-    const ratio = (peer: string, sc: string) =>
-      round(median(rounds.map((x) => x.figures.project![sc]!.calls_per_sec / x.figures[peer]![sc]!.calls_per_sec)), 2);
-    const ratios: Record<string, Record<string, number>> = {};
-    for (const s of servers) {
-      if (s.name === 'project') continue;
-      ratios[`project/${s.name}`] = Object.fromEntries(SCENARIOS.map((sc) => [sc.name, ratio(s.name, sc.name)]));
-    }
-    const implied = rounds.map((x) => 1 / (1 / x.floor_tx_per_sec + 1 / x.figures.project!.ping_persistent!.calls_per_sec));
-    const sqlite = {
-      floor_tx_per_sec: round(median(rounds.map((x) => x.floor_tx_per_sec)), 1),
-      implied_sequential_log_limit_per_sec: round(median(implied), 1),
-      project_log_sequential_over_limit: round(
-        median(rounds.map((x, i) => x.figures.project!.log_sequential!.calls_per_sec / implied[i]!)),
-        2,
-      ),
-    };
     const has = (n: string) => servers.some((s) => s.name === n);
+    /** Median over rounds of a's calls/s ÷ b's calls/s in the same round. */
+    const ratio = (a: string, b: string, sc: string) =>
+      round(median(rounds.map((x) => x.figures[a]![sc]!.calls_per_sec / x.figures[b]![sc]!.calls_per_sec)), 2);
+    /** Median over rounds of a's server CPU per call ÷ b's in the same round. */
+    const cpuRatio = (a: string, b: string, sc: string) =>
+      round(median(rounds.map((x) => x.figures[a]![sc]!.server_cpu_us_per_call! / x.figures[b]![sc]!.server_cpu_us_per_call!)), 2);
+    const pairs: Array<[string, string]> = [];
+    if (has('project')) for (const s of servers) if (s.name !== 'project') pairs.push(['project', s.name]);
+    // The floor against the peers: what Node's own socket machinery costs (ping) and what the client bounds (table).
+    if (has('bare')) for (const peer of ['python', 'cpp', 'project_base']) if (has(peer)) pairs.push(['bare', peer]);
+    const ratios: Record<string, Record<string, number>> = {};
+    const cpu_ratios: Record<string, Record<string, number>> = {};
+    for (const [a, b] of pairs) {
+      ratios[`${a}/${b}`] = Object.fromEntries(SCENARIOS.map((sc) => [sc.name, ratio(a, b, sc.name)]));
+      cpu_ratios[`${a}/${b}`] = Object.fromEntries(SCENARIOS.map((sc) => [sc.name, cpuRatio(a, b, sc.name)]));
+    }
+    const hasScenario = (n: string) => SCENARIOS.some((sc) => sc.name === n);
+    const sqlite =
+      has('project') && hasScenario('ping_persistent') && hasScenario('log_sequential')
+        ? (() => {
+            const implied = rounds.map((x) => 1 / (1 / x.floor_tx_per_sec + 1 / x.figures.project!.ping_persistent!.calls_per_sec));
+            return {
+              floor_tx_per_sec: round(median(rounds.map((x) => x.floor_tx_per_sec)), 1),
+              implied_sequential_log_limit_per_sec: round(median(implied), 1),
+              project_log_sequential_over_limit: round(
+                median(rounds.map((x, i) => x.figures.project!.log_sequential!.calls_per_sec / implied[i]!)),
+                2,
+              ),
+            };
+          })()
+        : { floor_tx_per_sec: round(median(rounds.map((x) => x.floor_tx_per_sec)), 1) };
+    const target = (a: string, b: string, sc: string, min: number) =>
+      has(a) && has(b) && hasScenario(sc) ? ratios[`${a}/${b}`]![sc]! >= min : null;
     const targets = {
-      table_vs_before_ge_7x: has('project_base') ? ratios['project/project_base']!.table_persistent! >= 7 : null,
-      table_p50_le_2ms: summary.project!.table_persistent!.p50_ms <= 2,
-      table_vs_cpp_ge_0_5x: ratios['project/cpp']!.table_persistent! >= 0.5,
-      ping_vs_python_ge_1x_persistent: ratios['project/python']!.ping_persistent! >= 1,
-      ping_vs_python_ge_1x_per_call: ratios['project/python']!.ping_per_call! >= 1,
+      table_vs_before_ge_7x: target('project', 'project_base', 'table_persistent', 7),
+      table_p50_le_2ms: has('project') && hasScenario('table_persistent') ? summary.project!.table_persistent!.p50_ms <= 2 : null,
+      table_vs_cpp_ge_0_5x: target('project', 'cpp', 'table_persistent', 0.5),
+      ping_vs_python_ge_1x_persistent: target('project', 'python', 'ping_persistent', 1),
+      ping_vs_python_ge_1x_per_call: target('project', 'python', 'ping_per_call', 1),
     };
     // Headline figures first: bench/summary.ts shows the first 60 leaves.
     const result = {
@@ -266,6 +353,8 @@ async function main(): Promise<void> {
       load_avg_1m: { before: loadBefore, after_rounds: rounds.map((x) => x.load_avg_1m) },
       ratios,
       targets,
+      // Server CPU per call (all threads, /proc schedstat), medians of per-round ratios: load-independent enough.
+      cpu_ratios,
       sqlite,
       summary,
       client:
@@ -275,7 +364,10 @@ async function main(): Promise<void> {
       per_round: rounds,
     };
     const file = writeResult('thrift-peers', result);
-    writeFileSync(join(resultsDir(), 'thrift-peers.md'), markdown(summary, ratios, sqlite, servers, targets, result.load_avg_1m));
+    writeFileSync(
+      join(resultsDir(), 'thrift-peers.md'),
+      markdown(summary, ratios, cpu_ratios, sqlite, servers, targets, result.load_avg_1m),
+    );
     console.log(JSON.stringify({ summary, ratios, sqlite, targets }, null, 2));
     console.log(`written to ${file} and thrift-peers.md`);
   } finally {
@@ -286,8 +378,9 @@ async function main(): Promise<void> {
 }
 
 function markdown(
-  summary: Record<string, Record<string, { calls_per_sec: number; p50_ms: number; p99_ms: number }>>,
+  summary: Record<string, Record<string, Summary>>,
   ratios: Record<string, Record<string, number>>,
+  cpuRatios: Record<string, Record<string, number>>,
   sqlite: Record<string, number>,
   servers: Server[],
   targets: Record<string, boolean | null>,
@@ -297,7 +390,7 @@ function markdown(
   const lines = [
     '# Thrift peers (bench/thrift-peers)',
     '',
-    `Neutral C++ client (Apache Thrift 0.17, generated from proto/osquery/osquery.thrift), servers alternated in one run, medians of ${ROUNDS} rounds; ratios are medians of per-round project/peer calls/s. Written by bench/thrift-peers/driver.ts; figures in thrift-peers.json.`,
+    `Neutral C++ client (Apache Thrift 0.17, generated from proto/osquery/osquery.thrift), servers alternated in one run, medians of ${ROUNDS} rounds; ratios are medians of per-round a/b calls/s. \`bare\` is the floor: node:net answering prebuilt replies, no decoding or handler. Written by bench/thrift-peers/driver.ts; figures in thrift-peers.json.`,
     '',
     `| scenario | ${names.map((n) => `${n} calls/s (p50 / p99 ms)`).join(' | ')} | ${Object.keys(ratios).join(' | ')} |`,
     `| --- | ${names.map(() => '---').join(' | ')} | ${Object.keys(ratios)
@@ -317,7 +410,24 @@ function markdown(
   }
   lines.push(
     '',
-    `SQLite floor (one 1 KiB row per transaction, WAL, synchronous=NORMAL): ${sqlite.floor_tx_per_sec} tx/s; implied sequential logString limit 1/(1/floor + 1/ping): ${sqlite.implied_sequential_log_limit_per_sec}/s; project sequential logString / limit: ${sqlite.project_log_sequential_over_limit}.`,
+    `Server CPU per call, µs (all the server's threads over the scenario, /proc/<pid>/task/*/schedstat; medians), and medians of per-round ratios of it:`,
+    '',
+    `| scenario | ${names.join(' | ')} | ${Object.keys(cpuRatios).join(' | ')} |`,
+    `| --- | ${names.map(() => '---').join(' | ')} | ${Object.keys(cpuRatios)
+      .map(() => '---')
+      .join(' | ')} |`,
+    ...SCENARIOS.map(
+      (sc) =>
+        `| ${sc.name} | ${names.map((n) => summary[n]![sc.name]!.server_cpu_us_per_call).join(' | ')} | ${Object.values(cpuRatios)
+          .map((r) => r[sc.name])
+          .join(' | ')} |`,
+    ),
+  );
+  lines.push(
+    '',
+    sqlite.implied_sequential_log_limit_per_sec === undefined
+      ? `SQLite floor (one 1 KiB row per transaction, WAL, synchronous=NORMAL): ${sqlite.floor_tx_per_sec} tx/s.`
+      : `SQLite floor (one 1 KiB row per transaction, WAL, synchronous=NORMAL): ${sqlite.floor_tx_per_sec} tx/s; implied sequential logString limit 1/(1/floor + 1/ping): ${sqlite.implied_sequential_log_limit_per_sec}/s; project sequential logString / limit: ${sqlite.project_log_sequential_over_limit}.`,
     '',
     `Load average (1 min; other work shares the machine): ${load.before} before the rounds, ${load.after_rounds.join(', ')} after each.`,
     '',

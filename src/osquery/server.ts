@@ -35,6 +35,8 @@ export class ThriftServer {
   readonly log: Logger;
   readonly maxBytes: number;
   private readonly idleMs: number;
+  /** Idle sweeps done so far: the connections' clock (no clock read per byte or reply). */
+  epoch = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private listening = false;
   private closing: Promise<void> | undefined;
@@ -72,14 +74,17 @@ export class ThriftServer {
     this.listening = true;
     if (this.idleMs > 0) {
       // One sweep for all connections instead of a timer per connection (re-armed on every
-      // read): a connection silent for idleMs is closed within idleMs + idleMs/4.
-      this.sweepTimer = setInterval(() => this.sweep(), Math.max(5, Math.floor(this.idleMs / 4)));
+      // read), and the sweeps are the clock: a connection notes the sweep count at each read and
+      // reply, and one silent for `limit` sweeps (at least idleMs) is closed, within idleMs + idleMs/4.
+      const every = Math.max(5, Math.floor(this.idleMs / 4));
+      const limit = Math.ceil(this.idleMs / every) + 1;
+      this.sweepTimer = setInterval(() => this.sweep(limit), every);
       this.sweepTimer.unref();
     }
   }
 
-  private sweep(): void {
-    const cutoff = performance.now() - this.idleMs;
+  private sweep(limit: number): void {
+    const cutoff = ++this.epoch - limit;
     for (const conn of this.connections) if (conn.lastActive <= cutoff) conn.socket.destroy();
   }
 
@@ -105,8 +110,8 @@ export class ThriftServer {
 class ServerConnection {
   private readonly owner: ThriftServer;
   readonly socket: net.Socket;
-  /** performance.now() of the last byte read or reply written. */
-  lastActive = performance.now();
+  /** The owner's epoch at the last byte read or reply written. */
+  lastActive: number;
   private readonly processor: Processor;
   private scanner: FrameScanner | undefined; // made on the first byte
   private busy = false;
@@ -116,6 +121,7 @@ class ServerConnection {
     this.owner = owner;
     this.socket = socket;
     this.processor = processor;
+    this.lastActive = owner.epoch;
     socket.on('error', (err) => owner.log.debug({ err: err.message }, 'thrift connection error'));
     socket.on('data', (data: Buffer) => this.onData(data));
     socket.on('end', () => this.onEnd());
@@ -133,7 +139,7 @@ class ServerConnection {
   }
 
   private onData(data: Buffer): void {
-    this.lastActive = performance.now();
+    this.lastActive = this.owner.epoch;
     const scanner = (this.scanner ??= new FrameScanner(this.owner.maxBytes));
     try {
       scanner.push(data);
@@ -147,7 +153,7 @@ class ServerConnection {
 
   private readonly onReply = (buf: Buffer): void => {
     if (!this.socket.destroyed) this.socket.write(buf);
-    this.lastActive = performance.now();
+    this.lastActive = this.owner.epoch;
     this.busy = false;
   };
 

@@ -42,11 +42,13 @@ function stringField(w: WireWriter, id: number, v: Maybe<string>, where: string)
 
 export function writeStringMap(w: WireWriter, m: Record<string, string>, where: string): void {
   const keys = Object.keys(m);
+  // The values in one native pass (same order as the keys): `m[k]` with a different key each time is a
+  // megamorphic keyed load, 12% of the server's CPU on a 1000x10 table reply (issue 14).
+  const values = Object.values(m);
   w.mapBegin(T.STRING, T.STRING, keys.length);
   for (let i = 0; i < keys.length; i++) {
-    const k = keys[i]!;
-    w.string(k);
-    str(w, m[k], where);
+    w.string(keys[i]!);
+    str(w, values[i], where);
   }
 }
 
