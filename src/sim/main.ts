@@ -32,7 +32,7 @@ function usage(): string {
  * the baseline compiler (Liftoff) while a query that really runs long is still optimised. Read when the module is
  * compiled, so it is set before the daemon (and the WASM module) loads; the SQL and its results are the same.
  */
-export const WASM_TIERING_FLAG = '--wasm-tiering-budget=90000000';
+const WASM_TIERING_FLAG = '--wasm-tiering-budget=90000000';
 
 export async function main(argv: readonly string[]): Promise<void> {
   let flags;
