@@ -26,6 +26,9 @@
  * Run: bench/run thrift-peers, or bench/thrift-peers/run.sh. THRIFT_PEERS_ROUNDS (default 5).
  * THRIFT_PEERS_SERVERS / THRIFT_PEERS_SCENARIOS (comma-separated names) run a subset, for
  * experiments; ratios and targets whose servers are missing are left out.
+ * THRIFT_PEERS_NAME (default thrift-peers) names the results files, so a variant run
+ * (bench/thrift-peers-one-cpu: everything on one CPU) keeps its own. The CPUs the run
+ * may use (its affinity, inherited by every server and client) are recorded.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -63,6 +66,16 @@ const SCENARIO_FILTER = only(process.env.THRIFT_PEERS_SCENARIOS);
 const SERVER_FILTER = only(process.env.THRIFT_PEERS_SERVERS);
 const SCENARIOS = ALL_SCENARIOS.filter((sc) => !SCENARIO_FILTER || SCENARIO_FILTER.has(sc.name));
 const wanted = (server: string) => !SERVER_FILTER || SERVER_FILTER.has(server);
+const RESULT_NAME = process.env.THRIFT_PEERS_NAME ?? 'thrift-peers';
+if (!/^[a-z0-9-]{1,64}$/.test(RESULT_NAME))
+  throw new Error(`THRIFT_PEERS_NAME must be lowercase letters, digits and dashes: ${RESULT_NAME}`);
+/** The CPUs this process (and so every server and client it starts) may run on, from /proc/self/status. */
+function cpusAllowed(): string {
+  const line = readFileSync('/proc/self/status', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('Cpus_allowed_list:'));
+  return line ? line.split(':')[1]!.trim() : 'unknown';
+}
 
 interface Figure {
   calls: number;
@@ -201,7 +214,7 @@ function sqliteFloor(dir: string, n: number): number {
 
 async function main(): Promise<void> {
   if (!setup()) {
-    const file = writeResult('thrift-peers', {
+    const file = writeResult(RESULT_NAME, {
       skipped: 'thrift-compiler, libthrift-dev, libboost-dev, g++ or python3-thrift missing and not installable (needs apt-get as root)',
     });
     console.log(`thrift-peers: skipped; written to ${file}`);
@@ -349,6 +362,7 @@ async function main(): Promise<void> {
     // Headline figures first: bench/summary.ts shows the first 60 leaves.
     const result = {
       rounds: ROUNDS,
+      cpus_allowed: cpusAllowed(),
       // Other work shares this machine: the 1-minute load average before the rounds and after each one.
       load_avg_1m: { before: loadBefore, after_rounds: rounds.map((x) => x.load_avg_1m) },
       ratios,
@@ -363,13 +377,13 @@ async function main(): Promise<void> {
       scenarios: SCENARIOS,
       per_round: rounds,
     };
-    const file = writeResult('thrift-peers', result);
+    const file = writeResult(RESULT_NAME, result);
     writeFileSync(
-      join(resultsDir(), 'thrift-peers.md'),
-      markdown(summary, ratios, cpu_ratios, sqlite, servers, targets, result.load_avg_1m),
+      join(resultsDir(), `${RESULT_NAME}.md`),
+      markdown(summary, ratios, cpu_ratios, sqlite, servers, targets, result.load_avg_1m, result.cpus_allowed),
     );
     console.log(JSON.stringify({ summary, ratios, sqlite, targets }, null, 2));
-    console.log(`written to ${file} and thrift-peers.md`);
+    console.log(`written to ${file} and ${RESULT_NAME}.md`);
   } finally {
     for (const s of servers) await stopServer(s);
     for (const c of children) c.kill('SIGKILL');
@@ -385,12 +399,13 @@ function markdown(
   servers: Server[],
   targets: Record<string, boolean | null>,
   load: { before: number; after_rounds: number[] },
+  cpus: string,
 ): string {
   const names = servers.map((s) => s.name);
   const lines = [
-    '# Thrift peers (bench/thrift-peers)',
+    `# Thrift peers (bench/${RESULT_NAME}; CPUs allowed: ${cpus})`,
     '',
-    `Neutral C++ client (Apache Thrift 0.17, generated from proto/osquery/osquery.thrift), servers alternated in one run, medians of ${ROUNDS} rounds; ratios are medians of per-round a/b calls/s. \`bare\` is the floor: node:net answering prebuilt replies, no decoding or handler. Written by bench/thrift-peers/driver.ts; figures in thrift-peers.json.`,
+    `Neutral C++ client (Apache Thrift 0.17, generated from proto/osquery/osquery.thrift), servers alternated in one run, medians of ${ROUNDS} rounds; ratios are medians of per-round a/b calls/s. \`bare\` is the floor: node:net answering prebuilt replies, no decoding or handler. Written by bench/thrift-peers/driver.ts; figures in ${RESULT_NAME}.json.`,
     '',
     `| scenario | ${names.map((n) => `${n} calls/s (p50 / p99 ms)`).join(' | ')} | ${Object.keys(ratios).join(' | ')} |`,
     `| --- | ${names.map(() => '---').join(' | ')} | ${Object.keys(ratios)
