@@ -97,6 +97,18 @@ add(
   tpLoad,
 );
 
+// Context, not a target: the same ping ratio with the client and the servers on one CPU (ADR 0026's "One CPU").
+const one = read('thrift-peers-one-cpu');
+const context = [
+  {
+    figure: 'ping project/Apache Python, one connection, client and servers on one CPU (taskset)',
+    value: num(one, 'ratios.project/python.ping_persistent'),
+    recorded: one?.date,
+    load_avg_1m: get(one, 'load_avg_1m'),
+    source: 'bench/results/thrift-peers-one-cpu.json',
+  },
+];
+
 const rec = read('recovery');
 const k9 = get(rec, 'kill9_to_healthy_ms') as Obj | undefined;
 for (const [key, label] of [
@@ -141,10 +153,11 @@ for (const [n, limit] of [
 }
 
 const file = writeResult('issue-14-targets', {
-  note: 'compiled from the latest results of the benchmarks named in each source; values in ms, s, MB or ratios as the target says; what bounds the missed targets: adr/0022-hot-path-and-footprint-bounds.md',
+  note: 'compiled from the latest results of the benchmarks named in each source; values in ms, s, MB or ratios as the target says; what bounds the missed targets: adr/0022-hot-path-and-footprint-bounds.md, adr/0026 (server loop, one CPU against two)',
   met: targets.filter((t) => t.met === true).length,
   missed: targets.filter((t) => t.met === false).length,
   targets: targets.map((t) => ({ ...t, met: t.met === undefined ? 'not measured' : t.met })),
+  context: context.map((c) => ({ ...c, value: c.value ?? 'not measured' })),
 });
 for (const t of targets)
   console.log(
