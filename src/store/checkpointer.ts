@@ -67,6 +67,8 @@ let last = wal();
 /** Frames of generation done.gen copied back by the last checkpoint. */
 let done = { gen: '', frames: 0 };
 let lastWork = Date.now();
+/** The last checkpoint left frames behind (commits came during it): copy those once writes pause for a tick. */
+let tail = false;
 /** Run a checkpoint; true when every frame written so far is copied back (the next commit starts the WAL over). */
 function checkpoint(mode) {
   try {
@@ -88,14 +90,17 @@ function tick() {
   const pending = pendingFrames(w);
   const quiet = w.gen === last.gen && w.frames === last.frames;
   last = w;
-  // PASSIVE (no lock; writers go on appending meanwhile) once thresholdBytes of frames wait; and, after a burst,
-  // for the frames written during the last checkpoint as soon as writes pause for a tick: once every frame is
-  // copied back, the next commit starts the WAL over from its beginning, in the file's own blocks.
-  if (pending * frameBytes >= workerData.thresholdBytes || (pending > 0 && quiet)) {
+  // PASSIVE (no lock; writers go on appending meanwhile) once thresholdBytes of frames wait; and, when that left
+  // a tail (frames written during it), for the tail as soon as writes pause for a tick: once every frame is copied
+  // back, the next commit starts the WAL over from its beginning, in the file's own blocks. Only the tail: under
+  // a trickle of commits (a few osqueryds logging every second) a checkpoint at every pause copied and fsynced
+  // each commit, and the worker never went idle (ADR 0023, changelog).
+  if (pending * frameBytes >= workerData.thresholdBytes || (tail && pending > 0 && quiet)) {
     let complete = checkpoint('PASSIVE');
     // Writes never paused (sustained load): once the WAL holds maxWalBytes, a RESTART copies the short tail
     // under the write lock so the WAL starts over (writers meeting the lock retry asynchronously, busy.ts).
     if (!complete && wal().frames * frameBytes >= workerData.maxWalBytes) complete = checkpoint('RESTART');
+    tail = !complete;
     last = wal();
     lastWork = Date.now();
   }

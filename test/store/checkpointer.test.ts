@@ -73,6 +73,34 @@ describe('checkpoint worker', () => {
     expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
   });
 
+  it('after a burst, a trickle of commits is not checkpointed one by one: the worker goes idle and exits', async () => {
+    ck = startCheckpointer(db, path, { thresholdBytes: 512 * 1024, intervalMs: 10, idleExitMs: 300 });
+    const insert = db.prepare('INSERT INTO t (data) VALUES (?)');
+    for (let i = 0; i < 600; i++) insert.run(ROW);
+    await waitFor(() => ck!.active, 20_000, 'a worker for the burst');
+    // Then one commit every 50 ms (a few osqueryds logging every second; the threshold is seconds away): the
+    // worker's quiet-tick checkpoint is for a burst's tail only; one at every pause here would keep it
+    // checkpointing, and alive, for as long as the trickle goes.
+    let written = 600;
+    const trickle = setInterval(() => {
+      try {
+        insert.run(ROW);
+        written++;
+      } catch (err) {
+        // The idle exit's TRUNCATE held the write lock for a moment: the supervisor's writers retry; here it is skipped.
+        if (!isBusy(err)) throw err;
+      }
+    }, 50);
+    try {
+      await waitFor(() => !ck!.active, 20_000, 'the worker to go idle while the trickle goes on');
+    } finally {
+      clearInterval(trickle);
+    }
+    expect(written - 600, 'commits came while the worker went idle').toBeGreaterThan(0);
+    expect(db.prepare('SELECT count(*) FROM t').pluck().get()).toBe(written);
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok');
+  });
+
   it('starts a worker again when the WAL grows after an idle exit', async () => {
     ck = startCheckpointer(db, path, { thresholdBytes: 64 * 1024, intervalMs: 10, idleExitMs: 100 });
     const insert = db.prepare('INSERT INTO t (data) VALUES (?)');
