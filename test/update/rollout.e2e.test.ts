@@ -244,7 +244,7 @@ describe('osqueryd updates, end to end', { timeout: 240_000 }, () => {
     // Each buffer (registration × type) is seen empty at least once, and none dropped a log. Not all eight at the
     // same moment: the four osqueryds go on logging every second and each log waits up to a publish interval
     // (0.5 s) in its buffer, at phases set by when each instance and its publisher started, which drift by only
-    // ~1 ms/s; such a moment could not come for the whole wait (ADR 0023, "The rollout test"). Buffers are FIFO
+    // ~1 ms/s; such a moment may never come for the whole wait (ADR 0023's amendment). Buffers are FIFO
     // and a log leaves only once the backend accepted it, so a buffer seen empty after the rollout was done has
     // delivered every status log written before, checked below.
     const seenEmpty = new Set<string>();
