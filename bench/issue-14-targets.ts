@@ -3,7 +3,9 @@
  * measure them (thrift-peers, recovery, runtime-memory): each target with the
  * figure it is judged on, whether it is met, and the load average of the run
  * that produced it (other work shares this machine). Measures nothing itself;
- * run it after those benchmarks. What bounds the missed ones: ADR 0022.
+ * run it after those benchmarks. What bounds the missed ones: ADRs 0022,
+ * 0023, 0026 and 0027; for the server-loop targets the bare Node floor of the
+ * same run is recorded beside the figure.
  *
  * Run: node dist/bench/issue-14-targets.js
  */
@@ -32,10 +34,20 @@ interface Target {
   recorded: unknown;
   load_avg_1m: unknown;
   source: string;
+  /** For a target a floor can bound: the bare Node server's figure in the same run, and what that says. */
+  floor?: { figure: string; value: number | string; project_over_bare_calls_per_sec: number | string; reading: string };
 }
 
 const targets: Target[] = [];
-const add = (target: string, value: number | undefined, ok: (v: number) => boolean, file: string, data: Obj | undefined, load: unknown) =>
+const add = (
+  target: string,
+  value: number | undefined,
+  ok: (v: number) => boolean,
+  file: string,
+  data: Obj | undefined,
+  load: unknown,
+  floor?: Target['floor'],
+) =>
   targets.push({
     target,
     value,
@@ -43,7 +55,27 @@ const add = (target: string, value: number | undefined, ok: (v: number) => boole
     recorded: data?.date,
     load_avg_1m: load,
     source: `bench/results/${file}.json`,
+    ...(floor ? { floor } : {}),
   });
+
+/** The bare Node floor (bench/thrift-peers/bare-server.ts: prebuilt replies, no decoding, no store) as a bound. */
+const bareFloor = (
+  figure: string,
+  value: number | undefined,
+  ok: (v: number) => boolean,
+  projectOverBare: number | undefined,
+  adr: string,
+) => ({
+  figure,
+  value: value ?? 'not measured',
+  project_over_bare_calls_per_sec: projectOverBare ?? 'not measured',
+  reading:
+    value === undefined
+      ? 'not measured'
+      : ok(value)
+        ? 'the floor meets the target: the gap is the project code'
+        : `the bare node:net floor misses the target too on this machine; what the project adds to it: ${adr}`,
+});
 
 const tp = read('thrift-peers');
 const tpLoad = get(tp, 'load_avg_1m') ?? 'not recorded by this run';
@@ -64,22 +96,24 @@ add(
   tpLoad,
 );
 add('table >= 0.5x Apache C++', num(tp, 'ratios.project/cpp.table_persistent'), (v) => v >= 0.5, 'thrift-peers', tp, tpLoad);
-add(
-  'ping >= 1.0x Apache Python, one connection',
-  num(tp, 'ratios.project/python.ping_persistent'),
-  (v) => v >= 1,
-  'thrift-peers',
-  tp,
-  tpLoad,
-);
-add(
-  'ping >= 1.0x Apache Python, connection per call',
-  num(tp, 'ratios.project/python.ping_per_call'),
-  (v) => v >= 1,
-  'thrift-peers',
-  tp,
-  tpLoad,
-);
+for (const pattern of ['persistent', 'per_call'] as const) {
+  const ok = (v: number) => v >= 1;
+  add(
+    `ping >= 1.0x Apache Python, ${pattern === 'persistent' ? 'one connection' : 'connection per call'}`,
+    num(tp, `ratios.project/python.ping_${pattern}`),
+    ok,
+    'thrift-peers',
+    tp,
+    tpLoad,
+    bareFloor(
+      'bare Node / Apache Python, same run',
+      num(tp, `ratios.bare/python.ping_${pattern}`),
+      ok,
+      num(tp, `ratios.project/bare.ping_${pattern}`),
+      'adr/0026',
+    ),
+  );
+}
 add(
   'sequential durable logString >= 0.8x the implied limit',
   num(tp, 'sqlite.project_log_sequential_over_limit'),
@@ -88,14 +122,24 @@ add(
   tp,
   tpLoad,
 );
-add(
-  '64 concurrent durable logString >= 80k lines/s',
-  num(tp, 'summary.project.log_concurrent_64.calls_per_sec'),
-  (v) => v >= 80_000,
-  'thrift-peers',
-  tp,
-  tpLoad,
-);
+{
+  const ok = (v: number) => v >= 80_000;
+  add(
+    '64 concurrent durable logString >= 80k lines/s',
+    num(tp, 'summary.project.log_concurrent_64.calls_per_sec'),
+    ok,
+    'thrift-peers',
+    tp,
+    tpLoad,
+    bareFloor(
+      'bare Node, canned OK and no store, lines/s, same run',
+      num(tp, 'summary.bare.log_concurrent_64.calls_per_sec'),
+      ok,
+      num(tp, 'ratios.project/bare.log_concurrent_64'),
+      'adr/0023',
+    ),
+  );
+}
 
 // Context, not a target: the same ping ratio with the client and the servers on one CPU (ADR 0026's "One CPU").
 const one = read('thrift-peers-one-cpu');
@@ -106,6 +150,13 @@ const context = [
     recorded: one?.date,
     load_avg_1m: get(one, 'load_avg_1m'),
     source: 'bench/results/thrift-peers-one-cpu.json',
+  },
+  {
+    figure: "table project/old project (9a577a8), osqueryd's connection per call (the target is judged on one connection)",
+    value: num(tp, 'ratios.project/project_base.table_per_call'),
+    recorded: tp?.date,
+    load_avg_1m: tpLoad,
+    source: 'bench/results/thrift-peers.json',
   },
 ];
 
@@ -153,7 +204,7 @@ for (const [n, limit] of [
 }
 
 const file = writeResult('issue-14-targets', {
-  note: 'compiled from the latest results of the benchmarks named in each source; values in ms, s, MB or ratios as the target says; what bounds the missed targets: adr/0022-hot-path-and-footprint-bounds.md, adr/0023 (ingest), adr/0026 (server loop, one CPU against two)',
+  note: 'compiled from the latest results of the benchmarks named in each source; values in ms, s, MB or ratios as the target says; what bounds the missed targets: adr/0022-hot-path-and-footprint-bounds.md, adr/0023 (ingest), adr/0026 (server loop, one CPU against two), adr/0027 (table encoding)',
   met: targets.filter((t) => t.met === true).length,
   missed: targets.filter((t) => t.met === false).length,
   targets: targets.map((t) => ({ ...t, met: t.met === undefined ? 'not measured' : t.met })),
@@ -161,6 +212,10 @@ const file = writeResult('issue-14-targets', {
 });
 for (const t of targets)
   console.log(
-    `${t.met === undefined ? '?' : t.met ? 'met   ' : 'missed'}  ${t.target}: ${t.value} (load ${JSON.stringify(t.load_avg_1m)})`,
+    `${t.met === undefined ? '?' : t.met ? 'met   ' : 'missed'}  ${t.target}: ${t.value} (load ${JSON.stringify(t.load_avg_1m)})${
+      t.floor && t.met === false
+        ? `; floor ${t.floor.value}, project/floor ${t.floor.project_over_bare_calls_per_sec}: ${t.floor.reading}`
+        : ''
+    }`,
   );
 console.log(`written to ${file}`);
