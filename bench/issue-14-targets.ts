@@ -205,6 +205,16 @@ for (const [n, limit] of [
 
 const file = writeResult('issue-14-targets', {
   note: 'compiled from the latest results of the benchmarks named in each source; values in ms, s, MB or ratios as the target says; what bounds the missed targets: adr/0022-hot-path-and-footprint-bounds.md, adr/0023 (ingest), adr/0026 (server loop, one CPU against two), adr/0027 (table encoding)',
+  report: targets.map((t) => ({
+    target: t.target,
+    value: t.value ?? 'not measured',
+    met: t.met === undefined ? 'not measured' : t.met ? 'met' : 'missed',
+    bound:
+      t.met === false && t.floor
+        ? `bare Node floor ${t.floor.value} (project/floor ${t.floor.project_over_bare_calls_per_sec}): ${t.floor.reading}`
+        : '',
+    source: t.source,
+  })),
   met: targets.filter((t) => t.met === true).length,
   missed: targets.filter((t) => t.met === false).length,
   targets: targets.map((t) => ({ ...t, met: t.met === undefined ? 'not measured' : t.met })),

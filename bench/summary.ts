@@ -1,7 +1,8 @@
 /**
  * Rewrites bench/results/summary.md from every bench/results/*.json: the
  * machine, then one table per benchmark with its figures (medians of
- * repeated runs, as each benchmark recorded them). Run by bench/run.
+ * repeated runs, as each benchmark recorded them; a top-level `report` array
+ * of flat rows comes first, as a table of its own). Run by bench/run.
  */
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -27,6 +28,23 @@ function leaves(value: Json, prefix: string, out: Array<[string, string]>): void
   for (const [k, v] of Object.entries(value)) leaves(v, prefix ? `${prefix}.${k}` : k, out);
 }
 
+type Row = Record<string, string | number | boolean | null>;
+
+/** A top-level array of flat objects with the same keys (a benchmark's own report) is shown as a table of its own. */
+function asTable(value: Json | undefined): Row[] | undefined {
+  if (!Array.isArray(value) || value.length === 0) return undefined;
+  const keys = (v: Json) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v).join('\0') : undefined);
+  const first = keys(value[0]!);
+  if (first === undefined) return undefined;
+  for (const v of value) {
+    if (keys(v) !== first) return undefined;
+    if (Object.values(v as Record<string, Json>).some((x) => x !== null && typeof x === 'object')) return undefined;
+  }
+  return value as Row[];
+}
+
+const cell = (v: unknown) => String(v).replace(/\|/g, '\\|');
+
 const dir = resultsDir();
 const files = readdirSync(dir)
   .filter((f) => f.endsWith('.json'))
@@ -50,10 +68,18 @@ for (const f of files) {
     `Recorded ${String(date ?? '?')}${mach && typeof mach === 'object' && !Array.isArray(mach) ? ` on ${String(mach.cores)} cores (${String(mach.cpu)})` : ''}. Source: \`bench/${f.replace(/\.json$/, '.ts')}\`, data: \`bench/results/${f}\`.`,
     '',
   );
+  const report = asTable(rest.report);
+  if (report) {
+    const cols = Object.keys(report[0]!);
+    lines.push(`| ${cols.join(' | ')} |`, `| ${cols.map(() => '---').join(' | ')} |`);
+    for (const r of report) lines.push(`| ${cols.map((c) => cell(r[c])).join(' | ')} |`);
+    lines.push('');
+    delete rest.report;
+  }
   const rows: Array<[string, string]> = [];
   leaves(rest as Json, '', rows);
   lines.push('| figure | value |', '| --- | --- |');
-  for (const [k, v] of rows.slice(0, 60)) lines.push(`| ${k} | ${v.replace(/\|/g, '\\|')} |`);
+  for (const [k, v] of rows.slice(0, 60)) lines.push(`| ${k} | ${cell(v)} |`);
   if (rows.length > 60) lines.push(`| … | ${rows.length - 60} more in the JSON file |`);
   lines.push('');
 }
