@@ -116,6 +116,7 @@ class ServerConnection {
   private scanner: FrameScanner | undefined; // made on the first byte
   private busy = false;
   private ended = false;
+  private waitingDrain = false;
 
   constructor(owner: ThriftServer, socket: net.Socket, processor: Processor) {
     this.owner = owner;
@@ -157,9 +158,29 @@ class ServerConnection {
     this.busy = false;
   };
 
+  /**
+   * The peer is not reading its replies: read nothing more from it until the
+   * kernel took what is queued (else replies pile up in memory for as long as
+   * it keeps sending; the idle sweep ends a peer that never reads again).
+   */
+  private waitForDrain(): void {
+    if (this.waitingDrain) return;
+    this.waitingDrain = true;
+    this.socket.pause();
+    this.socket.once('drain', () => {
+      this.waitingDrain = false;
+      this.socket.resume();
+      this.drain();
+    });
+  }
+
   private drain(): void {
     const scanner = this.scanner;
     while (!this.busy && !this.socket.destroyed) {
+      if (this.socket.writableNeedDrain) {
+        this.waitForDrain();
+        return;
+      }
       let async = false;
       try {
         const frame = scanner?.next();
