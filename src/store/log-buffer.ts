@@ -316,7 +316,10 @@ export class LogBuffer {
     return { status: this.stats(registrationId, 'status'), result: this.stats(registrationId, 'result') };
   }
 
-  /** Delete a registration's buffers and counters. */
+  /**
+   * Delete a registration's buffers and counters. Synchronous: while the checkpoint worker holds the
+   * write lock (a RESTART checkpoint, ADR 0023) it fails with SQLITE_BUSY; callers retry (`retryBusy`).
+   */
   clear(registrationId: string): void {
     streamsOf(this.db).clear(registrationId);
   }
