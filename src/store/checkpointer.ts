@@ -37,6 +37,12 @@ const Database = require(workerData.driver);
 const db = new Database(workerData.path, { fileMustExist: true });
 db.pragma('busy_timeout = 1000');
 const frameBytes = db.pragma('page_size', { simple: true }) + 24;
+// From here on only checkpoints run. A RESTART or TRUNCATE takes the write lock first and then waits, with this
+// busy handler, for readers still using the WAL: a reader in another process (an operator's sqlite3 shell, a
+// backup tool) holding its transaction for seconds kept the supervisor's writers locked out for a whole second per
+// checkpoint, past their retry budget (log appends refused). A few ms only: such a checkpoint that cannot finish
+// gives up and is tried again on a later tick.
+db.pragma('busy_timeout = ' + workerData.lockWaitMs);
 let stopped = false;
 parentPort.on('message', (m) => { if (m === 'stop') stopped = true; });
 const hdr = Buffer.alloc(32);
@@ -109,6 +115,9 @@ function tick() {
 tick();
 `;
 
+/** The worker's busy timeout once it only checkpoints: its longest wait for a reader while it holds the write lock. */
+const LOCK_WAIT_MS = 5;
+
 export interface CheckpointerOptions {
   /** Checkpoint once this much of the WAL waits to be copied back. Default 4 MiB (SQLite's own default is 1000 pages). */
   thresholdBytes?: number;
@@ -157,7 +166,7 @@ export function startCheckpointer(db: SqliteDatabase, path: string, o: Checkpoin
     try {
       const w = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { path, driver, thresholdBytes, maxWalBytes, intervalMs, idleExitMs: o.idleExitMs ?? 10_000 },
+        workerData: { path, driver, thresholdBytes, maxWalBytes, intervalMs, idleExitMs: o.idleExitMs ?? 10_000, lockWaitMs: LOCK_WAIT_MS },
       });
       w.unref();
       w.on('error', fallBack);
