@@ -4,7 +4,7 @@
  * return value; `shutdown` returns nothing). Arguments travel as the tuple the
  * handler is called with.
  */
-import { T } from './constants.js';
+import { MAX_REQUEST_ENTRIES, T } from './constants.js';
 import type { WireReader } from './reader.js';
 import type { WireWriter } from './writer.js';
 import {
@@ -91,7 +91,7 @@ export const METHODS: Readonly<Record<string, MethodCodec>> = {
         id: 3,
         type: T.MAP,
         write: (w, v) => writeStringMap(w, v, 'call request'),
-        read: (r) => readStringMap(r, 'call request'),
+        read: (r) => readStringMap(r, 'call request', MAX_REQUEST_ENTRIES),
         absent: () => ({}),
       }),
     ],

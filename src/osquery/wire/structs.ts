@@ -4,7 +4,7 @@
  * that is null or undefined is left out (as generated JS does), map entries go
  * out in Object.keys order, and decoded structs have every field set.
  */
-import { T } from './constants.js';
+import { T, protocolError } from './constants.js';
 import type { WireReader } from './reader.js';
 import type { WireWriter } from './writer.js';
 import type {
@@ -52,9 +52,11 @@ export function writeStringMap(w: WireWriter, m: Record<string, string>, where: 
   }
 }
 
-export function readStringMap(r: WireReader, what: string): PluginRequest {
+/** `maxEntries`: a larger map is a protocol error, before any entry is decoded. */
+export function readStringMap(r: WireReader, what: string, maxEntries?: number): PluginRequest {
   const out: PluginRequest = {};
   const n = r.mapBegin(T.STRING, T.STRING, what);
+  if (maxEntries !== undefined && n > maxEntries) throw protocolError(`${what}: ${n} entries, at most ${maxEntries} accepted`);
   for (let i = 0; i < n; i++) {
     const k = r.string();
     put(out, k, r.string());
