@@ -8,7 +8,10 @@ import type { Processor } from './processor.js';
 import { FrameScanner } from './wire/scanner.js';
 
 export interface ThriftServerOptions {
-  /** Largest request, in bytes, buffered before the connection is dropped. */
+  /**
+   * Largest request, in bytes, buffered before the connection is dropped; also the most bytes of incomplete
+   * requests held over all the server's connections together (many connections, each under the bound, are refused).
+   */
   maxMessageBytes?: number;
   /** A connection silent this long is closed (ms; 0 disables). */
   idleTimeoutMs?: number;
@@ -37,6 +40,8 @@ export class ThriftServer {
   private readonly idleMs: number;
   /** Idle sweeps done so far: the connections' clock (no clock read per byte or reply). */
   epoch = 0;
+  /** Bytes of incomplete requests held over all connections (each connection's scanner). */
+  held = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private listening = false;
   private closing: Promise<void> | undefined;
@@ -54,7 +59,10 @@ export class ThriftServer {
     this.server = net.createServer({ allowHalfOpen: true }, (socket) => {
       const conn = new ServerConnection(this, socket, pick());
       this.connections.add(conn);
-      socket.on('close', () => this.connections.delete(conn));
+      socket.on('close', () => {
+        this.connections.delete(conn);
+        conn.release();
+      });
     });
     this.server.on('error', (err) => this.log.error({ err, path }, 'thrift server error'));
   }
@@ -117,6 +125,8 @@ class ServerConnection {
   private busy = false;
   private ended = false;
   private waitingDrain = false;
+  /** This connection's part of the owner's `held`. */
+  private heldHere = 0;
 
   constructor(owner: ThriftServer, socket: net.Socket, processor: Processor) {
     this.owner = owner;
@@ -142,6 +152,15 @@ class ServerConnection {
   private onData(data: Buffer): void {
     this.lastActive = this.owner.epoch;
     const scanner = (this.scanner ??= new FrameScanner(this.owner.maxBytes));
+    if (this.owner.held + data.length > this.owner.maxBytes) {
+      // Each connection is under the bound, but together they would pass it (a peer opening many connections).
+      this.owner.log.warn(
+        { path: this.owner.path, held: this.owner.held, connections: this.owner.connectionCount },
+        `thrift requests held over all connections would pass ${this.owner.maxBytes} bytes; closing connection`,
+      );
+      this.socket.destroy();
+      return;
+    }
     try {
       scanner.push(data);
     } catch (err) {
@@ -150,6 +169,20 @@ class ServerConnection {
       return;
     }
     this.drain();
+  }
+
+  /** Report what the scanner holds now to the owner's `held`. */
+  private account(): void {
+    const now = this.scanner ? this.scanner.buffered : 0;
+    this.owner.held += now - this.heldHere;
+    this.heldHere = now;
+  }
+
+  /** The connection closed: what it held is let go. */
+  release(): void {
+    this.owner.held -= this.heldHere;
+    this.heldHere = 0;
+    this.scanner = undefined;
   }
 
   private readonly onReply = (buf: Buffer): void => {
@@ -175,6 +208,11 @@ class ServerConnection {
   }
 
   private drain(): void {
+    this.serve();
+    if (!this.socket.destroyed) this.account();
+  }
+
+  private serve(): void {
     const scanner = this.scanner;
     while (!this.busy && !this.socket.destroyed) {
       if (this.socket.writableNeedDrain) {
