@@ -152,8 +152,9 @@ class ServerConnection {
   private onData(data: Buffer): void {
     this.lastActive = this.owner.epoch;
     const scanner = (this.scanner ??= new FrameScanner(this.owner.maxBytes));
-    if (this.owner.held + data.length > this.owner.maxBytes) {
-      // Each connection is under the bound, but together they would pass it (a peer opening many connections).
+    if (this.owner.held + data.length > this.owner.maxBytes && this.heldHere + data.length <= this.owner.maxBytes) {
+      // This connection is under the bound, but with the others it would pass it (a peer opening many connections);
+      // one connection over it is the scanner's refusal below.
       this.owner.log.warn(
         { path: this.owner.path, held: this.owner.held, connections: this.owner.connectionCount },
         `thrift requests held over all connections would pass ${this.owner.maxBytes} bytes; closing connection`,
