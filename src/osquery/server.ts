@@ -7,6 +7,13 @@ import { checkUnixSocketPath } from './socket-path.js';
 import type { Processor } from './processor.js';
 import { FrameScanner } from './wire/scanner.js';
 
+/**
+ * Connections a server holds at once by default; more are closed on arrival. osqueryd opens one per call (a
+ * few at a time), osquery-go keeps one, the benches 64. A peer keeping thousands open cost the process every
+ * tenant shares ~5 KB of RSS each (plus kernel socket memory) for the idle timeout.
+ */
+export const DEFAULT_MAX_CONNECTIONS = 256;
+
 export interface ThriftServerOptions {
   /**
    * Largest request, in bytes, buffered before the connection is dropped; also the most bytes of incomplete
@@ -15,6 +22,8 @@ export interface ThriftServerOptions {
   maxMessageBytes?: number;
   /** A connection silent this long is closed (ms; 0 disables). */
   idleTimeoutMs?: number;
+  /** Connections held at once; more are closed on arrival. Default DEFAULT_MAX_CONNECTIONS. */
+  maxConnections?: number;
   logger?: Logger;
 }
 
@@ -64,6 +73,10 @@ export class ThriftServer {
         conn.release();
       });
     });
+    this.server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.server.on('drop', () =>
+      this.log.debug({ path, max: this.server.maxConnections }, 'thrift connection refused: too many connections'),
+    );
     this.server.on('error', (err) => this.log.error({ err, path }, 'thrift server error'));
   }
 
