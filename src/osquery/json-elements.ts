@@ -69,3 +69,26 @@ export function rawJsonElements(text: string): string[] {
   }
   return out;
 }
+
+/**
+ * Objects and arrays in a JSON text (those inside strings do not count), counted up to `limit + 1`: a
+ * cheap look at a payload's shape before `JSON.parse` builds it. A few bytes of JSON (`{},`) become a
+ * whole object once parsed, so a peer's message size alone does not bound the work its JSON costs.
+ */
+export function countContainers(text: string, limit: number): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      // a string: skip to its closing quote
+      for (i++; i < text.length; i++) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c) i++;
+        else if (d === 0x22) break;
+      }
+    } else if (c === 0x7b || c === 0x5b) {
+      if (++n > limit) return n;
+    }
+  }
+  return n;
+}

@@ -5,7 +5,7 @@
  */
 import type { ExtensionResponse, PluginRequest, PluginResponse } from './protocol.js';
 import { response, status } from './protocol.js';
-import { rawJsonElements } from './json-elements.js';
+import { countContainers, rawJsonElements } from './json-elements.js';
 import { errorMessage } from '../errors.js';
 
 export type Row = Record<string, string>;
@@ -142,10 +142,12 @@ export function routeInfo(plugin: Plugin): PluginResponse {
 
 /**
  * Parse osqueryd's `context` JSON. Accepts the current form and the legacy one
- * (`list: ""`, `op` as a string). Unparseable input gives an empty context.
+ * (`list: ""`, `op` as a string). Unparseable input gives an empty context; one
+ * over JSON_BOUNDS.queryContext throws (the call fails rather than scan unconstrained).
  */
 export function parseQueryContext(text: string | undefined): QueryContext {
   if (!text) return { constraints: [] };
+  checkShape(text, 'query context', JSON_BOUNDS.queryContext); // refused, not read as "no constraints"
   let raw: unknown;
   try {
     raw = JSON.parse(text);
@@ -189,8 +191,24 @@ function failed(message: string, code = 1): ExtensionResponse {
   return response(status(code, message));
 }
 
+/**
+ * Most objects and arrays osqueryd's JSON may hold per call. Its messages are bounded in bytes by the Thrift
+ * server, but `[{},{},…]` costs a JS object (and for a status line a row in one transaction) per 3 bytes: a
+ * 3 MB status batch of 1 M entries blocked the event loop every tenant's servers share for 2.35 s. osqueryd
+ * sends status batches of tens to hundreds of lines and query contexts of a few constraints; a distributed
+ * result is one object per row. Over the bound the call fails (status code 1, osqueryd logs it) unparsed.
+ */
+export const JSON_BOUNDS = { statusBatch: 50_000, queryContext: 100_000, distributedResults: 1_000_000 } as const;
+
+function checkShape(text: string, what: string, limit: number): void {
+  if (countContainers(text, limit) > limit) {
+    throw new Error(`${what}: more than ${limit} JSON objects and arrays, refused unparsed`);
+  }
+}
+
 function parseStatusBatch(text: string | undefined): { entries: StatusLog[]; raw: string[] } {
   if (!text) return { entries: [], raw: [] };
+  checkShape(text, 'status batch', JSON_BOUNDS.statusBatch + 1); // the batch's own array, then one object per line
   JSON.parse(text); // a bad batch is an error
   // Each element's own text, byte for byte (osquery-go's json.RawMessage), not a re-serialisation.
   // Older cores sent an object keyed by "" (duplicate keys) instead of an array: its values count the same.
@@ -216,6 +234,7 @@ function parseStatusBatch(text: string | undefined): { entries: StatusLog[]; raw
 }
 
 function parseDistributedResults(text: string | undefined): DistributedResults {
+  if (text) checkShape(text, 'distributed results', JSON_BOUNDS.distributedResults);
   const parsed: unknown = JSON.parse(text ?? '{}');
   const o = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
   const asRecord = (v: unknown): Record<string, unknown> =>
