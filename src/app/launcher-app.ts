@@ -411,7 +411,7 @@ export class LauncherApp {
       u: Math.floor(now.getTime() / 1000),
     });
     try {
-      this.logBuffer.append(id, 'status', [line]);
+      void this.logBuffer.appendQueued(id, 'status', [line]); // a lock: queued; given up after the budget: logged by the queue
     } catch (err) {
       this.log.error({ registration_id: id, err: errorMessage(err) }, `could not buffer a status log from ${file}`);
     }

@@ -153,7 +153,7 @@ export function bufferUpdateEvent(
   const to = new Set<string>();
   if (ids.includes(vendorId)) to.add(vendorId);
   if (e.registrationId && ids.includes(e.registrationId)) to.add(e.registrationId);
-  for (const id of to) logBuffer.append(id, 'status', [line]);
+  for (const id of to) void logBuffer.appendQueued(id, 'status', [line]); // waits out another process's lock
 }
 
 export type { UpdateService };

@@ -14,6 +14,7 @@
 import { ensureSchema, type Migration, type SqliteDatabase } from './database.js';
 import { LauncherError } from '../errors.js';
 import { fairShares } from './fair-share.js';
+import { writesOf } from './write-queue.js';
 import { STREAMS_TABLE, createStreamTable, streamTable, streamsOf, type LogKind, type Stream } from './log-streams.js';
 
 export type { LogKind } from './log-streams.js';
@@ -139,6 +140,16 @@ export class LogBuffer {
     this.cap = Math.max(1, Math.floor(options.cap ?? DEFAULT_BUFFER_CAP));
     this.maxTotalBytes = Math.max(1, Math.floor(options.maxTotalBytes ?? DEFAULT_MAX_TOTAL_BYTES));
     ensureSchema(db, 'log_buffer', MIGRATIONS);
+  }
+
+  /**
+   * `append` for the supervisor's own lines (self-checkups, update events): nobody waits to retry them, so while
+   * another process holds the lock they wait in the store's ordered write queue (ADR 0009) instead of being lost.
+   */
+  appendQueued(registrationId: string, kind: LogKind, lines: readonly string[]): Promise<void> {
+    return writesOf(this.db).run(`buffering ${lines.length} ${kind} log(s) of registration ${registrationId}`, () =>
+      this.append(registrationId, kind, lines),
+    );
   }
 
   /** Append lines to one buffer in one transaction; over the cap, the oldest go first. */

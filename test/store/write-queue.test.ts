@@ -8,6 +8,7 @@ import { ConfigCache } from '../../src/store/config-cache.js';
 import { NodeKeyStore } from '../../src/store/node-keys.js';
 import { RegistrationStore } from '../../src/store/registrations.js';
 import { RunHistoryStore } from '../../src/store/run-history.js';
+import { LogBuffer } from '../../src/store/log-buffer.js';
 import { writesOf } from '../../src/store/write-queue.js';
 import { shortTempDir, waitFor } from '../helpers/tmp.js';
 
@@ -73,5 +74,22 @@ describe('write queue', () => {
     );
     expect(given).toEqual(['saving registration acme']);
     other.exec('COMMIT');
+  });
+  it("the supervisor's own status lines wait out a lock in order instead of being lost (review of issue 14)", async () => {
+    const buffer = new LogBuffer(db);
+    buffer.append('acme', 'status', ['{"m":"zero"}']); // the stream's table exists before the lock
+    other.exec('BEGIN IMMEDIATE');
+    expect(() => buffer.append('acme', 'status', ['{"m":"lost"}'])).toThrow(/locked/);
+    const first = buffer.appendQueued('acme', 'status', ['{"m":"one"}']);
+    const second = buffer.appendQueued('acme', 'status', ['{"m":"two"}']);
+    expect(writesOf(db).pending).toBe(2);
+    other.exec('COMMIT');
+    await first;
+    await second;
+    expect(buffer.readBatch('acme', 'status', { limitBytes: 1 << 20 }).logs.map((l) => l.data)).toEqual([
+      '{"m":"zero"}',
+      '{"m":"one"}',
+      '{"m":"two"}',
+    ]);
   });
 });
