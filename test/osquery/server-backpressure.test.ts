@@ -3,27 +3,17 @@
 // no regard for the socket's write buffer a ~60-byte table call that answers ~235 KB piles up the
 // replies in the server's memory (400 calls: ~94 MB) for as long as the peer keeps sending.
 import net from 'node:net';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ThriftServer } from '../../src/osquery/server.js';
-import { ExtensionProcessor, response, status } from '../../src/osquery/protocol.js';
-import { MessageType } from '../../src/osquery/wire/constants.js';
-import { METHODS, writeArgs } from '../../src/osquery/wire/methods.js';
+import type { ThriftServer } from '../../src/osquery/server.js';
+import { response, status } from '../../src/osquery/protocol.js';
 import { FrameScanner } from '../../src/osquery/wire/scanner.js';
-import { WireWriter } from '../../src/osquery/wire/writer.js';
-import { shortTempDir, waitFor } from '../helpers/tmp.js';
+import { callFrame, listeningServer } from '../helpers/thrift-server.js';
+import { waitFor } from '../helpers/tmp.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-function request(method: string, args: unknown[], seqid: number): Buffer {
-  const w = new WireWriter();
-  w.messageBegin(method, MessageType.CALL, seqid);
-  writeArgs(w, METHODS[method]!, args);
-  return w.finish();
-}
 
 const ROWS = Array.from({ length: 1000 }, (_, i) => {
   const row: Record<string, string> = {};
@@ -41,22 +31,13 @@ function buffered(server: ThriftServer): number {
 
 describe('ThriftServer write backpressure (issue 14 review)', () => {
   it('stops reading from a peer that does not read its replies, then serves every request in order', async () => {
-    const tmp = shortTempDir('bp');
-    cleanups.push(tmp.cleanup);
     let calls = 0;
-    const server = new ThriftServer(
-      join(tmp.dir, 'x.sock'),
-      new ExtensionProcessor({
-        ping: () => status(0, 'OK', 1),
-        call: () => {
-          calls++;
-          return Promise.resolve(response(status(0, 'OK'), ROWS));
-        },
-        shutdown: () => undefined,
-      }),
-    );
-    await server.listen();
-    cleanups.push(() => server.close());
+    const server = await listeningServer(cleanups, 'bp', {
+      call: () => {
+        calls++;
+        return Promise.resolve(response(status(0, 'OK'), ROWS));
+      },
+    });
 
     const socket = net.createConnection({ path: server.path });
     cleanups.push(() => socket.destroy());
@@ -66,7 +47,7 @@ describe('ThriftServer write backpressure (issue 14 review)', () => {
 
     const N = 400;
     const reqs: Buffer[] = [];
-    for (let i = 0; i < N; i++) reqs.push(request('call', ['table', 't', {}], i));
+    for (let i = 0; i < N; i++) reqs.push(callFrame('call', ['table', 't', {}], i));
     socket.write(Buffer.concat(reqs));
 
     // Let the server do whatever it does until it stops making progress.

@@ -6,12 +6,11 @@
  * the rest on arrival. Real sockets.
  */
 import net from 'node:net';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExtensionClient } from '../../src/osquery/client.js';
-import { DEFAULT_MAX_CONNECTIONS, ThriftServer } from '../../src/osquery/server.js';
-import { ExtensionProcessor, response, status } from '../../src/osquery/protocol.js';
-import { shortTempDir, waitFor } from '../helpers/tmp.js';
+import { DEFAULT_MAX_CONNECTIONS } from '../../src/osquery/server.js';
+import { listeningServer } from '../helpers/thrift-server.js';
+import { waitFor } from '../helpers/tmp.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -21,18 +20,7 @@ afterEach(async () => {
 describe('ThriftServer: connections bounded', () => {
   it('holds at most maxConnections connections (default DEFAULT_MAX_CONNECTIONS) and serves again once they go', async () => {
     expect(DEFAULT_MAX_CONNECTIONS).toBeGreaterThanOrEqual(64); // osqueryd's and the benches' concurrency fit
-    const tmp = shortTempDir('cc');
-    cleanups.push(tmp.cleanup);
-    const server = new ThriftServer(
-      join(tmp.dir, 'x.sock'),
-      new ExtensionProcessor({
-        ping: () => status(0, 'OK', 1),
-        call: () => response(status(0, 'OK')),
-        shutdown: () => undefined,
-      }),
-    );
-    await server.listen();
-    cleanups.push(() => server.close());
+    const server = await listeningServer(cleanups, 'cc');
 
     const N = DEFAULT_MAX_CONNECTIONS + 50;
     const sockets: net.Socket[] = [];

@@ -4,45 +4,31 @@
 // still answered, a request trickled in byte by byte, and the idle sweep that replaced the
 // per-connection timer.
 import net from 'node:net';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ThriftServer } from '../../src/osquery/server.js';
-import { ExtensionProcessor, status, response } from '../../src/osquery/protocol.js';
+import type { ThriftServer } from '../../src/osquery/server.js';
+import { status, response } from '../../src/osquery/protocol.js';
 import { MessageType } from '../../src/osquery/wire/constants.js';
-import { METHODS, writeArgs } from '../../src/osquery/wire/methods.js';
 import { FrameScanner, type Frame } from '../../src/osquery/wire/scanner.js';
-import { WireWriter } from '../../src/osquery/wire/writer.js';
-import { shortTempDir, waitFor } from '../helpers/tmp.js';
+import { callFrame, listeningServer } from '../helpers/thrift-server.js';
+import { waitFor } from '../helpers/tmp.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
-function request(method: string, args: unknown[], seqid: number): Buffer {
-  const w = new WireWriter();
-  w.messageBegin(method, MessageType.CALL, seqid);
-  writeArgs(w, METHODS[method]!, args);
-  return w.finish();
-}
-
 async function serve(idleTimeoutMs?: number): Promise<ThriftServer> {
-  const tmp = shortTempDir('sc');
-  cleanups.push(tmp.cleanup);
   let calls = 0;
-  const server = new ThriftServer(
-    join(tmp.dir, 'x.sock'),
-    new ExtensionProcessor({
+  return listeningServer(
+    cleanups,
+    'sc',
+    {
       ping: () => status(0, 'OK', 7),
       // Async, and slower than the ping behind it: its reply must still go out first.
       call: () => new Promise((resolve) => setImmediate(() => setImmediate(() => resolve(response(status(0, `call ${++calls}`)))))),
-      shutdown: () => undefined,
-    }),
+    },
     idleTimeoutMs === undefined ? {} : { idleTimeoutMs },
   );
-  await server.listen();
-  cleanups.push(() => server.close());
-  return server;
 }
 
 /** A raw client: collects reply frames and notes when the server closed the connection. */
@@ -67,7 +53,7 @@ describe('ThriftServer connections (issue 14)', () => {
     for (let i = 0; i < 100; i++) {
       const c = rawClient(server.path);
       await c.ready;
-      c.socket.write(request('ping', [], 0));
+      c.socket.write(callFrame('ping', [], 0));
       await waitFor(() => c.frames.length === 1, 5_000, `ping reply on connection ${i}`);
       expect([c.frames[0]!.name, c.frames[0]!.type]).toEqual(['ping', MessageType.REPLY]);
       c.socket.end();
@@ -81,10 +67,10 @@ describe('ThriftServer connections (issue 14)', () => {
     await c.ready;
     c.socket.write(
       Buffer.concat([
-        request('call', ['table', 't', {}], 1),
-        request('ping', [], 2),
-        request('call', ['table', 't', {}], 3),
-        request('ping', [], 4),
+        callFrame('call', ['table', 't', {}], 1),
+        callFrame('ping', [], 2),
+        callFrame('call', ['table', 't', {}], 3),
+        callFrame('ping', [], 4),
       ]),
     );
     await waitFor(() => c.frames.length === 4, 5_000, 'four replies');
@@ -100,7 +86,7 @@ describe('ThriftServer connections (issue 14)', () => {
     const server = await serve();
     const c = rawClient(server.path);
     await c.ready;
-    c.socket.end(Buffer.concat([request('call', ['table', 't', {}], 5), request('ping', [], 6)]));
+    c.socket.end(Buffer.concat([callFrame('call', ['table', 't', {}], 5), callFrame('ping', [], 6)]));
     await waitFor(() => c.closed(), 5_000, 'the server closed the connection');
     expect(c.frames.map((f) => [f.name, f.seqid])).toEqual([
       ['call', 5],
@@ -112,7 +98,7 @@ describe('ThriftServer connections (issue 14)', () => {
     const server = await serve();
     const c = rawClient(server.path);
     await c.ready;
-    const bytes = request('call', ['table', 'name with ünïcode', { action: 'generate', context: '{"constraints":[]}' }], 9);
+    const bytes = callFrame('call', ['table', 'name with ünïcode', { action: 'generate', context: '{"constraints":[]}' }], 9);
     for (let i = 0; i < bytes.length; i++) {
       c.socket.write(bytes.subarray(i, i + 1));
       if (i % 16 === 0) await new Promise((r) => setImmediate(r)); // let chunks arrive separately
@@ -131,7 +117,7 @@ describe('ThriftServer connections (issue 14)', () => {
     await waitFor(
       async () => {
         const before = busy.frames.length;
-        busy.socket.write(request('ping', [], ++seqid));
+        busy.socket.write(callFrame('ping', [], ++seqid));
         await waitFor(() => busy.frames.length > before, 5_000, 'busy ping reply');
         return idle.closed();
       },

@@ -8,14 +8,13 @@
  * it is closed, and the server still serves. Real sockets.
  */
 import net from 'node:net';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExtensionClient } from '../../src/osquery/client.js';
-import { ThriftServer } from '../../src/osquery/server.js';
-import { ExtensionProcessor, response, status } from '../../src/osquery/protocol.js';
+import type { ThriftServer } from '../../src/osquery/server.js';
 import { MessageType, T } from '../../src/osquery/wire/constants.js';
 import { WireWriter } from '../../src/osquery/wire/writer.js';
-import { shortTempDir, waitFor } from '../helpers/tmp.js';
+import { listeningServer } from '../helpers/thrift-server.js';
+import { waitFor } from '../helpers/tmp.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -40,20 +39,8 @@ function held(server: ThriftServer): number[] {
 
 describe('ThriftServer: incomplete requests bounded over all connections', () => {
   it('closes connections that would make the server hold more than maxMessageBytes in all', async () => {
-    const tmp = shortTempDir('mb');
-    cleanups.push(tmp.cleanup);
     const max = 1024 * 1024;
-    const server = new ThriftServer(
-      join(tmp.dir, 'x.sock'),
-      new ExtensionProcessor({
-        ping: () => status(0, 'OK', 1),
-        call: () => response(status(0, 'OK')),
-        shutdown: () => undefined,
-      }),
-      { maxMessageBytes: max },
-    );
-    await server.listen();
-    cleanups.push(() => server.close());
+    const server = await listeningServer(cleanups, 'mb', {}, { maxMessageBytes: max });
 
     const N = 8;
     const each = Math.floor(max * 0.9);

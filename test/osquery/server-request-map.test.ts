@@ -8,15 +8,11 @@
  * not called, and other connections are served. Real sockets.
  */
 import net from 'node:net';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ThriftServer } from '../../src/osquery/server.js';
 import { ExtensionClient } from '../../src/osquery/client.js';
-import { ExtensionProcessor, response, status } from '../../src/osquery/protocol.js';
-import { MAX_REQUEST_ENTRIES, MessageType } from '../../src/osquery/wire/constants.js';
-import { METHODS, writeArgs } from '../../src/osquery/wire/methods.js';
-import { WireWriter } from '../../src/osquery/wire/writer.js';
-import { shortTempDir } from '../helpers/tmp.js';
+import { response, status } from '../../src/osquery/protocol.js';
+import { MAX_REQUEST_ENTRIES } from '../../src/osquery/wire/constants.js';
+import { callFrame, listeningServer } from '../helpers/thrift-server.js';
 
 const cleanups: Array<() => unknown> = [];
 afterEach(async () => {
@@ -26,10 +22,7 @@ afterEach(async () => {
 function callRequest(entries: number, seqid: number): Buffer {
   const req: Record<string, string> = {};
   for (let i = 0; i < entries; i++) req[`k${i}`] = '';
-  const w = new WireWriter();
-  w.messageBegin('call', MessageType.CALL, seqid);
-  writeArgs(w, METHODS.call!, ['logger', 'x', req]);
-  return w.finish();
+  return callFrame('call', ['logger', 'x', req], seqid);
 }
 
 /** Send `bytes`; resolves with whether the server closed the connection (and how many reply bytes came first). */
@@ -51,22 +44,13 @@ function send(path: string, bytes: Buffer): Promise<{ closed: boolean; replyByte
 
 describe('ThriftServer: request maps bounded', () => {
   it('closes a connection whose call request has more than MAX_REQUEST_ENTRIES entries, without calling the handler', async () => {
-    const tmp = shortTempDir('rm');
-    cleanups.push(tmp.cleanup);
     const seen: number[] = [];
-    const server = new ThriftServer(
-      join(tmp.dir, 'x.sock'),
-      new ExtensionProcessor({
-        ping: () => status(0, 'OK', 1),
-        call: (_registry, _item, request) => {
-          seen.push(Object.keys(request).length);
-          return response(status(0, 'OK'));
-        },
-        shutdown: () => undefined,
-      }),
-    );
-    await server.listen();
-    cleanups.push(() => server.close());
+    const server = await listeningServer(cleanups, 'rm', {
+      call: (_registry, _item, request) => {
+        seen.push(Object.keys(request).length);
+        return response(status(0, 'OK'));
+      },
+    });
 
     expect(await send(server.path, callRequest(MAX_REQUEST_ENTRIES, 1))).toMatchObject({ closed: false });
     expect(await send(server.path, callRequest(MAX_REQUEST_ENTRIES + 1, 2))).toEqual({ closed: true, replyBytes: 0 });
