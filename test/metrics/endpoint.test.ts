@@ -99,17 +99,27 @@ const SUPERVISOR = [
 
 describe('metrics endpoint of a running supervisor (issue 18)', () => {
   it('serves every named series with registration labels', async () => {
-    // Both registrations have published at least once, so every pushed series exists.
+    // Both registrations have published at least once and osqueryd has called each one's logger, so every pushed
+    // series exists (seen once in CI under load: a status publish success counted before any ok logger call was).
+    let last: Sample[] = [];
     const all = await waitFor(
-      'a publish success of each registration',
+      'a publish success and a logger call of each registration',
       async () => {
         const s = await scrape();
+        last = s;
         const ok = ['kolide', 'acme'].every(
-          (id) => (sample(s, 'launcher_log_publish_total', { registration: id, log_type: 'status', outcome: 'success' }) ?? 0) > 0,
+          (id) =>
+            (sample(s, 'launcher_log_publish_total', { registration: id, log_type: 'status', outcome: 'success' }) ?? 0) > 0 &&
+            (sample(s, 'launcher_extension_calls_total', { registration: id, plugin: 'logger/kolide_grpc', outcome: 'ok' }) ?? 0) > 0,
         );
         return ok ? s : undefined;
       },
-      { timeoutMs: 30_000, intervalMs: 200, explain: () => sup.tail(30) },
+      {
+        timeoutMs: 30_000,
+        intervalMs: 200,
+        explain: () =>
+          `${JSON.stringify(last.filter((x) => x.name === 'launcher_extension_calls_total' || x.name === 'launcher_log_publish_total'))}\n${sup.tail(30)}`,
+      },
     );
     for (const id of ['kolide', 'acme']) {
       for (const name of PER_REGISTRATION)
